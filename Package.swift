@@ -1,0 +1,26 @@
+// swift-tools-version:5.10
+import PackageDescription
+
+let package = Package(
+    name: "mifq",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "mifq", targets: ["mifq"]),
+        .library(name: "SlideIO", targets: ["SlideIO"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4",
+                       providers: [.apt(["libtiff-dev"]), .brew(["libtiff"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
+        .target(name: "SlideIO", dependencies: ["CTIFF"]),
+        .executableTarget(name: "mifq", dependencies: [
+            "SlideIO",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "SlideIOTests", dependencies: ["SlideIO"]),
+    ]
+)

@@ -1,0 +1,128 @@
+import CTIFF
+import Foundation
+
+/// A decoded tile or strip: `rows` × `columns` valid pixels, each pixel `stride` samples
+/// wide in memory (samples per pixel for contiguous pages, else 1), starting at `sample`.
+struct RawBlock {
+    var data: UnsafeRawPointer
+    var type: SampleType
+    var rows: Int
+    var columns: Int
+    /// Samples between the starts of two rows.
+    var rowPitch: Int
+    var stride: Int
+    var sample: Int
+}
+
+/// Decodes the blocks of one directory with one handle and converts samples to Float.
+struct BlockReader {
+    let handle: TIFFHandle
+    let directory: Directory
+    let path: String
+
+    private var samplesPerBlockPixel: Int { directory.planarSeparate ? 1 : directory.samplesPerPixel }
+
+    private func blockIndex(x: Int, y: Int, sample: Int) -> UInt32 {
+        let s = UInt16(directory.planarSeparate ? sample : 0)
+        if directory.tiled { return TIFFComputeTile(handle.tif, UInt32(x), UInt32(y), 0, s) }
+        return TIFFComputeStrip(handle.tif, UInt32(y), s)
+    }
+
+    private var blockBytes: Int {
+        directory.tiled ? Int(TIFFTileSize64(handle.tif)) : Int(TIFFStripSize64(handle.tif))
+    }
+
+    private func decode(_ index: UInt32, into buffer: UnsafeMutableRawPointer, size: Int) throws {
+        let n = directory.tiled
+            ? TIFFReadEncodedTile(handle.tif, index, buffer, tmsize_t(size))
+            : TIFFReadEncodedStrip(handle.tif, index, buffer, tmsize_t(size))
+        if n < 0 {
+            let kind = directory.tiled ? "tile" : "strip"
+            throw SlideError.corrupt(path: path, detail: "\(kind) \(index) cannot be decoded: \(handle.failure("decoder error"))")
+        }
+        // A decoder may report success yet queue an error (e.g. short LZW data).
+        if let why = handle.messages.take() {
+            throw SlideError.corrupt(path: path, detail: "block \(index): \(why)")
+        }
+    }
+
+    /// Decodes `region` and scatters each requested sample to its output buffer.
+    func read(region: PixelRegion, separateSample: Int, targets: [(sample: Int, out: UnsafeMutableBufferPointer<Float>)]) throws {
+        let bw = directory.blockWidth, bh = directory.blockHeight
+        let size = blockBytes
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 64)
+        defer { scratch.deallocate() }
+        let spp = samplesPerBlockPixel
+        let type = directory.sampleType ?? .float32
+        var by = (region.y / bh) * bh
+        while by < region.y + region.height {
+            var bx = (region.x / bw) * bw
+            while bx < region.x + region.width {
+                try decode(blockIndex(x: bx, y: by, sample: separateSample), into: scratch, size: size)
+                let x0 = max(bx, region.x), x1 = min(bx + bw, region.x + region.width)
+                let y0 = max(by, region.y), y1 = min(by + bh, region.y + region.height)
+                for t in targets {
+                    let sampleInPixel = directory.planarSeparate ? 0 : t.sample
+                    for yy in y0..<y1 {
+                        let src = ((yy - by) * bw + (x0 - bx)) * spp + sampleInPixel
+                        let dst = (yy - region.y) * region.width + (x0 - region.x)
+                        convert(type, scratch, from: src, stride: spp, count: x1 - x0, to: t.out.baseAddress! + dst)
+                    }
+                }
+                bx += bw
+            }
+            by += bh
+        }
+    }
+
+    /// Visits every block of one sample in order with its valid extent.
+    func forEachBlock(sample: Int, _ body: (RawBlock) throws -> Void) throws {
+        let bw = directory.blockWidth, bh = directory.blockHeight
+        let size = blockBytes
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 64)
+        defer { scratch.deallocate() }
+        let spp = samplesPerBlockPixel
+        for by in stride(from: 0, to: directory.height, by: bh) {
+            for bx in stride(from: 0, to: directory.width, by: bw) {
+                try decode(blockIndex(x: bx, y: by, sample: sample), into: scratch, size: size)
+                try body(RawBlock(data: UnsafeRawPointer(scratch), type: directory.sampleType ?? .float32,
+                                  rows: min(bh, directory.height - by), columns: min(bw, directory.width - bx),
+                                  rowPitch: bw * spp, stride: spp,
+                                  sample: directory.planarSeparate ? 0 : sample))
+            }
+        }
+    }
+}
+
+/// Converts `count` samples starting at sample index `from`, `stride` apart, to Float.
+@inline(__always)
+func convert(_ type: SampleType, _ src: UnsafeRawPointer, from: Int, stride: Int, count: Int,
+             to dst: UnsafeMutablePointer<Float>) {
+    switch type {
+    case .uint8: convertSamples(src.assumingMemoryBound(to: UInt8.self), from, stride, count, dst)
+    case .uint16: convertSamples(src.assumingMemoryBound(to: UInt16.self), from, stride, count, dst)
+    case .uint32: convertSamples(src.assumingMemoryBound(to: UInt32.self), from, stride, count, dst)
+    case .int8: convertSamples(src.assumingMemoryBound(to: Int8.self), from, stride, count, dst)
+    case .int16: convertSamples(src.assumingMemoryBound(to: Int16.self), from, stride, count, dst)
+    case .int32: convertSamples(src.assumingMemoryBound(to: Int32.self), from, stride, count, dst)
+    case .float32:
+        let s = src.assumingMemoryBound(to: Float.self)
+        if stride == 1 { dst.update(from: s + from, count: count) } else {
+            for i in 0..<count { dst[i] = s[from + i * stride] }
+        }
+    case .float64:
+        let s = src.assumingMemoryBound(to: Double.self)
+        for i in 0..<count { dst[i] = Float(s[from + i * stride]) }
+    }
+}
+
+@inline(__always)
+private func convertSamples<T: BinaryInteger>(_ s: UnsafePointer<T>, _ from: Int, _ stride: Int, _ count: Int,
+                                              _ dst: UnsafeMutablePointer<Float>) {
+    if stride == 1 {
+        let p = s + from
+        for i in 0..<count { dst[i] = Float(p[i]) }
+    } else {
+        for i in 0..<count { dst[i] = Float(s[from + i * stride]) }
+    }
+}

@@ -1,0 +1,281 @@
+import CTIFF
+import Foundation
+
+/// What to write: size, channels, sample type, pixel size and layout.
+public struct ImageSpec: Sendable {
+    public var width: Int
+    public var height: Int
+    public var channelNames: [String]
+    /// uint8, uint16, uint32 or float32.
+    public var sampleType: SampleType
+    /// µm per level-0 pixel; written as OME PhysicalSizeX/Y and as TIFF resolution (cm).
+    public var pixelSizeUm: Double?
+    public var tileSize: Int
+    /// Number of pyramid levels including level 0; nil halves until the longer side fits in a tile.
+    public var levels: Int?
+    public var deflate: Bool
+
+    public init(width: Int, height: Int, channelNames: [String], sampleType: SampleType,
+                pixelSizeUm: Double?, tileSize: Int = 512, levels: Int? = nil, deflate: Bool = true) {
+        self.width = width; self.height = height; self.channelNames = channelNames
+        self.sampleType = sampleType; self.pixelSizeUm = pixelSizeUm
+        self.tileSize = tileSize; self.levels = levels; self.deflate = deflate
+    }
+
+    var levelCount: Int {
+        if let levels { return max(1, levels) }
+        var n = 1, w = width, h = height
+        while max(w, h) > tileSize && min(w, h) >= 2 { w /= 2; h /= 2; n += 1 }
+        return n
+    }
+
+    func levelSize(_ k: Int) -> (Int, Int) { (max(1, width >> k), max(1, height >> k)) }
+}
+
+/// Writes a tiled, pyramidal, multi-channel OME-TIFF the way tifffile and bfconvert do:
+/// one page per channel, reduced levels in SubIFDs, OME-XML in the first page.
+///
+/// Level-0 pixels arrive in any order, from any thread (`write` for disjoint regions is
+/// thread-safe), and go to a spool file beside the output, so memory stays bounded by the
+/// caller's tiles whatever the image size. `finish()` builds the pyramid (box mean of the
+/// level-0 pixels each reduced pixel covers), writes to a temporary name and renames, so a
+/// reader never sees half a file. BigTIFF is chosen when the uncompressed data could pass 4 GB.
+public final class OMETIFFWriter: @unchecked Sendable {
+    public let path: String
+    public let spec: ImageSpec
+    private let spoolPath: String
+    private let spoolFD: Int32
+    private var done = false
+
+    public init(path: String, spec: ImageSpec) throws {
+        guard [.uint8, .uint16, .uint32, .float32].contains(spec.sampleType) else {
+            throw SlideError.writeFailed(path: path, detail: "sample type \(spec.sampleType) is not writable")
+        }
+        guard spec.width > 0, spec.height > 0, !spec.channelNames.isEmpty, spec.tileSize % 16 == 0, spec.tileSize > 0 else {
+            throw SlideError.writeFailed(path: path, detail: "empty image or a tile size that is not a multiple of 16")
+        }
+        self.path = path
+        self.spec = spec
+        spoolPath = path + ".spool-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        spoolFD = open(spoolPath, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+        guard spoolFD >= 0 else {
+            throw SlideError.writeFailed(path: path, detail: String(cString: strerror(errno)))
+        }
+        let bytes = off_t(spec.width * spec.height * spec.channelNames.count * spec.sampleType.bytes)
+        if ftruncate(spoolFD, bytes) != 0 {
+            let why = String(cString: strerror(errno))
+            close(spoolFD); unlink(spoolPath)
+            throw SlideError.writeFailed(path: path, detail: "cannot reserve \(bytes) bytes of spool: \(why)")
+        }
+    }
+
+    deinit {
+        if !done { cancel() }
+    }
+
+    /// Stores level-0 values of one channel. Integer types are rounded and clamped.
+    public func write(channel: Int, region: PixelRegion, values: UnsafeBufferPointer<Float>) throws {
+        precondition(channel >= 0 && channel < spec.channelNames.count && values.count >= region.count)
+        precondition(region.x >= 0 && region.y >= 0 && region.x + region.width <= spec.width && region.y + region.height <= spec.height)
+        let bps = spec.sampleType.bytes
+        let row = UnsafeMutableRawPointer.allocate(byteCount: region.width * bps, alignment: 16)
+        defer { row.deallocate() }
+        let planeBytes = spec.width * spec.height * bps
+        for r in 0..<region.height {
+            let src = values.baseAddress! + r * region.width
+            encode(src, count: region.width, as: spec.sampleType, into: row)
+            let off = channel * planeBytes + ((region.y + r) * spec.width + region.x) * bps
+            var written = 0
+            while written < region.width * bps {
+                let n = pwrite(spoolFD, row + written, region.width * bps - written, off_t(off + written))
+                if n <= 0 { throw SlideError.writeFailed(path: path, detail: String(cString: strerror(errno))) }
+                written += n
+            }
+        }
+    }
+
+    /// Convenience for whole planes.
+    public func write(channel: Int, plane: [Float]) throws {
+        try plane.withUnsafeBufferPointer {
+            try write(channel: channel, region: PixelRegion(x: 0, y: 0, width: spec.width, height: spec.height), values: $0)
+        }
+    }
+
+    /// Removes the spool and any partial output.
+    public func cancel() {
+        done = true
+        close(spoolFD)
+        unlink(spoolPath)
+    }
+
+    public func finish() throws {
+        defer { cancel() }
+        let bps = spec.sampleType.bytes
+        let nc = spec.channelNames.count
+        let total = spec.width * spec.height * nc * bps
+        guard let map = mmap(nil, total, PROT_READ, MAP_SHARED, spoolFD, 0), map != MAP_FAILED else {
+            throw SlideError.writeFailed(path: path, detail: "cannot map the spool file")
+        }
+        defer { munmap(map, total) }
+        let nLevels = spec.levelCount
+        var rawBytes = 0
+        for k in 0..<nLevels { let (w, h) = spec.levelSize(k); rawBytes += w * h * nc * bps }
+        let big = rawBytes > 3_900_000_000
+        let tmp = path + ".tmp-\(getpid())"
+        do {
+            let h = try TIFFHandle(path: tmp, mode: big ? "w8" : "w")
+            for c in 0..<nc {
+                try writePage(h, channel: c, level: 0, source: UnsafeRawPointer(map), levels: nLevels)
+                for k in 1..<max(nLevels, 1) {
+                    try writePage(h, channel: c, level: k, source: UnsafeRawPointer(map), levels: nLevels)
+                }
+            }
+            // TIFFClose happens when the handle is released; flush explicitly to catch errors.
+            guard TIFFFlush(h.tif) == 1 else { throw SlideError.writeFailed(path: path, detail: h.failure("flush failed")) }
+        } catch {
+            unlink(tmp)
+            throw error
+        }
+        guard rename(tmp, path) == 0 else {
+            let why = String(cString: strerror(errno))
+            unlink(tmp)
+            throw SlideError.writeFailed(path: path, detail: why)
+        }
+    }
+
+    private func writePage(_ h: TIFFHandle, channel c: Int, level k: Int, source: UnsafeRawPointer, levels: Int) throws {
+        let (w, hgt) = spec.levelSize(k)
+        let t = spec.tileSize
+        let type = spec.sampleType
+        h.set(TIFFTAG_SUBFILETYPE, UInt32(k == 0 ? 0 : FILETYPE_REDUCEDIMAGE))
+        h.set(TIFFTAG_IMAGEWIDTH, UInt32(w))
+        h.set(TIFFTAG_IMAGELENGTH, UInt32(hgt))
+        h.set(TIFFTAG_BITSPERSAMPLE, UInt32(type.bytes * 8))
+        h.set(TIFFTAG_SAMPLEFORMAT, UInt32(type == .float32 ? SAMPLEFORMAT_IEEEFP : SAMPLEFORMAT_UINT))
+        h.set(TIFFTAG_SAMPLESPERPIXEL, UInt32(1))
+        h.set(TIFFTAG_PHOTOMETRIC, UInt32(PHOTOMETRIC_MINISBLACK))
+        h.set(TIFFTAG_PLANARCONFIG, UInt32(PLANARCONFIG_CONTIG))
+        h.set(TIFFTAG_TILEWIDTH, UInt32(t))
+        h.set(TIFFTAG_TILELENGTH, UInt32(t))
+        h.set(TIFFTAG_COMPRESSION, UInt32(spec.deflate ? COMPRESSION_ADOBE_DEFLATE : COMPRESSION_NONE))
+        if spec.deflate { h.set(TIFFTAG_ZIPQUALITY, Int32(1)) }  // fast: images are noise-dominated
+        h.set(TIFFTAG_SOFTWARE, "mifq")
+        if let px = spec.pixelSizeUm, px > 0 {
+            let perCm = 10_000 / (px * Double(1 << k))
+            h.set(TIFFTAG_RESOLUTIONUNIT, UInt32(RESUNIT_CENTIMETER))
+            h.set(TIFFTAG_XRESOLUTION, perCm)
+            h.set(TIFFTAG_YRESOLUTION, perCm)
+        }
+        if k == 0 && c == 0 { h.set(TIFFTAG_IMAGEDESCRIPTION, omeXML()) }
+        var subOffsets = [UInt64](repeating: 0, count: max(levels - 1, 0))
+        if k == 0 && levels > 1 {
+            subOffsets.withUnsafeMutableBufferPointer { p in
+                _ = h.set(TIFFTAG_SUBIFD, UInt32(levels - 1), p.baseAddress!)
+            }
+        }
+        let bps = type.bytes
+        let tileBytes = t * t * bps
+        let tile = UnsafeMutableRawPointer.allocate(byteCount: tileBytes, alignment: 64)
+        defer { tile.deallocate() }
+        let plane = source + c * spec.width * spec.height * bps
+        let f = 1 << k
+        let sums = UnsafeMutablePointer<Double>.allocate(capacity: t)
+        defer { sums.deallocate() }
+        var index: UInt32 = 0
+        for ty in stride(from: 0, to: hgt, by: t) {
+            for tx in stride(from: 0, to: w, by: t) {
+                memset(tile, 0, tileBytes)
+                let rows = min(t, hgt - ty), cols = min(t, w - tx)
+                for r in 0..<rows {
+                    let dst = tile + r * t * bps
+                    if k == 0 {
+                        memcpy(dst, plane + ((ty + r) * spec.width + tx) * bps, cols * bps)
+                        continue
+                    }
+                    // Box mean over the f × f level-0 pixels under each reduced pixel.
+                    for i in 0..<cols { sums[i] = 0 }
+                    for sy in 0..<f {
+                        let srcRow = (ty + r) * f + sy
+                        for i in 0..<cols {
+                            let x0 = (tx + i) * f
+                            var s = 0.0
+                            for sx in 0..<f { s += sample(plane, type, srcRow * spec.width + x0 + sx) }
+                            sums[i] += s
+                        }
+                    }
+                    let inv = 1.0 / Double(f * f)
+                    for i in 0..<cols { store(sums[i] * inv, type, dst, i) }
+                }
+                if TIFFWriteEncodedTile(h.tif, index, tile, tmsize_t(tileBytes)) < 0 {
+                    throw SlideError.writeFailed(path: path, detail: h.failure("tile encoding failed"))
+                }
+                index += 1
+            }
+        }
+        _ = subOffsets
+        guard TIFFWriteDirectory(h.tif) == 1 else {
+            throw SlideError.writeFailed(path: path, detail: h.failure("directory could not be written"))
+        }
+    }
+
+    private func omeXML() -> String {
+        func esc(_ s: String) -> String {
+            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+        }
+        let type = spec.sampleType == .float32 ? "float" : spec.sampleType.rawValue
+        var phys = ""
+        if let px = spec.pixelSizeUm {
+            phys = " PhysicalSizeX=\"\(px)\" PhysicalSizeXUnit=\"µm\" PhysicalSizeY=\"\(px)\" PhysicalSizeYUnit=\"µm\""
+        }
+        var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+        xml += "<OME xmlns=\"http://www.openmicroscopy.org/Schemas/OME/2016-06\" Creator=\"mifq\">"
+        xml += "<Image ID=\"Image:0\" Name=\"\(esc((path as NSString).lastPathComponent))\">"
+        xml += "<Pixels ID=\"Pixels:0\" DimensionOrder=\"XYCZT\" Type=\"\(type)\" SizeX=\"\(spec.width)\" SizeY=\"\(spec.height)\" SizeC=\"\(spec.channelNames.count)\" SizeZ=\"1\" SizeT=\"1\"\(phys)>"
+        for (i, n) in spec.channelNames.enumerated() {
+            xml += "<Channel ID=\"Channel:0:\(i)\" Name=\"\(esc(n))\" SamplesPerPixel=\"1\"/>"
+        }
+        for i in spec.channelNames.indices {
+            xml += "<TiffData FirstC=\"\(i)\" FirstZ=\"0\" FirstT=\"0\" IFD=\"\(i)\" PlaneCount=\"1\"/>"
+        }
+        xml += "</Pixels></Image></OME>"
+        return xml
+    }
+}
+
+@inline(__always)
+private func sample(_ p: UnsafeRawPointer, _ t: SampleType, _ i: Int) -> Double {
+    switch t {
+    case .uint8: return Double(p.load(fromByteOffset: i, as: UInt8.self))
+    case .uint16: return Double(p.load(fromByteOffset: i * 2, as: UInt16.self))
+    case .uint32: return Double(p.load(fromByteOffset: i * 4, as: UInt32.self))
+    default: return Double(p.load(fromByteOffset: i * 4, as: Float.self))
+    }
+}
+
+@inline(__always)
+private func store(_ v: Double, _ t: SampleType, _ p: UnsafeMutableRawPointer, _ i: Int) {
+    switch t {
+    case .uint8: p.storeBytes(of: UInt8(clamping: Int64(v.rounded())), toByteOffset: i, as: UInt8.self)
+    case .uint16: p.storeBytes(of: UInt16(clamping: Int64(v.rounded())), toByteOffset: i * 2, as: UInt16.self)
+    case .uint32: p.storeBytes(of: UInt32(clamping: Int64(v.rounded())), toByteOffset: i * 4, as: UInt32.self)
+    default: p.storeBytes(of: Float(v), toByteOffset: i * 4, as: Float.self)
+    }
+}
+
+/// Float → sample type, rounding half away from zero and clamping integers; NaN → 0.
+func encode(_ src: UnsafePointer<Float>, count: Int, as t: SampleType, into dst: UnsafeMutableRawPointer) {
+    switch t {
+    case .uint8:
+        let d = dst.assumingMemoryBound(to: UInt8.self)
+        for i in 0..<count { let v = src[i]; d[i] = v.isNaN ? 0 : UInt8(max(0, min(255, v.rounded()))) }
+    case .uint16:
+        let d = dst.assumingMemoryBound(to: UInt16.self)
+        for i in 0..<count { let v = src[i]; d[i] = v.isNaN ? 0 : UInt16(max(0, min(65535, v.rounded()))) }
+    case .uint32:
+        let d = dst.assumingMemoryBound(to: UInt32.self)
+        for i in 0..<count { let v = Double(src[i]); d[i] = v.isNaN ? 0 : UInt32(max(0, min(4_294_967_295, v.rounded()))) }
+    default:
+        dst.assumingMemoryBound(to: Float.self).update(from: src, count: count)
+    }
+}

@@ -1,0 +1,242 @@
+import CTIFF
+import Foundation
+
+/// A rectangle of pixels at one pyramid level.
+public struct PixelRegion: Equatable, Sendable {
+    public var x: Int, y: Int, width: Int, height: Int
+    public init(x: Int, y: Int, width: Int, height: Int) {
+        self.x = x; self.y = y; self.width = width; self.height = height
+    }
+    public var count: Int { width * height }
+}
+
+/// A multichannel TIFF slide opened for reading.
+///
+/// Opening reads every directory once, classifies the file (OME-TIFF, QPTIFF, multi-page,
+/// multi-sample), checks that every tile of every image plane lies inside the file, and
+/// keeps no pixels. Pixels are decoded on demand by `read`, which is safe to call from many
+/// threads at once: each thread borrows its own libtiff handle from a per-plane pool, so no
+/// handle ever switches directory and no lock is held while decoding.
+public final class Slide: @unchecked Sendable {
+    public let path: String
+    public let format: SlideFormat
+    public let isBigTIFF: Bool
+    public let channels: [ChannelInfo]
+    public let levels: [LevelInfo]
+    public let associatedImages: [AssociatedImage]
+    /// µm per level-0 pixel, nil when the file records none and no override was given.
+    public let pixelSizeUm: Double?
+    public let pixelSizeSource: String?
+    let planes: [[Plane]]
+    private let pools: [UInt64: HandlePool]
+
+    public var width: Int { levels[0].width }
+    public var height: Int { levels[0].height }
+
+    /// - Parameter pixelSizeUm: overrides whatever the file says (µm per level-0 pixel).
+    public init(path: String, pixelSizeUm override: Double? = nil) throws {
+        self.path = path
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw SlideError.notFound(path: path) }
+        if (st.st_mode & S_IFMT) == S_IFDIR { throw SlideError.notATIFF(path: path, detail: "it is a directory") }
+        let fileSize = UInt64(st.st_size)
+        guard fileSize > 0 else { throw SlideError.empty(path: path) }
+        try Slide.checkMagic(path: path)
+
+        let h = try TIFFHandle(path: path, mode: "rm")
+        isBigTIFF = TIFFIsBigTIFF(h.tif) != 0
+        var main: [Directory] = []
+        var sub: [UInt64: [Directory]] = [:]
+        while true {
+            main.append(Directory(reading: h))
+            if TIFFReadDirectory(h.tif) == 0 {
+                if let why = h.messages.take() {
+                    throw SlideError.truncated(path: path, detail: "page \(main.count) cannot be read: \(why)")
+                }
+                break
+            }
+            if main.count > 100_000 { throw SlideError.corrupt(path: path, detail: "more than 100000 pages") }
+        }
+        for d in main where !d.subIFDs.isEmpty {
+            var list: [Directory] = []
+            for off in d.subIFDs {
+                guard off < fileSize, TIFFSetSubDirectory(h.tif, off) == 1 else {
+                    throw SlideError.truncated(path: path, detail: "sub-resolution directory at byte \(off) cannot be read: \(h.failure("beyond the end of the file"))")
+                }
+                list.append(Directory(reading: h))
+            }
+            sub[d.offset] = list
+        }
+        let layout = try SlideLayout.classify(path: path, main: main, sub: sub)
+        guard !layout.planes.isEmpty, !layout.planes[0].isEmpty else {
+            throw SlideError.unsupported(path: path, detail: "no image plane found")
+        }
+        // Every plane must be decodable: supported sample type and blocks inside the file.
+        var checked = Set<UInt64>()
+        for (k, level) in layout.planes.enumerated() {
+            for (c, plane) in level.enumerated() where checked.insert(plane.directory.offset).inserted {
+                let d = plane.directory
+                let page = "level \(k) channel \(c)"
+                guard d.sampleType != nil else {
+                    throw SlideError.unsupported(path: path, detail: "\(page): \(d.bitsPerSample)-bit samples of format \(d.sampleFormat); mifq reads 8/16/32-bit integers and 32/64-bit floats")
+                }
+                guard d.width > 0, d.height > 0, d.blockWidth > 0, d.blockHeight > 0 else {
+                    throw SlideError.corrupt(path: path, detail: "\(page): zero image or tile size")
+                }
+                guard TIFFSetSubDirectory(h.tif, d.offset) == 1 else {
+                    throw SlideError.corrupt(path: path, detail: "\(page): \(h.failure("directory cannot be re-read"))")
+                }
+                try d.validateBlocks(h, fileSize: fileSize, path: path, page: page)
+            }
+        }
+        format = layout.format
+        channels = layout.channels
+        planes = layout.planes
+        associatedImages = layout.associated
+        let w0 = Double(layout.planes[0][0].directory.width)
+        levels = layout.planes.enumerated().map { k, lv in
+            LevelInfo(index: k, width: lv[0].directory.width, height: lv[0].directory.height,
+                      downsample: w0 / Double(lv[0].directory.width))
+        }
+        if let override, override > 0 {
+            pixelSizeUm = override; pixelSizeSource = "--pixel-size"
+        } else {
+            pixelSizeUm = layout.pixelSizeUm; pixelSizeSource = layout.pixelSizeSource
+        }
+        var pools: [UInt64: HandlePool] = [:]
+        for lv in planes { for p in lv where pools[p.directory.offset] == nil {
+            pools[p.directory.offset] = HandlePool(path: path, offset: p.directory.offset)
+        } }
+        self.pools = pools
+        // Hand the handle we already have to the pool of the last plane it visited.
+        if let last = checked.isEmpty ? nil : TIFFCurrentDirOffset(h.tif), let pool = pools[last] { pool.give(h) }
+    }
+
+    private static func checkMagic(path: String) throws {
+        guard let f = fopen(path, "rb") else { throw SlideError.notFound(path: path) }
+        defer { fclose(f) }
+        var b = [UInt8](repeating: 0, count: 8)
+        let n = fread(&b, 1, 8, f)
+        let ok = n >= 4 && ((b[0] == 0x49 && b[1] == 0x49 && (b[2] == 42 || b[2] == 43) && b[3] == 0)
+                            || (b[0] == 0x4D && b[1] == 0x4D && b[2] == 0 && (b[3] == 42 || b[3] == 43)))
+        guard ok else {
+            let hex = b.prefix(n).map { String(format: "%02X", $0) }.joined(separator: " ")
+            var detail = "first bytes are \(hex.isEmpty ? "missing" : hex)"
+            if b.starts(with: [0x89, 0x50, 0x4E, 0x47]) { detail += ", which is a PNG signature" }
+            if b.starts(with: [0xFF, 0xD8]) { detail += ", which is a JPEG signature" }
+            if n < 8 { throw SlideError.truncated(path: path, detail: "only \(n) bytes, shorter than a TIFF header") }
+            throw SlideError.notATIFF(path: path, detail: detail)
+        }
+    }
+
+    /// µm per level-0 pixel, or the error every area computation must raise without one.
+    public func requirePixelSize() throws -> Double {
+        guard let s = pixelSizeUm else { throw SlideError.noPixelSize(path: path) }
+        return s
+    }
+
+    public func sampleType(channel: Int = 0, level: Int = 0) -> SampleType {
+        planes[level][channel].directory.sampleType ?? .float32
+    }
+
+    /// Summary of how level 0 is stored (the first channel's plane).
+    public var storage: (compression: String, tiled: Bool, blockWidth: Int, blockHeight: Int) {
+        let d = planes[0][0].directory
+        return (d.compressionName, d.tiled, d.blockWidth, d.blockHeight)
+    }
+
+    /// Index of the channel whose name or biomarker equals `name` (case-insensitive).
+    public func channelIndex(named name: String) -> Int? {
+        let key = name.lowercased()
+        return channels.first { $0.name.lowercased() == key || $0.biomarker?.lowercased() == key }?.index
+    }
+
+    // MARK: reading pixels
+
+    /// Decodes `region` of each channel in `channels` at `level` into the matching buffer
+    /// (row-major, `region.width` × `region.height` floats each). Tiles shared by several
+    /// channels (contiguous multi-sample pages) are decoded once.
+    public func read(channels wanted: [Int], level: Int = 0, region: PixelRegion,
+                     into outputs: [UnsafeMutableBufferPointer<Float>]) throws {
+        guard level >= 0, level < levels.count else {
+            throw SlideError.badRegion(path: path, detail: "level \(level) does not exist (the file has \(levels.count))")
+        }
+        let lv = levels[level]
+        guard region.x >= 0, region.y >= 0, region.width > 0, region.height > 0,
+              region.x + region.width <= lv.width, region.y + region.height <= lv.height else {
+            throw SlideError.badRegion(path: path, detail: "\(region) lies outside the \(lv.width)×\(lv.height) level \(level)")
+        }
+        precondition(outputs.count == wanted.count && outputs.allSatisfy { $0.count >= region.count })
+        // Group channels that decode from the same blocks.
+        var groups: [(offset: UInt64, separate: Int, items: [(Int, Int)])] = []
+        for (k, c) in wanted.enumerated() {
+            guard c >= 0, c < channels.count else {
+                throw SlideError.badChannel(path: path, detail: "channel \(c) does not exist (the slide has \(channels.count))")
+            }
+            let p = planes[level][c]
+            let sep = p.directory.planarSeparate ? p.sample : -1
+            if let g = groups.firstIndex(where: { $0.offset == p.directory.offset && $0.separate == sep }) {
+                groups[g].items.append((p.sample, k))
+            } else {
+                groups.append((p.directory.offset, sep, [(p.sample, k)]))
+            }
+        }
+        for g in groups {
+            let dir = planes[level][wanted[g.items[0].1]].directory
+            try withHandle(dir.offset) { h in
+                try BlockReader(handle: h, directory: dir, path: path).read(
+                    region: region, separateSample: max(g.separate, 0),
+                    targets: g.items.map { ($0.0, outputs[$0.1]) })
+            }
+        }
+    }
+
+    /// Convenience: one channel's region as a new array.
+    public func read(channel: Int, level: Int = 0, region: PixelRegion) throws -> [Float] {
+        var out = [Float](repeating: 0, count: region.count)
+        try out.withUnsafeMutableBufferPointer { try read(channels: [channel], level: level, region: region, into: [$0]) }
+        return out
+    }
+
+    /// Calls `body` with every decoded block (tile or strip) of one channel at one level, in
+    /// file order, as raw native-endian samples. Used for exact statistics.
+    func forEachBlock(channel: Int, level: Int, _ body: (RawBlock) throws -> Void) throws {
+        let p = planes[level][channel]
+        try withHandle(p.directory.offset) { h in
+            try BlockReader(handle: h, directory: p.directory, path: path).forEachBlock(sample: p.sample, body)
+        }
+    }
+
+    private func withHandle<T>(_ offset: UInt64, _ body: (TIFFHandle) throws -> T) throws -> T {
+        guard let pool = pools[offset] else { preconditionFailure("no pool for directory \(offset)") }
+        let h = try pool.take()
+        defer { pool.give(h) }
+        return try body(h)
+    }
+}
+
+/// Open libtiff handles positioned at one directory, lent to one thread at a time.
+final class HandlePool: @unchecked Sendable {
+    let path: String
+    let offset: UInt64
+    private var free: [TIFFHandle] = []
+    private let lock = NSLock()
+
+    init(path: String, offset: UInt64) { self.path = path; self.offset = offset }
+
+    func take() throws -> TIFFHandle {
+        lock.lock()
+        if let h = free.popLast() { lock.unlock(); return h }
+        lock.unlock()
+        let h = try TIFFHandle(path: path, mode: "rm")
+        guard TIFFSetSubDirectory(h.tif, offset) == 1 else {
+            throw SlideError.corrupt(path: path, detail: "directory at byte \(offset): \(h.failure("cannot be read"))")
+        }
+        return h
+    }
+
+    func give(_ h: TIFFHandle) {
+        guard TIFFCurrentDirOffset(h.tif) == offset else { return }
+        lock.lock(); free.append(h); lock.unlock()
+    }
+}

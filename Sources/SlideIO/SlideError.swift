@@ -1,0 +1,36 @@
+import Foundation
+
+/// Everything that can go wrong between a user's file and a decoded pixel.
+/// Each case carries the path so the message alone tells the user what to fix.
+public enum SlideError: Error, Equatable, CustomStringConvertible {
+    case notFound(path: String)
+    case empty(path: String)
+    case notATIFF(path: String, detail: String)
+    case truncated(path: String, detail: String)
+    case corrupt(path: String, detail: String)
+    case unsupported(path: String, detail: String)
+    case noPixelSize(path: String)
+    case badRegion(path: String, detail: String)
+    case badChannel(path: String, detail: String)
+    case writeFailed(path: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let p): return "\(p): no such file"
+        case .empty(let p): return "\(p): file is empty (0 bytes)"
+        case .notATIFF(let p, let d): return "\(p): not a TIFF file (\(d))"
+        case .truncated(let p, let d): return "\(p): file is truncated (\(d))"
+        case .corrupt(let p, let d): return "\(p): corrupt TIFF (\(d))"
+        case .unsupported(let p, let d): return "\(p): unsupported TIFF layout (\(d))"
+        case .noPixelSize(let p):
+            return "\(p): the file records no pixel size; give one with --pixel-size (µm per pixel)"
+        case .badRegion(let p, let d): return "\(p): bad region (\(d))"
+        case .badChannel(let p, let d): return "\(p): \(d)"
+        case .writeFailed(let p, let d): return "\(p): cannot write (\(d))"
+        }
+    }
+}
+
+extension SlideError: LocalizedError {
+    public var errorDescription: String? { description }
+}

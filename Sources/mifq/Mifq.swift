@@ -1,0 +1,19 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct Mifq: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mifq",
+        abstract: "Quantify multiplex immunofluorescence whole-slide images.",
+        version: "0.1.0",
+        subcommands: [Inspect.self]
+    )
+}
+
+/// Prints a one-line error naming the file and the problem, then exits non-zero.
+func fail(_ error: Error) -> Never {
+    let message = (error as? LocalizedError)?.errorDescription ?? "\(error)"
+    FileHandle.standardError.write(Data("mifq: error: \(message)\n".utf8))
+    Foundation.exit(1)
+}

@@ -1,0 +1,56 @@
+import XCTest
+@testable import SlideIO
+
+/// Every damaged file gives one typed error, and the CLI one line on stderr and exit 1.
+final class BadInputTests: XCTestCase {
+    func assertOpenOrDecodeFails(_ rel: String, contains words: [String], file: StaticString = #filePath, line: UInt = #line) {
+        let path = TestData.path(rel)
+        var message = ""
+        do {
+            let s = try Slide(path: path)
+            _ = try ChannelStatistics.compute(s)
+            XCTFail("\(rel) was accepted", file: file, line: line)
+        } catch {
+            message = "\(error)"
+        }
+        XCTAssertTrue(message.hasPrefix(path), "message must name the file: \(message)", file: file, line: line)
+        for w in words { XCTAssertTrue(message.contains(w), "'\(w)' missing from: \(message)", file: file, line: line) }
+        let r = try? TestData.runMifq(["inspect", path, "--stats"])
+        XCTAssertEqual(r?.status, 1, file: file, line: line)
+        XCTAssertEqual(r?.out, "", file: file, line: line)
+        let lines = r?.err.split(separator: "\n") ?? []
+        XCTAssertEqual(lines.count, 1, "stderr: \(r?.err ?? "")", file: file, line: line)
+        XCTAssertTrue(lines.first?.contains(path) ?? false, file: file, line: line)
+    }
+
+    func testNotATIFF() { assertOpenOrDecodeFails("third-party/bad_not_a_tiff.tif", contains: ["not a TIFF", "PNG"]) }
+    func testTruncated() { assertOpenOrDecodeFails("third-party/bad_truncated.tif", contains: ["truncated", "page 4"]) }
+    func testTileOffsetBeyondEnd() { assertOpenOrDecodeFails("bad/bad_tile_offset.tif", contains: ["tile 3"]) }
+    func testZeroByteCount() { assertOpenOrDecodeFails("bad/bad_zero_bytecount.tif", contains: ["tile 2", "byte count of 0"]) }
+    func testCorruptCompressedData() { assertOpenOrDecodeFails("bad/bad_deflate_data.tif", contains: ["tile 1", "cannot be decoded"]) }
+    func testUnsupportedSampleFormat() { assertOpenOrDecodeFails("bad/bad_sample_format.tif", contains: ["unsupported", "format 5"]) }
+    func testOneBitSamples() { assertOpenOrDecodeFails("bad/bad_one_bit.tif", contains: ["1-bit"]) }
+
+    func testEmptyAndMissingFiles() throws {
+        let dir = TestData.temporaryDirectory()
+        let empty = dir.appendingPathComponent("empty.tif").path
+        FileManager.default.createFile(atPath: empty, contents: Data())
+        XCTAssertThrowsError(try Slide(path: empty)) { XCTAssertEqual($0 as? SlideError, .empty(path: empty)) }
+        let tiny = dir.appendingPathComponent("tiny.tif").path
+        FileManager.default.createFile(atPath: tiny, contents: Data([0x49, 0x49, 42]))
+        XCTAssertThrowsError(try Slide(path: tiny)) { XCTAssertTrue("\($0)".contains("truncated")) }
+        XCTAssertThrowsError(try Slide(path: dir.appendingPathComponent("nope.tif").path)) {
+            XCTAssertTrue("\($0)".contains("no such file"))
+        }
+        let r = try TestData.runMifq(["inspect", empty])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.err, "mifq: error: \(empty): file is empty (0 bytes)\n")
+    }
+
+    func testRegionOutsideTheImageIsAnError() throws {
+        let s = try Slide(path: TestData.path("third-party/synth7_ome_pyramid.ome.tif"))
+        XCTAssertThrowsError(try s.read(channel: 0, region: PixelRegion(x: 1500, y: 0, width: 100, height: 10)))
+        XCTAssertThrowsError(try s.read(channel: 9, region: PixelRegion(x: 0, y: 0, width: 10, height: 10)))
+        XCTAssertThrowsError(try s.read(channel: 0, level: 5, region: PixelRegion(x: 0, y: 0, width: 10, height: 10)))
+    }
+}

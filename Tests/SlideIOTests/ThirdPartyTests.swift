@@ -1,0 +1,126 @@
+import XCTest
+@testable import SlideIO
+
+/// Files written by tifffile; EXPECTED.json gives exact decoding targets.
+final class ThirdPartyTests: XCTestCase {
+    struct Expected {
+        let json: [String: Any]
+        var levels: [String: Any] { json["levels"] as! [String: Any] }
+        func planes(level: Int) -> [[String: Any]] { (levels["\(level)"] as! [String: Any])["planes"] as! [[String: Any]] }
+        func shape(level: Int) -> [Int] { (levels["\(level)"] as! [String: Any])["shape"] as! [Int] }
+    }
+
+    lazy var expected: Expected = {
+        let data = try! Data(contentsOf: URL(fileURLWithPath: TestData.path("third-party/EXPECTED.json")))
+        return Expected(json: try! JSONSerialization.jsonObject(with: data) as! [String: Any])
+    }()
+
+    /// sha256 of a decoded uint16 plane as little-endian bytes, like EXPECTED.json.
+    func planeHash(_ slide: Slide, channel: Int, level: Int) throws -> String {
+        let lv = slide.levels[level]
+        let v = try slide.read(channel: channel, level: level, region: PixelRegion(x: 0, y: 0, width: lv.width, height: lv.height))
+        var bytes = [UInt8](); bytes.reserveCapacity(v.count * 2)
+        for f in v { let u = UInt16(f); bytes.append(UInt8(u & 0xff)); bytes.append(UInt8(u >> 8)) }
+        return SHA256.hex(bytes)
+    }
+
+    func checkPyramidFile(_ name: String, format: SlideFormat, levels: Int) throws {
+        let slide = try Slide(path: TestData.path("third-party/\(name)"))
+        XCTAssertEqual(slide.format, format)
+        XCTAssertEqual(slide.levels.count, levels)
+        XCTAssertEqual(slide.pixelSizeUm!, 0.4961, accuracy: 1e-9)
+        XCTAssertEqual(slide.channels.map(\.name), ["DAPI", "Opal 480", "Opal 520", "Opal 570", "Opal 620", "Opal 690", "Opal 780"])
+        for k in 0..<levels {
+            let shape = expected.shape(level: k)
+            XCTAssertEqual([slide.channels.count, slide.levels[k].height, slide.levels[k].width], shape, "level \(k)")
+            for (c, plane) in expected.planes(level: k).enumerated() {
+                XCTAssertEqual(try planeHash(slide, channel: c, level: k), plane["sha256_le"] as? String, "\(name) level \(k) channel \(c)")
+            }
+        }
+        let stats = try ChannelStatistics.compute(slide)
+        for (c, plane) in expected.planes(level: 0).enumerated() {
+            XCTAssertEqual(stats[c].integerSum, (plane["sum"] as! NSNumber).int64Value)
+            XCTAssertEqual(stats[c].min, (plane["min"] as! NSNumber).doubleValue)
+            XCTAssertEqual(stats[c].max, (plane["max"] as! NSNumber).doubleValue)
+            XCTAssertEqual(stats[c].pixels, 1530 * 1020)
+        }
+        for k in 1..<levels {
+            let s = try ChannelStatistics.compute(slide, level: k)
+            XCTAssertEqual(s.map { $0.integerSum! }, expected.planes(level: k).map { ($0["sum"] as! NSNumber).int64Value })
+        }
+    }
+
+    func testOMEPyramidWithSubIFDs() throws {
+        try checkPyramidFile("synth7_ome_pyramid.ome.tif", format: .omeTIFF, levels: 3)
+    }
+
+    func testQPTIFFSequentialLevelsAndSkippedPages() throws {
+        try checkPyramidFile("synth7_qptiff_like.qptiff", format: .qptiff, levels: 3)
+        let slide = try Slide(path: TestData.path("third-party/synth7_qptiff_like.qptiff"))
+        XCTAssertEqual(slide.channels.map { $0.biomarker ?? "" }, ["DAPI", "PD-L1", "CD8", "CD4", "CD68", "CD11c", "panCK"])
+        XCTAssertEqual(slide.associatedImages.map(\.role), ["Thumbnail", "Overview", "Label"])
+        XCTAssertEqual(slide.channelIndex(named: "CD8"), 2)
+        XCTAssertEqual(slide.channelIndex(named: "opal 780"), 6)
+    }
+
+    func testPlanarLZWStripsAsSamples() throws {
+        let slide = try Slide(path: TestData.path("third-party/synth7_lzw_strips_planar.tif"))
+        XCTAssertEqual(slide.format, .multiSample)
+        XCTAssertEqual(slide.levels.count, 1)
+        XCTAssertEqual(slide.pixelSizeUm ?? 0, 0.4961, accuracy: 1e-6)  // resolution tags, cm
+        for (c, plane) in expected.planes(level: 0).enumerated() {
+            XCTAssertEqual(try planeHash(slide, channel: c, level: 0), plane["sha256_le"] as? String)
+        }
+    }
+
+    /// Region reads that straddle tiles equal the same pixels cut from a whole-plane read,
+    /// also when several threads read at once.
+    func testRegionReadsAcrossTilesAndThreads() throws {
+        let slide = try Slide(path: TestData.path("third-party/synth7_ome_pyramid.ome.tif"))
+        let full = try slide.read(channel: 3, region: PixelRegion(x: 0, y: 0, width: 1530, height: 1020))
+        let regions = (0..<24).map { i in PixelRegion(x: (i * 97) % 1200, y: (i * 61) % 700, width: 200 + i * 3, height: 150 + i) }
+        var failures = [Int](repeating: 0, count: regions.count)
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: regions.count) { i in
+            let r = regions[i]
+            var bad = 0
+            let multi = (try? { () throws -> [[Float]] in
+                var a = [Float](repeating: 0, count: r.count), b = a
+                try a.withUnsafeMutableBufferPointer { pa in
+                    try b.withUnsafeMutableBufferPointer { pb in
+                        try slide.read(channels: [3, 0], region: r, into: [pa, pb])
+                    }
+                }
+                return [a, b]
+            }()) ?? []
+            if multi.isEmpty { bad = -1 } else {
+                for y in 0..<r.height { for x in 0..<r.width where multi[0][y * r.width + x] != full[(r.y + y) * 1530 + r.x + x] { bad += 1 } }
+            }
+            lock.lock(); failures[i] = bad; lock.unlock()
+        }
+        XCTAssertEqual(failures, [Int](repeating: 0, count: regions.count))
+    }
+
+    func testPixelSizeOverrideAndMissing() throws {
+        let slide = try Slide(path: TestData.path("third-party/synth7_ome_pyramid.ome.tif"), pixelSizeUm: 0.25)
+        XCTAssertEqual(slide.pixelSizeUm, 0.25)
+        XCTAssertEqual(slide.pixelSizeSource, "--pixel-size")
+        let none = try Slide(path: TestData.path("bad/bad_deflate_data.tif"))
+        XCTAssertNil(none.pixelSizeUm)
+        XCTAssertThrowsError(try none.requirePixelSize()) { e in
+            XCTAssertEqual(e as? SlideError, .noPixelSize(path: TestData.path("bad/bad_deflate_data.tif")))
+        }
+    }
+
+    func testInspectJSONMatchesExpected() throws {
+        let r = try TestData.runMifq(["inspect", TestData.path("third-party/synth7_qptiff_like.qptiff"), "--json", "--stats"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let json = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as! [String: Any]
+        XCTAssertEqual(json["format"] as? String, "QPTIFF")
+        XCTAssertEqual(json["pixel_size_um"] as? Double, 0.4961)
+        let stats = json["statistics"] as! [[String: Any]]
+        XCTAssertEqual(stats.map { ($0["integerSum"] as! NSNumber).int64Value },
+                       expected.planes(level: 0).map { ($0["sum"] as! NSNumber).int64Value })
+        XCTAssertTrue(r.err.isEmpty, "libtiff must not print to stderr: \(r.err)")
+    }
+}
