@@ -159,14 +159,14 @@ public final class OMETIFFWriter: @unchecked Sendable {
         h.set(TIFFTAG_TILELENGTH, UInt32(t))
         h.set(TIFFTAG_COMPRESSION, UInt32(spec.deflate ? COMPRESSION_ADOBE_DEFLATE : COMPRESSION_NONE))
         if spec.deflate { h.set(TIFFTAG_ZIPQUALITY, Int32(1)) }  // fast: images are noise-dominated
-        h.set(TIFFTAG_SOFTWARE, "mifq")
+        h.set(TIFFTAG_SOFTWARE, string: "mifq")
         if let px = spec.pixelSizeUm, px > 0 {
             let perCm = 10_000 / (px * Double(1 << k))
             h.set(TIFFTAG_RESOLUTIONUNIT, UInt32(RESUNIT_CENTIMETER))
             h.set(TIFFTAG_XRESOLUTION, perCm)
             h.set(TIFFTAG_YRESOLUTION, perCm)
         }
-        if k == 0 && c == 0 { h.set(TIFFTAG_IMAGEDESCRIPTION, omeXML()) }
+        if k == 0 && c == 0 { h.set(TIFFTAG_IMAGEDESCRIPTION, string: omeXML()) }
         var subOffsets = [UInt64](repeating: 0, count: max(levels - 1, 0))
         if k == 0 && levels > 1 {
             subOffsets.withUnsafeMutableBufferPointer { p in
@@ -212,7 +212,6 @@ public final class OMETIFFWriter: @unchecked Sendable {
                 index += 1
             }
         }
-        _ = subOffsets
         guard TIFFWriteDirectory(h.tif) == 1 else {
             throw SlideError.writeFailed(path: path, detail: h.failure("directory could not be written"))
         }

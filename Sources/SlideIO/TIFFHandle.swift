@@ -151,6 +151,12 @@ final class TIFFHandle {
     // MARK: setters for writing
 
     @discardableResult
+    func set(_ tag: Int32, string: String) -> Bool {
+        string.withCString { p in withVaList([p]) { TIFFVSetField(tif, UInt32(tag), $0) } } == 1
+    }
+
+    /// Numeric and pointer arguments only: a Swift String is not a C string here.
+    @discardableResult
     func set(_ tag: Int32, _ args: CVarArg...) -> Bool {
         withVaList(args) { TIFFVSetField(tif, UInt32(tag), $0) } == 1
     }
