@@ -17,10 +17,14 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
         .target(name: "SlideIO", dependencies: ["CTIFF"]),
+        .target(name: "Imaging"),
+        .target(name: "Segmentation", dependencies: ["Imaging", "SlideIO"]),
         .executableTarget(name: "mifq", dependencies: [
-            "SlideIO",
+            "SlideIO", "Imaging", "Segmentation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "SlideIOTests", dependencies: ["SlideIO"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
+        .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "Imaging", "SlideIO"]),
     ]
 )

@@ -94,6 +94,22 @@ public final class OMETIFFWriter: @unchecked Sendable {
         }
     }
 
+    /// Stores exact 32-bit labels (a uint32 image), for label masks beyond Float's 2^24.
+    public func write(channel: Int, region: PixelRegion, labels: UnsafeBufferPointer<UInt32>) throws {
+        precondition(spec.sampleType == .uint32 && labels.count >= region.count)
+        let planeBytes = spec.width * spec.height * 4
+        for r in 0..<region.height {
+            let off = channel * planeBytes + ((region.y + r) * spec.width + region.x) * 4
+            let src = UnsafeRawPointer(labels.baseAddress! + r * region.width)
+            var written = 0
+            while written < region.width * 4 {
+                let n = pwrite(spoolFD, src + written, region.width * 4 - written, off_t(off + written))
+                if n <= 0 { throw SlideError.writeFailed(path: path, detail: String(cString: strerror(errno))) }
+                written += n
+            }
+        }
+    }
+
     /// Convenience for whole planes.
     public func write(channel: Int, plane: [Float]) throws {
         try plane.withUnsafeBufferPointer {

@@ -34,10 +34,10 @@ final class BadInputTests: XCTestCase {
     func testEmptyAndMissingFiles() throws {
         let dir = TestData.temporaryDirectory()
         let empty = dir.appendingPathComponent("empty.tif").path
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
         XCTAssertThrowsError(try Slide(path: empty)) { XCTAssertEqual($0 as? SlideError, .empty(path: empty)) }
         let tiny = dir.appendingPathComponent("tiny.tif").path
-        FileManager.default.createFile(atPath: tiny, contents: Data([0x49, 0x49, 42]))
+        _ = FileManager.default.createFile(atPath: tiny, contents: Data([0x49, 0x49, 42]))
         XCTAssertThrowsError(try Slide(path: tiny)) { XCTAssertTrue("\($0)".contains("truncated")) }
         XCTAssertThrowsError(try Slide(path: dir.appendingPathComponent("nope.tif").path)) {
             XCTAssertTrue("\($0)".contains("no such file"))

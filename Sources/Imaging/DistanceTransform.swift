@@ -1,0 +1,75 @@
+/// Exact Euclidean distance transform by Felzenszwalb & Huttenlocher (2012, "Distance
+/// transforms of sampled functions"): two passes of the 1-D lower envelope of parabolas,
+/// O(n) per line. Also returns, for every pixel, the index of its nearest feature pixel —
+/// what `scipy.ndimage.distance_transform_edt(return_indices=True)` gives — which cell
+/// expansion uses to give each pixel to its nearest nucleus.
+public enum DistanceTransform {
+    /// Distance from every pixel to the nearest pixel where `feature` is true (0 on features;
+    /// `.infinity` everywhere if there is no feature) and that pixel's linear index (−1 if none).
+    public static func nearest(to feature: Mask) -> (distance: [Float], index: [Int32]) {
+        let w = feature.width, h = feature.height
+        let inf = Double.greatestFiniteMagnitude / 4
+        // Pass 1, columns: squared vertical distance and the feature row.
+        var g = [Double](repeating: inf, count: w * h)
+        var rowOf = [Int32](repeating: -1, count: w * h)
+        var f = [Double](repeating: 0, count: max(w, h))
+        var d = [Double](repeating: 0, count: max(w, h))
+        var arg = [Int](repeating: 0, count: max(w, h))
+        var v = [Int](repeating: 0, count: max(w, h))
+        var z = [Double](repeating: 0, count: max(w, h) + 1)
+        for x in 0..<w {
+            for y in 0..<h { f[y] = feature.bits[y * w + x] ? 0 : inf }
+            envelope(f, n: h, d: &d, arg: &arg, v: &v, z: &z)
+            for y in 0..<h where d[y] < inf / 2 {
+                g[y * w + x] = d[y]
+                rowOf[y * w + x] = Int32(arg[y])
+            }
+        }
+        // Pass 2, rows: add squared horizontal distance.
+        var dist = [Float](repeating: .infinity, count: w * h)
+        var index = [Int32](repeating: -1, count: w * h)
+        for y in 0..<h {
+            for x in 0..<w { f[x] = g[y * w + x] }
+            envelope(f, n: w, d: &d, arg: &arg, v: &v, z: &z)
+            for x in 0..<w where d[x] < inf / 2 {
+                dist[y * w + x] = Float(d[x].squareRoot())
+                let sx = arg[x]
+                index[y * w + x] = rowOf[y * w + sx] * Int32(w) + Int32(sx)
+            }
+        }
+        return (dist, index)
+    }
+
+    /// Distance of every foreground pixel to the nearest background pixel (0 on background),
+    /// as `scipy.ndimage.distance_transform_edt(mask)`.
+    public static func insideDistance(_ mask: Mask) -> Image {
+        let bg = Mask(width: mask.width, height: mask.height, bits: mask.bits.map { !$0 })
+        let (d, _) = nearest(to: bg)
+        return Image(width: mask.width, height: mask.height, pixels: d.map { $0.isFinite ? $0 : Float(mask.width + mask.height) })
+    }
+
+    /// 1-D squared distance transform of sampled function f (lower envelope of parabolas).
+    private static func envelope(_ f: [Double], n: Int, d: inout [Double], arg: inout [Int], v: inout [Int], z: inout [Double]) {
+        let inf = Double.greatestFiniteMagnitude / 4
+        var k = -1
+        for q in 0..<n where f[q] < inf / 2 {
+            if k < 0 { k = 0; v[0] = q; z[0] = -.infinity; z[1] = .infinity; continue }
+            var s = 0.0
+            while true {
+                let p = v[k]
+                s = ((f[q] + Double(q * q)) - (f[p] + Double(p * p))) / Double(2 * (q - p))
+                if s <= z[k] { k -= 1; if k < 0 { break } } else { break }
+            }
+            k += 1
+            v[k] = q; z[k] = k == 0 ? -.infinity : s; z[k + 1] = .infinity
+        }
+        if k < 0 { for q in 0..<n { d[q] = inf; arg[q] = -1 }; return }
+        var j = 0
+        for q in 0..<n {
+            while z[j + 1] < Double(q) { j += 1 }
+            let dq = Double(q - v[j])
+            d[q] = dq * dq + f[v[j]]
+            arg[q] = v[j]
+        }
+    }
+}

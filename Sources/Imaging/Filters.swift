@@ -1,0 +1,166 @@
+import Foundation
+
+/// Linear and rank filters over `Image`, separable where the mathematics allows.
+/// Borders use mirror reflection (`d c b a | a b c d`), scipy.ndimage's default "reflect".
+public enum Filters {
+    @inline(__always) static func reflect(_ i: Int, _ n: Int) -> Int {
+        if n == 1 { return 0 }
+        var i = i
+        let period = 2 * n
+        i %= period
+        if i < 0 { i += period }
+        return i < n ? i : period - 1 - i
+    }
+
+    /// Normalised Gaussian kernel, radius = ⌈truncate·σ⌉ (scipy's `truncate=4.0`).
+    public static func gaussianKernel(sigma: Double, truncate: Double = 4.0) -> [Float] {
+        let r = max(1, Int((truncate * sigma).rounded(.toNearestOrAwayFromZero)))
+        var k = (-r...r).map { exp(-0.5 * Double($0 * $0) / (sigma * sigma)) }
+        let s = k.reduce(0, +)
+        k = k.map { $0 / s }
+        return k.map(Float.init)
+    }
+
+    /// Convolves rows, then columns, with the same symmetric 1-D kernel.
+    public static func separable(_ img: Image, kernel: [Float]) -> Image {
+        let w = img.width, h = img.height, r = kernel.count / 2
+        var tmp = [Float](repeating: 0, count: img.count)
+        var out = [Float](repeating: 0, count: img.count)
+        img.pixels.withUnsafeBufferPointer { src in
+            tmp.withUnsafeMutableBufferPointer { dst in
+                var line = [Float](repeating: 0, count: w + 2 * r)
+                for y in 0..<h {
+                    let row = y * w
+                    for i in 0..<(w + 2 * r) { line[i] = src[row + reflect(i - r, w)] }
+                    line.withUnsafeBufferPointer { l in
+                        for x in 0..<w {
+                            var s: Float = 0
+                            for k in 0..<kernel.count { s += kernel[k] * l[x + k] }
+                            dst[row + x] = s
+                        }
+                    }
+                }
+            }
+        }
+        tmp.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                // Column pass row-by-row so memory is walked contiguously.
+                for y in 0..<h {
+                    let o = y * w
+                    for x in 0..<w { dst[o + x] = 0 }
+                    for k in 0..<kernel.count {
+                        let sy = reflect(y + k - r, h) * w
+                        let kv = kernel[k]
+                        for x in 0..<w { dst[o + x] += kv * src[sy + x] }
+                    }
+                }
+            }
+        }
+        return Image(width: w, height: h, pixels: out)
+    }
+
+    /// Gaussian smoothing with standard deviation `sigma` in pixels (σ ≤ 0 returns the input).
+    public static func gaussian(_ img: Image, sigma: Double) -> Image {
+        guard sigma > 0 else { return img }
+        return separable(img, kernel: gaussianKernel(sigma: sigma))
+    }
+
+    /// Mean over a (2r+1)² square window, O(1) per pixel (running sums).
+    public static func boxMean(_ img: Image, radius r: Int) -> Image {
+        guard r > 0 else { return img }
+        let n = Float(2 * r + 1)
+        var out = runningSum(img, radius: r, horizontal: true)
+        out = runningSum(out, radius: r, horizontal: false)
+        let inv = 1 / (n * n)
+        return out.map { $0 * inv }
+    }
+
+    private static func runningSum(_ img: Image, radius r: Int, horizontal: Bool) -> Image {
+        let w = img.width, h = img.height
+        let len = horizontal ? w : h, lines = horizontal ? h : w
+        var out = [Float](repeating: 0, count: img.count)
+        var line = [Double](repeating: 0, count: len)
+        for l in 0..<lines {
+            @inline(__always) func idx(_ i: Int) -> Int { horizontal ? l * w + i : i * w + l }
+            for i in 0..<len { line[i] = Double(img.pixels[idx(i)]) }
+            var s = 0.0
+            for k in -r...r { s += line[reflect(k, len)] }
+            for i in 0..<len {
+                out[idx(i)] = Float(s)
+                s += line[reflect(i + r + 1, len)] - line[reflect(i - r, len)]
+            }
+        }
+        return Image(width: w, height: h, pixels: out)
+    }
+
+    /// Minimum (erosion) or maximum (dilation) over a (2r+1)² square, by the van Herk /
+    /// Gil–Werman algorithm: three comparisons per pixel whatever the window size.
+    public static func rank(_ img: Image, radius r: Int, maximum: Bool) -> Image {
+        guard r > 0 else { return img }
+        let a = rank1D(img, radius: r, maximum: maximum, horizontal: true)
+        return rank1D(a, radius: r, maximum: maximum, horizontal: false)
+    }
+
+    private static func rank1D(_ img: Image, radius r: Int, maximum: Bool, horizontal: Bool) -> Image {
+        let w = img.width, h = img.height
+        let len = horizontal ? w : h, lines = horizontal ? h : w
+        let win = 2 * r + 1
+        let padded = len + 2 * r
+        let blocks = (padded + win - 1) / win * win
+        var out = [Float](repeating: 0, count: img.count)
+        var g = [Float](repeating: 0, count: blocks), hh = [Float](repeating: 0, count: blocks)
+        var line = [Float](repeating: 0, count: blocks)
+        let fill: Float = maximum ? -.infinity : .infinity
+        @inline(__always) func pick(_ a: Float, _ b: Float) -> Float { maximum ? Swift.max(a, b) : Swift.min(a, b) }
+        for l in 0..<lines {
+            for i in 0..<blocks {
+                let s = i - r
+                if i < padded {
+                    let j = reflect(s, len)
+                    line[i] = img.pixels[horizontal ? l * w + j : j * w + l]
+                } else { line[i] = fill }
+            }
+            var b = 0
+            while b < blocks {
+                g[b] = line[b]
+                for i in (b + 1)..<(b + win) { g[i] = pick(g[i - 1], line[i]) }
+                hh[b + win - 1] = line[b + win - 1]
+                var i = b + win - 2
+                while i >= b { hh[i] = pick(hh[i + 1], line[i]); i -= 1 }
+                b += win
+            }
+            for x in 0..<len {
+                // window [x, x + win - 1] in padded coordinates
+                let v = pick(hh[x], g[x + win - 1])
+                out[horizontal ? l * w + x : x * w + l] = v
+            }
+        }
+        return Image(width: w, height: h, pixels: out)
+    }
+
+    /// Grey-level opening (erosion then dilation) with a (2r+1)² square: removes bright
+    /// structures narrower than the window, leaving the background (rolling-ball-like).
+    public static func opening(_ img: Image, radius r: Int) -> Image {
+        rank(rank(img, radius: r, maximum: false), radius: r, maximum: true)
+    }
+
+    /// Laplacian of Gaussian, scale-normalised and negated (−σ²∇²G∗I): bright blobs of radius
+    /// ≈ σ√2 give positive peaks. ∇² by the 5-point stencil on the smoothed image.
+    public static func negativeLoG(_ img: Image, sigma: Double) -> Image {
+        let g = gaussian(img, sigma: sigma)
+        let w = g.width, h = g.height
+        var out = [Float](repeating: 0, count: g.count)
+        let s2 = Float(sigma * sigma)
+        g.pixels.withUnsafeBufferPointer { p in
+            for y in 0..<h {
+                let ym = reflect(y - 1, h) * w, yp = reflect(y + 1, h) * w, yc = y * w
+                for x in 0..<w {
+                    let xm = reflect(x - 1, w), xp = reflect(x + 1, w)
+                    let lap = p[yc + xm] + p[yc + xp] + p[ym + x] + p[yp + x] - 4 * p[yc + x]
+                    out[yc + x] = -s2 * lap
+                }
+            }
+        }
+        return Image(width: w, height: h, pixels: out)
+    }
+}

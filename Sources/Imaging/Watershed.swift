@@ -1,0 +1,98 @@
+/// Seeds and marker-controlled watershed.
+public enum Watershed {
+    /// Regional peaks of `surface` inside `mask`, at least `minDistance` pixels apart
+    /// (Chebyshev), strongest first — as `skimage.feature.peak_local_max(min_distance=…,
+    /// exclude_border=False)` with a label mask: a pixel is a candidate when it equals the
+    /// maximum of its (2·minDistance+1)² window; candidates are accepted greedily by height.
+    public static func peaks(_ surface: Image, mask: Mask, minDistance: Int, minHeight: Float = -.infinity) -> [Int] {
+        let w = surface.width, h = surface.height
+        let md = max(1, minDistance)
+        let mx = Filters.rank(surface, radius: md, maximum: true)
+        var cand: [Int] = []
+        for i in 0..<(w * h) where mask.bits[i] && surface.pixels[i] >= mx.pixels[i] && surface.pixels[i] > minHeight {
+            cand.append(i)
+        }
+        // Stable order: height descending, then raster order (deterministic on plateaus).
+        cand.sort { surface.pixels[$0] != surface.pixels[$1] ? surface.pixels[$0] > surface.pixels[$1] : $0 < $1 }
+        var taken = [Bool](repeating: false, count: w * h)  // pixels blocked by an accepted peak
+        var accepted: [Int] = []
+        for p in cand where !taken[p] {
+            accepted.append(p)
+            let x = p % w, y = p / w
+            for yy in max(0, y - md)...min(h - 1, y + md) {
+                for xx in max(0, x - md)...min(w - 1, x + md) { taken[yy * w + xx] = true }
+            }
+        }
+        return accepted
+    }
+
+    /// Meyer's flooding (Meyer 1994; `skimage.segmentation.watershed`): every marker grows
+    /// into `mask` in order of increasing `surface`, pixels of equal height in order of arrival
+    /// (8-connected). Pixels of `mask` unreachable from a marker stay 0.
+    public static func flood(_ surface: Image, markers: LabelImage, mask: Mask) -> LabelImage {
+        let w = surface.width, h = surface.height
+        var out = markers
+        var heap = FloodQueue()
+        var queued = [Bool](repeating: false, count: w * h)
+        var age: Int = 0
+        for i in 0..<(w * h) where out.labels[i] != 0 {
+            queued[i] = true
+            heap.push(surface.pixels[i], age, i); age += 1
+        }
+        while let (_, _, p) = heap.pop() {
+            let label = out.labels[p]
+            let x = p % w, y = p / w
+            for dy in -1...1 {
+                let yy = y + dy
+                if yy < 0 || yy >= h { continue }
+                for dx in -1...1 {
+                    let xx = x + dx
+                    if xx < 0 || xx >= w || (dx == 0 && dy == 0) { continue }
+                    let q = yy * w + xx
+                    if queued[q] || !mask.bits[q] { continue }
+                    queued[q] = true
+                    out.labels[q] = label
+                    heap.push(surface.pixels[q], age, q); age += 1
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// Binary min-heap keyed by (height, age).
+struct FloodQueue {
+    private var items: [(Float, Int, Int)] = []
+
+    @inline(__always) private func less(_ a: (Float, Int, Int), _ b: (Float, Int, Int)) -> Bool {
+        a.0 != b.0 ? a.0 < b.0 : a.1 < b.1
+    }
+
+    mutating func push(_ v: Float, _ age: Int, _ p: Int) {
+        items.append((v, age, p))
+        var i = items.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            if less(items[i], items[parent]) { items.swapAt(i, parent); i = parent } else { break }
+        }
+    }
+
+    mutating func pop() -> (Float, Int, Int)? {
+        guard !items.isEmpty else { return nil }
+        let top = items[0]
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < items.count && less(items[l], items[m]) { m = l }
+                if r < items.count && less(items[r], items[m]) { m = r }
+                if m == i { break }
+                items.swapAt(i, m); i = m
+            }
+        }
+        return top
+    }
+}

@@ -1,0 +1,63 @@
+/// Nuclear detection settings, every length in µm and area in µm², so one panel serves
+/// scanners of any resolution (QuPath's convention). Defaults work at 0.25–1 µm per pixel
+/// on DAPI of fixed tissue; they were chosen on real fluorescence nuclei (testdata/real-nuclei)
+/// and simulated slides.
+public struct NucleusParameters: Codable, Equatable, Sendable {
+    /// Radius of the grey opening that estimates the background; 0 disables subtraction.
+    public var backgroundRadiusMicrons: Double = 8
+    /// Gaussian smoothing before thresholding.
+    public var sigmaMicrons: Double = 0.5
+    /// Foreground threshold: `nil` = Otsu on the smoothed, background-subtracted image
+    /// (estimated once per slide) times `otsuFactor`; a number = that fixed intensity.
+    public var threshold: Double? = nil
+    public var otsuFactor: Double = 0.6
+    /// A pixel must also exceed the mean of this window (local contrast), which splits
+    /// nuclei whose dim borders touch; 0 disables the local test.
+    public var localWindowMicrons: Double = 10
+    /// Scale of the Laplacian-of-Gaussian used to place one seed per nucleus.
+    public var seedSigmaMicrons: Double = 2
+    /// Seeds closer than this merge (one nucleus).
+    public var seedMinDistanceMicrons: Double = 2.5
+    /// Weight of the distance-to-edge term against the blob (LoG) term in the seed surface.
+    public var distanceWeight: Double = 0.75
+    public var minAreaMicrons: Double = 10
+    public var maxAreaMicrons: Double = 400
+    /// Cell = nucleus grown by this distance without overlapping neighbours.
+    public var cellExpansionMicrons: Double = 4
+    /// Membrane = the outer ring of the cell this wide.
+    public var membraneWidthMicrons: Double = 1
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case backgroundRadiusMicrons, sigmaMicrons, threshold, otsuFactor, localWindowMicrons, seedSigmaMicrons,
+             seedMinDistanceMicrons, distanceWeight, minAreaMicrons, maxAreaMicrons, cellExpansionMicrons,
+             membraneWidthMicrons
+    }
+
+    /// Decodes with every key optional (missing keys keep their defaults).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = NucleusParameters()
+        func v(_ k: CodingKeys, _ def: Double) throws -> Double { try c.decodeIfPresent(Double.self, forKey: k) ?? def }
+        backgroundRadiusMicrons = try v(.backgroundRadiusMicrons, d.backgroundRadiusMicrons)
+        sigmaMicrons = try v(.sigmaMicrons, d.sigmaMicrons)
+        threshold = try c.decodeIfPresent(Double.self, forKey: .threshold)
+        otsuFactor = try v(.otsuFactor, d.otsuFactor)
+        localWindowMicrons = try v(.localWindowMicrons, d.localWindowMicrons)
+        seedSigmaMicrons = try v(.seedSigmaMicrons, d.seedSigmaMicrons)
+        seedMinDistanceMicrons = try v(.seedMinDistanceMicrons, d.seedMinDistanceMicrons)
+        distanceWeight = try v(.distanceWeight, d.distanceWeight)
+        minAreaMicrons = try v(.minAreaMicrons, d.minAreaMicrons)
+        maxAreaMicrons = try v(.maxAreaMicrons, d.maxAreaMicrons)
+        cellExpansionMicrons = try v(.cellExpansionMicrons, d.cellExpansionMicrons)
+        membraneWidthMicrons = try v(.membraneWidthMicrons, d.membraneWidthMicrons)
+    }
+
+    /// The halo a tile needs so that every object whose centroid lies in its core is seen
+    /// whole, with its neighbourhood (µm): background window, largest nucleus, expansion.
+    public var haloMicrons: Double {
+        let nucleusDiameter = 2 * (maxAreaMicrons / Double.pi).squareRoot()
+        return max(backgroundRadiusMicrons, localWindowMicrons / 2, 4 * seedSigmaMicrons) + nucleusDiameter + cellExpansionMicrons + 2
+    }
+}

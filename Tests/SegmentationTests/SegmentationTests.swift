@@ -1,0 +1,92 @@
+import Foundation
+import XCTest
+import Imaging
+import SlideIO
+@testable import Segmentation
+
+final class SegmentationTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static func data(_ p: String) -> String { root.appendingPathComponent("testdata/\(p)").path }
+
+    /// F1 at IoU > 0.5 and mean matched IoU, as ../shared/tools/score_nuclei.py computes them.
+    static func score(_ pred: [Int32], _ truth: [Int32]) -> (f1: Double, iou: Double, tp: Int) {
+        var inter: [Int64: Int] = [:]
+        var ap: [Int32: Int] = [:], at: [Int32: Int] = [:]
+        for i in pred.indices {
+            let p = pred[i], t = truth[i]
+            if p != 0 { ap[p, default: 0] += 1 }
+            if t != 0 { at[t, default: 0] += 1 }
+            if p != 0 && t != 0 { inter[Int64(p) << 32 | Int64(t), default: 0] += 1 }
+        }
+        var tp = 0, sum = 0.0
+        for (k, n) in inter {
+            let p = Int32(k >> 32), t = Int32(k & 0xffffffff)
+            let iou = Double(n) / Double(ap[p]! + at[t]! - n)
+            if iou > 0.5 { tp += 1; sum += iou }
+        }
+        let f1 = 2 * Double(tp) / Double(ap.count + at.count)
+        return (f1, tp > 0 ? sum / Double(tp) : 0, tp)
+    }
+
+    func realNuclei(tile: Int, threads: Int) throws -> (LabelImage, [(Double, Double)]) {
+        let slide = try Slide(path: Self.data("real-nuclei/dsb2018_left_image.tif"), pixelSizeUm: 0.35)
+        let tiled = TiledSegmentation(slide: slide, nucleusChannel: 0, parameters: NucleusParameters(),
+                                      pixelSizeUm: 0.35, tileSize: tile, threads: threads)
+        let out = TestDir.make().appendingPathComponent("labels.tif").path
+        _ = try LabelExport.write(tiled, to: out, cells: false)
+        let read = try Slide(path: out)
+        let v = try read.read(channel: 0, region: PixelRegion(x: 0, y: 0, width: read.width, height: read.height))
+        let lab = LabelImage(width: read.width, height: read.height, labels: v.map { Int32($0) })
+        var centroids: [(Double, Double)] = []
+        try tiled.run(threshold: try tiled.estimateThreshold(), cellExpansionPx: 0) { t in
+            centroids += t.owned.map { t.centroids[Int($0)] }
+        }
+        return (lab, centroids.sorted { ($0.1, $0.0) < ($1.1, $1.0) })
+    }
+
+    /// Real nuclei annotated outside this project: F1 0.886, mean IoU 0.803 when this was written.
+    func testRealNucleiF1() throws {
+        let (pred, _) = try realNuclei(tile: 1024, threads: 2)
+        let truthSlide = try Slide(path: Self.data("real-nuclei/dsb2018_left_labels.tif"))
+        let truth = try truthSlide.read(channel: 0, region: PixelRegion(x: 0, y: 0, width: 256, height: 512)).map { Int32($0) }
+        let s = Self.score(pred.labels, truth)
+        XCTAssertGreaterThanOrEqual(s.f1, 0.85, "F1 \(s.f1)")
+        XCTAssertGreaterThanOrEqual(s.iou, 0.78, "mean IoU \(s.iou)")
+    }
+
+    /// Same nuclei whatever the tile size and thread count.
+    func testTileAndThreadInvariance() throws {
+        let (ref, refC) = try realNuclei(tile: 1024, threads: 1)
+        for (tile, threads) in [(64, 2), (128, 1), (200, 2)] {
+            let (lab, c) = try realNuclei(tile: tile, threads: threads)
+            XCTAssertEqual(c.count, refC.count, "tile \(tile)")
+            for (a, b) in zip(c, refC) {
+                XCTAssertLessThanOrEqual(max(abs(a.0 - b.0), abs(a.1 - b.1)), 0.5)
+            }
+            XCTAssertEqual(lab.labels.map { $0 != 0 }, ref.labels.map { $0 != 0 }, "tile \(tile): masks differ")
+        }
+    }
+
+    /// Two single-pixel nuclei 10 px apart grown by 3 px: discs of radius 3 that never meet;
+    /// grown by 7 px they meet at the perpendicular bisector.
+    func testCellExpansionDoesNotOverlap() {
+        var n = LabelImage(width: 30, height: 11)
+        n[5, 5] = 1; n[15, 5] = 2
+        let small = Cells.expand(n, distance: 3)
+        XCTAssertEqual(small.areas()[1], 29)  // lattice points within radius 3
+        XCTAssertEqual(small.areas()[2], 29)
+        let big = Cells.expand(n, distance: 7)
+        XCTAssertEqual(big[9, 5], 1); XCTAssertEqual(big[11, 5], 2)
+        XCTAssertEqual(big[22, 5], 2); XCTAssertEqual(big[23, 5], 0)
+        let memb = Cells.membrane(small, width: 1)
+        XCTAssertTrue(memb[8, 5]); XCTAssertFalse(memb[5, 5])
+    }
+}
+
+enum TestDir {
+    static func make() -> URL {
+        let u = FileManager.default.temporaryDirectory.appendingPathComponent("mifq-seg-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
+        return u
+    }
+}
