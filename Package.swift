@@ -19,12 +19,16 @@ let package = Package(
         .target(name: "SlideIO", dependencies: ["CTIFF"]),
         .target(name: "Imaging"),
         .target(name: "Segmentation", dependencies: ["Imaging", "SlideIO"]),
+        .target(name: "Unmixing", dependencies: ["CBLAS", "SlideIO"]),
+        .target(name: "Phenotyping", dependencies: ["Unmixing", "Segmentation", "Imaging"]),
+        .target(name: "Simulation", dependencies: ["Phenotyping", "Unmixing", "SlideIO"]),
         .executableTarget(name: "mifq", dependencies: [
-            "SlideIO", "Imaging", "Segmentation",
+            "SlideIO", "Imaging", "Segmentation", "Unmixing", "Phenotyping", "Simulation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "SlideIOTests", dependencies: ["SlideIO"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
+        .testTarget(name: "UnmixingTests", dependencies: ["Unmixing", "Phenotyping", "SlideIO"]),
         .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "Imaging", "SlideIO"]),
     ]
 )

@@ -1,6 +1,28 @@
 import CTIFF
 import Foundation
 
+/// How pages are arranged in the file.
+public enum TIFFLayout: Sendable, Equatable {
+    /// OME-TIFF: one page per channel, reduced levels in SubIFDs, OME-XML on page 0.
+    case ome
+    /// Akoya QPTIFF style: full-resolution channel pages, an RGB thumbnail, then each reduced
+    /// level as a run of channel pages; PerkinElmer-QPI XML on every page (declaring UTF-16
+    /// while the bytes are ASCII, as the instruments do). One entry per channel.
+    case qptiff([QPIChannel])
+}
+
+public struct QPIChannel: Sendable, Equatable {
+    public var fluor: String
+    public var biomarker: String
+    public var color: (UInt8, UInt8, UInt8)
+    public init(fluor: String, biomarker: String, color: (UInt8, UInt8, UInt8)) {
+        self.fluor = fluor; self.biomarker = biomarker; self.color = color
+    }
+    public static func == (a: QPIChannel, b: QPIChannel) -> Bool {
+        a.fluor == b.fluor && a.biomarker == b.biomarker && a.color == b.color
+    }
+}
+
 /// What to write: size, channels, sample type, pixel size and layout.
 public struct ImageSpec: Sendable {
     public var width: Int
@@ -14,12 +36,14 @@ public struct ImageSpec: Sendable {
     /// Number of pyramid levels including level 0; nil halves until the longer side fits in a tile.
     public var levels: Int?
     public var deflate: Bool
+    public var layout: TIFFLayout
 
     public init(width: Int, height: Int, channelNames: [String], sampleType: SampleType,
-                pixelSizeUm: Double?, tileSize: Int = 512, levels: Int? = nil, deflate: Bool = true) {
+                pixelSizeUm: Double?, tileSize: Int = 512, levels: Int? = nil, deflate: Bool = true,
+                layout: TIFFLayout = .ome) {
         self.width = width; self.height = height; self.channelNames = channelNames
         self.sampleType = sampleType; self.pixelSizeUm = pixelSizeUm
-        self.tileSize = tileSize; self.levels = levels; self.deflate = deflate
+        self.tileSize = tileSize; self.levels = levels; self.deflate = deflate; self.layout = layout
     }
 
     var levelCount: Int {
@@ -140,10 +164,18 @@ public final class OMETIFFWriter: @unchecked Sendable {
         let tmp = path + ".tmp-\(getpid())"
         do {
             let h = try TIFFHandle(path: tmp, mode: big ? "w8" : "w")
-            for c in 0..<nc {
-                try writePage(h, channel: c, level: 0, source: UnsafeRawPointer(map), levels: nLevels)
+            let src = UnsafeRawPointer(map)
+            switch spec.layout {
+            case .ome:
+                for c in 0..<nc {
+                    try writePage(h, channel: c, level: 0, source: src, levels: nLevels)
+                    for k in 1..<max(nLevels, 1) { try writePage(h, channel: c, level: k, source: src, levels: nLevels) }
+                }
+            case .qptiff(let info):
+                for c in 0..<nc { try writePage(h, channel: c, level: 0, source: src, levels: 1, qpi: info) }
+                try writeThumbnail(h, source: src, qpi: info)
                 for k in 1..<max(nLevels, 1) {
-                    try writePage(h, channel: c, level: k, source: UnsafeRawPointer(map), levels: nLevels)
+                    for c in 0..<nc { try writePage(h, channel: c, level: k, source: src, levels: 1, qpi: info) }
                 }
             }
             // TIFFClose happens when the handle is released; flush explicitly to catch errors.
@@ -159,7 +191,8 @@ public final class OMETIFFWriter: @unchecked Sendable {
         }
     }
 
-    private func writePage(_ h: TIFFHandle, channel c: Int, level k: Int, source: UnsafeRawPointer, levels: Int) throws {
+    private func writePage(_ h: TIFFHandle, channel c: Int, level k: Int, source: UnsafeRawPointer, levels: Int,
+                           qpi: [QPIChannel]? = nil) throws {
         let (w, hgt) = spec.levelSize(k)
         let t = spec.tileSize
         let type = spec.sampleType
@@ -175,14 +208,18 @@ public final class OMETIFFWriter: @unchecked Sendable {
         h.set(TIFFTAG_TILELENGTH, UInt32(t))
         h.set(TIFFTAG_COMPRESSION, UInt32(spec.deflate ? COMPRESSION_ADOBE_DEFLATE : COMPRESSION_NONE))
         if spec.deflate { h.set(TIFFTAG_ZIPQUALITY, Int32(1)) }  // fast: images are noise-dominated
-        h.set(TIFFTAG_SOFTWARE, string: "mifq")
+        h.set(TIFFTAG_SOFTWARE, string: qpi == nil ? "mifq" : "PerkinElmer-QPI")
         if let px = spec.pixelSizeUm, px > 0 {
             let perCm = 10_000 / (px * Double(1 << k))
             h.set(TIFFTAG_RESOLUTIONUNIT, UInt32(RESUNIT_CENTIMETER))
             h.set(TIFFTAG_XRESOLUTION, perCm)
             h.set(TIFFTAG_YRESOLUTION, perCm)
         }
-        if k == 0 && c == 0 { h.set(TIFFTAG_IMAGEDESCRIPTION, string: omeXML()) }
+        if let qpi {
+            h.set(TIFFTAG_IMAGEDESCRIPTION, string: qpiXML(type: k == 0 ? "FullResolution" : "ReducedResolution", channel: qpi[c]))
+        } else if k == 0 && c == 0 {
+            h.set(TIFFTAG_IMAGEDESCRIPTION, string: omeXML())
+        }
         var subOffsets = [UInt64](repeating: 0, count: max(levels - 1, 0))
         if k == 0 && levels > 1 {
             subOffsets.withUnsafeMutableBufferPointer { p in
@@ -230,6 +267,70 @@ public final class OMETIFFWriter: @unchecked Sendable {
         }
         guard TIFFWriteDirectory(h.tif) == 1 else {
             throw SlideError.writeFailed(path: path, detail: h.failure("directory could not be written"))
+        }
+    }
+
+    private func qpiXML(type: String, channel q: QPIChannel?) -> String {
+        var x = "<?xml version=\"1.0\" encoding=\"utf-16\"?>\r\n<PerkinElmer-QPI-ImageDescription>\r\n"
+        x += "<DescriptionVersion>2</DescriptionVersion>\r\n<AcquisitionSoftware>mifq simulate</AcquisitionSoftware>\r\n"
+        x += "<ImageType>\(type)</ImageType>\r\n"
+        if let q {
+            x += "<Name>\(q.fluor)</Name>\r\n<Biomarker>\(q.biomarker)</Biomarker>\r\n"
+            x += "<Color>\(q.color.0),\(q.color.1),\(q.color.2)</Color>\r\n"
+        }
+        if let px = spec.pixelSizeUm {
+            x += "<ScanProfile><root><ScanResolution><PixelSizeMicrons>\(px)</PixelSizeMicrons></ScanResolution></root></ScanProfile>\r\n"
+        }
+        x += "</PerkinElmer-QPI-ImageDescription>"
+        return x
+    }
+
+    /// An RGB (8-bit) overview of the channels, each in its QPI colour, longest side ≤ 512.
+    private func writeThumbnail(_ h: TIFFHandle, source: UnsafeRawPointer, qpi: [QPIChannel]) throws {
+        let f = max(1, (max(spec.width, spec.height) + 511) / 512)
+        let w = max(1, spec.width / f), hgt = max(1, spec.height / f)
+        let bps = spec.sampleType.bytes
+        let nc = spec.channelNames.count
+        // Per-channel display scale: the 99.5th percentile of a sparse sample.
+        var scale = [Double](repeating: 1, count: nc)
+        for c in 0..<nc {
+            let plane = source + c * spec.width * spec.height * bps
+            var v: [Double] = []
+            for y in stride(from: 0, to: spec.height, by: f) { for x in stride(from: 0, to: spec.width, by: f) {
+                v.append(sample(plane, spec.sampleType, y * spec.width + x))
+            } }
+            v.sort()
+            scale[c] = max(v[min(v.count - 1, Int(Double(v.count) * 0.995))], 1e-9)
+        }
+        var rgb = [UInt8](repeating: 0, count: w * hgt * 3)
+        for y in 0..<hgt {
+            for x in 0..<w {
+                var acc = (0.0, 0.0, 0.0)
+                for c in 0..<nc {
+                    let plane = source + c * spec.width * spec.height * bps
+                    let v = min(1, sample(plane, spec.sampleType, (y * f) * spec.width + x * f) / scale[c])
+                    let col = c < qpi.count ? qpi[c].color : (255, 255, 255)
+                    acc.0 += v * Double(col.0); acc.1 += v * Double(col.1); acc.2 += v * Double(col.2)
+                }
+                let o = (y * w + x) * 3
+                rgb[o] = UInt8(min(255, acc.0)); rgb[o + 1] = UInt8(min(255, acc.1)); rgb[o + 2] = UInt8(min(255, acc.2))
+            }
+        }
+        h.set(TIFFTAG_SUBFILETYPE, UInt32(FILETYPE_REDUCEDIMAGE))
+        h.set(TIFFTAG_IMAGEWIDTH, UInt32(w))
+        h.set(TIFFTAG_IMAGELENGTH, UInt32(hgt))
+        h.set(TIFFTAG_BITSPERSAMPLE, UInt32(8))
+        h.set(TIFFTAG_SAMPLEFORMAT, UInt32(SAMPLEFORMAT_UINT))
+        h.set(TIFFTAG_SAMPLESPERPIXEL, UInt32(3))
+        h.set(TIFFTAG_PHOTOMETRIC, UInt32(PHOTOMETRIC_RGB))
+        h.set(TIFFTAG_PLANARCONFIG, UInt32(PLANARCONFIG_CONTIG))
+        h.set(TIFFTAG_ROWSPERSTRIP, UInt32(hgt))
+        h.set(TIFFTAG_COMPRESSION, UInt32(COMPRESSION_NONE))
+        h.set(TIFFTAG_SOFTWARE, string: "PerkinElmer-QPI")
+        h.set(TIFFTAG_IMAGEDESCRIPTION, string: qpiXML(type: "Thumbnail", channel: nil))
+        let ok = rgb.withUnsafeMutableBytes { TIFFWriteEncodedStrip(h.tif, 0, $0.baseAddress, tmsize_t($0.count)) }
+        guard ok >= 0, TIFFWriteDirectory(h.tif) == 1 else {
+            throw SlideError.writeFailed(path: path, detail: h.failure("thumbnail could not be written"))
         }
     }
 

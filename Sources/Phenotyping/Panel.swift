@@ -1,0 +1,224 @@
+import Foundation
+import Segmentation
+import Unmixing
+
+/// Where a marker is read: QuPath's and inForm's compartments.
+public enum Compartment: String, Codable, Sendable, CaseIterable {
+    case nucleus, cytoplasm, membrane, cell
+}
+
+/// How a marker's positivity threshold is set.
+public struct Gate: Codable, Equatable, Sendable {
+    public enum Method: String, Codable, Sendable { case fixed, otsu, percentile }
+    public var method: Method
+    /// For `fixed`: the threshold on the compartment mean (unmixed abundance units).
+    public var threshold: Double?
+    /// For `percentile`: cells above this percentile (0–100) of the slide's cell means are positive.
+    public var percentile: Double?
+    /// Automatic gates never go below this (guards slides with almost no positive cells).
+    public var minimum: Double?
+
+    public init(method: Method, threshold: Double? = nil, percentile: Double? = nil, minimum: Double? = nil) {
+        self.method = method; self.threshold = threshold; self.percentile = percentile; self.minimum = minimum
+    }
+}
+
+/// One stain the panel measures and gates.
+public struct MarkerSpec: Codable, Equatable, Sendable {
+    /// Column-safe marker name (CD8, PDL1, panCK…).
+    public var name: String
+    /// The library component that carries it (e.g. "Opal 570").
+    public var component: String
+    public var compartment: Compartment
+    public var gate: Gate
+}
+
+/// A phenotype: cells positive for every `require` marker and negative for every `exclude`.
+public struct PhenotypeRule: Codable, Equatable, Sendable {
+    public var name: String
+    public var require: [String]
+    public var exclude: [String]
+    public var description: String?
+
+    public init(name: String, require: [String], exclude: [String] = [], description: String? = nil) {
+        self.name = name; self.require = require; self.exclude = exclude; self.description = description
+    }
+
+    /// Whether a cell with these marker calls has the phenotype.
+    public func matches(_ positive: (String) -> Bool) -> Bool {
+        require.allSatisfy(positive) && !exclude.contains(where: positive)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        require = try c.decodeIfPresent([String].self, forKey: .require) ?? []
+        exclude = try c.decodeIfPresent([String].self, forKey: .exclude) ?? []
+        description = try c.decodeIfPresent(String.self, forKey: .description)
+    }
+}
+
+/// Tissue, tumour and stroma detection on a low-resolution pass (all lengths µm, areas µm²).
+public struct TissueParameters: Codable, Equatable, Sendable {
+    /// Working resolution of the tissue pass (µm per pixel), 2–4 µm.
+    public var resolutionMicrons: Double = 2
+    /// Tissue = smoothed (DAPI + autofluorescence) above Otsu × `tissueOtsuFactor`.
+    public var tissueSigmaMicrons: Double = 6
+    public var tissueOtsuFactor: Double = 0.5
+    public var minTissueAreaMicrons2: Double = 5000
+    /// Background holes smaller than this inside tissue count as tissue.
+    public var fillHolesBelowMicrons2: Double = 2000
+    /// Tumour = the tumour marker smoothed by this sigma above its threshold, inside tissue.
+    public var tumorMarker: String = "panCK"
+    public var tumorSigmaMicrons: Double = 6
+    /// Fixed threshold on the smoothed tumour-marker abundance, or nil for Otsu × factor.
+    public var tumorThreshold: Double? = nil
+    public var tumorOtsuFactor: Double = 1
+    public var minTumorAreaMicrons2: Double = 1000
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = TissueParameters()
+        resolutionMicrons = try c.decodeIfPresent(Double.self, forKey: .resolutionMicrons) ?? d.resolutionMicrons
+        tissueSigmaMicrons = try c.decodeIfPresent(Double.self, forKey: .tissueSigmaMicrons) ?? d.tissueSigmaMicrons
+        tissueOtsuFactor = try c.decodeIfPresent(Double.self, forKey: .tissueOtsuFactor) ?? d.tissueOtsuFactor
+        minTissueAreaMicrons2 = try c.decodeIfPresent(Double.self, forKey: .minTissueAreaMicrons2) ?? d.minTissueAreaMicrons2
+        fillHolesBelowMicrons2 = try c.decodeIfPresent(Double.self, forKey: .fillHolesBelowMicrons2) ?? d.fillHolesBelowMicrons2
+        tumorMarker = try c.decodeIfPresent(String.self, forKey: .tumorMarker) ?? d.tumorMarker
+        tumorSigmaMicrons = try c.decodeIfPresent(Double.self, forKey: .tumorSigmaMicrons) ?? d.tumorSigmaMicrons
+        tumorThreshold = try c.decodeIfPresent(Double.self, forKey: .tumorThreshold)
+        tumorOtsuFactor = try c.decodeIfPresent(Double.self, forKey: .tumorOtsuFactor) ?? d.tumorOtsuFactor
+        minTumorAreaMicrons2 = try c.decodeIfPresent(Double.self, forKey: .minTumorAreaMicrons2) ?? d.minTumorAreaMicrons2
+    }
+}
+
+/// Nuclear channel and detection settings.
+public struct NucleusSpec: Codable, Equatable, Sendable {
+    /// The library component segmented (usually "DAPI").
+    public var component: String
+    public var parameters: NucleusParameters
+
+    public init(component: String, parameters: NucleusParameters = NucleusParameters()) {
+        self.component = component; self.parameters = parameters
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        component = try c.decode(String.self, forKey: .component)
+        parameters = try c.decodeIfPresent(NucleusParameters.self, forKey: .parameters) ?? NucleusParameters()
+    }
+}
+
+/// A panel file: what a lab edits to run its assay (schema in the README).
+public struct Panel: Codable, Equatable, Sendable {
+    public var name: String
+    public var description: String?
+    public var library: SpectralLibrary
+    public var unmixing: UnmixingMethod
+    public var nucleus: NucleusSpec
+    public var markers: [MarkerSpec]
+    public var phenotypes: [PhenotypeRule]
+    public var tissue: TissueParameters
+
+    enum CodingKeys: String, CodingKey { case name, description, library, unmixing, nucleus, markers, phenotypes, tissue }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        description = try c.decodeIfPresent(String.self, forKey: .description)
+        library = try c.decode(SpectralLibrary.self, forKey: .library)
+        unmixing = try c.decodeIfPresent(UnmixingMethod.self, forKey: .unmixing) ?? .ols
+        nucleus = try c.decode(NucleusSpec.self, forKey: .nucleus)
+        markers = try c.decodeIfPresent([MarkerSpec].self, forKey: .markers) ?? []
+        phenotypes = try c.decodeIfPresent([PhenotypeRule].self, forKey: .phenotypes) ?? []
+        tissue = try c.decodeIfPresent(TissueParameters.self, forKey: .tissue) ?? TissueParameters()
+    }
+
+    /// Loads and validates; errors are one line naming the file.
+    public static func load(_ path: String) throws -> Panel {
+        guard let data = FileManager.default.contents(atPath: path) else { throw PanelError.invalid(path: path, "cannot be read") }
+        let panel: Panel
+        do {
+            panel = try JSONDecoder().decode(Panel.self, from: data)
+        } catch let DecodingError.keyNotFound(key, ctx) {
+            throw PanelError.invalid(path: path, "missing \"\(key.stringValue)\" at \(ctx.codingPath.map(\.stringValue).joined(separator: "."))")
+        } catch let DecodingError.typeMismatch(_, ctx) {
+            throw PanelError.invalid(path: path, "wrong type at \(ctx.codingPath.map(\.stringValue).joined(separator: "."))")
+        } catch let DecodingError.dataCorrupted(ctx) {
+            let at = ctx.codingPath.map(\.stringValue).joined(separator: ".")
+            throw PanelError.invalid(path: path, at.isEmpty ? "not valid JSON" : "bad value at \(at)")
+        } catch {
+            throw PanelError.invalid(path: path, "\(error)")
+        }
+        if let p = panel.problems().first { throw PanelError.invalid(path: path, p) }
+        return panel
+    }
+
+    /// Largest condition number a library may have before unmixing amplifies noise too much.
+    public static let maxConditionNumber = 1000.0
+
+    public func problems() -> [String] {
+        var out = library.problems()
+        if !out.isEmpty { return out }
+        let comps = Set(library.components)
+        if !comps.contains(nucleus.component) { out.append("nucleus component \"\(nucleus.component)\" is not in the library") }
+        let markerNames = Set(markers.map(\.name))
+        for m in markers where !comps.contains(m.component) {
+            out.append("marker \(m.name) names component \"\(m.component)\", which the library does not have")
+        }
+        for m in markers {
+            switch m.gate.method {
+            case .fixed where m.gate.threshold == nil: out.append("marker \(m.name): a fixed gate needs \"threshold\"")
+            case .percentile where !(0...100).contains(m.gate.percentile ?? -1):
+                out.append("marker \(m.name): a percentile gate needs \"percentile\" between 0 and 100")
+            default: break
+            }
+        }
+        for p in phenotypes {
+            for n in p.require + p.exclude where !markerNames.contains(n) {
+                out.append("phenotype \(p.name) names marker \(n), which the panel does not define")
+            }
+            if p.require.isEmpty { out.append("phenotype \(p.name) requires no marker") }
+        }
+        if Set(phenotypes.map(\.name)).count != phenotypes.count { out.append("two phenotypes share a name") }
+        if !markerNames.contains(tissue.tumorMarker) { out.append("tissue.tumorMarker \(tissue.tumorMarker) is not a panel marker") }
+        let cond = library.conditionNumber
+        if !(cond < Panel.maxConditionNumber) {
+            out.append(String(format: "the library is singular or ill-conditioned (condition number %.3g, limit %.0f)", cond, Panel.maxConditionNumber))
+        }
+        return out
+    }
+
+    public func componentIndex(_ name: String) -> Int? { library.components.firstIndex(of: name) }
+    public func marker(_ name: String) -> MarkerSpec? { markers.first { $0.name == name } }
+
+    /// Slide channel index for every library channel, matched by name or biomarker
+    /// (case-insensitive; spaces, '-' and '_' ignored).
+    public func channelMap(slideChannels: [(name: String, biomarker: String?)], path: String) throws -> [Int] {
+        func key(_ s: String) -> String { s.lowercased().filter { !" -_".contains($0) } }
+        var out: [Int] = []
+        for want in library.channels {
+            let k = key(want)
+            guard let i = slideChannels.firstIndex(where: { key($0.name) == k || ($0.biomarker.map(key) == k) }) else {
+                let have = slideChannels.map(\.name).joined(separator: ", ")
+                throw PanelError.mismatch(path: path, "has no channel \"\(want)\" that panel \"\(name)\" needs (it has: \(have))")
+            }
+            out.append(i)
+        }
+        return out
+    }
+}
+
+public enum PanelError: Error, CustomStringConvertible, LocalizedError {
+    case invalid(path: String, String)
+    case mismatch(path: String, String)
+    public var description: String {
+        switch self {
+        case .invalid(let p, let m): return "\(p): invalid panel: \(m)"
+        case .mismatch(let p, let m): return "\(p): \(m)"
+        }
+    }
+    public var errorDescription: String? { description }
+}

@@ -1,0 +1,169 @@
+import Foundation
+
+/// The kinds of cell the simulator places.
+public enum CellType: String, CaseIterable, Sendable {
+    case tumor, cd8, cd4, cd68, cd11c, other
+}
+
+/// What one simulated slide contains. Densities are cells per mm² of the region.
+public struct SlideDesign: Sendable {
+    public var width = 2048
+    public var height = 2048
+    public var pixelSizeUm = 0.5
+    public var seed: UInt64 = 1
+    /// Nuclear density in tumour nests and in stroma (all cell types together).
+    public var tumorNucleiPerMm2 = 4500.0
+    public var stromaNucleiPerMm2 = 2000.0
+    /// Immune densities by region (cells/mm²); tumour cells fill the rest of the nests,
+    /// "other" (fibroblasts, endothelium) the rest of the stroma.
+    public var immuneTumor: [CellType: Double] = [.cd8: 250, .cd4: 120, .cd68: 150, .cd11c: 60]
+    public var immuneStroma: [CellType: Double] = [.cd8: 350, .cd4: 300, .cd68: 250, .cd11c: 120]
+    /// Shares of tumour cells, DCs and macrophages that carry PD-L1.
+    public var pdl1Tumor = 0.25
+    public var pdl1DC = 0.4
+    public var pdl1Macrophage = 0.3
+    /// Share of the tissue in tumour nests (approximate).
+    public var tumorFraction = 0.4
+    /// Photon noise and read noise on (false gives noiseless, unrounded-free test images).
+    public var noise = true
+    public var autofluorescence = true
+    public var illumination = true
+
+    public init() {}
+
+    var widthUm: Double { Double(width) * pixelSizeUm }
+    var heightUm: Double { Double(height) * pixelSizeUm }
+}
+
+/// Where tissue, holes and tumour nests are: smooth random fields thresholded.
+struct TissueGeometry: Sendable {
+    let design: SlideDesign
+    let outline: SmoothField
+    let holes: SmoothField
+    let nests: SmoothField
+    let nestLevel: Float
+
+    init(_ d: SlideDesign) {
+        design = d
+        let scale = max(d.widthUm, d.heightUm)
+        outline = SmoothField(widthUm: d.widthUm, heightUm: d.heightUm, spacing: max(40, scale / 10), seed: d.seed, salt: 11)
+        holes = SmoothField(widthUm: d.widthUm, heightUm: d.heightUm, spacing: 30, seed: d.seed, salt: 12)
+        nests = SmoothField(widthUm: d.widthUm, heightUm: d.heightUm, spacing: 45, seed: d.seed, salt: 13)
+        // Standard-normal quantile for the requested tumour share (fields are ≈ N(0,1)).
+        nestLevel = Float(FastNormal.inverseNormalCDF(1 - min(max(d.tumorFraction, 0.01), 0.99)))
+    }
+
+    /// 0 background, 1 stroma, 2 tumour.
+    @inline(__always) func region(xUm: Double, yUm: Double) -> UInt8 {
+        let cx = design.widthUm / 2, cy = design.heightUm / 2
+        let ex = (xUm - cx) / (0.47 * design.widthUm), ey = (yUm - cy) / (0.47 * design.heightUm)
+        let envelope = Float(1 - ex * ex - ey * ey)
+        if envelope * 2.2 + 0.45 * outline.at(xUm: xUm, yUm: yUm) < 0.25 { return 0 }
+        if holes.at(xUm: xUm, yUm: yUm) > 2.1 { return 0 }
+        return nests.at(xUm: xUm, yUm: yUm) > nestLevel ? 2 : 1
+    }
+}
+
+/// One simulated cell. Lengths in µm, position in µm from the slide's top-left corner.
+struct SimCell: Sendable {
+    var x: Double, y: Double
+    var a: Double, b: Double, theta: Double   // nucleus semi-axes and orientation
+    var ring: Double                          // membrane distance outside the nucleus
+    var dapi: Float
+    var type: CellType
+    var region: UInt8
+    var pdl1: Bool
+    var level: Float                          // marker brightness
+    var pdl1Level: Float
+    var texture: UInt64
+}
+
+/// Places cells block by block (100 µm blocks, each with its own seeded generator, processed in
+/// raster order), with a minimum spacing that lets nuclei touch but not pile up.
+struct CellLayout: Sendable {
+    static let blockUm = 100.0
+    let cells: [SimCell]
+    let blocksX: Int, blocksY: Int
+    /// Indices of cells whose centre lies in each block.
+    let buckets: [[Int32]]
+
+    init(design d: SlideDesign, geometry g: TissueGeometry) {
+        let bx = Int((d.widthUm / CellLayout.blockUm).rounded(.up)), by = Int((d.heightUm / CellLayout.blockUm).rounded(.up))
+        var cells: [SimCell] = []
+        var buckets = [[Int32]](repeating: [], count: bx * by)
+        let maxDensity = max(d.tumorNucleiPerMm2, d.stromaNucleiPerMm2)
+        let blockArea = CellLayout.blockUm * CellLayout.blockUm / 1e6
+        for j in 0..<by {
+            for i in 0..<bx {
+                var rng = SplitMix64(d.seed, UInt64(j * bx + i), 77)
+                let n = rng.poisson(maxDensity * blockArea * 1.6)
+                for _ in 0..<n {
+                    let x = (Double(i) + rng.uniform()) * CellLayout.blockUm
+                    let y = (Double(j) + rng.uniform()) * CellLayout.blockUm
+                    let u = rng.uniform()
+                    guard x < d.widthUm, y < d.heightUm else { continue }
+                    let reg = g.region(xUm: x, yUm: y)
+                    if reg == 0 { continue }
+                    let density = reg == 2 ? d.tumorNucleiPerMm2 : d.stromaNucleiPerMm2
+                    if u * 1.6 * maxDensity > density * 1.0 { continue }
+                    let a = rng.uniform(3.0, 5.5)
+                    let b = a * rng.uniform(0.6, 0.95)
+                    // Spacing: centres at least 0.9 × the sum of the long semi-axes apart
+                    // (tumour nests pack touching nuclei), checked against earlier blocks too.
+                    var ok = true
+                    check: for jj in max(0, j - 1)...min(by - 1, j + 1) {
+                        for ii in max(0, i - 1)...min(bx - 1, i + 1) {
+                            for k in buckets[jj * bx + ii] {
+                                let c = cells[Int(k)]
+                                let dx = c.x - x, dy = c.y - y
+                                let minD = 0.9 * (c.a + a)
+                                if dx * dx + dy * dy < minD * minD { ok = false; break check }
+                            }
+                        }
+                    }
+                    if !ok { continue }
+                    let type = CellLayout.pickType(reg: reg, d: d, rng: &rng)
+                    let pd: Bool
+                    switch type {
+                    case .tumor: pd = rng.uniform() < d.pdl1Tumor
+                    case .cd11c: pd = rng.uniform() < d.pdl1DC
+                    case .cd68: pd = rng.uniform() < d.pdl1Macrophage
+                    default: pd = false
+                    }
+                    let cell = SimCell(x: x, y: y, a: a, b: b, theta: rng.uniform(0, Double.pi),
+                                       ring: rng.uniform(2.5, 4.0), dapi: Float(rng.uniform(900, 2200)),
+                                       type: type, region: reg, pdl1: pd,
+                                       level: Float(rng.uniform(type == .tumor ? 500 : 450, type == .tumor ? 1100 : 1300)),
+                                       pdl1Level: Float(rng.uniform(400, 1100)), texture: rng.next())
+                    buckets[j * bx + i].append(Int32(cells.count))
+                    cells.append(cell)
+                }
+            }
+        }
+        self.cells = cells
+        self.buckets = buckets
+        blocksX = bx; blocksY = by
+    }
+
+    static func pickType(reg: UInt8, d: SlideDesign, rng: inout SplitMix64) -> CellType {
+        let total = reg == 2 ? d.tumorNucleiPerMm2 : d.stromaNucleiPerMm2
+        let immune = reg == 2 ? d.immuneTumor : d.immuneStroma
+        var u = rng.uniform() * total
+        for t in [CellType.cd8, .cd4, .cd68, .cd11c] {
+            u -= immune[t] ?? 0
+            if u < 0 { return t }
+        }
+        return reg == 2 ? .tumor : .other
+    }
+
+    /// Cells whose centre lies within `margin` µm of the rectangle.
+    func cells(inXUm x0: Double, _ x1: Double, yUm y0: Double, _ y1: Double, margin: Double) -> [Int32] {
+        let b = CellLayout.blockUm
+        let i0 = max(0, Int((x0 - margin) / b)), i1 = min(blocksX - 1, Int((x1 + margin) / b))
+        let j0 = max(0, Int((y0 - margin) / b)), j1 = min(blocksY - 1, Int((y1 + margin) / b))
+        guard i0 <= i1, j0 <= j1 else { return [] }
+        var out: [Int32] = []
+        for j in j0...j1 { for i in i0...i1 { out += buckets[j * blocksX + i] } }
+        return out
+    }
+}

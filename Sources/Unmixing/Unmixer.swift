@@ -1,0 +1,166 @@
+import CBLAS
+import Foundation
+
+public enum UnmixingMethod: String, Codable, Sendable, CaseIterable {
+    /// Ordinary least squares: abundances = pinv(library) · (observed − dark); one sgemm per tile.
+    case ols
+    /// Non-negative least squares per pixel (Lawson & Hanson 1974, active set), exact.
+    case nnls
+}
+
+/// Turns channel tiles into component tiles with a fixed library.
+///
+/// Tiles are planar: `channels × pixels` floats, channel-major (each channel's pixels
+/// contiguous), which is exactly the row-major matrix OLS multiplies, so OLS costs one
+/// `cblas_sgemm` of (components × channels)·(channels × pixels) per tile.
+public struct Unmixer: Sendable {
+    public let library: SpectralLibrary
+    public let method: UnmixingMethod
+    /// pinv(library), components × channels, row-major Float for sgemm.
+    let pinv: [Float]
+    /// Gram matrix AᵀA (components²), for NNLS.
+    let gram: [Double]
+
+    public init(library: SpectralLibrary, method: UnmixingMethod = .ols) {
+        self.library = library
+        self.method = method
+        pinv = library.pseudoInverse().flatMap { $0.map(Float.init) }
+        let m = library.channelCount, n = library.componentCount
+        var g = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0..<n { for c in 0..<m { g[i * n + j] += library.matrix[c][i] * library.matrix[c][j] } } }
+        gram = g
+    }
+
+    public var componentCount: Int { library.componentCount }
+    public var channelCount: Int { library.channelCount }
+
+    /// Unmixes `pixels` pixels. `observed` holds channelCount planes, `out` componentCount planes.
+    /// `observed` is modified (dark offset subtracted).
+    public func unmix(observed: UnsafeMutablePointer<Float>, pixels: Int, out: UnsafeMutablePointer<Float>) {
+        let m = channelCount, n = componentCount
+        let dark = Float(library.darkOffset)
+        if dark != 0 { for i in 0..<(m * pixels) { observed[i] -= dark } }
+        pinv.withUnsafeBufferPointer { p in
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(pixels), Int32(m),
+                        1, p.baseAddress, Int32(m), observed, Int32(pixels), 0, out, Int32(pixels))
+        }
+        guard method == .nnls else { return }
+        var solver = NNLSSolver(library: library, gram: gram)
+        var b = [Double](repeating: 0, count: m)
+        var x = [Double](repeating: 0, count: n)
+        for px in 0..<pixels {
+            var negative = false
+            for k in 0..<n where out[k * pixels + px] < 0 { negative = true; break }
+            if !negative { continue }  // OLS is feasible, hence optimal for NNLS
+            for c in 0..<m { b[c] = Double(observed[c * pixels + px]) }
+            solver.solve(b, into: &x)
+            for k in 0..<n { out[k * pixels + px] = Float(x[k]) }
+        }
+    }
+
+    /// Convenience on arrays of planes.
+    public func unmix(_ planes: [[Float]]) -> [[Float]] {
+        precondition(planes.count == channelCount)
+        let n = planes.first?.count ?? 0
+        var obs = planes.flatMap { $0 }
+        var out = [Float](repeating: 0, count: componentCount * n)
+        obs.withUnsafeMutableBufferPointer { o in
+            out.withUnsafeMutableBufferPointer { r in unmix(observed: o.baseAddress!, pixels: n, out: r.baseAddress!) }
+        }
+        return (0..<componentCount).map { Array(out[$0 * n..<($0 + 1) * n]) }
+    }
+}
+
+/// Lawson–Hanson active-set NNLS for min ‖A x − b‖², x ≥ 0, on the normal equations
+/// (AᵀA precomputed; Bro & de Jong 1997's formulation), for the handful of components
+/// a panel has. Exact: stops when the KKT conditions hold (gradient ≥ −tol on the zero set).
+struct NNLSSolver {
+    let a: [[Double]]
+    let n: Int
+    let m: Int
+    let gram: [Double]
+    private var atb: [Double]
+    private var passive: [Bool]
+    private var s: [Double]
+
+    init(library: SpectralLibrary, gram: [Double]) {
+        a = library.matrix
+        m = library.channelCount
+        n = library.componentCount
+        self.gram = gram
+        atb = [Double](repeating: 0, count: n)
+        passive = [Bool](repeating: false, count: n)
+        s = [Double](repeating: 0, count: n)
+    }
+
+    mutating func solve(_ b: [Double], into x: inout [Double]) {
+        for k in 0..<n {
+            var v = 0.0
+            for c in 0..<m { v += a[c][k] * b[c] }
+            atb[k] = v
+            x[k] = 0
+            passive[k] = false
+        }
+        let scale = atb.map(abs).max() ?? 1
+        let tol = 1e-10 * max(scale, 1)
+        var outer = 0
+        while outer < 3 * n {
+            outer += 1
+            // w = Aᵀb − AᵀA x
+            var best = -1, bestW = tol
+            for k in 0..<n where !passive[k] {
+                var w = atb[k]
+                for j in 0..<n { w -= gram[k * n + j] * x[j] }
+                if w > bestW { bestW = w; best = k }
+            }
+            if best < 0 { return }
+            passive[best] = true
+            var inner = 0
+            while inner < 3 * n {
+                inner += 1
+                solvePassive()
+                var allPositive = true
+                for k in 0..<n where passive[k] && s[k] <= 0 { allPositive = false; break }
+                if allPositive { x = s; break }
+                var alpha = Double.infinity
+                for k in 0..<n where passive[k] && s[k] <= 0 {
+                    let t = x[k] / (x[k] - s[k])
+                    if t < alpha { alpha = t }
+                }
+                for k in 0..<n {
+                    x[k] += alpha * (s[k] - x[k])
+                    if passive[k] && x[k] <= 1e-14 * max(scale, 1) { passive[k] = false; x[k] = 0 }
+                }
+            }
+        }
+    }
+
+    /// s = argmin over the passive set (unconstrained), zero elsewhere: Cholesky-free
+    /// Gaussian elimination with partial pivoting on the passive block of AᵀA.
+    private mutating func solvePassive() {
+        let idx = (0..<n).filter { passive[$0] }
+        let p = idx.count
+        var mat = [Double](repeating: 0, count: p * (p + 1))
+        for (i, ki) in idx.enumerated() {
+            for (j, kj) in idx.enumerated() { mat[i * (p + 1) + j] = gram[ki * n + kj] }
+            mat[i * (p + 1) + p] = atb[ki]
+        }
+        for col in 0..<p {
+            var piv = col
+            for r in (col + 1)..<max(p, col + 1) where abs(mat[r * (p + 1) + col]) > abs(mat[piv * (p + 1) + col]) { piv = r }
+            if piv != col { for c in 0...p { mat.swapAt(col * (p + 1) + c, piv * (p + 1) + c) } }
+            let d = mat[col * (p + 1) + col]
+            if abs(d) < 1e-300 { continue }
+            for r in 0..<p where r != col {
+                let f = mat[r * (p + 1) + col] / d
+                if f == 0 { continue }
+                for c in col...p { mat[r * (p + 1) + c] -= f * mat[col * (p + 1) + c] }
+            }
+        }
+        for k in 0..<n { s[k] = 0 }
+        for (i, k) in idx.enumerated() {
+            let d = mat[i * (p + 1) + i]
+            s[k] = abs(d) < 1e-300 ? 0 : mat[i * (p + 1) + p] / d
+        }
+    }
+}

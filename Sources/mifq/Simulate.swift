@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import Phenotyping
+import Simulation
+
+struct Simulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a synthetic cohort: slides with ground truth, and clinical.csv.",
+        discussion: """
+        Layout: DIR/slides/<patient>_S<k>.ome.tif (or .qptiff), DIR/truth/<slide>.{cells.csv,nuclei.tif,regions.tif,json},
+        DIR/clinical.csv, and with --single-stain DIR/single-stain/slides/<fluor>.ome.tif plus unstained.ome.tif.
+        """)
+
+    @Option(help: "Output directory.")
+    var out: String
+
+    @Option(help: "Number of patients.")
+    var patients = 20
+
+    @Option(help: "Slides per patient.")
+    var slidesPerPatient = 1
+
+    @Option(help: "Slide size in pixels, WxH.")
+    var size = "1024x1024"
+
+    @Option(help: "Pixel size in µm.")
+    var pixelSize = 0.5
+
+    @Option(help: "Random seed (same seed, same bytes).")
+    var seed: UInt64 = 1
+
+    @Option(help: "Panel file giving channels, library and markers.")
+    var panel = "panels/escc-opal7.json"
+
+    @Option(help: "Container: ome, qptiff or both.")
+    var format = "ome"
+
+    @Flag(help: "Also write single-stain control slides and an unstained slide.")
+    var singleStain = false
+
+    @Flag(help: "Skip the truth label and region masks (large slides for benchmarks).")
+    var noMasks = false
+
+    @Option(help: "Worker threads (the bytes do not depend on it).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Flag(help: "No progress on stderr.")
+    var quiet = false
+
+    func run() throws {
+        do {
+            let p = try Panel.load(panel)
+            let parts = size.lowercased().split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 2, parts[0] >= 64, parts[1] >= 64 else {
+                throw ValidationError("--size must be WxH with both at least 64, e.g. 2048x2048")
+            }
+            var sim = CohortSimulator(panel: p)
+            sim.patients = patients; sim.slidesPerPatient = slidesPerPatient
+            sim.width = parts[0]; sim.height = parts[1]; sim.pixelSizeUm = pixelSize; sim.seed = seed
+            sim.threads = threads; sim.writeMasks = !noMasks
+            switch format {
+            case "ome": sim.flavours = [.ome]
+            case "qptiff": sim.flavours = [.qptiff]
+            case "both": sim.flavours = [.ome, .qptiff]
+            default: throw ValidationError("--format must be ome, qptiff or both")
+            }
+            let dir = URL(fileURLWithPath: out)
+            let bar = Progress(label: "simulate", quiet: quiet)
+            try sim.write(to: dir) { bar.update($0, of: $1, unit: "slides") }
+            if singleStain { try sim.writeSingleStain(to: dir) }
+            bar.finish()
+            print("\(patients) patients, \(patients * slidesPerPatient) slides → \(dir.appendingPathComponent("slides").path); clinical.csv and truth/ beside it")
+        } catch let e as ValidationError {
+            throw e
+        } catch {
+            fail(error)
+        }
+    }
+}
