@@ -70,10 +70,11 @@ public struct TissueParameters: Codable, Equatable, Sendable {
     public var fillHolesBelowMicrons2: Double = 2000
     /// Tumour = the tumour marker smoothed by this sigma above its threshold, inside tissue.
     public var tumorMarker: String = "panCK"
-    public var tumorSigmaMicrons: Double = 6
-    /// Fixed threshold on the smoothed tumour-marker abundance, or nil for Otsu × factor.
+    public var tumorSigmaMicrons: Double = 10
+    /// Fixed threshold on the smoothed tumour-marker abundance, or nil for automatic: this
+    /// fraction of the nests' plateau level (the median of tissue pixels above Otsu's threshold).
     public var tumorThreshold: Double? = nil
-    public var tumorOtsuFactor: Double = 1
+    public var tumorEdgeFraction: Double = 0.45
     public var minTumorAreaMicrons2: Double = 1000
 
     public init() {}
@@ -89,7 +90,7 @@ public struct TissueParameters: Codable, Equatable, Sendable {
         tumorMarker = try c.decodeIfPresent(String.self, forKey: .tumorMarker) ?? d.tumorMarker
         tumorSigmaMicrons = try c.decodeIfPresent(Double.self, forKey: .tumorSigmaMicrons) ?? d.tumorSigmaMicrons
         tumorThreshold = try c.decodeIfPresent(Double.self, forKey: .tumorThreshold)
-        tumorOtsuFactor = try c.decodeIfPresent(Double.self, forKey: .tumorOtsuFactor) ?? d.tumorOtsuFactor
+        tumorEdgeFraction = try c.decodeIfPresent(Double.self, forKey: .tumorEdgeFraction) ?? d.tumorEdgeFraction
         minTumorAreaMicrons2 = try c.decodeIfPresent(Double.self, forKey: .minTumorAreaMicrons2) ?? d.minTumorAreaMicrons2
     }
 }

@@ -13,10 +13,9 @@ public enum LabelExport {
 
     public static func write(_ tiled: TiledSegmentation, to path: String, cells: Bool,
                              progress: ((Int, Int) -> Void)? = nil) throws -> Summary {
-        let slide = tiled.slide
         let threshold = try tiled.estimateThreshold()
-        let spec = ImageSpec(width: slide.width, height: slide.height, channelNames: [cells ? "cells" : "nuclei"],
-                             sampleType: .uint32, pixelSizeUm: slide.pixelSizeUm, tileSize: 512, levels: 1)
+        let spec = ImageSpec(width: tiled.width, height: tiled.height, channelNames: [cells ? "cells" : "nuclei"],
+                             sampleType: .uint32, pixelSizeUm: tiled.segmenter.pixelSizeUm, tileSize: 512, levels: 1)
         let writer = try OMETIFFWriter(path: path, spec: spec)
         var next: UInt32 = 0
         var done = 0

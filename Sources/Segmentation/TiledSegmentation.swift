@@ -15,8 +15,26 @@ public struct TileSegmentation: Sendable {
     public let owned: [Int32]
     /// Nucleus centroid (level-0 px, global) by label; index = label.
     public let centroids: [(x: Double, y: Double)]
-    /// Channels read for the region (in the order requested), for measurement.
+    /// The source's images of the region (channels or components), for measurement.
     public let channels: [Image]
+}
+
+/// Supplies the images of a region: the slide's channels, or unmixed components.
+public protocol TileSource: Sendable {
+    var width: Int { get }
+    var height: Int { get }
+    /// The images of `region` (level-0 pixels); index `nucleusIndex` is segmented.
+    func images(_ region: PixelRegion) throws -> [Image]
+}
+
+/// Raw channels of a slide.
+public struct ChannelSource: TileSource {
+    public let slide: Slide
+    public let channels: [Int]
+    public init(slide: Slide, channels: [Int]) { self.slide = slide; self.channels = channels }
+    public var width: Int { slide.width }
+    public var height: Int { slide.height }
+    public func images(_ region: PixelRegion) throws -> [Image] { try readImages(slide, channels: channels, region: region) }
 }
 
 /// Segments a whole slide tile by tile with a halo. A nucleus belongs to the tile whose core
@@ -24,76 +42,80 @@ public struct TileSegmentation: Sendable {
 /// for an object's whole neighbourhood (`NucleusParameters.haloMicrons`), the result does not
 /// depend on the tile size or the number of threads.
 public struct TiledSegmentation: Sendable {
-    public let slide: Slide
-    public let nucleusChannel: Int
+    public let source: TileSource
+    public let nucleusIndex: Int
     public let segmenter: NucleusSegmenter
     public let tileSize: Int
     public let threads: Int
     public let halo: Int
+    let width: Int, height: Int
 
-    public init(slide: Slide, nucleusChannel: Int, parameters: NucleusParameters, pixelSizeUm: Double,
+    public init(source: TileSource, nucleusIndex: Int, parameters: NucleusParameters, pixelSizeUm: Double,
                 tileSize: Int = 1024, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
-        self.slide = slide
-        self.nucleusChannel = nucleusChannel
+        self.source = source
+        self.nucleusIndex = nucleusIndex
         self.segmenter = NucleusSegmenter(parameters: parameters, pixelSizeUm: pixelSizeUm)
         self.tileSize = max(64, tileSize)
         self.threads = max(1, threads)
         self.halo = Int((parameters.haloMicrons / pixelSizeUm).rounded(.up))
+        width = source.width; height = source.height
+    }
+
+    /// Segments one channel of a slide.
+    public init(slide: Slide, nucleusChannel: Int, parameters: NucleusParameters, pixelSizeUm: Double,
+                tileSize: Int = 1024, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.init(source: ChannelSource(slide: slide, channels: [nucleusChannel]), nucleusIndex: 0,
+                  parameters: parameters, pixelSizeUm: pixelSizeUm, tileSize: tileSize, threads: threads)
     }
 
     public var tileCount: Int { tilesX * tilesY }
-    var tilesX: Int { (slide.width + tileSize - 1) / tileSize }
-    var tilesY: Int { (slide.height + tileSize - 1) / tileSize }
+    var tilesX: Int { (width + tileSize - 1) / tileSize }
+    var tilesY: Int { (height + tileSize - 1) / tileSize }
 
     func core(_ i: Int) -> PixelRegion {
         let tx = i % tilesX, ty = i / tilesX
         let x = tx * tileSize, y = ty * tileSize
-        return PixelRegion(x: x, y: y, width: min(tileSize, slide.width - x), height: min(tileSize, slide.height - y))
+        return PixelRegion(x: x, y: y, width: min(tileSize, width - x), height: min(tileSize, height - y))
     }
 
     func expanded(_ c: PixelRegion) -> PixelRegion {
         let x0 = max(0, c.x - halo), y0 = max(0, c.y - halo)
-        let x1 = min(slide.width, c.x + c.width + halo), y1 = min(slide.height, c.y + c.height + halo)
+        let x1 = min(width, c.x + c.width + halo), y1 = min(height, c.y + c.height + halo)
         return PixelRegion(x: x0, y: y0, width: x1 - x0, height: y1 - y0)
     }
 
-    /// The slide's foreground threshold, estimated on a fixed grid of up to 4×4 windows of
-    /// 512² px (the whole image when it is small): independent of tiling and threads.
-    public func estimateThreshold() throws -> Float {
-        if let t = segmenter.parameters.threshold { return Float(t) }
+    /// The fixed windows the threshold is estimated on: up to 4×4 windows of 512² px on a
+    /// regular grid (the whole image when it is small), independent of tiling and threads.
+    public var thresholdWindows: [PixelRegion] {
         let win = 512
-        var windows: [PixelRegion] = []
-        if slide.width <= 2 * win && slide.height <= 2 * win {
-            windows = [PixelRegion(x: 0, y: 0, width: slide.width, height: slide.height)]
-        } else {
-            let n = 4
-            for j in 0..<n {
-                for i in 0..<n {
-                    let w = min(win, slide.width), h = min(win, slide.height)
-                    let x = (slide.width - w) * (2 * i + 1) / (2 * n), y = (slide.height - h) * (2 * j + 1) / (2 * n)
-                    windows.append(PixelRegion(x: x, y: y, width: w, height: h))
-                }
+        if width <= 2 * win && height <= 2 * win { return [PixelRegion(x: 0, y: 0, width: width, height: height)] }
+        var out: [PixelRegion] = []
+        let n = 4
+        for j in 0..<n {
+            for i in 0..<n {
+                let w = min(win, width), h = min(win, height)
+                out.append(PixelRegion(x: (width - w) * (2 * i + 1) / (2 * n), y: (height - h) * (2 * j + 1) / (2 * n), width: w, height: h))
             }
         }
+        return out
+    }
+
+    /// The slide's foreground threshold (fixed, or Otsu × factor on the threshold windows).
+    public func estimateThreshold() throws -> Float {
+        if let t = segmenter.parameters.threshold { return Float(t) }
         var values: [Float] = []
-        for r in windows {
-            let img = Image(width: r.width, height: r.height, pixels: try slide.read(channel: nucleusChannel, region: r))
-            values += segmenter.prepare(img).smoothed.pixels
+        for r in thresholdWindows {
+            values += segmenter.prepare(try source.images(r)[nucleusIndex]).smoothed.pixels
         }
         return Threshold.otsu(values) * Float(segmenter.parameters.otsuFactor)
     }
 
-    /// Segments tile `i`, reading `channels` (the nucleus channel is read separately when absent).
-    public func segmentTile(_ i: Int, threshold: Float, measureChannels: [Int] = [],
-                            cellExpansionPx: Double, transform: ((inout [Image]) -> Void)? = nil) throws -> TileSegmentation {
+    /// Segments tile `i`; the region's images are kept in the result for measurement.
+    public func segmentTile(_ i: Int, threshold: Float, cellExpansionPx: Double) throws -> TileSegmentation {
         let c = core(i)
         let r = expanded(c)
-        var wanted = measureChannels
-        if !wanted.contains(nucleusChannel) { wanted.append(nucleusChannel) }
-        var images = try readImages(slide, channels: wanted, region: r)
-        transform?(&images)
-        let nucleusImage = images[wanted.firstIndex(of: nucleusChannel)!]
-        let nuclei = segmenter.segment(nucleusImage, threshold: threshold)
+        let images = try source.images(r)
+        let nuclei = segmenter.segment(images[nucleusIndex], threshold: threshold)
         let n = Int(nuclei.maxLabel)
         var sx = [Double](repeating: 0, count: n + 1), sy = sx, cnt = sx
         for y in 0..<r.height {
@@ -104,43 +126,43 @@ public struct TiledSegmentation: Sendable {
         }
         var centroids = [(x: Double, y: Double)](repeating: (0, 0), count: n + 1)
         var owned: [Int32] = []
-        for l in 1...max(n, 1) where l <= n && cnt[l] > 0 {
+        for l in stride(from: 1, through: n, by: 1) where cnt[l] > 0 {
             let gx = Double(r.x) + sx[l] / cnt[l], gy = Double(r.y) + sy[l] / cnt[l]
             centroids[l] = (gx, gy)
-            // Ownership by the pixel holding the centroid (rounded to the nearest pixel centre).
+            // Owned by the tile whose core holds the pixel the centroid falls in.
             let px = Int(gx.rounded()), py = Int(gy.rounded())
             if px >= c.x && px < c.x + c.width && py >= c.y && py < c.y + c.height { owned.append(Int32(l)) }
         }
         owned.sort { (centroids[Int($0)].y, centroids[Int($0)].x) < (centroids[Int($1)].y, centroids[Int($1)].x) }
         let cells = Cells.expand(nuclei, distance: cellExpansionPx)
-        let measured = measureChannels.isEmpty ? [] : Array(images.prefix(measureChannels.count))
         return TileSegmentation(index: i, core: c, region: r, nuclei: nuclei, cells: cells, owned: owned,
-                                centroids: centroids, channels: measured)
+                                centroids: centroids, channels: images)
     }
 
-    /// Runs every tile on `threads` workers and hands results to `consume` in tile order,
-    /// on the calling thread. Tiles are processed in batches, so memory holds at most
-    /// 2 × threads tiles.
-    public func run(threshold: Float, measureChannels: [Int] = [], cellExpansionPx: Double,
-                    transform: (@Sendable (inout [Image]) -> Void)? = nil,
-                    consume: (TileSegmentation) throws -> Void) throws {
+    /// Runs every tile on `threads` workers and hands results to `consume` in tile order, on
+    /// the calling thread. Tiles go in batches of 2 × threads, which bounds memory.
+    public func run(threshold: Float, cellExpansionPx: Double, consume: (TileSegmentation) throws -> Void) throws {
+        try run(threshold: threshold, cellExpansionPx: cellExpansionPx, map: { $0 }, consume: consume)
+    }
+
+    /// As `run`, with `map` applied to each tile on its worker (e.g. per-cell measurement), so
+    /// only its result waits for the in-order `consume`.
+    public func run<T>(threshold: Float, cellExpansionPx: Double, map: @escaping @Sendable (TileSegmentation) throws -> T,
+                       consume: (T) throws -> Void) throws {
         let batch = threads * 2
         var next = 0
         let queue = DispatchQueue(label: "mifq.tiles", attributes: .concurrent)
         while next < tileCount {
             let start = next
             let end = min(tileCount, start + batch)
-            let results = ResultBox<TileSegmentation>(count: end - start)
+            let results = ResultBox<T>(count: end - start)
             let group = DispatchGroup()
             let gate = DispatchSemaphore(value: threads)
             for i in start..<end {
                 gate.wait()
                 queue.async(group: group) {
                     defer { gate.signal() }
-                    results.set(i - start, Result {
-                        try segmentTile(i, threshold: threshold, measureChannels: measureChannels,
-                                        cellExpansionPx: cellExpansionPx, transform: transform)
-                    })
+                    results.set(i - start, Result { try map(try segmentTile(i, threshold: threshold, cellExpansionPx: cellExpansionPx)) })
                 }
             }
             group.wait()

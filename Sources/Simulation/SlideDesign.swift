@@ -12,7 +12,7 @@ public struct SlideDesign: Sendable {
     public var pixelSizeUm = 0.5
     public var seed: UInt64 = 1
     /// Nuclear density in tumour nests and in stroma (all cell types together).
-    public var tumorNucleiPerMm2 = 4500.0
+    public var tumorNucleiPerMm2 = 6000.0
     public var stromaNucleiPerMm2 = 2000.0
     /// Immune densities by region (cells/mm²); tumour cells fill the rest of the nests,
     /// "other" (fibroblasts, endothelium) the rest of the stroma.
@@ -130,8 +130,9 @@ struct CellLayout: Sendable {
                     case .cd68: pd = rng.uniform() < d.pdl1Macrophage
                     default: pd = false
                     }
+                    // Epithelial tumour cells have more cytoplasm: nests are cohesive sheets.
                     let cell = SimCell(x: x, y: y, a: a, b: b, theta: rng.uniform(0, Double.pi),
-                                       ring: rng.uniform(2.5, 4.0), dapi: Float(rng.uniform(900, 2200)),
+                                       ring: type == .tumor ? rng.uniform(3.5, 5.5) : rng.uniform(2.5, 4.0), dapi: Float(rng.uniform(900, 2200)),
                                        type: type, region: reg, pdl1: pd,
                                        level: Float(rng.uniform(type == .tumor ? 500 : 450, type == .tumor ? 1100 : 1300)),
                                        pdl1Level: Float(rng.uniform(400, 1100)), texture: rng.next())

@@ -1,0 +1,84 @@
+import Foundation
+import SlideIO
+
+/// slides.csv (one row per slide) and densities.csv (one row per patient: counts summed over
+/// its slides divided by its summed areas), in ARCHITECTURE.md's layout.
+public enum CohortTables {
+    static let regions = ["total", "tumor", "stroma"]
+
+    static func num(_ v: Double) -> String {
+        guard v.isFinite else { return "NA" }
+        return String(format: "%.6g", v)
+    }
+
+    /// Density in cells/mm², NA when the area is zero.
+    static func density(_ count: Int, _ area: Double) -> String { area > 0 ? num(Double(count) / area) : "NA" }
+
+    public static func slidesCSV(_ results: [SlideResult], phenotypes: [String]) -> String {
+        var h = ["slide_id", "patient_id", "pixel_size_um", "tissue_area_mm2", "tumor_area_mm2", "stroma_area_mm2", "cells"]
+        for p in phenotypes {
+            h += regions.map { "\(p)_count_\($0)" } + regions.map { "\(p)_density_\($0)" }
+        }
+        var out = h.joined(separator: ",") + "\n"
+        for r in results.sorted(by: { $0.slideId < $1.slideId }) {
+            var row = [r.slideId, r.patientId, num(r.pixelSizeUm), num(r.tissueAreaMm2), num(r.tumorAreaMm2), num(r.stromaAreaMm2), "\(r.cells)"]
+            for p in phenotypes {
+                row += regions.map { "\(r.count(p, $0))" }
+                row += regions.map { density(r.count(p, $0), r.area($0)) }
+            }
+            out += row.joined(separator: ",") + "\n"
+        }
+        return out
+    }
+
+    public static func densitiesCSV(_ results: [SlideResult], phenotypes: [String]) -> String {
+        var h = ["patient_id", "tissue_area_mm2", "tumor_area_mm2", "stroma_area_mm2"]
+        for p in phenotypes { h += regions.map { "\(p)_density_\($0)" } }
+        var out = h.joined(separator: ",") + "\n"
+        let byPatient = Dictionary(grouping: results, by: \.patientId)
+        for pid in byPatient.keys.sorted() {
+            let rs = byPatient[pid]!
+            let area = ["total": rs.map(\.tissueAreaMm2).reduce(0, +), "tumor": rs.map(\.tumorAreaMm2).reduce(0, +),
+                        "stroma": rs.map(\.stromaAreaMm2).reduce(0, +)]
+            var row = [pid, num(area["total"]!), num(area["tumor"]!), num(area["stroma"]!)]
+            for p in phenotypes {
+                row += regions.map { reg in density(rs.map { $0.count(p, reg) }.reduce(0, +), area[reg]!) }
+            }
+            out += row.joined(separator: ",") + "\n"
+        }
+        return out
+    }
+
+    /// Phenotype names in first-seen order across results.
+    public static func phenotypes(of results: [SlideResult], preferred: [String] = []) -> [String] {
+        var seen = preferred
+        for r in results { for p in r.counts.keys.sorted() where !seen.contains(p) { seen.append(p) } }
+        return seen
+    }
+
+    public static func loadResults(in dir: URL) throws -> [SlideResult] {
+        let sd = dir.appendingPathComponent("slides")
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: sd.path) else {
+            throw SlideError.notFound(path: sd.path)
+        }
+        return try names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.sorted().map { name in
+            let url = sd.appendingPathComponent(name)
+            do {
+                return try JSONDecoder().decode(SlideResult.self, from: Data(contentsOf: url))
+            } catch {
+                throw SlideError.corrupt(path: url.path, detail: "not a mifq slide result")
+            }
+        }
+    }
+
+    public static func writeTables(_ results: [SlideResult], phenotypes: [String], to dir: URL) throws {
+        try AtomicFile.write(slidesCSV(results, phenotypes: phenotypes), to: dir.appendingPathComponent("slides.csv"))
+        try AtomicFile.write(densitiesCSV(results, phenotypes: phenotypes), to: dir.appendingPathComponent("densities.csv"))
+    }
+
+    static func encoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return e
+    }
+}

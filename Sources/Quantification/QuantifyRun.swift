@@ -1,0 +1,170 @@
+import Foundation
+import Phenotyping
+import SlideIO
+
+/// A slide to quantify and the patient it belongs to.
+public struct SlideInput: Sendable, Equatable {
+    public var path: String
+    public var slideId: String
+    public var patientId: String
+}
+
+/// Turns the command line's files and folders into slides (recursive search for .tif, .tiff,
+/// .qptiff, .ome.tif, .ome.tiff), with patients from a map or the file-name prefix before "_".
+public enum SlideInputs {
+    static let extensions = [".ome.tiff", ".ome.tif", ".qptiff", ".tiff", ".tif"]
+
+    public static func slideId(for path: String) -> String {
+        let name = (path as NSString).lastPathComponent
+        for e in extensions where name.lowercased().hasSuffix(e) { return String(name.dropLast(e.count)) }
+        return name
+    }
+
+    public static func find(_ inputs: [String], patientMap: [String: String]?) throws -> [SlideInput] {
+        var files: [String] = []
+        let fm = FileManager.default
+        for input in inputs {
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: input, isDirectory: &isDir) else { throw SlideError.notFound(path: input) }
+            if isDir.boolValue {
+                guard let e = fm.enumerator(atPath: input) else { continue }
+                var found: [String] = []
+                for case let rel as String in e {
+                    let low = rel.lowercased()
+                    if (rel as NSString).lastPathComponent.hasPrefix(".") { continue }
+                    if extensions.contains(where: { low.hasSuffix($0) }) { found.append((input as NSString).appendingPathComponent(rel)) }
+                }
+                files += found.sorted()
+            } else {
+                files.append(input)
+            }
+        }
+        var seen = Set<String>()
+        var out: [SlideInput] = []
+        for f in files {
+            let id = slideId(for: f)
+            guard seen.insert(id).inserted else { throw SlideError.badChannel(path: f, detail: "slide id \(id) appears twice in the inputs") }
+            let patient = patientMap?[id] ?? String(id.split(separator: "_", maxSplits: 1).first ?? Substring(id))
+            out.append(SlideInput(path: f, slideId: id, patientId: patient))
+        }
+        return out
+    }
+
+    /// Reads a `slide_id,patient_id` CSV.
+    public static func patientMap(_ path: String) throws -> [String: String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw SlideError.notFound(path: path) }
+        var map: [String: String] = [:]
+        let lines = text.split(whereSeparator: \.isNewline)
+        guard let header = lines.first?.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }),
+              let si = header.firstIndex(of: "slide_id"), let pi = header.firstIndex(of: "patient_id") else {
+            throw SlideError.badChannel(path: path, detail: "needs columns slide_id and patient_id")
+        }
+        for (n, line) in lines.dropFirst().enumerated() {
+            let f = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard f.count > max(si, pi) else { throw SlideError.badChannel(path: path, detail: "line \(n + 2) has too few fields") }
+            map[SlideInputs.slideId(for: f[si])] = f[pi]
+        }
+        return map
+    }
+}
+
+/// A whole quantify run: every slide in turn (threads work inside a slide), a bad slide
+/// reported and skipped, tables rebuilt from every per-slide result in the output folder.
+public struct QuantifyRun {
+    public let panel: Panel
+    public let panelPath: String
+    public let options: QuantifyOptions
+    public let outDir: URL
+    public var resume = false
+
+    public init(panel: Panel, panelPath: String, options: QuantifyOptions, outDir: URL) {
+        self.panel = panel; self.panelPath = panelPath; self.options = options; self.outDir = outDir
+    }
+
+    public struct Failure: Codable, Sendable { public var slide: String; public var error: String }
+
+    public struct Summary: Sendable {
+        public var results: [SlideResult]
+        public var failures: [Failure]
+        public var skipped: [String]
+    }
+
+    /// FNV-1a 64 of the panel file's bytes, for provenance in run.json and slide results.
+    public static func hash(_ data: Data) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in data { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        return String(format: "%016llx", h)
+    }
+
+    public func run(_ inputs: [SlideInput], report: (String) -> Void, progress: ((String, Int, Int) -> Void)? = nil) throws -> Summary {
+        let fm = FileManager.default
+        do {
+            try fm.createDirectory(at: outDir.appendingPathComponent("slides"), withIntermediateDirectories: true)
+        } catch {
+            throw SlideError.writeFailed(path: outDir.path, detail: "cannot create the output folder")
+        }
+        guard fm.isWritableFile(atPath: outDir.path) else { throw SlideError.writeFailed(path: outDir.path, detail: "output folder is not writable") }
+        let panelData = fm.contents(atPath: panelPath) ?? Data()
+        let hash = QuantifyRun.hash(panelData)
+        let quantifier = SlideQuantifier(panel: panel, panelHash: hash, options: options)
+        var failures: [Failure] = []
+        var skipped: [String] = []
+        var timings: [String: Double] = [:]
+        let started = Date()
+        for input in inputs {
+            let resultURL = outDir.appendingPathComponent("slides").appendingPathComponent("\(input.slideId).json")
+            if resume, isComplete(input, resultURL: resultURL, hash: hash) { skipped.append(input.slideId); continue }
+            do {
+                var r = try quantifier.quantify(path: input.path, slideId: input.slideId, patientId: input.patientId,
+                                                outDir: outDir) { progress?(input.slideId, $0, $1) }
+                r.path = input.path
+                timings[input.slideId] = r.seconds
+                let json = String(decoding: try CohortTables.encoder().encode(r), as: UTF8.self)
+                try AtomicFile.write(json, to: resultURL)
+            } catch {
+                let message = (error as? LocalizedError)?.errorDescription ?? "\(error)"
+                failures.append(Failure(slide: input.path, error: message))
+                try? fm.removeItem(at: resultURL)
+                report(message)
+            }
+        }
+        // Tables from every result in the folder (earlier runs included), like `mifq merge`.
+        let results = (try? CohortTables.loadResults(in: outDir)) ?? []
+        let phenos = CohortTables.phenotypes(of: results, preferred: panel.phenotypes.map(\.name))
+        try CohortTables.writeTables(results, phenotypes: phenos, to: outDir)
+        let runInfo = RunInfo(mifqVersion: mifqVersion, panel: panelPath, panelName: panel.name, panelHash: hash,
+                              slides: results.map(\.slideId), thresholds: Dictionary(uniqueKeysWithValues: results.map { ($0.slideId, $0.thresholds) }),
+                              secondsPerSlide: timings, totalSeconds: Date().timeIntervalSince(started),
+                              threads: options.threads, tile: options.tileSize, errors: failures, resumedSkipped: skipped)
+        try AtomicFile.write(String(decoding: try CohortTables.encoder().encode(runInfo), as: UTF8.self),
+                             to: outDir.appendingPathComponent("run.json"))
+        return Summary(results: results, failures: failures, skipped: skipped)
+    }
+
+    func isComplete(_ input: SlideInput, resultURL: URL, hash: String) -> Bool {
+        guard let data = FileManager.default.contents(atPath: resultURL.path),
+              let r = try? JSONDecoder().decode(SlideResult.self, from: data), r.panelHash == hash else { return false }
+        if options.writeCells, let t = r.cellsTable, !FileManager.default.fileExists(atPath: outDir.appendingPathComponent(t).path) { return false }
+        return true
+    }
+
+    struct RunInfo: Codable {
+        var mifqVersion: String
+        var panel: String
+        var panelName: String
+        var panelHash: String
+        var slides: [String]
+        var thresholds: [String: [String: Double]]
+        var secondsPerSlide: [String: Double]
+        var totalSeconds: Double
+        var threads: Int
+        var tile: Int
+        var errors: [Failure]
+        var resumedSkipped: [String]
+        enum CodingKeys: String, CodingKey {
+            case mifqVersion = "mifq_version", panel, panelName = "panel_name", panelHash = "panel_hash", slides, thresholds
+            case secondsPerSlide = "seconds_per_slide", totalSeconds = "total_seconds", threads, tile, errors
+            case resumedSkipped = "resumed_skipped"
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import Imaging
+import Phenotyping
+import Segmentation
+import SlideIO
+import Tissue
+import Unmixing
+
+/// Options of one quantify run.
+public struct QuantifyOptions: Sendable {
+    public var tileSize = 1024
+    public var threads = ProcessInfo.processInfo.activeProcessorCount
+    public var writeCells = true
+    public var writeQC = true
+    public var pixelSizeUm: Double?
+    public init() {}
+}
+
+/// Quantifies one slide: tissue pass, then decode → unmix → segment → measure per tile on
+/// worker threads, per-cell records spooled to disk, per-slide gates, then the cell table
+/// streamed out and phenotypes counted per region.
+public struct SlideQuantifier: Sendable {
+    public let panel: Panel
+    public let panelHash: String
+    public let options: QuantifyOptions
+
+    public init(panel: Panel, panelHash: String, options: QuantifyOptions) {
+        self.panel = panel; self.panelHash = panelHash; self.options = options
+    }
+
+    public func quantify(path: String, slideId: String, patientId: String, outDir: URL,
+                         progress: ((Int, Int) -> Void)? = nil) throws -> SlideResult {
+        let started = Date()
+        let slide = try Slide(path: path, pixelSizeUm: options.pixelSizeUm)
+        let px = try slide.requirePixelSize()
+        let channelMap = try panel.channelMap(slideChannels: slide.channels.map { ($0.name, $0.biomarker) }, path: path)
+        let tissue = try TissuePass.run(slide: slide, panel: panel, channelMap: channelMap, pixelSizeUm: px)
+        let map = tissue.map
+
+        let unmixer = Unmixer(library: panel.library, method: panel.unmixing)
+        let source = UnmixedSource(slide: slide, channelMap: channelMap, unmixer: unmixer)
+        let nucleusIndex = panel.componentIndex(panel.nucleus.component)!
+        let params = panel.nucleus.parameters
+        let tiled = TiledSegmentation(source: source, nucleusIndex: nucleusIndex, parameters: params, pixelSizeUm: px,
+                                      tileSize: options.tileSize, threads: options.threads)
+        let threshold = try tiled.estimateThreshold()
+        let components = panel.markers.map { panel.componentIndex($0.component)! }
+        let membranePx = max(1, Int((params.membraneWidthMicrons / px).rounded()))
+        let expansionPx = params.cellExpansionMicrons / px
+
+        // Spool per-cell records (Float32) so the cell table never sits in memory; keep only
+        // the gating values.
+        let spool = try RecordSpool(directory: outDir)
+        defer { spool.remove() }
+        let nc = Compartment.allCases.count
+        let gateSlots = panel.markers.enumerated().map { k, m in k * nc + Compartment.allCases.firstIndex(of: m.compartment)! }
+        var gateValues = [[Float]](repeating: [], count: panel.markers.count)
+        var done = 0
+        try tiled.run(threshold: threshold, cellExpansionPx: expansionPx, map: { tile in
+            CellMeasurement.measure(tile, components: components, membraneWidthPx: membranePx)
+        }, consume: { records in
+            for r in records {
+                let region = map.region(atX: r.x, y: r.y)
+                if region == RegionMap.background { continue }   // outside tissue: not counted
+                try spool.append(r, region: region)
+                for (k, slot) in gateSlots.enumerated() { gateValues[k].append(r.means[slot]) }
+            }
+            done += 1
+            progress?(done, tiled.tileCount)
+        })
+        try spool.finishWriting()
+
+        var thresholds: [String: Double] = [:]
+        for (k, m) in panel.markers.enumerated() { thresholds[m.name] = Gating.threshold(m.gate, values: gateValues[k]) }
+        gateValues = []
+
+        // Stream the cell table and count phenotypes.
+        var counts: [String: [String: Int]] = [:]
+        for p in panel.phenotypes { counts[p.name] = ["total": 0, "tumor": 0, "stroma": 0] }
+        let table = CellTable(panel: panel, pixelSizeUm: px)
+        let cellsURL = outDir.appendingPathComponent("cells").appendingPathComponent("\(slideId).csv")
+        let writer = options.writeCells ? try TableWriter(url: cellsURL, header: table.header) : nil
+        var id = 0
+        var qcDots: [(Double, Double, Int)] = []
+        let thresholdList = panel.markers.map { thresholds[$0.name]! }
+        try spool.forEach(markers: panel.markers.count) { rec, region in
+            id += 1
+            var positive = [Bool](repeating: false, count: panel.markers.count)
+            for (k, slot) in gateSlots.enumerated() { positive[k] = Double(rec.means[slot]) > thresholdList[k] }
+            let names = Dictionary(uniqueKeysWithValues: zip(panel.markers.map(\.name), positive))
+            let hits = panel.phenotypes.map { $0.matches { names[$0] ?? false } }
+            let regionName = region == RegionMap.tumor ? "tumor" : "stroma"
+            for (p, hit) in zip(panel.phenotypes, hits) where hit {
+                counts[p.name]!["total"]! += 1
+                counts[p.name]![regionName]! += 1
+            }
+            if let firstHit = hits.firstIndex(of: true), qcDots.count < 200_000 { qcDots.append((rec.x, rec.y, firstHit)) }
+            try writer?.append(table.row(id: id, rec, region: regionName, positive: positive, phenotypes: hits))
+        }
+        try writer?.finish()
+
+        if options.writeQC {
+            try QCImage.write(slide: slide, panel: panel, channelMap: channelMap, map: map, dots: qcDots,
+                              to: outDir.appendingPathComponent("qc").appendingPathComponent("\(slideId).png"))
+        }
+        return SlideResult(slideId: slideId, patientId: patientId, path: path, pixelSizeUm: px,
+                           tissueAreaMm2: map.areaMm2(RegionMap.tumor) + map.areaMm2(RegionMap.stroma),
+                           tumorAreaMm2: map.areaMm2(RegionMap.tumor), stromaAreaMm2: map.areaMm2(RegionMap.stroma),
+                           cells: id, counts: counts, thresholds: thresholds, nucleusThreshold: Double(threshold),
+                           tissueThreshold: Double(tissue.tissueThreshold), tumorThreshold: Double(tissue.tumorThreshold),
+                           tiles: tiled.tileCount, seconds: Date().timeIntervalSince(started), mifqVersion: mifqVersion,
+                           panelHash: panelHash, cellsTable: options.writeCells ? "cells/\(slideId).csv" : nil)
+    }
+}
+
+/// The per-cell CSV layout (ARCHITECTURE.md): identity, position, areas, region, then per
+/// marker its four compartment means and its call, then one 0/1 column per phenotype.
+struct CellTable {
+    let panel: Panel
+    let pixelSizeUm: Double
+
+    var header: String {
+        var h = ["cell_id", "x_um", "y_um", "nucleus_area_um2", "cell_area_um2", "region"]
+        for m in panel.markers {
+            for c in Compartment.allCases { h.append("\(m.name)_\(c.rawValue)_mean") }
+            h.append("\(m.name)_positive")
+        }
+        h += panel.phenotypes.map(\.name)
+        return h.joined(separator: ",")
+    }
+
+    func row(id: Int, _ r: CellRecord, region: String, positive: [Bool], phenotypes: [Bool]) -> String {
+        let a = pixelSizeUm * pixelSizeUm
+        var s = "\(id),\(f3((r.x + 0.5) * pixelSizeUm)),\(f3((r.y + 0.5) * pixelSizeUm)),\(f3(Double(r.nucleusPixels) * a)),\(f3(Double(r.cellPixels) * a)),\(region)"
+        let nc = Compartment.allCases.count
+        for k in 0..<panel.markers.count {
+            for c in 0..<nc { s += "," + f3(Double(r.means[k * nc + c])) }
+            s += positive[k] ? ",1" : ",0"
+        }
+        for h in phenotypes { s += h ? ",1" : ",0" }
+        return s
+    }
+
+    private func f3(_ v: Double) -> String { String(format: "%.3f", v) }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import Phenotyping
+import SlideIO
+
+/// Per-cell records on disk (Float32 fields), written once and read back in order.
+final class RecordSpool {
+    let url: URL
+    private var handle: FileHandle?
+    private var buffer = [Float]()
+    private(set) var count = 0
+
+    init(directory: URL) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        url = directory.appendingPathComponent(".spool-\(getpid())-\(UUID().uuidString)")
+        guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+            throw SlideError.writeFailed(path: directory.path, detail: "cannot create a spool file")
+        }
+        handle = try FileHandle(forWritingTo: url)
+    }
+
+    func append(_ r: CellRecord, region: UInt8) throws {
+        buffer += [Float(r.x), Float(r.y), Float(r.nucleusPixels), Float(r.cellPixels), Float(region)]
+        buffer += r.means
+        count += 1
+        if buffer.count > 1 << 18 { try flush() }
+    }
+
+    private func flush() throws {
+        guard !buffer.isEmpty else { return }
+        let data = buffer.withUnsafeBufferPointer { Data(buffer: $0) }
+        try handle?.write(contentsOf: data)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    func finishWriting() throws {
+        try flush()
+        try handle?.close()
+        handle = nil
+    }
+
+    /// Reads records back; `markers` fixes the record width.
+    func forEach(markers: Int, _ body: (CellRecord, UInt8) throws -> Void) throws {
+        let width = 5 + markers * Compartment.allCases.count
+        let reader = try FileHandle(forReadingFrom: url)
+        defer { try? reader.close() }
+        let chunkRecords = 4096
+        while true {
+            guard let data = try reader.read(upToCount: chunkRecords * width * 4), !data.isEmpty else { break }
+            let floats = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            var i = 0
+            while i + width <= floats.count {
+                let r = CellRecord(x: Double(floats[i]), y: Double(floats[i + 1]), nucleusPixels: Int(floats[i + 2]),
+                                   cellPixels: Int(floats[i + 3]), means: Array(floats[(i + 5)..<(i + width)]))
+                try body(r, UInt8(floats[i + 4]))
+                i += width
+            }
+        }
+    }
+
+    func remove() {
+        try? handle?.close()
+        try? FileManager.default.removeItem(at: url)
+    }
+}
+
+/// A CSV written line by line to a temporary file and renamed into place on `finish`.
+public final class TableWriter {
+    let url: URL
+    let tmp: URL
+    private let handle: FileHandle
+    private var pending = ""
+
+    public init(url: URL, header: String) throws {
+        self.url = url
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
+            throw SlideError.writeFailed(path: url.path, detail: "cannot create the file")
+        }
+        handle = try FileHandle(forWritingTo: tmp)
+        try append(header)
+    }
+
+    public func append(_ line: String) throws {
+        pending += line
+        pending += "\n"
+        if pending.utf8.count > 1 << 20 { try handle.write(contentsOf: Data(pending.utf8)); pending = "" }
+    }
+
+    public func finish() throws {
+        try handle.write(contentsOf: Data(pending.utf8))
+        pending = ""
+        try handle.close()
+        guard rename(tmp.path, url.path) == 0 else {
+            throw SlideError.writeFailed(path: url.path, detail: String(cString: strerror(errno)))
+        }
+    }
+
+    deinit {
+        if FileManager.default.fileExists(atPath: tmp.path) { try? handle.close(); unlink(tmp.path) }
+    }
+}

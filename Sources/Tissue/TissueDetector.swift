@@ -1,0 +1,84 @@
+import Foundation
+import Imaging
+
+/// Finds tissue, tumour and stroma on low-resolution planes (one value per map pixel):
+///
+/// - tissue: the total signal (all channels, dark removed: nuclei plus autofluorescence),
+///   log-compressed and Gaussian-smoothed, above Otsu's threshold; components smaller than
+///   the minimum tissue area dropped; background holes smaller than `fillHolesBelowMicrons2`
+///   filled;
+/// - tumour: the tumour marker's abundance smoothed, above Otsu's threshold over tissue pixels
+///   (or a fixed threshold), inside tissue; nests smaller than the minimum tumour area dropped;
+/// - stroma: tissue minus tumour.
+public struct TissueDetector: Sendable {
+    public var sigmaTissueMicrons: Double
+    public var tissueOtsuFactor: Double
+    public var minTissueAreaMicrons2: Double
+    public var fillHolesBelowMicrons2: Double
+    public var sigmaTumorMicrons: Double
+    public var tumorThreshold: Double?
+    public var tumorEdgeFraction: Double
+    public var minTumorAreaMicrons2: Double
+
+    public init(sigmaTissueMicrons: Double, tissueOtsuFactor: Double, minTissueAreaMicrons2: Double,
+                fillHolesBelowMicrons2: Double, sigmaTumorMicrons: Double, tumorThreshold: Double?,
+                tumorEdgeFraction: Double, minTumorAreaMicrons2: Double) {
+        self.sigmaTissueMicrons = sigmaTissueMicrons; self.tissueOtsuFactor = tissueOtsuFactor
+        self.minTissueAreaMicrons2 = minTissueAreaMicrons2; self.fillHolesBelowMicrons2 = fillHolesBelowMicrons2
+        self.sigmaTumorMicrons = sigmaTumorMicrons; self.tumorThreshold = tumorThreshold
+        self.tumorEdgeFraction = tumorEdgeFraction; self.minTumorAreaMicrons2 = minTumorAreaMicrons2
+    }
+
+    public struct Result: Sendable {
+        public var labels: [UInt8]
+        public var tissueThreshold: Float
+        public var tumorThreshold: Float
+    }
+
+    /// - Parameters:
+    ///   - signal: total light per map pixel; `tumorMarker`: the tumour marker's abundance.
+    ///   - mapPixelUm: µm per map pixel.
+    public func detect(signal: Image, tumorMarker: Image, mapPixelUm: Double) -> Result {
+        let w = signal.width, h = signal.height
+        let pxArea = mapPixelUm * mapPixelUm
+        let logSignal = signal.map { log1p(max($0, 0)) }
+        let smooth = Filters.gaussian(logSignal, sigma: sigmaTissueMicrons / mapPixelUm)
+        let tLog = Threshold.otsu(smooth.pixels)
+        // The factor applies in linear units: threshold = factor × (e^t − 1), back to log.
+        let tissueT = log1p(Float(tissueOtsuFactor) * (exp(tLog) - 1))
+        var tissue = Mask(width: w, height: h, bits: smooth.pixels.map { $0 > tissueT })
+        tissue = Labeling.filterComponents(tissue, minArea: max(1, Int(minTissueAreaMicrons2 / pxArea)))
+        tissue = fillSmallHoles(tissue, maxArea: Int(fillHolesBelowMicrons2 / pxArea))
+
+        let marker = Filters.gaussian(tumorMarker, sigma: sigmaTumorMicrons / mapPixelUm)
+        var inTissue: [Float] = []
+        for i in 0..<(w * h) where tissue.bits[i] { inTissue.append(marker.pixels[i]) }
+        // Automatic: a fraction of the nest plateau (the median above Otsu's threshold), which
+        // puts the edge where the smoothed signal falls to that fraction of the nests' level.
+        let otsu = Threshold.otsu(inTissue)
+        let plateau = Threshold.quantile(inTissue.filter { $0 > otsu }, 0.5)
+        let tumorT = tumorThreshold.map(Float.init) ?? plateau * Float(tumorEdgeFraction)
+        var tumor = Mask(width: w, height: h, bits: (0..<(w * h)).map { tissue.bits[$0] && marker.pixels[$0] > tumorT })
+        tumor = Labeling.filterComponents(tumor, minArea: max(1, Int(minTumorAreaMicrons2 / pxArea)))
+        var labels = [UInt8](repeating: 0, count: w * h)
+        for i in 0..<(w * h) where tissue.bits[i] { labels[i] = tumor.bits[i] ? 2 : 1 }
+        return Result(labels: labels, tissueThreshold: expm1(tissueT), tumorThreshold: tumorT)
+    }
+
+    /// Fills background components that do not touch the border and are at most `maxArea` pixels.
+    func fillSmallHoles(_ m: Mask, maxArea: Int) -> Mask {
+        guard maxArea > 0 else { return m }
+        let bg = Mask(width: m.width, height: m.height, bits: m.bits.map { !$0 })
+        let lab = Labeling.components(bg, eightConnected: false)
+        let areas = lab.areas()
+        var touches = [Bool](repeating: false, count: areas.count)
+        for x in 0..<m.width { touches[Int(lab[x, 0])] = true; touches[Int(lab[x, m.height - 1])] = true }
+        for y in 0..<m.height { touches[Int(lab[0, y])] = true; touches[Int(lab[m.width - 1, y])] = true }
+        var out = m
+        for i in out.bits.indices {
+            let l = Int(lab.labels[i])
+            if l != 0 && !touches[l] && areas[l] <= maxArea { out.bits[i] = true }
+        }
+        return out
+    }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import Phenotyping
+import Quantification
+
+struct Quantify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Phenotype cells and measure densities (cells/mm²) in tissue, tumour and stroma.",
+        discussion: """
+        Writes DIR/cells/<slide>.csv, DIR/slides/<slide>.json, DIR/slides.csv, DIR/densities.csv (per patient),
+        DIR/qc/<slide>.png and DIR/run.json. A slide that fails is reported and the others still run;
+        the exit code is 1 when any slide failed.
+        """)
+
+    @Argument(help: "Slides, or folders searched recursively for .tif/.tiff/.qptiff/.ome.tif.")
+    var inputs: [String]
+
+    @Option(help: "Panel file.")
+    var panel: String
+
+    @Option(help: "Output folder.")
+    var out: String
+
+    @Option(help: "Worker threads (results do not depend on it).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Tile edge in pixels (results do not depend on it).")
+    var tile = 1024
+
+    @Option(help: "CSV with slide_id,patient_id (default: the slide name before its first '_').")
+    var patients: String?
+
+    @Option(help: "Pixel size in µm for slides that record none (overrides every slide's).")
+    var pixelSize: Double?
+
+    @Flag(help: "Skip slides whose outputs are complete (same panel).")
+    var resume = false
+
+    @Flag(help: "Do not write per-cell tables.")
+    var noCells = false
+
+    @Flag(help: "Do not write QC pictures.")
+    var noQc = false
+
+    @Flag(help: "No progress on stderr.")
+    var quiet = false
+
+    func run() throws {
+        let summary: QuantifyRun.Summary
+        do {
+            let p = try Panel.load(panel)
+            let map = try patients.map(SlideInputs.patientMap)
+            let slides = try SlideInputs.find(inputs, patientMap: map)
+            guard !slides.isEmpty else { throw ValidationError("no slides found in \(inputs.joined(separator: " "))") }
+            var options = QuantifyOptions()
+            options.threads = max(1, threads); options.tileSize = tile
+            options.writeCells = !noCells; options.writeQC = !noQc; options.pixelSizeUm = pixelSize
+            var run = QuantifyRun(panel: p, panelPath: panel, options: options, outDir: URL(fileURLWithPath: out))
+            run.resume = resume
+            var bar: Progress?
+            var current = ""
+            summary = try run.run(slides, report: { msg in
+                bar?.finish(); bar = nil
+                FileHandle.standardError.write(Data("mifq: error: \(msg)\n".utf8))
+            }, progress: { slide, done, total in
+                if slide != current { bar?.finish(); current = slide; bar = Progress(label: slide, quiet: quiet) }
+                bar?.update(done, of: total)
+            })
+            bar?.finish()
+        } catch let e as ValidationError {
+            throw e
+        } catch {
+            fail(error)
+        }
+        let ok = summary.results.count
+        print("\(ok) slide(s) quantified, \(summary.failures.count) failed, \(summary.skipped.count) skipped → \(out)/densities.csv")
+        if !summary.failures.isEmpty { throw ExitCode(1) }
+    }
+}
+
+struct Merge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rebuild slides.csv and densities.csv from the per-slide results of several quantify runs.")
+
+    @Argument(help: "Output folders of quantify runs.")
+    var dirs: [String]
+
+    @Option(help: "Folder for the merged tables.")
+    var out: String
+
+    func run() throws {
+        do {
+            let n = try MergeRuns.merge(dirs.map { URL(fileURLWithPath: $0) }, into: URL(fileURLWithPath: out))
+            print("\(n) slide(s) merged → \(out)/densities.csv")
+        } catch {
+            fail(error)
+        }
+    }
+}
