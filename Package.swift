@@ -31,7 +31,9 @@ let package = Package(
         ]),
         .testTarget(name: "SlideIOTests", dependencies: ["SlideIO"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
-        .testTarget(name: "UnmixingTests", dependencies: ["Unmixing", "Phenotyping", "SlideIO"]),
+        .testTarget(name: "UnmixingTests", dependencies: ["Unmixing", "Phenotyping", "SlideIO", "Simulation"]),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Phenotyping", "SlideIO"]),
+        .testTarget(name: "QuantificationTests", dependencies: ["Quantification", "Simulation", "Phenotyping", "SlideIO"]),
         .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "Imaging", "SlideIO"]),
     ]
 )

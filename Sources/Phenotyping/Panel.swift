@@ -62,9 +62,9 @@ public struct PhenotypeRule: Codable, Equatable, Sendable {
 public struct TissueParameters: Codable, Equatable, Sendable {
     /// Working resolution of the tissue pass (µm per pixel), 2–4 µm.
     public var resolutionMicrons: Double = 2
-    /// Tissue = smoothed (DAPI + autofluorescence) above Otsu × `tissueOtsuFactor`.
+    /// Tissue = smoothed, log-compressed total signal (nuclei + autofluorescence) above Otsu × `tissueOtsuFactor`.
     public var tissueSigmaMicrons: Double = 6
-    public var tissueOtsuFactor: Double = 0.5
+    public var tissueOtsuFactor: Double = 1
     public var minTissueAreaMicrons2: Double = 5000
     /// Background holes smaller than this inside tissue count as tissue.
     public var fillHolesBelowMicrons2: Double = 2000

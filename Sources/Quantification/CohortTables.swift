@@ -49,10 +49,10 @@ public enum CohortTables {
         return out
     }
 
-    /// Phenotype names in first-seen order across results.
+    /// Phenotype names in panel order, first-seen across results.
     public static func phenotypes(of results: [SlideResult], preferred: [String] = []) -> [String] {
         var seen = preferred
-        for r in results { for p in r.counts.keys.sorted() where !seen.contains(p) { seen.append(p) } }
+        for r in results { for p in r.phenotypes where !seen.contains(p) { seen.append(p) } }
         return seen
     }
 

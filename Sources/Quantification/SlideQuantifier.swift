@@ -106,7 +106,7 @@ public struct SlideQuantifier: Sendable {
         return SlideResult(slideId: slideId, patientId: patientId, path: path, pixelSizeUm: px,
                            tissueAreaMm2: map.areaMm2(RegionMap.tumor) + map.areaMm2(RegionMap.stroma),
                            tumorAreaMm2: map.areaMm2(RegionMap.tumor), stromaAreaMm2: map.areaMm2(RegionMap.stroma),
-                           cells: id, counts: counts, thresholds: thresholds, nucleusThreshold: Double(threshold),
+                           cells: id, phenotypes: panel.phenotypes.map(\.name), counts: counts, thresholds: thresholds, nucleusThreshold: Double(threshold),
                            tissueThreshold: Double(tissue.tissueThreshold), tumorThreshold: Double(tissue.tumorThreshold),
                            tiles: tiled.tileCount, seconds: Date().timeIntervalSince(started), mifqVersion: mifqVersion,
                            panelHash: panelHash, cellsTable: options.writeCells ? "cells/\(slideId).csv" : nil)

@@ -11,6 +11,8 @@ public struct SlideResult: Codable, Sendable {
     public var tumorAreaMm2: Double
     public var stromaAreaMm2: Double
     public var cells: Int
+    /// Phenotype names in the panel's order.
+    public var phenotypes: [String]
     /// phenotype → ["total", "tumor", "stroma"] → count
     public var counts: [String: [String: Int]]
     /// Marker thresholds actually used on this slide.
@@ -27,7 +29,7 @@ public struct SlideResult: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case slideId = "slide_id", patientId = "patient_id", path, pixelSizeUm = "pixel_size_um"
         case tissueAreaMm2 = "tissue_area_mm2", tumorAreaMm2 = "tumor_area_mm2", stromaAreaMm2 = "stroma_area_mm2"
-        case cells, counts, thresholds, nucleusThreshold = "nucleus_threshold", tissueThreshold = "tissue_threshold"
+        case cells, phenotypes, counts, thresholds, nucleusThreshold = "nucleus_threshold", tissueThreshold = "tissue_threshold"
         case tumorThreshold = "tumor_threshold", tiles, seconds, mifqVersion = "mifq_version", panelHash = "panel_hash"
         case cellsTable = "cells_table"
     }

@@ -38,22 +38,35 @@ final class RecordSpool {
         handle = nil
     }
 
-    /// Reads records back; `markers` fixes the record width.
+    /// Reads records back in raster order of their centroids (rows, then columns), which does
+    /// not depend on the tiling; `markers` fixes the record width. Holds only the sort keys.
     func forEach(markers: Int, _ body: (CellRecord, UInt8) throws -> Void) throws {
         let width = 5 + markers * Compartment.allCases.count
         let reader = try FileHandle(forReadingFrom: url)
         defer { try? reader.close() }
+        var keys: [(Float, Float, Int32)] = []
+        keys.reserveCapacity(count)
         let chunkRecords = 4096
+        var n: Int32 = 0
         while true {
             guard let data = try reader.read(upToCount: chunkRecords * width * 4), !data.isEmpty else { break }
-            let floats = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-            var i = 0
-            while i + width <= floats.count {
-                let r = CellRecord(x: Double(floats[i]), y: Double(floats[i + 1]), nucleusPixels: Int(floats[i + 2]),
-                                   cellPixels: Int(floats[i + 3]), means: Array(floats[(i + 5)..<(i + width)]))
-                try body(r, UInt8(floats[i + 4]))
-                i += width
+            data.withUnsafeBytes { raw in
+                let f = raw.bindMemory(to: Float.self)
+                var i = 0
+                while i + width <= f.count { keys.append((f[i + 1], f[i], n)); n += 1; i += width }
             }
+        }
+        keys.sort { ($0.0, $0.1, $0.2) < ($1.0, $1.1, $1.2) }
+        var record = [Float](repeating: 0, count: width)
+        for k in keys {
+            try reader.seek(toOffset: UInt64(Int(k.2) * width * 4))
+            guard let d = try reader.read(upToCount: width * 4), d.count == width * 4 else {
+                throw SlideError.corrupt(path: url.path, detail: "spool record \(k.2) is short")
+            }
+            record = d.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            let r = CellRecord(x: Double(record[0]), y: Double(record[1]), nucleusPixels: Int(record[2]),
+                               cellPixels: Int(record[3]), means: Array(record[5..<width]))
+            try body(r, UInt8(record[4]))
         }
     }
 

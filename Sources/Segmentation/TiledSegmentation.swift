@@ -121,13 +121,14 @@ public struct TiledSegmentation: Sendable {
         for y in 0..<r.height {
             for x in 0..<r.width {
                 let l = Int(nuclei.labels[y * r.width + x])
-                if l != 0 { sx[l] += Double(x); sy[l] += Double(y); cnt[l] += 1 }
+                // Global coordinates, summed exactly, so a centroid is bit-identical whatever tile holds it.
+                if l != 0 { sx[l] += Double(r.x + x); sy[l] += Double(r.y + y); cnt[l] += 1 }
             }
         }
         var centroids = [(x: Double, y: Double)](repeating: (0, 0), count: n + 1)
         var owned: [Int32] = []
         for l in stride(from: 1, through: n, by: 1) where cnt[l] > 0 {
-            let gx = Double(r.x) + sx[l] / cnt[l], gy = Double(r.y) + sy[l] / cnt[l]
+            let gx = sx[l] / cnt[l], gy = sy[l] / cnt[l]
             centroids[l] = (gx, gy)
             // Owned by the tile whose core holds the pixel the centroid falls in.
             let px = Int(gx.rounded()), py = Int(gy.rounded())

@@ -1,0 +1,185 @@
+import Foundation
+import XCTest
+import Phenotyping
+import Simulation
+import SlideIO
+@testable import Quantification
+
+final class QuantificationTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let panelPath = root.appendingPathComponent("panels/escc-opal7.json").path
+    static var panel: Panel { try! Panel.load(panelPath) }
+    static func tmp() -> URL {
+        let u = FileManager.default.temporaryDirectory.appendingPathComponent("mifq-q-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
+        return u
+    }
+
+    /// One simulated 1024² slide shared by the accuracy and invariance tests.
+    static let simulated: URL = {
+        let dir = tmp()
+        var d = SlideDesign(); d.width = 1024; d.height = 1024; d.seed = 21
+        _ = try! SlideSimulator(panel: panel, design: d).write(id: "P01_A", to: dir, flavour: .ome)
+        return dir
+    }()
+
+    func quantify(tile: Int, threads: Int, cells: Bool = true) throws -> URL {
+        let out = Self.tmp()
+        var o = QuantifyOptions(); o.tileSize = tile; o.threads = threads; o.writeCells = cells; o.writeQC = false
+        let run = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: out)
+        let inputs = try SlideInputs.find([Self.simulated.appendingPathComponent("slides").path], patientMap: nil)
+        let s = try run.run(inputs, report: { XCTFail($0) })
+        XCTAssertEqual(s.results.count, 1)
+        return out
+    }
+
+    static func csv(_ url: URL) throws -> [[String: String]] {
+        let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n")
+        let h = lines[0].split(separator: ",").map(String.init)
+        return lines.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(h, $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init))) }
+    }
+
+    /// Cells matched to truth one-to-one by centroid within 3 µm (closest pairs first).
+    static func match(_ pred: [[String: String]], _ truth: [[String: String]]) -> [Int: Int] {
+        var pairs: [(Double, Int, Int)] = []
+        for (i, p) in pred.enumerated() {
+            let px = Double(p["x_um"]!)!, py = Double(p["y_um"]!)!
+            for (j, t) in truth.enumerated() {
+                let dx = px - Double(t["x_um"]!)!, dy = py - Double(t["y_um"]!)!
+                let d = (dx * dx + dy * dy).squareRoot()
+                if d <= 3 { pairs.append((d, i, j)) }
+            }
+        }
+        pairs.sort { $0.0 < $1.0 }
+        var usedP = Set<Int>(), usedT = Set<Int>(), m: [Int: Int] = [:]
+        for (_, i, j) in pairs where !usedP.contains(i) && !usedT.contains(j) { usedP.insert(i); usedT.insert(j); m[i] = j }
+        return m
+    }
+
+    func testAccuracyAgainstSimulatedTruth() throws {
+        let out = try quantify(tile: 512, threads: 2)
+        let pred = try Self.csv(out.appendingPathComponent("cells/P01_A.csv"))
+        let truthRows = try Self.csv(Self.simulated.appendingPathComponent("truth/P01_A.cells.csv"))
+        let truth = try JSONDecoder().decode(SlideTruth.self, from: Data(contentsOf: Self.simulated.appendingPathComponent("truth/P01_A.json")))
+        let result = try JSONDecoder().decode(SlideResult.self, from: Data(contentsOf: out.appendingPathComponent("slides/P01_A.json")))
+        let m = Self.match(pred, truthRows)
+        let detection = 2 * Double(m.count) / Double(pred.count + truthRows.count)
+        XCTAssertGreaterThanOrEqual(detection, 0.97, "detection F1")
+        for p in Self.panel.phenotypes {
+            let tpos = Set(truthRows.indices.filter { truthRows[$0][p.name] == "1" })
+            let ppos = Set(pred.indices.filter { pred[$0][p.name] == "1" })
+            guard tpos.count >= 10 else { continue }
+            let hit = m.filter { ppos.contains($0.key) && tpos.contains($0.value) }.count
+            let f1 = 2 * Double(hit) / Double(tpos.count + ppos.count)
+            // PD-L1 is a membrane stain: on touching tumour cells a positive membrane also lines its
+            // negative neighbours, which costs a few calls (F1 ≈ 0.91–0.93 here).
+            XCTAssertGreaterThanOrEqual(f1, p.require.contains("PDL1") ? 0.90 : 0.95, "\(p.name) F1")
+            // Total density: counts over tissue area.
+            let d = Double(result.count(p.name, "total")) / result.tissueAreaMm2
+            XCTAssertEqual(d, truth.densities[p.name]!["total"]!, accuracy: 0.08 * truth.densities[p.name]!["total"]!, "\(p.name) total density")
+        }
+        XCTAssertEqual(result.tissueAreaMm2, truth.tissueAreaMm2, accuracy: 0.03 * truth.tissueAreaMm2)
+        XCTAssertEqual(result.tumorAreaMm2, truth.tumorAreaMm2, accuracy: 0.06 * truth.tumorAreaMm2)
+        XCTAssertEqual(result.stromaAreaMm2, truth.stromaAreaMm2, accuracy: 0.04 * truth.stromaAreaMm2)
+    }
+
+    func testTablesDoNotDependOnTileSizeOrThreads() throws {
+        let a = try quantify(tile: 512, threads: 1), b = try quantify(tile: 2048, threads: 2), c = try quantify(tile: 333, threads: 2)
+        for f in ["slides.csv", "densities.csv", "cells/P01_A.csv"] {
+            let x = try String(contentsOf: a.appendingPathComponent(f), encoding: .utf8)
+            XCTAssertEqual(x, try String(contentsOf: b.appendingPathComponent(f), encoding: .utf8), f)
+            XCTAssertEqual(x, try String(contentsOf: c.appendingPathComponent(f), encoding: .utf8), f)
+        }
+    }
+
+    func testDensitiesPerPatientSumSlides() throws {
+        let r1 = SlideResult(slideId: "P1_a", patientId: "P1", path: "", pixelSizeUm: 0.5, tissueAreaMm2: 1, tumorAreaMm2: 0.4,
+                             stromaAreaMm2: 0.6, cells: 10, phenotypes: ["CD8"], counts: ["CD8": ["total": 10, "tumor": 4, "stroma": 6]], thresholds: [:],
+                             nucleusThreshold: 0, tissueThreshold: 0, tumorThreshold: 0, tiles: 1, seconds: 0, mifqVersion: "", panelHash: "")
+        var r2 = r1
+        r2.slideId = "P1_b"; r2.tissueAreaMm2 = 3; r2.tumorAreaMm2 = 1; r2.stromaAreaMm2 = 2
+        r2.counts = ["CD8": ["total": 20, "tumor": 0, "stroma": 20]]
+        let csv = CohortTables.densitiesCSV([r1, r2], phenotypes: ["CD8"])
+        // (10+20)/(1+3) = 7.5; tumour (4+0)/(0.4+1) = 2.85714; stroma (6+20)/(0.6+2) = 10
+        XCTAssertEqual(csv, "patient_id,tissue_area_mm2,tumor_area_mm2,stroma_area_mm2,CD8_density_total,CD8_density_tumor,CD8_density_stroma\nP1,4,1.4,2.6,7.5,2.85714,10\n")
+    }
+
+    // MARK: bad input, through the command line
+
+    /// The built executable: beside the test bundle, else the debug or release build folder.
+    static var mifq: String {
+        let candidates = [Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("mifq"),
+                          root.appendingPathComponent(".build/debug/mifq"), root.appendingPathComponent(".build/release/mifq")]
+        return (candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[1]).path
+    }
+
+    static func run(_ args: [String]) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: mifq)
+        p.arguments = args
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = Pipe()
+        try p.run()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: e, as: UTF8.self))
+    }
+
+    func testOneBadSlideInAFolderIsReportedAndTheOthersFinish() throws {
+        let dir = Self.tmp()
+        let slides = dir.appendingPathComponent("in")
+        try FileManager.default.createDirectory(at: slides, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif"), to: slides.appendingPathComponent("P1_good.ome.tif"))
+        try FileManager.default.copyItem(at: Self.root.appendingPathComponent("testdata/third-party/bad_truncated.tif"), to: slides.appendingPathComponent("P2_bad.tif"))
+        // The third-party slide maps fluors to markers differently but has every channel name.
+        try FileManager.default.copyItem(at: Self.root.appendingPathComponent("testdata/simulated/tiny.qptiff"), to: slides.appendingPathComponent("P3_good.qptiff"))
+        let out = dir.appendingPathComponent("out")
+        let (status, err) = try Self.run(["quantify", slides.path, "--panel", Self.panelPath, "--out", out.path, "--quiet"])
+        XCTAssertEqual(status, 1)
+        let lines = err.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, err)
+        XCTAssertTrue(lines.first?.contains("P2_bad.tif: file is truncated") ?? false, err)
+        let densities = try Self.csv(out.appendingPathComponent("densities.csv"))
+        XCTAssertEqual(densities.map { $0["patient_id"]! }, ["P1", "P3"])
+        let run = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("run.json"))) as! [String: Any]
+        XCTAssertEqual((run["errors"] as! [[String: String]]).count, 1)
+        // Nothing half-written: no temporary files left.
+        let leftovers = try FileManager.default.subpathsOfDirectory(atPath: out.path).filter { $0.contains(".tmp") || $0.contains(".spool") }
+        XCTAssertEqual(leftovers, [])
+    }
+
+    func testMismatchedChannelsAndMissingPixelSize() throws {
+        let out = Self.tmp()
+        let (s1, e1) = try Self.run(["quantify", Self.root.appendingPathComponent("testdata/third-party/synth7_lzw_strips_planar.tif").path,
+                                     "--panel", Self.panelPath, "--out", out.path, "--quiet"])
+        XCTAssertEqual(s1, 1)
+        XCTAssertTrue(e1.contains("synth7_lzw_strips_planar.tif: has no channel \"DAPI\""), e1)
+        let (s2, e2) = try Self.run(["quantify", Self.root.appendingPathComponent("testdata/real-nuclei/dsb2018_left_image.tif").path,
+                                     "--panel", Self.panelPath, "--out", out.path, "--quiet"])
+        XCTAssertEqual(s2, 1)
+        XCTAssertTrue(e2.contains("dsb2018_left_image.tif: the file records no pixel size"), e2)
+    }
+
+    func testUnwritableOutputFolder() throws {
+        let dir = Self.tmp()
+        let file = dir.appendingPathComponent("a-file")
+        _ = FileManager.default.createFile(atPath: file.path, contents: Data("x".utf8))
+        let (status, err) = try Self.run(["quantify", Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif").path,
+                                          "--panel", Self.panelPath, "--out", file.appendingPathComponent("out").path, "--quiet"])
+        XCTAssertEqual(status, 1)
+        XCTAssertEqual(err.split(separator: "\n").count, 1)
+        XCTAssertTrue(err.contains("cannot create the output folder"), err)
+    }
+
+    func testMergeEqualsASingleRun() throws {
+        let whole = try quantify(tile: 1024, threads: 2)
+        let dir = Self.tmp()
+        let merged = dir.appendingPathComponent("merged")
+        try MergeRuns.merge([whole], into: merged)
+        for f in ["slides.csv", "densities.csv"] {
+            XCTAssertEqual(try String(contentsOf: whole.appendingPathComponent(f), encoding: .utf8),
+                           try String(contentsOf: merged.appendingPathComponent(f), encoding: .utf8))
+        }
+    }
+}

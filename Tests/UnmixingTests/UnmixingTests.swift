@@ -1,0 +1,149 @@
+import Foundation
+import XCTest
+import Phenotyping
+import Simulation
+import SlideIO
+@testable import Unmixing
+
+final class UnmixingTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static var panelPath: String { root.appendingPathComponent("panels/escc-opal7.json").path }
+    static func tmp() -> URL {
+        let u = FileManager.default.temporaryDirectory.appendingPathComponent("mifq-unmix-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
+        return u
+    }
+
+    func testPseudoInverseIsTheInverse() throws {
+        let lib = try Panel.load(Self.panelPath).library
+        let p = lib.pseudoInverse()
+        for i in 0..<7 { for j in 0..<7 {
+            var s = 0.0
+            for c in 0..<7 { s += p[i][c] * lib.matrix[c][j] }
+            XCTAssertEqual(s, i == j ? 1 : 0, accuracy: 1e-12)
+        } }
+        XCTAssertLessThan(lib.conditionNumber, 3)
+    }
+
+    /// Renders the same noiseless slide with the panel's library and with the identity (pure
+    /// abundances); OLS on the first must give the second.
+    func testOLSRecoversAbundancesWithoutNoise() throws {
+        let panel = try Panel.load(Self.panelPath)
+        var identity = panel
+        identity.library.matrix = (0..<7).map { r in (0..<7).map { $0 == r ? 1 : 0 } }
+        var d = SlideDesign()
+        d.width = 256; d.height = 256; d.seed = 5
+        d.noise = false; d.autofluorescence = false; d.illumination = false
+        let dir = Self.tmp()
+        var mixed = SlideSimulator(panel: panel, design: d); mixed.writeMasks = false
+        try mixed.write(id: "mixed", to: dir, flavour: .ome)
+        var pure = SlideSimulator(panel: identity, design: d); pure.writeMasks = false
+        try pure.write(id: "pure", to: dir, flavour: .ome)
+        let m = try Slide(path: dir.appendingPathComponent("slides/mixed.ome.tif").path)
+        let a = try Slide(path: dir.appendingPathComponent("slides/pure.ome.tif").path)
+        let r = PixelRegion(x: 0, y: 0, width: 256, height: 256)
+        let observed = try (0..<7).map { try m.read(channel: $0, region: r) }
+        let truth = try (0..<7).map { try a.read(channel: $0, region: r) }
+        let unmixed = Unmixer(library: panel.library).unmix(observed)
+        var err = 0.0, norm = 0.0
+        for k in 0..<7 { for i in 0..<r.count {
+            let e = Double(unmixed[k][i] - truth[k][i]); err += e * e; norm += Double(truth[k][i] * truth[k][i])
+        } }
+        let rel = (err / norm).squareRoot()
+        XCTAssertLessThanOrEqual(rel, 0.01, "relative RMSE \(rel)")
+    }
+
+    /// With photon and read noise, NNLS is never further from the truth than OLS and never negative.
+    func testNNLSWithNoise() throws {
+        let lib = try Panel.load(Self.panelPath).library
+        var rng = SplitMix64(seed: 9)
+        let n = 4000
+        var truth = [[Float]](repeating: [Float](repeating: 0, count: n), count: 7)
+        var obs = [[Float]](repeating: [Float](repeating: 0, count: n), count: 7)
+        for i in 0..<n {
+            for k in 0..<7 { truth[k][i] = rng.uniform() < 0.7 ? 0 : Float(rng.uniform(0, 400)) }
+            for c in 0..<7 {
+                var v = 0.0
+                for k in 0..<7 { v += lib.matrix[c][k] * Double(truth[k][i]) }
+                obs[c][i] = Float(v + (v + 9).squareRoot() * rng.normal())
+            }
+        }
+        let ols = Unmixer(library: lib, method: .ols).unmix(obs)
+        let nnls = Unmixer(library: lib, method: .nnls).unmix(obs)
+        func rmse(_ x: [[Float]]) -> Double {
+            var s = 0.0
+            for k in 0..<7 { for i in 0..<n { let e = Double(x[k][i] - truth[k][i]); s += e * e } }
+            return (s / Double(7 * n)).squareRoot()
+        }
+        XCTAssertLessThanOrEqual(rmse(nnls), rmse(ols))
+        XCTAssertTrue(nnls.allSatisfy { $0.allSatisfy { $0 >= 0 } })
+        XCTAssertTrue(ols.contains { $0.contains { $0 < 0 } }, "the test needs pixels where OLS goes negative")
+    }
+
+    /// KKT conditions of min ‖Ax − b‖², x ≥ 0: x ≥ 0, gradient ≥ 0 where x = 0, = 0 where x > 0.
+    func testNNLSSatisfiesKKT() throws {
+        var rng = SplitMix64(seed: 3)
+        let m = 7, k = 5
+        let a = (0..<m).map { _ in (0..<k).map { _ in rng.uniform() } }
+        let lib = SpectralLibrary(channels: (0..<m).map { "c\($0)" }, components: (0..<k).map { "k\($0)" }, matrix: a)
+        let u = Unmixer(library: lib, method: .nnls)
+        for _ in 0..<200 {
+            let b = (0..<m).map { _ in rng.uniform(-1, 2) }
+            var solver = NNLSSolver(library: lib, gram: u.gram)
+            var x = [Double](repeating: 0, count: k)
+            solver.solve(b, into: &x)
+            let r = (0..<m).map { c in (0..<k).reduce(0.0) { $0 + a[c][$1] * x[$1] } - b[c] }
+            for j in 0..<k {
+                let g = (0..<m).reduce(0.0) { $0 + a[$1][j] * r[$1] }
+                XCTAssertGreaterThanOrEqual(x[j], 0)
+                if x[j] > 1e-12 { XCTAssertEqual(g, 0, accuracy: 1e-9) } else { XCTAssertGreaterThanOrEqual(g, -1e-9) }
+            }
+        }
+    }
+
+    func testLibraryEstimatedFromSingleStainControls() throws {
+        let panel = try Panel.load(Self.panelPath)
+        var sim = CohortSimulator(panel: panel)
+        sim.width = 384; sim.height = 384; sim.seed = 2
+        let dir = Self.tmp()
+        try sim.writeSingleStain(to: dir)
+        let slidesDir = dir.appendingPathComponent("single-stain/slides")
+        let files = try FileManager.default.contentsOfDirectory(atPath: slidesDir.path).map { slidesDir.appendingPathComponent($0).path }
+        let e = try LibraryEstimator().estimate(slides: files, fluors: panel.library.components, channels: panel.library.channels)
+        for k in 0..<7 {
+            let a = (0..<7).map { e.library.matrix[$0][k] }, b = (0..<7).map { panel.library.matrix[$0][k] }
+            let dot = zip(a, b).map(*).reduce(0, +)
+            let cos = dot / (a.map { $0 * $0 }.reduce(0, +).squareRoot() * b.map { $0 * $0 }.reduce(0, +).squareRoot())
+            XCTAssertLessThanOrEqual(1 - cos, 0.02, "fluor \(panel.library.components[k])")
+        }
+    }
+
+    func testBadPanelsGiveOneLineErrors() throws {
+        let good = try String(contentsOfFile: Self.panelPath, encoding: .utf8)
+        let dir = Self.tmp()
+        func check(_ edit: (String) -> String, _ expect: String) {
+            let p = dir.appendingPathComponent("p\(UUID().uuidString).json").path
+            _ = FileManager.default.createFile(atPath: p, contents: Data(edit(good).utf8))
+            XCTAssertThrowsError(try Panel.load(p)) { e in
+                let m = "\(e)"
+                XCTAssertTrue(m.hasPrefix(p), m)
+                XCTAssertTrue(m.contains(expect), "\(m) lacks \(expect)")
+                XCTAssertFalse(m.contains("\n"))
+            }
+        }
+        check({ $0.replacingOccurrences(of: "[0.00, 0.00, 0.00, 0.00, 0.01, 0.06, 1.00]", with: "[0.00, 0.00, 0.00, 0.00, 0.01, 0.06]") },
+              "row 6 (Opal 780) has 6 values")
+        check({ $0.replacingOccurrences(of: "\"require\": [\"PDL1\", \"panCK\"]", with: "\"require\": [\"PDL1\", \"EpCAM\"]") },
+              "phenotype PDL1_tumor names marker EpCAM")
+        check({ $0.replacingOccurrences(of: "[0.00, 0.00, 0.00, 0.00, 0.01, 0.06, 1.00]", with: "[0.00, 0.00, 0.00, 0.02, 0.12, 1.00, 0.05]") },
+              "ill-conditioned (condition number")
+        check({ $0.replacingOccurrences(of: "\"component\": \"Opal 570\"", with: "\"component\": \"Opal 575\"") },
+              "marker CD8 names component \"Opal 575\"")
+        check({ _ in "{ not json" }, "not valid JSON")
+        // A slide lacking a panel channel.
+        let panel = try Panel.load(Self.panelPath)
+        XCTAssertThrowsError(try panel.channelMap(slideChannels: [("DAPI", nil), ("Opal 480", nil)], path: "s.tif")) {
+            XCTAssertTrue("\($0)".hasPrefix("s.tif: has no channel \"Opal 520\""), "\($0)")
+        }
+    }
+}
