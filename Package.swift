@@ -24,9 +24,10 @@ let package = Package(
         .target(name: "Phenotyping", dependencies: ["Unmixing", "Segmentation", "Imaging"]),
         .target(name: "Simulation", dependencies: ["Phenotyping", "Unmixing", "SlideIO"]),
         .target(name: "Tissue", dependencies: ["Imaging"]),
+        .target(name: "Cohort"),
         .target(name: "Quantification", dependencies: ["Phenotyping", "Segmentation", "Tissue", "Unmixing", "SlideIO", "Imaging", "CZlib"]),
         .executableTarget(name: "mifq", dependencies: [
-            "SlideIO", "Imaging", "Segmentation", "Unmixing", "Phenotyping", "Simulation", "Quantification",
+            "SlideIO", "Imaging", "Segmentation", "Unmixing", "Phenotyping", "Simulation", "Quantification", "Cohort",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "SlideIOTests", dependencies: ["SlideIO"]),
@@ -34,6 +35,7 @@ let package = Package(
         .testTarget(name: "UnmixingTests", dependencies: ["Unmixing", "Phenotyping", "SlideIO", "Simulation"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Phenotyping", "SlideIO"]),
         .testTarget(name: "QuantificationTests", dependencies: ["Quantification", "Simulation", "Phenotyping", "SlideIO"]),
+        .testTarget(name: "CohortTests", dependencies: ["Cohort"]),
         .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "Imaging", "SlideIO"]),
     ]
 )

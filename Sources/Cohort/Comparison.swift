@@ -1,0 +1,53 @@
+import Foundation
+
+/// PR vs SD (or any two response groups): one Mann–Whitney test per variable.
+public struct Comparison: Sendable {
+    public struct Row: Sendable {
+        public var variable: String
+        public var nA: Int, nB: Int
+        public var medianA: Double?, medianB: Double?
+        public var test: MannWhitney?
+        public var missing: Int
+        public var valuesA: [Double], valuesB: [Double]
+    }
+
+    public let groups: (String, String)
+    public let rows: [Row]
+    /// Patients whose response is outside the two groups (CR, PD, not evaluable…), by response.
+    public let otherResponses: [String: Int]
+
+    public init(_ data: CohortData, groups: (String, String)) throws {
+        self.groups = groups
+        let a = groups.0.uppercased(), b = groups.1.uppercased()
+        var other: [String: Int] = [:]
+        for p in data.patients where p.response != a && p.response != b { other[p.response ?? "missing", default: 0] += 1 }
+        otherResponses = other
+        for g in [a, b] where !data.patients.contains(where: { $0.response == g }) {
+            let present = Set(data.patients.compactMap(\.response)).sorted().joined(separator: ", ")
+            throw CohortError.input("--groups", "no patient has response \(g) (responses present: \(present))")
+        }
+        rows = data.variables.map { v in
+            let xa = data.patients.filter { $0.response == a }.compactMap { $0.values[v] }
+            let xb = data.patients.filter { $0.response == b }.compactMap { $0.values[v] }
+            let inGroups = data.patients.filter { $0.response == a || $0.response == b }.count
+            return Row(variable: v, nA: xa.count, nB: xb.count,
+                       medianA: xa.isEmpty ? nil : Quantile.median(xa), medianB: xb.isEmpty ? nil : Quantile.median(xb),
+                       test: MannWhitney(xa, xb), missing: inGroups - xa.count - xb.count, valuesA: xa, valuesB: xb)
+        }
+    }
+
+    public func csv() -> String {
+        var out = "variable,group_a,group_b,n_a,n_b,median_a,median_b,U,p_value,method\n"
+        for r in rows {
+            out += [r.variable, groups.0, groups.1, "\(r.nA)", "\(r.nB)", num(r.medianA), num(r.medianB),
+                    num(r.test?.w), num(r.test?.p), r.test?.method.rawValue ?? "NA"].joined(separator: ",") + "\n"
+        }
+        return out
+    }
+}
+
+/// A number as R prints it with 15 significant digits; NA for nil.
+func num(_ v: Double?) -> String {
+    guard let v, v.isFinite else { return "NA" }
+    return String(format: "%.15g", v)
+}

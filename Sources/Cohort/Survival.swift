@@ -1,0 +1,85 @@
+import Foundation
+
+/// Which side of the cut-off counts as high (survminer's `surv_categorize` uses `>`).
+public enum CutRule: String, Sendable, CaseIterable {
+    case gt, ge
+}
+
+/// Per variable and endpoint: the percentile cut-off, Kaplan–Meier curves of the low and high
+/// groups, and the log-rank test.
+public struct SurvivalAnalysis: Sendable {
+    public struct Row: Sendable {
+        public var variable: String
+        public var endpoint: String
+        public var cutoff: Double
+        public var low: KaplanMeier?
+        public var high: KaplanMeier?
+        public var test: LogRank?
+        public var missing: Int
+    }
+
+    public let percentile: Double
+    public let rule: CutRule
+    public let landmark: Double
+    public let rows: [Row]
+    /// Whole-cohort curve per endpoint.
+    public let overall: [(endpoint: String, curve: KaplanMeier)]
+
+    public init(_ data: CohortData, endpoints: [String], percentile: Double, rule: CutRule,
+                landmark: Double, confidence: ConfidenceType) {
+        self.percentile = percentile; self.rule = rule; self.landmark = landmark
+        var rows: [Row] = []
+        var overall: [(String, KaplanMeier)] = []
+        for e in endpoints {
+            let withTime = data.patients.filter { $0.times[e] != nil }
+            overall.append((e, KaplanMeier(times: withTime.map { $0.times[e]!.time }, events: withTime.map { $0.times[e]!.event },
+                                           confidence: confidence)))
+        }
+        for v in data.variables {
+            for e in endpoints {
+                let ps = data.patients.filter { $0.times[e] != nil && $0.values[v] != nil }
+                let missing = data.patients.filter { $0.times[e] != nil }.count - ps.count
+                guard !ps.isEmpty else { continue }
+                let values = ps.map { $0.values[v]! }
+                let cut = Quantile.type7(values, percentile / 100)
+                let high = values.map { rule == .gt ? $0 > cut : $0 >= cut }
+                func curve(_ want: Bool) -> KaplanMeier? {
+                    let g = ps.indices.filter { high[$0] == want }
+                    guard !g.isEmpty else { return nil }
+                    return KaplanMeier(times: g.map { ps[$0].times[e]!.time }, events: g.map { ps[$0].times[e]!.event }, confidence: confidence)
+                }
+                let test = LogRank(times: ps.map { $0.times[e]!.time }, events: ps.map { $0.times[e]!.event }, group: high.map { $0 ? 1 : 0 })
+                rows.append(Row(variable: v, endpoint: e, cutoff: cut, low: curve(false), high: curve(true), test: test, missing: missing))
+            }
+        }
+        self.rows = rows
+        self.overall = overall
+    }
+
+    public func csv() -> String {
+        var out = "variable,endpoint,rule,cutoff,n_low,n_high,events_low,events_high,median_low,median_high,"
+        out += "s12_low,s12_low_lcl,s12_low_ucl,s12_high,s12_high_lcl,s12_high_ucl,chisq,p_value\n"
+        for r in rows {
+            let l = r.low, h = r.high
+            let sl = l?.survival(at: landmark), sh = h?.survival(at: landmark)
+            out += [r.variable, r.endpoint, rule == .gt ? "high>cutoff" : "high>=cutoff", num(r.cutoff),
+                    "\(l?.n ?? 0)", "\(h?.n ?? 0)", "\(l?.events ?? 0)", "\(h?.events ?? 0)", num(l?.median.value), num(h?.median.value),
+                    num(sl?.s), num(sl?.lower), num(sl?.upper), num(sh?.s), num(sh?.lower), num(sh?.upper),
+                    num(r.test?.chiSquare), num(r.test?.p)].joined(separator: ",") + "\n"
+        }
+        return out
+    }
+
+    /// The study's cohort summary: medians with 95% CI ("NE" when a limit is not reached) and
+    /// survival at the landmark with its CI.
+    public func summaryCSV() -> String {
+        var out = "endpoint,n,events,median_months,median_lcl,median_ucl,landmark_months,survival,survival_lcl,survival_ucl\n"
+        for (e, c) in overall {
+            let m = c.median
+            let s = c.survival(at: landmark)
+            out += [e, "\(c.n)", "\(c.events)", m.value.map { num($0) } ?? "NE", m.lower.map { num($0) } ?? "NE",
+                    m.upper.map { num($0) } ?? "NE", num(landmark), num(s?.s), num(s?.lower), num(s?.upper)].joined(separator: ",") + "\n"
+        }
+        return out
+    }
+}
