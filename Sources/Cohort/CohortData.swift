@@ -21,12 +21,20 @@ public struct CohortData: Sendable {
         let vid = try values.require("patient_id"), cid = try clinical.require("patient_id")
         var vars: [String] = []
         for (i, c) in values.columns.enumerated() where i != vid {
-            // A variable is a column with at least one number; text columns are rejected by name.
-            var numeric = 0
-            for r in values.rows.indices { if try values.number(r, i) != nil { numeric += 1 } }
-            if numeric > 0 { vars.append(c) }
+            // A variable is a column of numbers (NA allowed); text columns (region names…) are
+            // skipped; a column mixing numbers and text is an error at its first text cell.
+            let numeric = values.rows.indices.filter { r in
+                guard let v = try? values.number(r, i) else { return false }   // text
+                return v != nil                                                 // not NA
+            }.count
+            guard numeric > 0 else { continue }
+            for r in values.rows.indices { _ = try values.number(r, i) }
+            vars.append(c)
         }
         guard !vars.isEmpty else { throw CohortError.input(values.path, "has no numeric column besides patient_id") }
+        // mifq's densities.csv also carries areas: when density columns exist, they are the variables.
+        let densities = vars.filter { $0.lowercased().contains("density") }
+        if !densities.isEmpty { vars = densities }
         let responseCol = clinical.index(of: "response")
         var endpointCols: [String: (Int, Int)] = [:]
         for e in endpoints {

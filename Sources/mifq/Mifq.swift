@@ -7,7 +7,7 @@ struct Mifq: ParsableCommand {
         commandName: "mifq",
         abstract: "Quantify multiplex immunofluorescence whole-slide images.",
         version: "0.1.0",
-        subcommands: [Inspect.self, Simulate.self, Unmix.self, Library.self, Segment.self, Quantify.self, Merge.self]
+        subcommands: [Inspect.self, Simulate.self, Unmix.self, Library.self, Segment.self, Quantify.self, Merge.self, Compare.self, SurvivalCommand.self, ReportCommand.self]
     )
 }
 

@@ -1,0 +1,59 @@
+import Foundation
+
+/// What `mifq compare` and `mifq survival` write, and the notes they print.
+public enum CohortRun {
+    static func write(_ text: String, _ url: URL) throws {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
+        do { try Data(text.utf8).write(to: tmp) } catch { throw CohortError.input(url.path, "cannot be written") }
+        guard rename(tmp.path, url.path) == 0 else { throw CohortError.input(url.path, "cannot be written") }
+    }
+
+    /// Lines describing patients left out, for stderr and the notes file.
+    static func joinNotes(_ d: CohortData) -> [String] {
+        var n: [String] = []
+        if !d.onlyInValues.isEmpty { n.append("\(d.onlyInValues.count) patient(s) have densities but no clinical row: \(d.onlyInValues.joined(separator: " "))") }
+        if !d.onlyInClinical.isEmpty { n.append("\(d.onlyInClinical.count) patient(s) have clinical data but no densities: \(d.onlyInClinical.joined(separator: " "))") }
+        return n
+    }
+
+    /// Mann–Whitney per variable → mann_whitney.csv, figures/boxplots.svg, compare_notes.txt.
+    public static func compare(values: String, clinical: String, groups: (String, String), out: URL) throws -> [String] {
+        let data = try CohortData(values: Table.read(values), clinical: Table.read(clinical), endpoints: [])
+        let c = try Comparison(data, groups: groups)
+        var notes = joinNotes(data)
+        for (resp, n) in c.otherResponses.sorted(by: { $0.key < $1.key }) {
+            notes.append("\(n) patient(s) with response \(resp) left out of \(groups.0) vs \(groups.1)")
+        }
+        for r in c.rows where r.missing > 0 { notes.append("\(r.variable): \(r.missing) patient(s) without a value excluded") }
+        try write(c.csv(), out.appendingPathComponent("mann_whitney.csv"))
+        try write(Plots.boxPlots(c), out.appendingPathComponent("figures/boxplots.svg"))
+        try write(notes.joined(separator: "\n") + "\n", out.appendingPathComponent("compare_notes.txt"))
+        return notes
+    }
+
+    /// Percentile split, KM and log-rank per variable and endpoint → logrank.csv, km_summary.csv,
+    /// figures/km_<variable>_<endpoint>.svg, survival_notes.txt.
+    public static func survival(values: String, clinical: String, endpoints: [String], percentile: Double, rule: CutRule,
+                                landmark: Double, confidence: ConfidenceType, out: URL) throws -> [String] {
+        guard percentile > 0 && percentile < 100 else { throw CohortError.input("--percentile", "must be between 0 and 100") }
+        let data = try CohortData(values: Table.read(values), clinical: Table.read(clinical), endpoints: endpoints)
+        let s = SurvivalAnalysis(data, endpoints: endpoints, percentile: percentile, rule: rule, landmark: landmark, confidence: confidence)
+        var notes = joinNotes(data)
+        for r in s.rows where r.missing > 0 { notes.append("\(r.variable) (\(r.endpoint)): \(r.missing) patient(s) without a value excluded") }
+        try write(s.csv(), out.appendingPathComponent("logrank.csv"))
+        try write(s.summaryCSV(), out.appendingPathComponent("km_summary.csv"))
+        for r in s.rows {
+            let safe = r.variable.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" }
+            try write(Plots.kaplanMeier(r, percentile: percentile), out.appendingPathComponent("figures/km_\(String(safe))_\(r.endpoint).svg"))
+        }
+        try write(notes.joined(separator: "\n") + "\n", out.appendingPathComponent("survival_notes.txt"))
+        return notes
+    }
+
+    public static func report(_ dir: URL) throws -> URL {
+        let url = dir.appendingPathComponent("report.html")
+        try write(try Report.html(for: dir), url)
+        return url
+    }
+}

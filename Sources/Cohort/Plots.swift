@@ -1,0 +1,118 @@
+import Foundation
+
+/// The study's figures as SVG: box plots of PR vs SD with the points (Fig. 4B) and Kaplan–Meier
+/// curves of low vs high groups with censor marks, confidence bands, numbers at risk and the
+/// log-rank p (Fig. 4C).
+public enum Plots {
+    static let colours = ("#2b6cb0", "#c53030")
+
+    /// One panel per variable, PR beside SD, in a grid.
+    public static func boxPlots(_ c: Comparison, columns: Int = 4) -> String {
+        let rows = c.rows.filter { $0.nA + $0.nB > 0 }
+        let pw = 230.0, ph = 250.0
+        let nCols = max(1, min(columns, rows.count)), nRows = max(1, (rows.count + nCols - 1) / nCols)
+        var svg = SVG(width: pw * Double(nCols) + 20, height: ph * Double(nRows) + 20)
+        for (i, r) in rows.enumerated() {
+            let ox = 10 + Double(i % nCols) * pw, oy = 10 + Double(i / nCols) * ph
+            panel(&svg, r, groups: c.groups, ox: ox, oy: oy, w: pw, h: ph)
+        }
+        return svg.document
+    }
+
+    private static func panel(_ svg: inout SVG, _ r: Comparison.Row, groups: (String, String), ox: Double, oy: Double, w: Double, h: Double) {
+        let left = ox + 48, right = ox + w - 12, top = oy + 38, bottom = oy + h - 40
+        let all = r.valuesA + r.valuesB
+        let hi = (all.max() ?? 1) * 1.08, lo = min(0, all.min() ?? 0)
+        func y(_ v: Double) -> Double { bottom - (v - lo) / max(hi - lo, 1e-12) * (bottom - top) }
+        svg.text(ox + w / 2, oy + 14, shorten(r.variable, 34), size: 11, anchor: "middle", bold: true)
+        svg.text(ox + w / 2, oy + 28, formatP(r.test?.p), size: 10, anchor: "middle", color: "#444")
+        svg.line(left, top, left, bottom)
+        svg.line(left, bottom, right, bottom)
+        for t in SVG.ticks(lo, hi) where t <= hi {
+            svg.line(left - 4, y(t), left, y(t))
+            svg.text(left - 6, y(t) + 3.5, SVG.label(t), size: 9, anchor: "end")
+        }
+        svg.text(ox + 12, (top + bottom) / 2, "cells/mm²", size: 9, anchor: "middle", rotate: -90)
+        let slots = [(groups.0, r.valuesA, colours.0), (groups.1, r.valuesB, colours.1)]
+        for (k, s) in slots.enumerated() {
+            let cx = left + (right - left) * (Double(k) + 0.5) / 2, bw = (right - left) * 0.28
+            svg.text(cx, bottom + 16, "\(s.0) (n=\(s.1.count))", size: 10, anchor: "middle")
+            guard !s.1.isEmpty else { continue }
+            let q1 = Quantile.type7(s.1, 0.25), q2 = Quantile.type7(s.1, 0.5), q3 = Quantile.type7(s.1, 0.75)
+            let iqr = q3 - q1
+            let whiskLo = s.1.filter { $0 >= q1 - 1.5 * iqr }.min() ?? q1, whiskHi = s.1.filter { $0 <= q3 + 1.5 * iqr }.max() ?? q3
+            svg.line(cx, y(whiskLo), cx, y(q1), stroke: s.2)
+            svg.line(cx, y(q3), cx, y(whiskHi), stroke: s.2)
+            svg.line(cx - bw / 4, y(whiskLo), cx + bw / 4, y(whiskLo), stroke: s.2)
+            svg.line(cx - bw / 4, y(whiskHi), cx + bw / 4, y(whiskHi), stroke: s.2)
+            svg.rect(cx - bw / 2, y(q3), bw, y(q1) - y(q3), fill: s.2, stroke: s.2, opacity: 0.15)
+            svg.line(cx - bw / 2, y(q2), cx + bw / 2, y(q2), stroke: s.2, width: 2)
+            for (j, v) in s.1.enumerated() {
+                let jitter = (Double((j * 7919) % 100) / 100 - 0.5) * bw * 0.8
+                svg.circle(cx + jitter, y(v), r: 2.5, fill: s.2, opacity: 0.75)
+            }
+        }
+    }
+
+    /// Kaplan–Meier curves of the low and high groups of one variable and endpoint.
+    public static func kaplanMeier(_ r: SurvivalAnalysis.Row, percentile: Double) -> String {
+        let w = 520.0, h = 400.0
+        let left = 62.0, right = w - 20, top = 50.0, bottom = h - 120
+        var svg = SVG(width: w, height: h)
+        let curves = [("Low (≤ cut-off)", r.low, colours.0), ("High", r.high, colours.1)]
+        let tMax = max(1, curves.compactMap { $0.1?.steps.last?.time }.max() ?? 1)
+        let ticks = SVG.ticks(0, tMax, count: 6)
+        let xMax = max(tMax, ticks.last ?? tMax)
+        func x(_ t: Double) -> Double { left + t / xMax * (right - left) }
+        func y(_ s: Double) -> Double { bottom - s * (bottom - top) }
+        svg.text(w / 2, 18, "\(r.variable) — \(r.endpoint.uppercased())", size: 13, anchor: "middle", bold: true)
+        svg.text(w / 2, 34, "cut-off \(SVG.label((r.cutoff * 1000).rounded() / 1000)) (P\(SVG.label(percentile))), log-rank \(formatP(r.test?.p))",
+                 size: 11, anchor: "middle", color: "#444")
+        svg.line(left, top, left, bottom); svg.line(left, bottom, right, bottom)
+        for s in stride(from: 0.0, through: 1.0, by: 0.25) {
+            svg.line(left - 4, y(s), left, y(s)); svg.text(left - 7, y(s) + 4, String(format: "%.2f", s), size: 10, anchor: "end")
+        }
+        for t in ticks { svg.line(x(t), bottom, x(t), bottom + 4); svg.text(x(t), bottom + 16, SVG.label(t), size: 10, anchor: "middle") }
+        svg.text((left + right) / 2, bottom + 32, "Months", size: 11, anchor: "middle")
+        svg.text(16, (top + bottom) / 2, "Survival probability", size: 11, anchor: "middle", rotate: -90)
+        for (k, c) in curves.enumerated() {
+            guard let km = c.1 else { continue }
+            // Confidence band, as steps.
+            var upper: [(Double, Double)] = [(0, 1)], lower: [(Double, Double)] = [(0, 1)]
+            for st in km.steps where st.events > 0 {
+                guard let lo = st.lower, let hi = st.upper else { break }
+                upper.append((st.time, upper.last!.1)); upper.append((st.time, hi))
+                lower.append((st.time, lower.last!.1)); lower.append((st.time, lo))
+            }
+            let end = km.steps.last?.time ?? 0
+            upper.append((end, upper.last!.1)); lower.append((end, lower.last!.1))
+            let band = (upper + lower.reversed()).enumerated().map { "\($0.offset == 0 ? "M" : "L")\(SVG.f(x($0.element.0))),\(SVG.f(y($0.element.1)))" }.joined() + "Z"
+            svg.path(band, stroke: "none", width: 0, fill: c.2, opacity: 0.12)
+            var d = "M\(SVG.f(x(0))),\(SVG.f(y(1)))"
+            var s = 1.0
+            for st in km.steps {
+                d += "L\(SVG.f(x(st.time))),\(SVG.f(y(s)))"
+                if st.events > 0 { s = st.survival; d += "L\(SVG.f(x(st.time))),\(SVG.f(y(s)))" }
+            }
+            d += "L\(SVG.f(x(end))),\(SVG.f(y(s)))"
+            svg.path(d, stroke: c.2, width: 2)
+            for st in km.steps where st.censored > 0 {
+                svg.line(x(st.time), y(st.survival) - 4, x(st.time), y(st.survival) + 4, stroke: c.2, width: 1.5)
+            }
+            // Legend and numbers at risk.
+            let ly = top + 12 + Double(k) * 16
+            svg.line(right - 150, ly - 4, right - 130, ly - 4, stroke: c.2, width: 2)
+            svg.text(right - 125, ly, "\(c.0) n=\(km.n)", size: 10)
+            let ry = bottom + 58 + Double(k) * 16
+            svg.text(8, ry, k == 0 ? "Low" : "High", size: 10, bold: true, color: c.2)
+            for t in ticks where t <= xMax {
+                let atRisk = km.steps.first { $0.time >= t }?.atRisk ?? 0
+                svg.text(x(t), ry, "\(atRisk)", size: 10, anchor: "middle", color: c.2)
+            }
+        }
+        svg.text(8, bottom + 44, "Number at risk", size: 10, bold: true)
+        return svg.document
+    }
+
+    static func shorten(_ s: String, _ n: Int) -> String { s.count <= n ? s : String(s.prefix(n - 1)) + "…" }
+}

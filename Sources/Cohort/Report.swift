@@ -1,0 +1,53 @@
+import Foundation
+
+/// One self-contained HTML page from an output folder: cohort summary, comparison and survival
+/// tables, and every SVG figure inline (no scripts, no network), printable.
+public enum Report {
+    public static func html(for dir: URL) throws -> String {
+        let fm = FileManager.default
+        func read(_ name: String) -> String? { try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8) }
+        var sections: [String] = []
+        if let t = read("km_summary.csv") { sections.append(section("Cohort survival (whole cohort)", table(t))) }
+        if let t = read("mann_whitney.csv") { sections.append(section("Responders vs non-responders (Mann–Whitney)", table(t, highlightP: "p_value"))) }
+        if let svg = read("figures/boxplots.svg") { sections.append(section("Densities by response", svg)) }
+        if let t = read("logrank.csv") { sections.append(section("Survival by density (log-rank)", table(t, highlightP: "p_value"))) }
+        let figs = (try? fm.contentsOfDirectory(atPath: dir.appendingPathComponent("figures").path))?.filter { $0.hasPrefix("km_") && $0.hasSuffix(".svg") }.sorted() ?? []
+        if !figs.isEmpty {
+            let inner = figs.compactMap { read("figures/\($0)") }.map { "<div class=\"fig\">\($0)</div>" }.joined()
+            sections.append(section("Kaplan–Meier curves", "<div class=\"grid\">\(inner)</div>"))
+        }
+        if let t = read("densities.csv") { sections.append(section("Densities per patient (cells/mm²)", table(t))) }
+        guard !sections.isEmpty else {
+            throw CohortError.input(dir.path, "holds no mifq results (km_summary.csv, mann_whitney.csv, logrank.csv or densities.csv)")
+        }
+        let css = """
+        body{font-family:Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1200px}
+        h1{font-size:20px}h2{font-size:16px;border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:28px}
+        table{border-collapse:collapse;font-size:11px;margin:8px 0;display:block;overflow-x:auto;max-width:100%}
+        th,td{border:1px solid #ddd;padding:3px 6px;text-align:right;white-space:nowrap}th{background:#f3f3f3}
+        td:first-child,th:first-child{text-align:left}.sig{background:#fff3c4;font-weight:bold}
+        .grid{display:flex;flex-wrap:wrap;gap:12px}.fig svg{max-width:100%;height:auto}svg{max-width:100%;height:auto}
+        @media print{h2{page-break-after:avoid}.fig{page-break-inside:avoid}}
+        """
+        return "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>mifq report</title><style>\(css)</style></head><body>"
+            + "<h1>mifq report — \(SVG.esc(dir.lastPathComponent))</h1>" + sections.joined() + "</body></html>\n"
+    }
+
+    static func section(_ title: String, _ body: String) -> String { "<section><h2>\(SVG.esc(title))</h2>\(body)</section>" }
+
+    static func table(_ csv: String, highlightP: String? = nil) -> String {
+        let rows = Table.parse(csv).filter { !($0.count == 1 && $0[0].isEmpty) }
+        guard let header = rows.first else { return "" }
+        let pi = highlightP.flatMap { header.firstIndex(of: $0) }
+        var h = "<table><thead><tr>" + header.map { "<th>\(SVG.esc($0))</th>" }.joined() + "</tr></thead><tbody>"
+        for r in rows.dropFirst() {
+            h += "<tr>" + r.enumerated().map { i, v in
+                var shown = v
+                if let d = Double(v), v.contains(".") || v.contains("e") { shown = d == 0 ? "0" : (abs(d) < 1e-3 ? String(format: "%.2e", d) : String(format: "%.4g", d)) }
+                let sig = i == pi && (Double(v) ?? 1) < 0.05
+                return "<td\(sig ? " class=\"sig\"" : "")>\(SVG.esc(shown))</td>"
+            }.joined() + "</tr>"
+        }
+        return h + "</tbody></table>"
+    }
+}

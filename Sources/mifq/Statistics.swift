@@ -1,0 +1,88 @@
+import ArgumentParser
+import Cohort
+import Foundation
+
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare densities between two response groups (two-sided Mann–Whitney, as R's wilcox.test).",
+        discussion: "Writes DIR/mann_whitney.csv, DIR/figures/boxplots.svg and DIR/compare_notes.txt. Any CSV with patient_id and numeric columns works (NA or empty = missing).")
+
+    @Argument(help: "Per-patient table: patient_id and numeric columns (e.g. densities.csv).")
+    var densities: String
+
+    @Option(help: "Clinical table: patient_id,response,pfs_months,pfs_event,os_months,os_event.")
+    var clinical: String
+
+    @Option(help: "Output folder.")
+    var out: String
+
+    @Option(help: "The two response groups, first,second.")
+    var groups = "PR,SD"
+
+    func run() throws {
+        let g = groups.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        guard g.count == 2, !g[0].isEmpty, !g[1].isEmpty else { throw ValidationError("--groups takes two names, e.g. PR,SD") }
+        do {
+            let notes = try CohortRun.compare(values: densities, clinical: clinical, groups: (g[0], g[1]), out: URL(fileURLWithPath: out))
+            for n in notes { FileHandle.standardError.write(Data("mifq: note: \(n)\n".utf8)) }
+            print("\(out)/mann_whitney.csv, \(out)/figures/boxplots.svg")
+        } catch { fail(error) }
+    }
+}
+
+extension CutRule: ExpressibleByArgument {}
+extension ConfidenceType: ExpressibleByArgument {}
+
+struct SurvivalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "survival",
+        abstract: "Split patients at a percentile of each density; Kaplan–Meier and log-rank for PFS and OS.",
+        discussion: "Writes DIR/logrank.csv, DIR/km_summary.csv, DIR/figures/km_<variable>_<endpoint>.svg and DIR/survival_notes.txt. Conventions as R: quantile type 7, survfit (Greenwood, log CI), survdiff.")
+
+    @Argument(help: "Per-patient table: patient_id and numeric columns.")
+    var densities: String
+
+    @Option(help: "Clinical table with pfs_months,pfs_event,os_months,os_event.")
+    var clinical: String
+
+    @Option(help: "Output folder.")
+    var out: String
+
+    @Option(help: "Cut-off percentile (R quantile type 7).")
+    var percentile = 30.0
+
+    @Option(help: "Endpoints, comma-separated: pfs,os.")
+    var endpoints = "pfs,os"
+
+    @Option(help: "gt: high = value > cut-off (survminer); ge: high = value ≥ cut-off.")
+    var rule: CutRule = .gt
+
+    @Option(help: "Confidence interval transform: log (R's default) or log-log.")
+    var ci: ConfidenceType = .log
+
+    @Option(help: "Landmark time in months for survival rates.")
+    var landmark = 12.0
+
+    func run() throws {
+        let e = endpoints.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces).lowercased() }
+        do {
+            let notes = try CohortRun.survival(values: densities, clinical: clinical, endpoints: e, percentile: percentile, rule: rule,
+                                               landmark: landmark, confidence: ci, out: URL(fileURLWithPath: out))
+            for n in notes { FileHandle.standardError.write(Data("mifq: note: \(n)\n".utf8)) }
+            print("\(out)/logrank.csv, \(out)/km_summary.csv, \(out)/figures/")
+        } catch { fail(error) }
+    }
+}
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Write DIR/report.html: one self-contained page with the tables and figures of a run.")
+
+    @Argument(help: "A folder holding quantify, compare and/or survival outputs.")
+    var dir: String
+
+    func run() throws {
+        do { print(try CohortRun.report(URL(fileURLWithPath: dir)).path) } catch { fail(error) }
+    }
+}

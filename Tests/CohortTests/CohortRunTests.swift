@@ -1,0 +1,91 @@
+import Foundation
+import XCTest
+@testable import Cohort
+
+/// The commands' behaviour on users' tables: joins, exclusions, and one-line errors.
+final class CohortRunTests: XCTestCase {
+    var dir: URL!
+
+    override func setUp() {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("mifq-cohort-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    func file(_ name: String, _ text: String) -> String {
+        let p = dir.appendingPathComponent(name).path
+        _ = FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
+        return p
+    }
+
+    var clinical: String {
+        file("clinical.csv", """
+        patient_id,response,pfs_months,pfs_event,os_months,os_event
+        P1,PR,10,1,20,1
+        P2,PR,14,0,30,0
+        P3,SD,3,1,9,1
+        P4,SD,5,1,12,1
+        P5,PD,2,1,4,1
+        P6,PR,8,1,25,0
+        P7,SD,6,0,18,1
+        """)
+    }
+
+    func testMissingValuesAreExcludedAndReported() throws {
+        // HALO-style export: quoted header, NA and empty cells, a patient absent from clinical.
+        let d = file("halo.csv", """
+        "patient_id","CD8 Positive Cells/mm2","Region"
+        P1,300,tumor
+        P2,NA,tumor
+        P3,120,tumor
+        P4,,tumor
+        P5,50,tumor
+        P6,280,tumor
+        P7,100,tumor
+        P9,500,tumor
+        """)
+        let notes = try CohortRun.compare(values: d, clinical: clinical, groups: ("PR", "SD"), out: dir)
+        let mw = try String(contentsOf: dir.appendingPathComponent("mann_whitney.csv"), encoding: .utf8)
+        // PR: 300, 280 (P2 missing); SD: 120, 100 (P4 missing); W = 4, exact p = 2 × 1/6.
+        XCTAssertEqual(mw.split(separator: "\n")[1], "CD8 Positive Cells/mm2,PR,SD,2,2,290,110,4,0.333333333333333,exact")
+        XCTAssertTrue(notes.contains("1 patient(s) have densities but no clinical row: P9"), "\(notes)")
+        XCTAssertTrue(notes.contains("1 patient(s) with response PD left out of PR vs SD"), "\(notes)")
+        XCTAssertTrue(notes.contains("CD8 Positive Cells/mm2: 2 patient(s) without a value excluded"), "\(notes)")
+    }
+
+    func testSurvivalSplitsAtThePercentile() throws {
+        let d = file("d.csv", "patient_id,CD8_density_total\nP1,300\nP2,250\nP3,120\nP4,110\nP5,50\nP6,280\nP7,NA\n")
+        _ = try CohortRun.survival(values: d, clinical: clinical, endpoints: ["pfs"], percentile: 30, rule: .gt,
+                                   landmark: 12, confidence: .log, out: dir)
+        let rows = try Table.read(dir.appendingPathComponent("logrank.csv").path)
+        // quantile(c(300,250,120,110,50,280), 0.3) = 115 → low: P3? no: 110, 50 ≤ 115 → n_low 2, high 4.
+        XCTAssertEqual(rows.rows[0][3], "115")
+        XCTAssertEqual(rows.rows[0][4], "2"); XCTAssertEqual(rows.rows[0][5], "4")
+        let svg = try String(contentsOf: dir.appendingPathComponent("figures/km_CD8_density_total_pfs.svg"), encoding: .utf8)
+        XCTAssertTrue(svg.hasPrefix("<svg") && svg.contains("Number at risk") && svg.contains("log-rank p ="))
+        let html = try String(contentsOf: try CohortRun.report(dir), encoding: .utf8)
+        XCTAssertTrue(html.contains("<svg") && html.contains("Kaplan–Meier curves") && !html.contains("<script"))
+    }
+
+    func testBadInputsGiveOneLineErrors() throws {
+        func expect(_ body: () throws -> Void, _ text: String) {
+            XCTAssertThrowsError(try body()) { e in
+                XCTAssertTrue("\(e)".contains(text), "\(e)")
+                XCTAssertFalse("\(e)".contains("\n"))
+            }
+        }
+        let noID = file("noid.csv", "patient,CD8\nP1,3\n")
+        expect({ _ = try CohortRun.compare(values: noID, clinical: self.clinical, groups: ("PR", "SD"), out: self.dir) },
+               "noid.csv: has no column \"patient_id\"")
+        let text = file("text.csv", "patient_id,CD8\nP1,3\nP2,high\n")
+        expect({ _ = try CohortRun.compare(values: text, clinical: self.clinical, groups: ("PR", "SD"), out: self.dir) },
+               "text.csv: line 3, column CD8: \"high\" is not a number")
+        let ok = file("ok.csv", "patient_id,CD8\nP1,3\nP3,1\n")
+        expect({ _ = try CohortRun.compare(values: ok, clinical: self.clinical, groups: ("PR", "CR"), out: self.dir) },
+               "no patient has response CR")
+        let noPFS = file("c2.csv", "patient_id,response\nP1,PR\n")
+        expect({ _ = try CohortRun.survival(values: ok, clinical: noPFS, endpoints: ["pfs"], percentile: 30, rule: .gt,
+                                            landmark: 12, confidence: .log, out: self.dir) }, "c2.csv: has no column \"pfs_months\"")
+        let ragged = file("ragged.csv", "patient_id,CD8\nP1,3,4\n")
+        expect({ _ = try Table.read(ragged) }, "line 2 has 3 fields")
+    }
+}
