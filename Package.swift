@@ -17,7 +17,7 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "SlideIO", dependencies: ["CTIFF"]),
+        .target(name: "SlideIO", dependencies: ["CTIFF", "CZlib"]),
         .target(name: "Imaging"),
         .target(name: "Segmentation", dependencies: ["Imaging", "SlideIO"]),
         .target(name: "Unmixing", dependencies: ["CBLAS", "SlideIO"]),

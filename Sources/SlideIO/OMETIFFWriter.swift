@@ -1,4 +1,6 @@
 import CTIFF
+import CZlib
+import Dispatch
 import Foundation
 
 /// How pages are arranged in the file.
@@ -148,37 +150,90 @@ public final class OMETIFFWriter: @unchecked Sendable {
         unlink(spoolPath)
     }
 
-    public func finish() throws {
+    /// Byte offset of one channel's plane at one level in the spool: level 0 planes first
+    /// (as `write` fills them), then each reduced level's planes, built by `finish`.
+    private func planeOffset(channel c: Int, level k: Int) -> Int {
+        let nc = spec.channelNames.count, bps = spec.sampleType.bytes
+        var off = 0
+        for j in 0..<k { let (w, h) = spec.levelSize(j); off += w * h * nc * bps }
+        let (w, h) = spec.levelSize(k)
+        return off + c * w * h * bps
+    }
+
+    private func readFully(_ buf: UnsafeMutableRawPointer, _ n: Int, at off: Int) throws {
+        var got = 0
+        while got < n {
+            let r = pread(spoolFD, buf + got, n - got, off_t(off + got))
+            if r <= 0 { throw SlideError.writeFailed(path: path, detail: "spool read failed") }
+            got += r
+        }
+    }
+
+    private func writeFully(_ buf: UnsafeRawPointer, _ n: Int, at off: Int) throws {
+        var put = 0
+        while put < n {
+            let r = pwrite(spoolFD, buf + put, n - put, off_t(off + put))
+            if r <= 0 { throw SlideError.writeFailed(path: path, detail: String(cString: strerror(errno))) }
+            put += r
+        }
+    }
+
+    /// Level k from level k−1: each pixel the mean of the 2×2 block under it (integers rounded).
+    private func buildLevel(_ k: Int, channel c: Int) throws {
+        let (pw, _) = spec.levelSize(k - 1), (w, h) = spec.levelSize(k)
+        let bps = spec.sampleType.bytes
+        let src = UnsafeMutableRawPointer.allocate(byteCount: 2 * pw * bps, alignment: 16)
+        let dst = UnsafeMutableRawPointer.allocate(byteCount: w * bps, alignment: 16)
+        defer { src.deallocate(); dst.deallocate() }
+        let from = planeOffset(channel: c, level: k - 1), to = planeOffset(channel: c, level: k)
+        for y in 0..<h {
+            try readFully(src, 2 * pw * bps, at: from + 2 * y * pw * bps)
+            for x in 0..<w {
+                let s = sample(src, spec.sampleType, 2 * x) + sample(src, spec.sampleType, 2 * x + 1)
+                    + sample(src, spec.sampleType, pw + 2 * x) + sample(src, spec.sampleType, pw + 2 * x + 1)
+                store(s / 4, spec.sampleType, dst, x)
+            }
+            try writeFully(dst, w * bps, at: to + y * w * bps)
+        }
+    }
+
+    /// Builds the pyramid in the spool, then writes the TIFF (tiles compressed on `threads`
+    /// workers) under a temporary name and renames it into place.
+    public func finish(threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
         defer { cancel() }
         let bps = spec.sampleType.bytes
         let nc = spec.channelNames.count
-        let total = spec.width * spec.height * nc * bps
-        guard let map = mmap(nil, total, PROT_READ, MAP_SHARED, spoolFD, 0), map != MAP_FAILED else {
-            throw SlideError.writeFailed(path: path, detail: "cannot map the spool file")
-        }
-        defer { munmap(map, total) }
         let nLevels = spec.levelCount
         var rawBytes = 0
         for k in 0..<nLevels { let (w, h) = spec.levelSize(k); rawBytes += w * h * nc * bps }
+        if ftruncate(spoolFD, off_t(rawBytes)) != 0 {
+            throw SlideError.writeFailed(path: path, detail: "cannot grow the spool: \(String(cString: strerror(errno)))")
+        }
+        for k in 1..<max(nLevels, 1) {
+            let errors = WriterErrors()
+            DispatchQueue.concurrentPerform(iterations: nc) { c in
+                do { try buildLevel(k, channel: c) } catch { errors.set(error) }
+            }
+            if let e = errors.first { throw e }
+        }
         let big = rawBytes > 3_900_000_000
         let tmp = path + ".tmp-\(getpid())"
         do {
             let h = try TIFFHandle(path: tmp, mode: big ? "w8" : "w")
-            let src = UnsafeRawPointer(map)
+            let workers = max(1, threads)
             switch spec.layout {
             case .ome:
                 for c in 0..<nc {
-                    try writePage(h, channel: c, level: 0, source: src, levels: nLevels)
-                    for k in 1..<max(nLevels, 1) { try writePage(h, channel: c, level: k, source: src, levels: nLevels) }
+                    try writePage(h, channel: c, level: 0, levels: nLevels, threads: workers)
+                    for k in 1..<max(nLevels, 1) { try writePage(h, channel: c, level: k, levels: nLevels, threads: workers) }
                 }
             case .qptiff(let info):
-                for c in 0..<nc { try writePage(h, channel: c, level: 0, source: src, levels: 1, qpi: info) }
-                try writeThumbnail(h, source: src, qpi: info)
+                for c in 0..<nc { try writePage(h, channel: c, level: 0, levels: 1, threads: workers, qpi: info) }
+                try writeThumbnail(h, qpi: info)
                 for k in 1..<max(nLevels, 1) {
-                    for c in 0..<nc { try writePage(h, channel: c, level: k, source: src, levels: 1, qpi: info) }
+                    for c in 0..<nc { try writePage(h, channel: c, level: k, levels: 1, threads: workers, qpi: info) }
                 }
             }
-            // TIFFClose happens when the handle is released; flush explicitly to catch errors.
             guard TIFFFlush(h.tif) == 1 else { throw SlideError.writeFailed(path: path, detail: h.failure("flush failed")) }
         } catch {
             unlink(tmp)
@@ -191,7 +246,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
         }
     }
 
-    private func writePage(_ h: TIFFHandle, channel c: Int, level k: Int, source: UnsafeRawPointer, levels: Int,
+    private func writePage(_ h: TIFFHandle, channel c: Int, level k: Int, levels: Int, threads: Int,
                            qpi: [QPIChannel]? = nil) throws {
         let (w, hgt) = spec.levelSize(k)
         let t = spec.tileSize
@@ -207,7 +262,6 @@ public final class OMETIFFWriter: @unchecked Sendable {
         h.set(TIFFTAG_TILEWIDTH, UInt32(t))
         h.set(TIFFTAG_TILELENGTH, UInt32(t))
         h.set(TIFFTAG_COMPRESSION, UInt32(spec.deflate ? COMPRESSION_ADOBE_DEFLATE : COMPRESSION_NONE))
-        if spec.deflate { h.set(TIFFTAG_ZIPQUALITY, Int32(1)) }  // fast: images are noise-dominated
         h.set(TIFFTAG_SOFTWARE, string: qpi == nil ? "mifq" : "PerkinElmer-QPI")
         if let px = spec.pixelSizeUm, px > 0 {
             let perCm = 10_000 / (px * Double(1 << k))
@@ -228,40 +282,30 @@ public final class OMETIFFWriter: @unchecked Sendable {
         }
         let bps = type.bytes
         let tileBytes = t * t * bps
-        let tile = UnsafeMutableRawPointer.allocate(byteCount: tileBytes, alignment: 64)
-        defer { tile.deallocate() }
-        let plane = source + c * spec.width * spec.height * bps
-        let f = 1 << k
-        let sums = UnsafeMutablePointer<Double>.allocate(capacity: t)
-        defer { sums.deallocate() }
+        let tilesX = (w + t - 1) / t
+        let band = UnsafeMutableRawPointer.allocate(byteCount: t * w * bps, alignment: 64)
+        let tiles = TileBuffers(count: tilesX, bytes: tileBytes)
+        defer { band.deallocate() }
+        let plane = planeOffset(channel: c, level: k)
         var index: UInt32 = 0
         for ty in stride(from: 0, to: hgt, by: t) {
-            for tx in stride(from: 0, to: w, by: t) {
-                memset(tile, 0, tileBytes)
-                let rows = min(t, hgt - ty), cols = min(t, w - tx)
-                for r in 0..<rows {
-                    let dst = tile + r * t * bps
-                    if k == 0 {
-                        memcpy(dst, plane + ((ty + r) * spec.width + tx) * bps, cols * bps)
-                        continue
-                    }
-                    // Box mean over the f × f level-0 pixels under each reduced pixel.
-                    for i in 0..<cols { sums[i] = 0 }
-                    for sy in 0..<f {
-                        let srcRow = (ty + r) * f + sy
-                        for i in 0..<cols {
-                            let x0 = (tx + i) * f
-                            var s = 0.0
-                            for sx in 0..<f { s += sample(plane, type, srcRow * spec.width + x0 + sx) }
-                            sums[i] += s
-                        }
-                    }
-                    let inv = 1.0 / Double(f * f)
-                    for i in 0..<cols { store(sums[i] * inv, type, dst, i) }
+            let rows = min(t, hgt - ty)
+            try readFully(band, rows * w * bps, at: plane + ty * w * bps)
+            // Cut the band into tiles and compress them in parallel; write in order.
+            DispatchQueue.concurrentPerform(iterations: min(threads, tilesX)) { worker in
+                for tx in stride(from: worker, to: tilesX, by: min(threads, tilesX)) {
+                    let tile = tiles.raw[tx]
+                    memset(tile, 0, tileBytes)
+                    let cols = min(t, w - tx * t)
+                    for r in 0..<rows { memcpy(tile + r * t * bps, band + (r * w + tx * t) * bps, cols * bps) }
+                    if spec.deflate { tiles.compress(tx, level: 1) }
                 }
-                if TIFFWriteEncodedTile(h.tif, index, tile, tmsize_t(tileBytes)) < 0 {
-                    throw SlideError.writeFailed(path: path, detail: h.failure("tile encoding failed"))
-                }
+            }
+            for tx in 0..<tilesX {
+                let ok = spec.deflate
+                    ? TIFFWriteRawTile(h.tif, index, tiles.packed[tx], tmsize_t(tiles.packedSize[tx]))
+                    : TIFFWriteEncodedTile(h.tif, index, tiles.raw[tx], tmsize_t(tileBytes))
+                if ok < 0 { throw SlideError.writeFailed(path: path, detail: h.failure("tile could not be written")) }
                 index += 1
             }
         }
@@ -285,37 +329,35 @@ public final class OMETIFFWriter: @unchecked Sendable {
         return x
     }
 
-    /// An RGB (8-bit) overview of the channels, each in its QPI colour, longest side ≤ 512.
-    private func writeThumbnail(_ h: TIFFHandle, source: UnsafeRawPointer, qpi: [QPIChannel]) throws {
-        let f = max(1, (max(spec.width, spec.height) + 511) / 512)
-        let w = max(1, spec.width / f), hgt = max(1, spec.height / f)
+    /// An RGB (8-bit) overview of the channels, each in its QPI colour, longest side ≤ 512,
+    /// sampled from the smallest pyramid level that is still at least that large.
+    private func writeThumbnail(_ h: TIFFHandle, qpi: [QPIChannel]) throws {
+        var k = 0
+        while k + 1 < spec.levelCount && max(spec.levelSize(k + 1).0, spec.levelSize(k + 1).1) >= 512 { k += 1 }
+        let (lw, lh) = spec.levelSize(k)
+        let f = max(1, (max(lw, lh) + 511) / 512)
+        let w = max(1, lw / f), hgt = max(1, lh / f)
         let bps = spec.sampleType.bytes
         let nc = spec.channelNames.count
-        // Per-channel display scale: the 99.5th percentile of a sparse sample.
-        var scale = [Double](repeating: 1, count: nc)
+        let row = UnsafeMutableRawPointer.allocate(byteCount: lw * bps, alignment: 16)
+        defer { row.deallocate() }
+        var acc = [Double](repeating: 0, count: w * hgt * 3)
         for c in 0..<nc {
-            let plane = source + c * spec.width * spec.height * bps
-            var v: [Double] = []
-            for y in stride(from: 0, to: spec.height, by: f) { for x in stride(from: 0, to: spec.width, by: f) {
-                v.append(sample(plane, spec.sampleType, y * spec.width + x))
-            } }
-            v.sort()
-            scale[c] = max(v[min(v.count - 1, Int(Double(v.count) * 0.995))], 1e-9)
-        }
-        var rgb = [UInt8](repeating: 0, count: w * hgt * 3)
-        for y in 0..<hgt {
-            for x in 0..<w {
-                var acc = (0.0, 0.0, 0.0)
-                for c in 0..<nc {
-                    let plane = source + c * spec.width * spec.height * bps
-                    let v = min(1, sample(plane, spec.sampleType, (y * f) * spec.width + x * f) / scale[c])
-                    let col = c < qpi.count ? qpi[c].color : (255, 255, 255)
-                    acc.0 += v * Double(col.0); acc.1 += v * Double(col.1); acc.2 += v * Double(col.2)
-                }
-                let o = (y * w + x) * 3
-                rgb[o] = UInt8(min(255, acc.0)); rgb[o + 1] = UInt8(min(255, acc.1)); rgb[o + 2] = UInt8(min(255, acc.2))
+            var v = [Double](repeating: 0, count: w * hgt)
+            for y in 0..<hgt {
+                try readFully(row, lw * bps, at: planeOffset(channel: c, level: k) + (y * f) * lw * bps)
+                for x in 0..<w { v[y * w + x] = sample(row, spec.sampleType, x * f) }
+            }
+            // Display scale: the 99.5th percentile.
+            let sorted = v.sorted()
+            let scale = max(sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.995))], 1e-9)
+            let col = c < qpi.count ? qpi[c].color : (255, 255, 255)
+            for i in 0..<(w * hgt) {
+                let t = min(1, v[i] / scale)
+                acc[3 * i] += t * Double(col.0); acc[3 * i + 1] += t * Double(col.1); acc[3 * i + 2] += t * Double(col.2)
             }
         }
+        var rgb = acc.map { UInt8(min(255, $0)) }
         h.set(TIFFTAG_SUBFILETYPE, UInt32(FILETYPE_REDUCEDIMAGE))
         h.set(TIFFTAG_IMAGEWIDTH, UInt32(w))
         h.set(TIFFTAG_IMAGELENGTH, UInt32(hgt))
@@ -394,4 +436,41 @@ func encode(_ src: UnsafePointer<Float>, count: Int, as t: SampleType, into dst:
     default:
         dst.assumingMemoryBound(to: Float.self).update(from: src, count: count)
     }
+}
+
+/// One band's tiles: raw buffers and their deflate (zlib) streams, compressed in parallel.
+final class TileBuffers: @unchecked Sendable {
+    let raw: [UnsafeMutableRawPointer]
+    let packed: [UnsafeMutablePointer<UInt8>]
+    let packedSize: UnsafeMutablePointer<Int>
+    let bytes: Int
+    let bound: Int
+
+    init(count: Int, bytes: Int) {
+        self.bytes = bytes
+        bound = Int(compressBound(uLong(bytes)))
+        raw = (0..<count).map { _ in UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64) }
+        packed = (0..<count).map { _ in UnsafeMutablePointer<UInt8>.allocate(capacity: Int(compressBound(uLong(bytes)))) }
+        packedSize = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
+        packedSize.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    /// Adobe deflate (TIFF compression 8) is a zlib stream, which is what compress2 writes.
+    func compress(_ i: Int, level: Int32) {
+        var n = uLong(bound)
+        _ = compress2(packed[i], &n, raw[i].assumingMemoryBound(to: UInt8.self), uLong(bytes), level)
+        packedSize[i] = Int(n)   // distinct index per worker: no overlap
+    }
+
+    deinit {
+        raw.forEach { $0.deallocate() }
+        packed.forEach { $0.deallocate() }
+        packedSize.deallocate()
+    }
+}
+
+final class WriterErrors: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var first: Error?
+    func set(_ e: Error) { lock.lock(); if first == nil { first = e }; lock.unlock() }
 }

@@ -35,12 +35,16 @@ final class WriterTests: XCTestCase {
             var bad = 0
             for y in 0..<200 { for x in 0..<300 where v[y * 300 + x] != Self.recipe(c: c, x: x, y: y) { bad += 1 } }
             XCTAssertEqual(bad, 0)
-            // Level 2: mean of the 4×4 level-0 block, rounded half away from zero.
+            // Level 2: 2×2 means of the level-1 2×2 means, each rounded half away from zero.
             let l2 = try s.read(channel: c, level: 2, region: PixelRegion(x: 0, y: 0, width: 75, height: 50))
-            for (y, x) in [(0, 0), (10, 33), (49, 74)] {
+            func l1(_ x: Int, _ y: Int) -> Double {
                 var sum = 0.0
-                for dy in 0..<4 { for dx in 0..<4 { sum += Double(Self.recipe(c: c, x: x * 4 + dx, y: y * 4 + dy)) } }
-                XCTAssertEqual(l2[y * 75 + x], Float((sum / 16).rounded()), "level 2 (\(x),\(y))")
+                for dy in 0..<2 { for dx in 0..<2 { sum += Double(Self.recipe(c: c, x: x * 2 + dx, y: y * 2 + dy)) } }
+                return (sum / 4).rounded()
+            }
+            for (y, x) in [(0, 0), (10, 33), (49, 74)] {
+                let sum = l1(2 * x, 2 * y) + l1(2 * x + 1, 2 * y) + l1(2 * x, 2 * y + 1) + l1(2 * x + 1, 2 * y + 1)
+                XCTAssertEqual(l2[y * 75 + x], Float((sum / 4).rounded()), "level 2 (\(x),\(y))")
             }
         }
     }
