@@ -30,6 +30,8 @@ let package = Package(
             "SlideIO", "Imaging", "Segmentation", "Unmixing", "Phenotyping", "Simulation", "Quantification", "Cohort",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .executableTarget(name: "mifq-bench", dependencies: ["SlideIO", "CTIFF", "Unmixing", "Phenotyping"],
+                          path: "Benchmarks/mifq-bench"),
         .testTarget(name: "SlideIOTests", dependencies: ["SlideIO"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "UnmixingTests", dependencies: ["Unmixing", "Phenotyping", "SlideIO", "Simulation"]),

@@ -145,6 +145,9 @@ public final class Slide: @unchecked Sendable {
         return (d.compressionName, d.tiled, d.blockWidth, d.blockHeight)
     }
 
+    /// File offset of a channel's directory at a level (for benchmarks that drive libtiff directly).
+    public func planeDirectoryOffset(channel: Int, level: Int = 0) -> UInt64 { planes[level][channel].directory.offset }
+
     /// Index of the channel whose name or biomarker equals `name` (case-insensitive).
     public func channelIndex(named name: String) -> Int? {
         let key = name.lowercased()

@@ -1,6 +1,9 @@
 import CBLAS
 import Foundation
 
+/// mifq parallelises over tiles itself; OpenBLAS's own threads would only oversubscribe the cores.
+let singleThreadedBLAS: Void = { openblas_set_num_threads(1) }()
+
 public enum UnmixingMethod: String, Codable, Sendable, CaseIterable {
     /// Ordinary least squares: abundances = pinv(library) · (observed − dark); one sgemm per tile.
     case ols
@@ -22,6 +25,7 @@ public struct Unmixer: Sendable {
     let gram: [Double]
 
     public init(library: SpectralLibrary, method: UnmixingMethod = .ols) {
+        _ = singleThreadedBLAS
         self.library = library
         self.method = method
         pinv = library.pseudoInverse().flatMap { $0.map(Float.init) }
@@ -32,6 +36,7 @@ public struct Unmixer: Sendable {
     }
 
     public var componentCount: Int { library.componentCount }
+    static let blockPixels = 8192
     public var channelCount: Int { library.channelCount }
 
     /// Unmixes `pixels` pixels. `observed` holds channelCount planes, `out` componentCount planes.
@@ -40,9 +45,17 @@ public struct Unmixer: Sendable {
         let m = channelCount, n = componentCount
         let dark = Float(library.darkOffset)
         if dark != 0 { for i in 0..<(m * pixels) { observed[i] -= dark } }
+        // One sgemm per cache-sized column block of the tile: (n × m)·(m × block), the planes
+        // addressed with their full leading dimension, so nothing is copied or re-laid out.
+        let block = Unmixer.blockPixels
         pinv.withUnsafeBufferPointer { p in
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(pixels), Int32(m),
-                        1, p.baseAddress, Int32(m), observed, Int32(pixels), 0, out, Int32(pixels))
+            var start = 0
+            while start < pixels {
+                let w = min(block, pixels - start)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(w), Int32(m),
+                            1, p.baseAddress, Int32(m), observed + start, Int32(pixels), 0, out + start, Int32(pixels))
+                start += w
+            }
         }
         guard method == .nnls else { return }
         var solver = NNLSSolver(library: library, gram: gram)
@@ -74,39 +87,45 @@ public struct Unmixer: Sendable {
 /// Lawson–Hanson active-set NNLS for min ‖A x − b‖², x ≥ 0, on the normal equations
 /// (AᵀA precomputed; Bro & de Jong 1997's formulation), for the handful of components
 /// a panel has. Exact: stops when the KKT conditions hold (gradient ≥ −tol on the zero set).
+/// All work buffers are allocated once per solver, none per pixel.
 struct NNLSSolver {
-    let a: [[Double]]
+    let a: [Double]          // channels × components, row-major
     let n: Int
     let m: Int
     let gram: [Double]
     private var atb: [Double]
     private var passive: [Bool]
     private var s: [Double]
+    private var idx: [Int]
+    private var mat: [Double]
 
     init(library: SpectralLibrary, gram: [Double]) {
-        a = library.matrix
+        a = library.matrix.flatMap { $0 }
         m = library.channelCount
         n = library.componentCount
         self.gram = gram
         atb = [Double](repeating: 0, count: n)
         passive = [Bool](repeating: false, count: n)
         s = [Double](repeating: 0, count: n)
+        idx = [Int](repeating: 0, count: n)
+        mat = [Double](repeating: 0, count: n * (n + 1))
     }
 
     mutating func solve(_ b: [Double], into x: inout [Double]) {
+        var scale = 1.0
         for k in 0..<n {
             var v = 0.0
-            for c in 0..<m { v += a[c][k] * b[c] }
+            for c in 0..<m { v += a[c * n + k] * b[c] }
             atb[k] = v
+            scale = max(scale, abs(v))
             x[k] = 0
             passive[k] = false
         }
-        let scale = atb.map(abs).max() ?? 1
-        let tol = 1e-10 * max(scale, 1)
+        let tol = 1e-10 * scale
         var outer = 0
         while outer < 3 * n {
             outer += 1
-            // w = Aᵀb − AᵀA x
+            // w = Aᵀb − AᵀA x; the most positive entry on the zero set joins the passive set.
             var best = -1, bestW = tol
             for k in 0..<n where !passive[k] {
                 var w = atb[k]
@@ -121,7 +140,7 @@ struct NNLSSolver {
                 solvePassive()
                 var allPositive = true
                 for k in 0..<n where passive[k] && s[k] <= 0 { allPositive = false; break }
-                if allPositive { x = s; break }
+                if allPositive { for k in 0..<n { x[k] = s[k] }; break }
                 var alpha = Double.infinity
                 for k in 0..<n where passive[k] && s[k] <= 0 {
                     let t = x[k] / (x[k] - s[k])
@@ -129,38 +148,38 @@ struct NNLSSolver {
                 }
                 for k in 0..<n {
                     x[k] += alpha * (s[k] - x[k])
-                    if passive[k] && x[k] <= 1e-14 * max(scale, 1) { passive[k] = false; x[k] = 0 }
+                    if passive[k] && x[k] <= 1e-14 * scale { passive[k] = false; x[k] = 0 }
                 }
             }
         }
     }
 
-    /// s = argmin over the passive set (unconstrained), zero elsewhere: Cholesky-free
-    /// Gaussian elimination with partial pivoting on the passive block of AᵀA.
+    /// s = argmin over the passive set (unconstrained), zero elsewhere: Gauss–Jordan
+    /// elimination with partial pivoting on the passive block of AᵀA.
     private mutating func solvePassive() {
-        let idx = (0..<n).filter { passive[$0] }
-        let p = idx.count
-        var mat = [Double](repeating: 0, count: p * (p + 1))
-        for (i, ki) in idx.enumerated() {
-            for (j, kj) in idx.enumerated() { mat[i * (p + 1) + j] = gram[ki * n + kj] }
-            mat[i * (p + 1) + p] = atb[ki]
+        var p = 0
+        for k in 0..<n where passive[k] { idx[p] = k; p += 1 }
+        let w = p + 1
+        for i in 0..<p {
+            for j in 0..<p { mat[i * w + j] = gram[idx[i] * n + idx[j]] }
+            mat[i * w + p] = atb[idx[i]]
         }
         for col in 0..<p {
             var piv = col
-            for r in (col + 1)..<max(p, col + 1) where abs(mat[r * (p + 1) + col]) > abs(mat[piv * (p + 1) + col]) { piv = r }
-            if piv != col { for c in 0...p { mat.swapAt(col * (p + 1) + c, piv * (p + 1) + c) } }
-            let d = mat[col * (p + 1) + col]
+            for r in (col + 1)..<max(p, col + 1) where abs(mat[r * w + col]) > abs(mat[piv * w + col]) { piv = r }
+            if piv != col { for c in 0...p { mat.swapAt(col * w + c, piv * w + c) } }
+            let d = mat[col * w + col]
             if abs(d) < 1e-300 { continue }
             for r in 0..<p where r != col {
-                let f = mat[r * (p + 1) + col] / d
+                let f = mat[r * w + col] / d
                 if f == 0 { continue }
-                for c in col...p { mat[r * (p + 1) + c] -= f * mat[col * (p + 1) + c] }
+                for c in col...p { mat[r * w + c] -= f * mat[col * w + c] }
             }
         }
         for k in 0..<n { s[k] = 0 }
-        for (i, k) in idx.enumerated() {
-            let d = mat[i * (p + 1) + i]
-            s[k] = abs(d) < 1e-300 ? 0 : mat[i * (p + 1) + p] / d
+        for i in 0..<p {
+            let d = mat[i * w + i]
+            s[idx[i]] = abs(d) < 1e-300 ? 0 : mat[i * w + p] / d
         }
     }
 }
