@@ -32,11 +32,15 @@ public enum Filters {
                 for y in 0..<h {
                     let row = y * w
                     for i in 0..<(w + 2 * r) { line[i] = src[row + reflect(i - r, w)] }
+                    // Tap-outer, pixel-inner: each tap is one vectorisable multiply-add over the row
+                    // (a per-pixel dot product would be a serial chain of float additions).
                     line.withUnsafeBufferPointer { l in
-                        for x in 0..<w {
-                            var s: Float = 0
-                            for k in 0..<kernel.count { s += kernel[k] * l[x + k] }
-                            dst[row + x] = s
+                        let o = dst.baseAddress! + row
+                        let k0 = kernel[0]
+                        for x in 0..<w { o[x] = k0 * l[x] }
+                        for k in 1..<kernel.count {
+                            let kv = kernel[k], lk = l.baseAddress! + k
+                            for x in 0..<w { o[x] += kv * lk[x] }
                         }
                     }
                 }

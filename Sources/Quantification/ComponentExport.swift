@@ -12,7 +12,7 @@ public enum ComponentExport {
         let writer = try OMETIFFWriter(path: path, spec: spec)
         let source = UnmixedSource(slide: slide, channelMap: channelMap, unmixer: unmixer)
         let tx = (slide.width + tile - 1) / tile, ty = (slide.height + tile - 1) / tile
-        let errors = ErrorSlot()
+        let errors = FirstError()
         let done = Counter()
         let gate = DispatchSemaphore(value: max(1, threads))
         let group = DispatchGroup()
@@ -36,13 +36,6 @@ public enum ComponentExport {
         if let e = errors.error { writer.cancel(); throw e }
         try writer.finish()
     }
-}
-
-final class ErrorSlot: @unchecked Sendable {
-    private let lock = NSLock()
-    private var first: Error?
-    func set(_ e: Error) { lock.lock(); if first == nil { first = e }; lock.unlock() }
-    var error: Error? { lock.lock(); defer { lock.unlock() }; return first }
 }
 
 final class Counter: @unchecked Sendable {

@@ -31,11 +31,18 @@ public struct SlideQuantifier: Sendable {
     public func quantify(path: String, slideId: String, patientId: String, outDir: URL,
                          progress: ((Int, Int) -> Void)? = nil) throws -> SlideResult {
         let started = Date()
+        var phase = Date()
+        let timing = ProcessInfo.processInfo.environment["MIFQ_TIMING"] != nil
+        func mark(_ name: String) {
+            if timing { FileHandle.standardError.write(Data(String(format: "%@ %.2f s\n", name, Date().timeIntervalSince(phase)).utf8)) }
+            phase = Date()
+        }
         let slide = try Slide(path: path, pixelSizeUm: options.pixelSizeUm)
         let px = try slide.requirePixelSize()
         let channelMap = try panel.channelMap(slideChannels: slide.channels.map { ($0.name, $0.biomarker) }, path: path)
         let tissue = try TissuePass.run(slide: slide, panel: panel, channelMap: channelMap, pixelSizeUm: px)
         let map = tissue.map
+        mark("tissue")
 
         let unmixer = Unmixer(library: panel.library, method: panel.unmixing)
         let source = UnmixedSource(slide: slide, channelMap: channelMap, unmixer: unmixer)
@@ -44,6 +51,7 @@ public struct SlideQuantifier: Sendable {
         let tiled = TiledSegmentation(source: source, nucleusIndex: nucleusIndex, parameters: params, pixelSizeUm: px,
                                       tileSize: options.tileSize, threads: options.threads)
         let threshold = try tiled.estimateThreshold()
+        mark("threshold")
         let components = panel.markers.map { panel.componentIndex($0.component)! }
         let membranePx = max(1, Int((params.membraneWidthMicrons / px).rounded()))
         let expansionPx = params.cellExpansionMicrons / px
@@ -69,6 +77,7 @@ public struct SlideQuantifier: Sendable {
             progress?(done, tiled.tileCount)
         })
         try spool.finishWriting()
+        mark("tiles")
 
         var thresholds: [String: Double] = [:]
         for (k, m) in panel.markers.enumerated() { thresholds[m.name] = Gating.threshold(m.gate, values: gateValues[k]) }
@@ -98,6 +107,7 @@ public struct SlideQuantifier: Sendable {
             try writer?.append(table.row(id: id, rec, region: regionName, positive: positive, phenotypes: hits))
         }
         try writer?.finish()
+        mark("table")
 
         if options.writeQC {
             try QCImage.write(slide: slide, panel: panel, channelMap: channelMap, map: map, dots: qcDots,

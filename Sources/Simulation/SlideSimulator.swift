@@ -104,7 +104,7 @@ public struct SlideSimulator: Sendable {
         let tx = (design.width + t - 1) / t, ty = (design.height + t - 1) / t
         let nCells = layout.cells.count
         let totals = TileTotals(cells: nCells)
-        let errors = ResultSlot()
+        let errors = FirstError()
         let gate = DispatchSemaphore(value: threads)
         let group = DispatchGroup()
         let queue = DispatchQueue(label: "mifq.simulate", attributes: .concurrent)
@@ -130,7 +130,7 @@ public struct SlideSimulator: Sendable {
             }
         }
         group.wait()
-        if let e = errors.error { throw e }
+        try errors.rethrow()
         try writer.finish()
         try labelWriter?.finish()
         try regionWriter?.finish()
@@ -193,11 +193,3 @@ final class TileTotals: @unchecked Sendable {
         lock.unlock()
     }
 }
-
-final class ResultSlot: @unchecked Sendable {
-    private let lock = NSLock()
-    private var first: Error?
-    func set(_ e: Error) { lock.lock(); if first == nil { first = e }; lock.unlock() }
-    var error: Error? { lock.lock(); defer { lock.unlock() }; return first }
-}
-

@@ -210,11 +210,11 @@ public final class OMETIFFWriter: @unchecked Sendable {
             throw SlideError.writeFailed(path: path, detail: "cannot grow the spool: \(String(cString: strerror(errno)))")
         }
         for k in 1..<max(nLevels, 1) {
-            let errors = WriterErrors()
+            let errors = FirstError()
             DispatchQueue.concurrentPerform(iterations: nc) { c in
                 do { try buildLevel(k, channel: c) } catch { errors.set(error) }
             }
-            if let e = errors.first { throw e }
+            try errors.rethrow()
         }
         let big = rawBytes > 3_900_000_000
         let tmp = path + ".tmp-\(getpid())"
@@ -467,10 +467,4 @@ final class TileBuffers: @unchecked Sendable {
         packed.forEach { $0.deallocate() }
         packedSize.deallocate()
     }
-}
-
-final class WriterErrors: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var first: Error?
-    func set(_ e: Error) { lock.lock(); if first == nil { first = e }; lock.unlock() }
 }
