@@ -38,6 +38,7 @@ let package = Package(
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Phenotyping", "SlideIO"]),
         .testTarget(name: "QuantificationTests", dependencies: ["Quantification", "Simulation", "Phenotyping", "SlideIO"]),
         .testTarget(name: "CohortTests", dependencies: ["Cohort"]),
+        .testTarget(name: "TissueTests", dependencies: ["Tissue", "Imaging"]),
         .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "Imaging", "SlideIO"]),
     ]
 )

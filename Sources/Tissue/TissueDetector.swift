@@ -4,11 +4,15 @@ import Imaging
 /// Finds tissue, tumour and stroma on low-resolution planes (one value per map pixel):
 ///
 /// - tissue: the total signal (all channels, dark removed: nuclei plus autofluorescence),
-///   log-compressed and Gaussian-smoothed, above Otsu's threshold; components smaller than
+///   log-compressed and Gaussian-smoothed, above Otsu's threshold — unless Otsu's lower class
+///   is not dark (within 4× of the upper), in which case there is no glass and all is tissue;
+///   components smaller than
 ///   the minimum tissue area dropped; background holes smaller than `fillHolesBelowMicrons2`
 ///   filled;
-/// - tumour: the tumour marker's abundance smoothed, above Otsu's threshold over tissue pixels
+/// - tumour: the tumour marker's abundance smoothed, above a threshold (below) over tissue pixels
 ///   (or a fixed threshold), inside tissue; nests smaller than the minimum tumour area dropped;
+///   the automatic threshold is `tumorEdgeFraction` of the nests' plateau (the median of tissue
+///   pixels above Otsu's threshold), which puts the edge where the signal falls to that fraction;
 /// - stroma: tissue minus tumour.
 public struct TissueDetector: Sendable {
     public var sigmaTissueMicrons: Double
@@ -44,8 +48,13 @@ public struct TissueDetector: Sendable {
         let logSignal = signal.map { log1p(max($0, 0)) }
         let smooth = Filters.gaussian(logSignal, sigma: sigmaTissueMicrons / mapPixelUm)
         let tLog = Threshold.otsu(smooth.pixels)
+        // Glass is dark: when Otsu's lower class is within 4× of the upper one, it is dim tissue
+        // (a field or slide covered by tissue), and everything is tissue.
+        var lowSum = 0.0, lowN = 0.0, highSum = 0.0, highN = 0.0
+        for v in smooth.pixels { if v <= tLog { lowSum += Double(v); lowN += 1 } else { highSum += Double(v); highN += 1 } }
+        let noGlass = lowN == 0 || highN == 0 || (highSum / highN - lowSum / lowN) < log(4.0)
         // The factor applies in linear units: threshold = factor × (e^t − 1), back to log.
-        let tissueT = log1p(Float(tissueOtsuFactor) * (exp(tLog) - 1))
+        let tissueT = noGlass ? -Float.infinity : log1p(Float(tissueOtsuFactor) * (exp(tLog) - 1))
         var tissue = Mask(width: w, height: h, bits: smooth.pixels.map { $0 > tissueT })
         tissue = Labeling.filterComponents(tissue, minArea: max(1, Int(minTissueAreaMicrons2 / pxArea)))
         tissue = fillSmallHoles(tissue, maxArea: Int(fillHolesBelowMicrons2 / pxArea))
@@ -62,7 +71,7 @@ public struct TissueDetector: Sendable {
         tumor = Labeling.filterComponents(tumor, minArea: max(1, Int(minTumorAreaMicrons2 / pxArea)))
         var labels = [UInt8](repeating: 0, count: w * h)
         for i in 0..<(w * h) where tissue.bits[i] { labels[i] = tumor.bits[i] ? 2 : 1 }
-        return Result(labels: labels, tissueThreshold: expm1(tissueT), tumorThreshold: tumorT)
+        return Result(labels: labels, tissueThreshold: noGlass ? 0 : expm1(tissueT), tumorThreshold: tumorT)
     }
 
     /// Fills background components that do not touch the border and are at most `maxArea` pixels.
