@@ -98,45 +98,79 @@ public enum Filters {
     }
 
     /// Minimum (erosion) or maximum (dilation) over a (2r+1)² square, by the van Herk /
-    /// Gil–Werman algorithm: three comparisons per pixel whatever the window size.
+    /// Gil–Werman algorithm: three comparisons per pixel whatever the window size. Rows are
+    /// filtered one by one; columns all at once, row-vector by row-vector, so memory is walked
+    /// contiguously and the comparisons vectorise.
     public static func rank(_ img: Image, radius r: Int, maximum: Bool) -> Image {
         guard r > 0 else { return img }
-        let a = rank1D(img, radius: r, maximum: maximum, horizontal: true)
-        return rank1D(a, radius: r, maximum: maximum, horizontal: false)
+        return maximum ? rank2D(img, r, MaxOp.self) : rank2D(img, r, MinOp.self)
     }
 
-    private static func rank1D(_ img: Image, radius r: Int, maximum: Bool, horizontal: Bool) -> Image {
+    private static func rank2D<Op: RankOp>(_ img: Image, _ r: Int, _: Op.Type) -> Image {
         let w = img.width, h = img.height
-        let len = horizontal ? w : h, lines = horizontal ? h : w
         let win = 2 * r + 1
-        let padded = len + 2 * r
+        var tmp = [Float](repeating: 0, count: img.count)
+        // Rows.
+        do {
+            let padded = w + 2 * r
+            let blocks = (padded + win - 1) / win * win
+            var line = [Float](repeating: 0, count: blocks), g = line, hh = line
+            img.pixels.withUnsafeBufferPointer { src in
+                for y in 0..<h {
+                    let row = y * w
+                    for i in 0..<blocks { line[i] = i < padded ? src[row + reflect(i - r, w)] : Op.identity }
+                    var b = 0
+                    while b < blocks {
+                        g[b] = line[b]
+                        for i in (b + 1)..<(b + win) { g[i] = Op.pick(g[i - 1], line[i]) }
+                        hh[b + win - 1] = line[b + win - 1]
+                        var i = b + win - 2
+                        while i >= b { hh[i] = Op.pick(hh[i + 1], line[i]); i -= 1 }
+                        b += win
+                    }
+                    for x in 0..<w { tmp[row + x] = Op.pick(hh[x], g[x + win - 1]) }
+                }
+            }
+        }
+        // Columns, on whole rows.
+        let padded = h + 2 * r
         let blocks = (padded + win - 1) / win * win
+        var g = [Float](repeating: 0, count: blocks * w), hh = g
         var out = [Float](repeating: 0, count: img.count)
-        var g = [Float](repeating: 0, count: blocks), hh = [Float](repeating: 0, count: blocks)
-        var line = [Float](repeating: 0, count: blocks)
-        let fill: Float = maximum ? -.infinity : .infinity
-        @inline(__always) func pick(_ a: Float, _ b: Float) -> Float { maximum ? Swift.max(a, b) : Swift.min(a, b) }
-        for l in 0..<lines {
-            for i in 0..<blocks {
-                let s = i - r
-                if i < padded {
-                    let j = reflect(s, len)
-                    line[i] = img.pixels[horizontal ? l * w + j : j * w + l]
-                } else { line[i] = fill }
-            }
-            var b = 0
-            while b < blocks {
-                g[b] = line[b]
-                for i in (b + 1)..<(b + win) { g[i] = pick(g[i - 1], line[i]) }
-                hh[b + win - 1] = line[b + win - 1]
-                var i = b + win - 2
-                while i >= b { hh[i] = pick(hh[i + 1], line[i]); i -= 1 }
-                b += win
-            }
-            for x in 0..<len {
-                // window [x, x + win - 1] in padded coordinates
-                let v = pick(hh[x], g[x + win - 1])
-                out[horizontal ? l * w + x : x * w + l] = v
+        tmp.withUnsafeBufferPointer { src in
+            g.withUnsafeMutableBufferPointer { gp in
+                hh.withUnsafeMutableBufferPointer { hp in
+                    let G = gp.baseAddress!, Hh = hp.baseAddress!, S = src.baseAddress!
+                    func rowPtr(_ i: Int) -> UnsafePointer<Float>? { i < padded ? S + reflect(i - r, h) * w : nil }
+                    var b = 0
+                    while b < blocks {
+                        for i in b..<(b + win) {
+                            let gi = G + i * w
+                            if let s = rowPtr(i) {
+                                if i == b { gi.update(from: s, count: w) } else { let gp = G + (i - 1) * w; for x in 0..<w { gi[x] = Op.pick(gp[x], s[x]) } }
+                            } else {
+                                if i == b { gi.update(repeating: Op.identity, count: w) } else { gi.update(from: G + (i - 1) * w, count: w) }
+                            }
+                        }
+                        var i = b + win - 1
+                        while i >= b {
+                            let hi = Hh + i * w
+                            if let s = rowPtr(i) {
+                                if i == b + win - 1 { hi.update(from: s, count: w) } else { let hn = Hh + (i + 1) * w; for x in 0..<w { hi[x] = Op.pick(hn[x], s[x]) } }
+                            } else {
+                                if i == b + win - 1 { hi.update(repeating: Op.identity, count: w) } else { hi.update(from: Hh + (i + 1) * w, count: w) }
+                            }
+                            i -= 1
+                        }
+                        b += win
+                    }
+                    out.withUnsafeMutableBufferPointer { op in
+                        for y in 0..<h {
+                            let o = op.baseAddress! + y * w, a = Hh + y * w, c = G + (y + win - 1) * w
+                            for x in 0..<w { o[x] = Op.pick(a[x], c[x]) }
+                        }
+                    }
+                }
             }
         }
         return Image(width: w, height: h, pixels: out)
@@ -167,4 +201,17 @@ public enum Filters {
         }
         return Image(width: w, height: h, pixels: out)
     }
+}
+
+protocol RankOp {
+    static func pick(_ a: Float, _ b: Float) -> Float
+    static var identity: Float { get }
+}
+enum MinOp: RankOp {
+    @inline(__always) static func pick(_ a: Float, _ b: Float) -> Float { a < b ? a : b }
+    static var identity: Float { .infinity }
+}
+enum MaxOp: RankOp {
+    @inline(__always) static func pick(_ a: Float, _ b: Float) -> Float { a > b ? a : b }
+    static var identity: Float { -.infinity }
 }
