@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Phenotyping
 import Segmentation
 import SlideIO
 
@@ -19,6 +20,9 @@ struct Segment: ParsableCommand {
     @Option(help: "Pixel size in µm, overriding the file's (required when the file has none).")
     var pixelSize: Double?
 
+    @Option(help: "Panel whose nucleus settings to use (default: the built-in defaults).")
+    var panel: String?
+
     @Flag(help: "Write whole cells (nuclei grown by the cell expansion) instead of nuclei.")
     var cells = false
 
@@ -35,8 +39,9 @@ struct Segment: ParsableCommand {
         do {
             let slide = try Slide(path: image, pixelSizeUm: pixelSize)
             let px = try slide.requirePixelSize()
-            let ch = try resolveChannel(channel, in: slide, default: "DAPI")
-            let tiled = TiledSegmentation(slide: slide, nucleusChannel: ch, parameters: NucleusParameters(),
+            let p = try panel.map(Panel.load)
+            let ch = try resolveChannel(channel, in: slide, default: p?.nucleus.component ?? "DAPI")
+            let tiled = TiledSegmentation(slide: slide, nucleusChannel: ch, parameters: p?.nucleus.parameters ?? NucleusParameters(),
                                           pixelSizeUm: px, tileSize: tile, threads: threads)
             let progress = Progress(label: (image as NSString).lastPathComponent, quiet: quiet)
             let s = try LabelExport.write(tiled, to: out, cells: cells) { progress.update($0, of: $1) }

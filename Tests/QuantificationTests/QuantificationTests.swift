@@ -172,6 +172,28 @@ final class QuantificationTests: XCTestCase {
         XCTAssertTrue(err.contains("cannot create the output folder"), err)
     }
 
+    func testResumeSkipsCompleteSlides() throws {
+        let out = Self.tmp()
+        var o = QuantifyOptions(); o.writeQC = false
+        var run = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: out)
+        let inputs = try SlideInputs.find([Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif").path], patientMap: nil)
+        XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).skipped, [])
+        run.resume = true
+        XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).skipped, ["tiny"])
+        // A missing cell table makes the slide incomplete again.
+        try FileManager.default.removeItem(at: out.appendingPathComponent("cells/tiny.csv"))
+        XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).skipped, [])
+    }
+
+    func testPatientMapAndFileNamePrefix() throws {
+        let map = Self.tmp().appendingPathComponent("map.csv")
+        _ = FileManager.default.createFile(atPath: map.path, contents: Data("slide_id,patient_id\ntiny.ome.tif,PX9\n".utf8))
+        let p = Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif").path
+        XCTAssertEqual(try SlideInputs.find([p], patientMap: try SlideInputs.patientMap(map.path)).first?.patientId, "PX9")
+        XCTAssertEqual(try SlideInputs.find([Self.root.appendingPathComponent("testdata/third-party").path], patientMap: nil).map(\.patientId),
+                       ["bad", "bad", "synth7", "synth7", "synth7"])
+    }
+
     func testMergeEqualsASingleRun() throws {
         let whole = try quantify(tile: 1024, threads: 2)
         let dir = Self.tmp()
