@@ -21,22 +21,6 @@ public struct Image: Equatable, Sendable {
     }
 
     public func map(_ f: (Float) -> Float) -> Image { Image(width: width, height: height, pixels: pixels.map(f)) }
-
-    /// The pixels of `rect` (must lie inside).
-    public func crop(x: Int, y: Int, width w: Int, height h: Int) -> Image {
-        var out = [Float](repeating: 0, count: w * h)
-        for r in 0..<h {
-            let s = (y + r) * width + x
-            out.replaceSubrange(r * w..<(r + 1) * w, with: pixels[s..<(s + w)])
-        }
-        return Image(width: w, height: h, pixels: out)
-    }
-
-    public var minMax: (Float, Float) {
-        var lo = Float.infinity, hi = -Float.infinity
-        for v in pixels { if v < lo { lo = v }; if v > hi { hi = v } }
-        return (lo, hi)
-    }
 }
 
 /// An integer label image: 0 is background, 1…n are objects.

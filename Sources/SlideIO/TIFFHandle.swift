@@ -7,7 +7,6 @@ import Foundation
 final class TIFFMessages {
     private let lock = NSLock()
     private var errors: [String] = []
-    private(set) var warningCount = 0
     private let prefix: String
 
     init(path: String) { prefix = path + ": " }
@@ -17,9 +16,6 @@ final class TIFFMessages {
         var m = message
         while m.hasPrefix(prefix) { m.removeFirst(prefix.count) }
         lock.lock(); errors.append(m); lock.unlock()
-    }
-    func recordWarning() {
-        lock.lock(); warningCount += 1; lock.unlock()
     }
     /// The first error since the last call, and clears the list.
     func take() -> String? {
@@ -46,10 +42,8 @@ private let errorHandler: TIFFErrorHandlerExtR = { _, user, module, fmt, args in
     return 1  // handled: libtiff must not call the global (stderr) handler
 }
 
-private let warningHandler: TIFFErrorHandlerExtR = { _, user, _, _, _ in
-    if let user { Unmanaged<TIFFMessages>.fromOpaque(user).takeUnretainedValue().recordWarning() }
-    return 1
-}
+/// Warnings (unknown tags, odd but readable values) are not errors: swallowed, never printed.
+private let warningHandler: TIFFErrorHandlerExtR = { _, _, _, _, _ in 1 }
 
 /// Silence libtiff's process-wide stderr handlers once; every handle we open reports
 /// through its own `TIFFMessages` instead.
