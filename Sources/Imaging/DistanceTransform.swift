@@ -1,6 +1,6 @@
 /// Exact Euclidean distance transform by Felzenszwalb & Huttenlocher (2012, "Distance
-/// transforms of sampled functions"): two passes of the 1-D lower envelope of parabolas,
-/// O(n) per line. Also returns, for every pixel, the index of its nearest feature pixel —
+/// transforms of sampled functions"): per-column distances by two scans, then per row the 1-D
+/// lower envelope of parabolas, O(n) per line. Also returns, for every pixel, the index of its nearest feature pixel —
 /// what `scipy.ndimage.distance_transform_edt(return_indices=True)` gives — which cell
 /// expansion uses to give each pixel to its nearest nucleus.
 public enum DistanceTransform {
@@ -9,22 +9,36 @@ public enum DistanceTransform {
     public static func nearest(to feature: Mask) -> (distance: [Float], index: [Int32]) {
         let w = feature.width, h = feature.height
         let inf = Double.greatestFiniteMagnitude / 4
-        // Pass 1, columns: squared vertical distance and the feature row.
+        // Pass 1, columns: the 1-D distance to the nearest feature in the same column is the
+        // smaller of a downward and an upward scan; done row by row, so memory is walked
+        // contiguously. Keeps the squared distance and the feature's row.
         var g = [Double](repeating: inf, count: w * h)
         var rowOf = [Int32](repeating: -1, count: w * h)
+        feature.bits.withUnsafeBufferPointer { fb in
+            for y in 0..<h {
+                let o = y * w
+                for x in 0..<w {
+                    if fb[o + x] { rowOf[o + x] = Int32(y) } else if y > 0 { rowOf[o + x] = rowOf[o - w + x] }
+                }
+            }
+            var up = [Int32](repeating: -1, count: w)
+            for y in stride(from: h - 1, through: 0, by: -1) {
+                let o = y * w
+                for x in 0..<w {
+                    if fb[o + x] { up[x] = Int32(y) }
+                    let d = rowOf[o + x], u = up[x]
+                    let dd = d >= 0 ? y - Int(d) : Int.max, du = u >= 0 ? Int(u) - y : Int.max
+                    if du < dd { rowOf[o + x] = u }
+                    let best = min(dd, du)
+                    if best != Int.max { g[o + x] = Double(best * best) }
+                }
+            }
+        }
         var f = [Double](repeating: 0, count: max(w, h))
         var d = [Double](repeating: 0, count: max(w, h))
         var arg = [Int](repeating: 0, count: max(w, h))
         var v = [Int](repeating: 0, count: max(w, h))
         var z = [Double](repeating: 0, count: max(w, h) + 1)
-        for x in 0..<w {
-            for y in 0..<h { f[y] = feature.bits[y * w + x] ? 0 : inf }
-            envelope(f, n: h, d: &d, arg: &arg, v: &v, z: &z)
-            for y in 0..<h where d[y] < inf / 2 {
-                g[y * w + x] = d[y]
-                rowOf[y * w + x] = Int32(arg[y])
-            }
-        }
         // Pass 2, rows: add squared horizontal distance.
         var dist = [Float](repeating: .infinity, count: w * h)
         var index = [Int32](repeating: -1, count: w * h)

@@ -185,7 +185,8 @@ public enum Filters {
     /// Laplacian of Gaussian, scale-normalised and negated (−σ²∇²G∗I): bright blobs of radius
     /// ≈ σ√2 give positive peaks. ∇² by the 5-point stencil on the smoothed image.
     public static func negativeLoG(_ img: Image, sigma: Double) -> Image {
-        let g = gaussian(img, sigma: sigma)
+        // A blob detector, not a reference filter: the kernel is cut at 3σ (99.7% of its mass).
+        let g = sigma > 0 ? separable(img, kernel: gaussianKernel(sigma: sigma, truncate: 3)) : img
         let w = g.width, h = g.height
         var out = [Float](repeating: 0, count: g.count)
         let s2 = Float(sigma * sigma)
