@@ -23,11 +23,13 @@ public enum Report {
         let css = """
         body{font-family:Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1200px}
         h1{font-size:20px}h2{font-size:16px;border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:28px}
-        table{border-collapse:collapse;font-size:11px;margin:8px 0;display:block;overflow-x:auto;max-width:100%}
-        th,td{border:1px solid #ddd;padding:3px 6px;text-align:right;white-space:nowrap}th{background:#f3f3f3}
+        table{border-collapse:collapse;font-size:10px;margin:8px 0;width:100%}
+        th,td{border:1px solid #ddd;padding:2px 4px;text-align:right;white-space:nowrap}
+        th{background:#f3f3f3;white-space:normal;overflow-wrap:anywhere;vertical-align:bottom}
         td:first-child,th:first-child{text-align:left}.sig{background:#fff3c4;font-weight:bold}
         .grid{display:flex;flex-wrap:wrap;gap:12px}.fig svg{max-width:100%;height:auto}svg{max-width:100%;height:auto}
-        @media print{h2{page-break-after:avoid}.fig{page-break-inside:avoid}}
+        @media print{@page{size:landscape;margin:12mm}body{margin:0;max-width:none}table{font-size:8px}
+        h2{page-break-after:avoid}.fig{page-break-inside:avoid}}
         """
         return "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>mifq report</title><style>\(css)</style></head><body>"
             + "<h1>mifq report — \(SVG.esc(dir.lastPathComponent))</h1>" + sections.joined() + "</body></html>\n"
