@@ -2,9 +2,14 @@ import Foundation
 import Segmentation
 import Unmixing
 
-/// Where a marker is read: QuPath's and inForm's compartments.
+/// Where a marker is read: QuPath's and inForm's compartments, plus `ring`.
 public enum Compartment: String, Codable, Sendable, CaseIterable {
     case nucleus, cytoplasm, membrane, cell
+    /// The dimmest quarter (by direction from the nucleus centroid) of the cell outside its
+    /// nucleus: high only when the stain goes all the way round, as a cell's own membrane does —
+    /// a stained neighbour lights one side only. For membrane stains on touching cells (PD-L1 in
+    /// tumour nests).
+    case ring
 }
 
 /// How a marker's positivity threshold is set.
@@ -17,9 +22,12 @@ public struct Gate: Codable, Equatable, Sendable {
     public var percentile: Double?
     /// Automatic gates never go below this (guards slides with almost no positive cells).
     public var minimum: Double?
+    /// Otsu on log(1 + mean) instead of the mean: for markers whose positives span a wide range
+    /// of brightness, where Otsu on linear values lands inside the positive class.
+    public var log: Bool?
 
-    public init(method: Method, threshold: Double? = nil, percentile: Double? = nil, minimum: Double? = nil) {
-        self.method = method; self.threshold = threshold; self.percentile = percentile; self.minimum = minimum
+    public init(method: Method, threshold: Double? = nil, percentile: Double? = nil, minimum: Double? = nil, log: Bool? = nil) {
+        self.method = method; self.threshold = threshold; self.percentile = percentile; self.minimum = minimum; self.log = log
     }
 }
 
