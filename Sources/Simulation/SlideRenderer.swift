@@ -122,8 +122,7 @@ struct SlideRenderer: Sendable {
                         var v = mixed[c]
                         if design.noise {
                             let sd = (max(v, 0) + SlideRenderer.readNoise * SlideRenderer.readNoise).squareRoot()
-                            v += sd * FastNormal.draw(rng.next(), nt)
-                            v = (v + dark).rounded()
+                            v += sd * FastNormal.draw(rng.next(), nt) + dark   // rounded when written as uint16
                         } else {
                             v += dark
                         }
@@ -149,21 +148,31 @@ struct SlideRenderer: Sendable {
         return k
     }
 
+    /// Separable blur with clamped edges; taps outer, pixels inner, so each tap vectorises.
     private func blur(_ p: inout [Float], _ w: Int, _ h: Int, _ k: [Float]) {
         let r = k.count / 2
-        var t = p
+        var line = [Float](repeating: 0, count: w + 2 * r)
+        var t = [Float](repeating: 0, count: w * h)
         for y in 0..<h {
-            for x in 0..<w {
-                var s: Float = 0
-                for j in 0..<k.count { s += k[j] * p[y * w + min(max(x + j - r, 0), w - 1)] }
-                t[y * w + x] = s
+            for i in 0..<(w + 2 * r) { line[i] = p[y * w + min(max(i - r, 0), w - 1)] }
+            line.withUnsafeBufferPointer { l in
+                t.withUnsafeMutableBufferPointer { tb in
+                    let o = tb.baseAddress! + y * w
+                    for x in 0..<w { o[x] = k[0] * l[x] }
+                    for j in 1..<k.count { let kv = k[j], lj = l.baseAddress! + j; for x in 0..<w { o[x] += kv * lj[x] } }
+                }
             }
         }
-        for y in 0..<h {
-            for x in 0..<w {
-                var s: Float = 0
-                for j in 0..<k.count { s += k[j] * t[min(max(y + j - r, 0), h - 1) * w + x] }
-                p[y * w + x] = s
+        t.withUnsafeBufferPointer { tb in
+            p.withUnsafeMutableBufferPointer { pb in
+                for y in 0..<h {
+                    let o = pb.baseAddress! + y * w
+                    for x in 0..<w { o[x] = 0 }
+                    for j in 0..<k.count {
+                        let kv = k[j], src = tb.baseAddress! + min(max(y + j - r, 0), h - 1) * w
+                        for x in 0..<w { o[x] += kv * src[x] }
+                    }
+                }
             }
         }
     }

@@ -424,12 +424,13 @@ private func store(_ v: Double, _ t: SampleType, _ p: UnsafeMutableRawPointer, _
 /// Float → sample type, rounding half away from zero and clamping integers; NaN → 0.
 func encode(_ src: UnsafePointer<Float>, count: Int, as t: SampleType, into dst: UnsafeMutableRawPointer) {
     switch t {
+    // Clamped to the type's range first, so truncating v + 0.5 is rounding half away from zero.
     case .uint8:
         let d = dst.assumingMemoryBound(to: UInt8.self)
-        for i in 0..<count { let v = src[i]; d[i] = v.isNaN ? 0 : UInt8(max(0, min(255, v.rounded()))) }
+        for i in 0..<count { let v = src[i]; d[i] = v.isNaN ? 0 : UInt8(max(0, min(255, v)) + 0.5) }
     case .uint16:
         let d = dst.assumingMemoryBound(to: UInt16.self)
-        for i in 0..<count { let v = src[i]; d[i] = v.isNaN ? 0 : UInt16(max(0, min(65535, v.rounded()))) }
+        for i in 0..<count { let v = src[i]; d[i] = v.isNaN ? 0 : UInt16(max(0, min(65535, v)) + 0.5) }
     case .uint32:
         let d = dst.assumingMemoryBound(to: UInt32.self)
         for i in 0..<count { let v = Double(src[i]); d[i] = v.isNaN ? 0 : UInt32(max(0, min(4_294_967_295, v.rounded()))) }
