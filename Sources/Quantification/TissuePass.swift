@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Imaging
 import Phenotyping
@@ -16,7 +17,7 @@ public enum TissuePass {
         public var level: Int
     }
 
-    public static func run(slide: Slide, panel: Panel, channelMap: [Int], pixelSizeUm px0: Double) throws -> Output {
+    public static func run(slide: Slide, panel: Panel, channelMap: [Int], pixelSizeUm px0: Double, threads: Int = 1) throws -> Output {
         let target = panel.tissue.resolutionMicrons
         // Coarsest level whose pixels are no larger than the target.
         var level = 0
@@ -33,33 +34,48 @@ public enum TissuePass {
         var marker = [Float](repeating: 0, count: mw * mh)
         var weight = [Float](repeating: 0, count: mw * mh)
         let dark = Float(panel.library.darkOffset)
+        // Strips of whole map rows, decoded and unmixed on `threads` workers; each strip writes
+        // only its own map rows.
         let stripRows = f * max(1, 256 / f)
-        var y0 = 0
-        while y0 < lv.height {
-            let h = min(stripRows, lv.height - y0)
-            let r = PixelRegion(x: 0, y: y0, width: lv.width, height: h)
-            let n = r.count
-            let obs = UnsafeMutablePointer<Float>.allocate(capacity: nc * n)
-            let comps = UnsafeMutablePointer<Float>.allocate(capacity: nk * n)
-            defer { obs.deallocate(); comps.deallocate() }
-            try slide.read(channels: channelMap, level: level, region: r,
-                           into: (0..<nc).map { UnsafeMutableBufferPointer(start: obs + $0 * n, count: n) })
-            // Total light (dark removed) before unmixing modifies the buffer.
-            var total = [Float](repeating: 0, count: n)
-            for c in 0..<nc { for i in 0..<n { total[i] += obs[c * n + i] - dark } }
-            unmixer.unmix(observed: obs, pixels: n, out: comps)
-            let tumorPlane = comps + tumorComponent * n
-            for y in 0..<h {
-                let my = (y0 + y) / f
-                for x in 0..<lv.width {
-                    let i = y * lv.width + x, m = my * mw + x / f
-                    signal[m] += total[i]
-                    marker[m] += tumorPlane[i]
-                    weight[m] += 1
+        let strips = (lv.height + stripRows - 1) / stripRows
+        let errors = FirstError()
+        signal.withUnsafeMutableBufferPointer { sig in
+        marker.withUnsafeMutableBufferPointer { mk in
+        weight.withUnsafeMutableBufferPointer { wt in
+            let next = WorkCounter()
+            DispatchQueue.concurrentPerform(iterations: max(1, min(threads, strips))) { _ in
+                while let s = next.take(below: strips) {
+                    let y0 = s * stripRows
+                    let h = min(stripRows, lv.height - y0)
+                    let r = PixelRegion(x: 0, y: y0, width: lv.width, height: h)
+                    let n = r.count
+                    let obs = UnsafeMutablePointer<Float>.allocate(capacity: nc * n)
+                    let comps = UnsafeMutablePointer<Float>.allocate(capacity: nk * n)
+                    defer { obs.deallocate(); comps.deallocate() }
+                    do {
+                        try slide.read(channels: channelMap, level: level, region: r,
+                                       into: (0..<nc).map { UnsafeMutableBufferPointer(start: obs + $0 * n, count: n) })
+                    } catch { errors.set(error); return }
+                    // Total light (dark removed) before unmixing modifies the buffer.
+                    var total = [Float](repeating: 0, count: n)
+                    for c in 0..<nc { for i in 0..<n { total[i] += obs[c * n + i] - dark } }
+                    unmixer.unmix(observed: obs, pixels: n, out: comps)
+                    let tumorPlane = comps + tumorComponent * n
+                    for y in 0..<h {
+                        let my = (y0 + y) / f
+                        for x in 0..<lv.width {
+                            let i = y * lv.width + x, m = my * mw + x / f
+                            sig[m] += total[i]
+                            mk[m] += tumorPlane[i]
+                            wt[m] += 1
+                        }
+                    }
                 }
             }
-            y0 += h
         }
+        }
+        }
+        try errors.rethrow()
         for i in 0..<(mw * mh) where weight[i] > 0 { signal[i] /= weight[i]; marker[i] /= weight[i] }
         let t = panel.tissue
         let detector = TissueDetector(sigmaTissueMicrons: t.tissueSigmaMicrons, tissueOtsuFactor: t.tissueOtsuFactor,

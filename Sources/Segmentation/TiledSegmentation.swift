@@ -103,10 +103,17 @@ public struct TiledSegmentation: Sendable {
     /// The slide's foreground threshold (fixed, or Otsu × factor on the threshold windows).
     public func estimateThreshold() throws -> Float {
         if let t = segmenter.parameters.threshold { return Float(t) }
-        var values: [Float] = []
-        for r in thresholdWindows {
-            values += segmenter.prepare(try source.images(r)[nucleusIndex]).smoothed.pixels
+        // Windows on the worker threads; pooled in window order, so the threshold is the same.
+        let windows = thresholdWindows
+        let parts = ResultBox<[Float]>(count: windows.count)
+        let next = WorkCounter()
+        DispatchQueue.concurrentPerform(iterations: min(threads, windows.count)) { _ in
+            while let i = next.take(below: windows.count) {
+                parts.set(i, Result { segmenter.prepare(try source.images(windows[i])[nucleusIndex]).smoothed.pixels })
+            }
         }
+        var values: [Float] = []
+        for i in windows.indices { values += try parts.get(i) }
         return Threshold.otsu(values) * Float(segmenter.parameters.otsuFactor)
     }
 

@@ -67,8 +67,6 @@ struct Quantify: ParsableCommand {
                 bar?.update(done, of: total)
             })
             bar?.finish()
-        } catch let e as ValidationError {
-            throw e
         } catch {
             fail(error)
         }

@@ -70,8 +70,6 @@ struct Simulate: ParsableCommand {
             if singleStain { try sim.writeSingleStain(to: dir) }
             bar.finish()
             print("\(patients) patients, \(patients * slidesPerPatient) slides → \(dir.appendingPathComponent("slides").path); clinical.csv and truth/ beside it")
-        } catch let e as ValidationError {
-            throw e
         } catch {
             fail(error)
         }
