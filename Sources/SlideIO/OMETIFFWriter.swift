@@ -152,7 +152,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
 
     /// Byte offset of one channel's plane at one level in the spool: level 0 planes first
     /// (as `write` fills them), then each reduced level's planes, built by `finish`.
-    private func planeOffset(channel c: Int, level k: Int) -> Int {
+    func planeOffset(channel c: Int, level k: Int) -> Int {
         let nc = spec.channelNames.count, bps = spec.sampleType.bytes
         var off = 0
         for j in 0..<k { let (w, h) = spec.levelSize(j); off += w * h * nc * bps }
@@ -160,7 +160,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
         return off + c * w * h * bps
     }
 
-    private func readFully(_ buf: UnsafeMutableRawPointer, _ n: Int, at off: Int) throws {
+    func readFully(_ buf: UnsafeMutableRawPointer, _ n: Int, at off: Int) throws {
         var got = 0
         while got < n {
             let r = pread(spoolFD, buf + got, n - got, off_t(off + got))
@@ -314,68 +314,6 @@ public final class OMETIFFWriter: @unchecked Sendable {
         }
     }
 
-    private func qpiXML(type: String, channel q: QPIChannel?) -> String {
-        var x = "<?xml version=\"1.0\" encoding=\"utf-16\"?>\r\n<PerkinElmer-QPI-ImageDescription>\r\n"
-        x += "<DescriptionVersion>2</DescriptionVersion>\r\n<AcquisitionSoftware>mifq simulate</AcquisitionSoftware>\r\n"
-        x += "<ImageType>\(type)</ImageType>\r\n"
-        if let q {
-            x += "<Name>\(q.fluor)</Name>\r\n<Biomarker>\(q.biomarker)</Biomarker>\r\n"
-            x += "<Color>\(q.color.0),\(q.color.1),\(q.color.2)</Color>\r\n"
-        }
-        if let px = spec.pixelSizeUm {
-            x += "<ScanProfile><root><ScanResolution><PixelSizeMicrons>\(px)</PixelSizeMicrons></ScanResolution></root></ScanProfile>\r\n"
-        }
-        x += "</PerkinElmer-QPI-ImageDescription>"
-        return x
-    }
-
-    /// An RGB (8-bit) overview of the channels, each in its QPI colour, longest side ≤ 512,
-    /// sampled from the smallest pyramid level that is still at least that large.
-    private func writeThumbnail(_ h: TIFFHandle, qpi: [QPIChannel]) throws {
-        var k = 0
-        while k + 1 < spec.levelCount && max(spec.levelSize(k + 1).0, spec.levelSize(k + 1).1) >= 512 { k += 1 }
-        let (lw, lh) = spec.levelSize(k)
-        let f = max(1, (max(lw, lh) + 511) / 512)
-        let w = max(1, lw / f), hgt = max(1, lh / f)
-        let bps = spec.sampleType.bytes
-        let nc = spec.channelNames.count
-        let row = UnsafeMutableRawPointer.allocate(byteCount: lw * bps, alignment: 16)
-        defer { row.deallocate() }
-        var acc = [Double](repeating: 0, count: w * hgt * 3)
-        for c in 0..<nc {
-            var v = [Double](repeating: 0, count: w * hgt)
-            for y in 0..<hgt {
-                try readFully(row, lw * bps, at: planeOffset(channel: c, level: k) + (y * f) * lw * bps)
-                for x in 0..<w { v[y * w + x] = sample(row, spec.sampleType, x * f) }
-            }
-            // Display scale: the 99.5th percentile.
-            let sorted = v.sorted()
-            let scale = max(sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.995))], 1e-9)
-            let col = c < qpi.count ? qpi[c].color : (255, 255, 255)
-            for i in 0..<(w * hgt) {
-                let t = min(1, v[i] / scale)
-                acc[3 * i] += t * Double(col.0); acc[3 * i + 1] += t * Double(col.1); acc[3 * i + 2] += t * Double(col.2)
-            }
-        }
-        var rgb = acc.map { UInt8(min(255, $0)) }
-        h.set(TIFFTAG_SUBFILETYPE, UInt32(FILETYPE_REDUCEDIMAGE))
-        h.set(TIFFTAG_IMAGEWIDTH, UInt32(w))
-        h.set(TIFFTAG_IMAGELENGTH, UInt32(hgt))
-        h.set(TIFFTAG_BITSPERSAMPLE, UInt32(8))
-        h.set(TIFFTAG_SAMPLEFORMAT, UInt32(SAMPLEFORMAT_UINT))
-        h.set(TIFFTAG_SAMPLESPERPIXEL, UInt32(3))
-        h.set(TIFFTAG_PHOTOMETRIC, UInt32(PHOTOMETRIC_RGB))
-        h.set(TIFFTAG_PLANARCONFIG, UInt32(PLANARCONFIG_CONTIG))
-        h.set(TIFFTAG_ROWSPERSTRIP, UInt32(hgt))
-        h.set(TIFFTAG_COMPRESSION, UInt32(COMPRESSION_NONE))
-        h.set(TIFFTAG_SOFTWARE, string: "PerkinElmer-QPI")
-        h.set(TIFFTAG_IMAGEDESCRIPTION, string: qpiXML(type: "Thumbnail", channel: nil))
-        let ok = rgb.withUnsafeMutableBytes { TIFFWriteEncodedStrip(h.tif, 0, $0.baseAddress, tmsize_t($0.count)) }
-        guard ok >= 0, TIFFWriteDirectory(h.tif) == 1 else {
-            throw SlideError.writeFailed(path: path, detail: h.failure("thumbnail could not be written"))
-        }
-    }
-
     private func omeXML() -> String {
         func esc(_ s: String) -> String {
             s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
@@ -402,7 +340,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
 }
 
 @inline(__always)
-private func sample(_ p: UnsafeRawPointer, _ t: SampleType, _ i: Int) -> Double {
+func sample(_ p: UnsafeRawPointer, _ t: SampleType, _ i: Int) -> Double {
     switch t {
     case .uint8: return Double(p.load(fromByteOffset: i, as: UInt8.self))
     case .uint16: return Double(p.load(fromByteOffset: i * 2, as: UInt16.self))
@@ -412,7 +350,7 @@ private func sample(_ p: UnsafeRawPointer, _ t: SampleType, _ i: Int) -> Double 
 }
 
 @inline(__always)
-private func store(_ v: Double, _ t: SampleType, _ p: UnsafeMutableRawPointer, _ i: Int) {
+func store(_ v: Double, _ t: SampleType, _ p: UnsafeMutableRawPointer, _ i: Int) {
     switch t {
     case .uint8: p.storeBytes(of: UInt8(clamping: Int64(v.rounded())), toByteOffset: i, as: UInt8.self)
     case .uint16: p.storeBytes(of: UInt16(clamping: Int64(v.rounded())), toByteOffset: i * 2, as: UInt16.self)
@@ -436,36 +374,5 @@ func encode(_ src: UnsafePointer<Float>, count: Int, as t: SampleType, into dst:
         for i in 0..<count { let v = Double(src[i]); d[i] = v.isNaN ? 0 : UInt32(max(0, min(4_294_967_295, v.rounded()))) }
     default:
         dst.assumingMemoryBound(to: Float.self).update(from: src, count: count)
-    }
-}
-
-/// One band's tiles: raw buffers and their deflate (zlib) streams, compressed in parallel.
-final class TileBuffers: @unchecked Sendable {
-    let raw: [UnsafeMutableRawPointer]
-    let packed: [UnsafeMutablePointer<UInt8>]
-    let packedSize: UnsafeMutablePointer<Int>
-    let bytes: Int
-    let bound: Int
-
-    init(count: Int, bytes: Int) {
-        self.bytes = bytes
-        bound = Int(compressBound(uLong(bytes)))
-        raw = (0..<count).map { _ in UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64) }
-        packed = (0..<count).map { _ in UnsafeMutablePointer<UInt8>.allocate(capacity: Int(compressBound(uLong(bytes)))) }
-        packedSize = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
-        packedSize.initialize(repeating: 0, count: max(count, 1))
-    }
-
-    /// Adobe deflate (TIFF compression 8) is a zlib stream, which is what compress2 writes.
-    func compress(_ i: Int, level: Int32) {
-        var n = uLong(bound)
-        _ = compress2(packed[i], &n, raw[i].assumingMemoryBound(to: UInt8.self), uLong(bytes), level)
-        packedSize[i] = Int(n)   // distinct index per worker: no overlap
-    }
-
-    deinit {
-        raw.forEach { $0.deallocate() }
-        packed.forEach { $0.deallocate() }
-        packedSize.deallocate()
     }
 }

@@ -1,0 +1,67 @@
+import CTIFF
+import Foundation
+
+/// The QPTIFF flavour: PerkinElmer-QPI XML on every page and the RGB thumbnail page.
+extension OMETIFFWriter {
+    func qpiXML(type: String, channel q: QPIChannel?) -> String {
+        var x = "<?xml version=\"1.0\" encoding=\"utf-16\"?>\r\n<PerkinElmer-QPI-ImageDescription>\r\n"
+        x += "<DescriptionVersion>2</DescriptionVersion>\r\n<AcquisitionSoftware>mifq simulate</AcquisitionSoftware>\r\n"
+        x += "<ImageType>\(type)</ImageType>\r\n"
+        if let q {
+            x += "<Name>\(q.fluor)</Name>\r\n<Biomarker>\(q.biomarker)</Biomarker>\r\n"
+            x += "<Color>\(q.color.0),\(q.color.1),\(q.color.2)</Color>\r\n"
+        }
+        if let px = spec.pixelSizeUm {
+            x += "<ScanProfile><root><ScanResolution><PixelSizeMicrons>\(px)</PixelSizeMicrons></ScanResolution></root></ScanProfile>\r\n"
+        }
+        x += "</PerkinElmer-QPI-ImageDescription>"
+        return x
+    }
+
+    /// An RGB (8-bit) overview of the channels, each in its QPI colour, longest side ≤ 512,
+    /// sampled from the smallest pyramid level that is still at least that large.
+    func writeThumbnail(_ h: TIFFHandle, qpi: [QPIChannel]) throws {
+        var k = 0
+        while k + 1 < spec.levelCount && max(spec.levelSize(k + 1).0, spec.levelSize(k + 1).1) >= 512 { k += 1 }
+        let (lw, lh) = spec.levelSize(k)
+        let f = max(1, (max(lw, lh) + 511) / 512)
+        let w = max(1, lw / f), hgt = max(1, lh / f)
+        let bps = spec.sampleType.bytes
+        let nc = spec.channelNames.count
+        let row = UnsafeMutableRawPointer.allocate(byteCount: lw * bps, alignment: 16)
+        defer { row.deallocate() }
+        var acc = [Double](repeating: 0, count: w * hgt * 3)
+        for c in 0..<nc {
+            var v = [Double](repeating: 0, count: w * hgt)
+            for y in 0..<hgt {
+                try readFully(row, lw * bps, at: planeOffset(channel: c, level: k) + (y * f) * lw * bps)
+                for x in 0..<w { v[y * w + x] = sample(row, spec.sampleType, x * f) }
+            }
+            // Display scale: the 99.5th percentile.
+            let sorted = v.sorted()
+            let scale = max(sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.995))], 1e-9)
+            let col = c < qpi.count ? qpi[c].color : (255, 255, 255)
+            for i in 0..<(w * hgt) {
+                let t = min(1, v[i] / scale)
+                acc[3 * i] += t * Double(col.0); acc[3 * i + 1] += t * Double(col.1); acc[3 * i + 2] += t * Double(col.2)
+            }
+        }
+        var rgb = acc.map { UInt8(min(255, $0)) }
+        h.set(TIFFTAG_SUBFILETYPE, UInt32(FILETYPE_REDUCEDIMAGE))
+        h.set(TIFFTAG_IMAGEWIDTH, UInt32(w))
+        h.set(TIFFTAG_IMAGELENGTH, UInt32(hgt))
+        h.set(TIFFTAG_BITSPERSAMPLE, UInt32(8))
+        h.set(TIFFTAG_SAMPLEFORMAT, UInt32(SAMPLEFORMAT_UINT))
+        h.set(TIFFTAG_SAMPLESPERPIXEL, UInt32(3))
+        h.set(TIFFTAG_PHOTOMETRIC, UInt32(PHOTOMETRIC_RGB))
+        h.set(TIFFTAG_PLANARCONFIG, UInt32(PLANARCONFIG_CONTIG))
+        h.set(TIFFTAG_ROWSPERSTRIP, UInt32(hgt))
+        h.set(TIFFTAG_COMPRESSION, UInt32(COMPRESSION_NONE))
+        h.set(TIFFTAG_SOFTWARE, string: "PerkinElmer-QPI")
+        h.set(TIFFTAG_IMAGEDESCRIPTION, string: qpiXML(type: "Thumbnail", channel: nil))
+        let ok = rgb.withUnsafeMutableBytes { TIFFWriteEncodedStrip(h.tif, 0, $0.baseAddress, tmsize_t($0.count)) }
+        guard ok >= 0, TIFFWriteDirectory(h.tif) == 1 else {
+            throw SlideError.writeFailed(path: path, detail: h.failure("thumbnail could not be written"))
+        }
+    }
+}
