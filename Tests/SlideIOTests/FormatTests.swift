@@ -1,0 +1,71 @@
+import XCTest
+@testable import SlideIO
+
+/// Layouts beyond the third-party set, written by tifffile (scripts/fixtures/make_format_tiffs.py):
+/// BigTIFF with a SubIFD level, PackBits strips, JPEG tiles, contiguous multi-sample, float32 with
+/// inch resolution. Sums are what tifffile decoded.
+final class FormatTests: XCTestCase {
+    lazy var expected: [String: [String: Any]] = {
+        let d = try! Data(contentsOf: URL(fileURLWithPath: TestData.path("formats/expected.json")))
+        return try! JSONSerialization.jsonObject(with: d) as! [String: [String: Any]]
+    }()
+
+    func check(_ name: String, format: SlideFormat, container: Bool = false) throws -> Slide {
+        let s = try Slide(path: TestData.path("formats/\(name)"))
+        let e = expected[name]!
+        let shape = e["shape"] as! [Int]
+        XCTAssertEqual([s.channels.count, s.height, s.width], shape, name)
+        XCTAssertEqual(s.format, format, name)
+        let stats = try ChannelStatistics.compute(s)
+        let sums = (e["sums"] as! [NSNumber]).map(\.doubleValue)
+        let tol = (e["tolerance_mean"] as? NSNumber)?.doubleValue
+        for (c, st) in stats.enumerated() {
+            if let tol {
+                XCTAssertEqual(st.mean, sums[c] / Double(st.pixels), accuracy: tol, "\(name) channel \(c) mean")
+            } else {
+                XCTAssertEqual(st.sum, sums[c], accuracy: 1e-6 * max(1, abs(sums[c])), "\(name) channel \(c) sum")
+                XCTAssertEqual(st.min, (e["mins"] as! [NSNumber])[c].doubleValue, accuracy: 1e-6)
+                XCTAssertEqual(st.max, (e["maxs"] as! [NSNumber])[c].doubleValue, accuracy: 1e-6)
+            }
+        }
+        return s
+    }
+
+    func testBigTIFFWithSubIFDLevel() throws {
+        let s = try check("bigtiff_deflate.ome.tif", format: .omeTIFF)
+        XCTAssertTrue(s.isBigTIFF)
+        XCTAssertEqual(s.channels.map(\.name), ["A", "B", "C"])
+        XCTAssertEqual(s.levels.map(\.width), [200, 100])
+        XCTAssertEqual(s.pixelSizeUm, 0.5)
+    }
+
+    func testPackBitsStrips() throws {
+        let s = try check("packbits_uint8.tif", format: .multiPage)
+        XCTAssertEqual(s.storage.compression, "PackBits")
+        XCTAssertEqual(s.sampleType(), .uint8)
+    }
+
+    func testJPEGTiles() throws {
+        let s = try check("jpeg_uint8.tif", format: .multiPage)
+        XCTAssertEqual(s.storage.compression, "JPEG")
+    }
+
+    func testContiguousSamples() throws {
+        let s = try check("contig_uint16.tif", format: .multiSample)
+        // Reading two of the three samples at once decodes each strip once and splits it.
+        let r = PixelRegion(x: 5, y: 7, width: 30, height: 40)
+        var a = [Float](repeating: 0, count: r.count), b = a
+        try a.withUnsafeMutableBufferPointer { pa in
+            try b.withUnsafeMutableBufferPointer { pb in try s.read(channels: [2, 0], region: r, into: [pa, pb]) }
+        }
+        XCTAssertEqual(a, try s.read(channel: 2, region: r))
+        XCTAssertEqual(b, try s.read(channel: 0, region: r))
+    }
+
+    func testFloatWithInchResolution() throws {
+        let s = try check("float32_none.tif", format: .multiPage)
+        XCTAssertEqual(s.sampleType(), .float32)
+        XCTAssertEqual(s.pixelSizeUm ?? 0, 0.5, accuracy: 1e-9)
+        XCTAssertEqual(s.pixelSizeSource, "TIFF resolution tags")
+    }
+}
