@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import Phenotyping
 import Simulation
+import Unmixing
 import SlideIO
 @testable import Quantification
 
@@ -190,6 +191,25 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(try SlideInputs.find([p], patientMap: try SlideInputs.patientMap(map.path)).first?.patientId, "PX9")
         XCTAssertEqual(try SlideInputs.find([Self.root.appendingPathComponent("testdata/third-party").path], patientMap: nil).map(\.patientId),
                        ["bad", "bad", "synth7", "synth7", "synth7"])
+    }
+
+    /// `mifq unmix` writes a float32 component image whose pixels are the unmixer's.
+    func testUnmixCommand() throws {
+        let out = Self.tmp().appendingPathComponent("components.ome.tif").path
+        let src = Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif").path
+        let (status, err) = try Self.run(["unmix", src, "--panel", Self.panelPath, "--out", out, "--quiet"])
+        XCTAssertEqual(status, 0, err)
+        let c = try Slide(path: out)
+        XCTAssertEqual(c.sampleType(), .float32)
+        XCTAssertEqual(c.channels.map(\.name), Self.panel.library.components)
+        let s = try Slide(path: src)
+        let r = PixelRegion(x: 100, y: 80, width: 40, height: 30)
+        let expected = Unmixer(library: Self.panel.library).unmix(try (0..<7).map { try s.read(channel: $0, region: r) })
+        // Same model; BLAS may block a 512² tile differently from this small region, so allow rounding.
+        for k in 0..<7 {
+            let got = try c.read(channel: k, region: r)
+            XCTAssertLessThanOrEqual(zip(got, expected[k]).map { abs($0 - $1) }.max() ?? 0, 1e-2, "component \(k)")
+        }
     }
 
     func testMergeEqualsASingleRun() throws {
