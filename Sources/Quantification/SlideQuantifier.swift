@@ -92,12 +92,13 @@ public struct SlideQuantifier: Sendable {
         var id = 0
         var qcDots: [(Double, Double, Int)] = []
         let thresholdList = panel.markers.map { thresholds[$0.name]! }
+        // Built once, not per cell; the panel guarantees every rule's markers exist.
+        let markerIndex = Dictionary(uniqueKeysWithValues: panel.markers.enumerated().map { ($1.name, $0) })
         try spool.forEach(markers: panel.markers.count) { rec, region in
             id += 1
             var positive = [Bool](repeating: false, count: panel.markers.count)
             for (k, slot) in gateSlots.enumerated() { positive[k] = Double(rec.means[slot]) > thresholdList[k] }
-            let names = Dictionary(uniqueKeysWithValues: zip(panel.markers.map(\.name), positive))
-            let hits = panel.phenotypes.map { $0.matches { names[$0] ?? false } }
+            let hits = panel.phenotypes.map { $0.matches { markerIndex[$0].map { positive[$0] } ?? false } }
             let regionName = region == RegionMap.tumor ? "tumor" : "stroma"
             for (p, hit) in zip(panel.phenotypes, hits) where hit {
                 counts[p.name]!["total"]! += 1
