@@ -21,10 +21,10 @@ let package = Package(
         .target(name: "Imaging"),
         .target(name: "Segmentation", dependencies: ["Imaging", "SlideIO"]),
         .target(name: "Unmixing", dependencies: ["CBLAS", "SlideIO"]),
-        .target(name: "Phenotyping", dependencies: ["Unmixing", "Segmentation", "Imaging"]),
+        .target(name: "Phenotyping", dependencies: ["Unmixing", "Segmentation", "Imaging", "SlideIO"]),
         .target(name: "Simulation", dependencies: ["Phenotyping", "Unmixing", "SlideIO"]),
         .target(name: "Tissue", dependencies: ["Imaging"]),
-        .target(name: "Cohort"),
+        .target(name: "Cohort", dependencies: ["SlideIO"]),
         .target(name: "Quantification", dependencies: ["Phenotyping", "Segmentation", "Tissue", "Unmixing", "SlideIO", "Imaging", "CZlib"]),
         .executableTarget(name: "mifq", dependencies: [
             "SlideIO", "Imaging", "Segmentation", "Unmixing", "Phenotyping", "Simulation", "Quantification", "Cohort",

@@ -106,7 +106,7 @@ do {
     case "unmix":
         let slide = try Slide(path: args[2])
         let panel = try Panel.load(args[3])
-        let map = try panel.channelMap(slideChannels: slide.channels.map { ($0.name, $0.biomarker) }, path: args[2])
+        let map = try panel.channelMap(for: slide)
         // 32 decoded 512² tiles held in memory, so only the kernels are timed.
         let tile = 512, nTiles = 32, n = tile * tile, c = map.count
         var tiles: [UnsafeMutablePointer<Float>] = []

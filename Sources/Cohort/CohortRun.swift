@@ -1,13 +1,9 @@
 import Foundation
+import SlideIO
 
 /// What `mifq compare` and `mifq survival` write, and the notes they print.
 public enum CohortRun {
-    static func write(_ text: String, _ url: URL) throws {
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
-        do { try Data(text.utf8).write(to: tmp) } catch { throw CohortError.input(url.path, "cannot be written") }
-        guard rename(tmp.path, url.path) == 0 else { throw CohortError.input(url.path, "cannot be written") }
-    }
+    static func write(_ text: String, _ url: URL) throws { try AtomicFile.write(text, to: url) }
 
     /// Lines describing patients left out, for stderr and the notes file.
     static func joinNotes(_ d: CohortData) -> [String] {

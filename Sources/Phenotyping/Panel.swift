@@ -1,5 +1,6 @@
 import Foundation
 import Segmentation
+import SlideIO
 import Unmixing
 
 /// Where a marker is read: QuPath's and inForm's compartments, plus `ring`.
@@ -202,6 +203,11 @@ public struct Panel: Codable, Equatable, Sendable {
 
     public func componentIndex(_ name: String) -> Int? { library.components.firstIndex(of: name) }
     public func marker(_ name: String) -> MarkerSpec? { markers.first { $0.name == name } }
+
+    /// Slide channel index for every library channel of `slide` (see below).
+    public func channelMap(for slide: Slide) throws -> [Int] {
+        try channelMap(slideChannels: slide.channels.map { ($0.name, $0.biomarker) }, path: slide.path)
+    }
 
     /// Slide channel index for every library channel, matched by name or biomarker
     /// (case-insensitive; spaces, '-' and '_' ignored).

@@ -37,11 +37,6 @@ public enum PNG {
         guard let data = encode(rgb: rgb, width: width, height: height) else {
             throw SlideError.writeFailed(path: url.path, detail: "PNG compression failed")
         }
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
-        do { try data.write(to: tmp) } catch {
-            throw SlideError.writeFailed(path: url.path, detail: error.localizedDescription)
-        }
-        guard rename(tmp.path, url.path) == 0 else { throw SlideError.writeFailed(path: url.path, detail: String(cString: strerror(errno))) }
+        try AtomicFile.write(data, to: url)
     }
 }

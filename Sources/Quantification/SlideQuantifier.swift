@@ -39,7 +39,7 @@ public struct SlideQuantifier: Sendable {
         }
         let slide = try Slide(path: path, pixelSizeUm: options.pixelSizeUm)
         let px = try slide.requirePixelSize()
-        let channelMap = try panel.channelMap(slideChannels: slide.channels.map { ($0.name, $0.biomarker) }, path: path)
+        let channelMap = try panel.channelMap(for: slide)
         let tissue = try TissuePass.run(slide: slide, panel: panel, channelMap: channelMap, pixelSizeUm: px, threads: options.threads)
         let map = tissue.map
         mark("tissue")

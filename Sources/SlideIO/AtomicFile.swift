@@ -1,12 +1,18 @@
 import Foundation
 
-/// Writes text to a temporary file beside the target and renames it into place, so a reader
-/// never sees half a table.
+/// Writes a file to a temporary name beside the target (creating the folder) and renames it
+/// into place, so a reader never sees half a table or picture.
 public enum AtomicFile {
     public static func write(_ text: String, to url: URL) throws {
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        try write(Data(text.utf8), to: url)
+    }
+
+    public static func write(_ data: Data, to url: URL) throws {
+        let dir = url.deletingLastPathComponent()
+        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
         do {
-            try Data(text.utf8).write(to: tmp)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try data.write(to: tmp)
         } catch {
             throw SlideError.writeFailed(path: url.path, detail: "\(error.localizedDescription)")
         }

@@ -17,3 +17,14 @@ func fail(_ error: Error) -> Never {
     FileHandle.standardError.write(Data("mifq: error: \(message)\n".utf8))
     Foundation.exit(1)
 }
+
+/// Options every long-running command shares.
+struct RunOptions: ParsableArguments {
+    @Option(help: "Worker threads (results do not depend on it).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Flag(help: "No progress on stderr.")
+    var quiet = false
+
+    var workers: Int { max(1, threads) }
+}

@@ -21,9 +21,6 @@ struct Quantify: ParsableCommand {
     @Option(help: "Output folder.")
     var out: String
 
-    @Option(help: "Worker threads (results do not depend on it).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
-
     @Option(help: "Tile edge in pixels (results do not depend on it).")
     var tile = 1024
 
@@ -42,8 +39,7 @@ struct Quantify: ParsableCommand {
     @Flag(help: "Do not write QC pictures.")
     var noQc = false
 
-    @Flag(help: "No progress on stderr.")
-    var quiet = false
+    @OptionGroup var common: RunOptions
 
     func run() throws {
         let summary: QuantifyRun.Summary
@@ -53,7 +49,7 @@ struct Quantify: ParsableCommand {
             let slides = try SlideInputs.find(inputs, patientMap: map)
             guard !slides.isEmpty else { throw ValidationError("no slides found in \(inputs.joined(separator: " "))") }
             var options = QuantifyOptions()
-            options.threads = max(1, threads); options.tileSize = tile
+            options.threads = common.workers; options.tileSize = tile
             options.writeCells = !noCells; options.writeQC = !noQc; options.pixelSizeUm = pixelSize
             var run = QuantifyRun(panel: p, panelPath: panel, options: options, outDir: URL(fileURLWithPath: out))
             run.resume = resume
@@ -63,7 +59,7 @@ struct Quantify: ParsableCommand {
                 bar?.finish(); bar = nil
                 FileHandle.standardError.write(Data("mifq: error: \(msg)\n".utf8))
             }, progress: { slide, done, total in
-                if slide != current { bar?.finish(); current = slide; bar = Progress(label: slide, quiet: quiet) }
+                if slide != current { bar?.finish(); current = slide; bar = Progress(label: slide, quiet: common.quiet) }
                 bar?.update(done, of: total)
             })
             bar?.finish()

@@ -29,11 +29,7 @@ struct Segment: ParsableCommand {
     @Option(help: "Tile edge in pixels (results do not depend on it).")
     var tile = 1024
 
-    @Option(help: "Worker threads (results do not depend on it).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
-
-    @Flag(help: "No progress on stderr.")
-    var quiet = false
+    @OptionGroup var common: RunOptions
 
     func run() throws {
         do {
@@ -42,8 +38,8 @@ struct Segment: ParsableCommand {
             let p = try panel.map(Panel.load)
             let ch = try resolveChannel(channel, in: slide, default: p?.nucleus.component ?? "DAPI")
             let tiled = TiledSegmentation(slide: slide, nucleusChannel: ch, parameters: p?.nucleus.parameters ?? NucleusParameters(),
-                                          pixelSizeUm: px, tileSize: tile, threads: threads)
-            let progress = Progress(label: (image as NSString).lastPathComponent, quiet: quiet)
+                                          pixelSizeUm: px, tileSize: tile, threads: common.workers)
+            let progress = Progress(label: (image as NSString).lastPathComponent, quiet: common.quiet)
             let s = try LabelExport.write(tiled, to: out, cells: cells) { progress.update($0, of: $1) }
             progress.finish()
             print("\(s.objects) \(cells ? "cells" : "nuclei") in \(image) → \(out) (threshold \(s.threshold), \(s.tiles) tiles)")

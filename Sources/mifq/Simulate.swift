@@ -41,11 +41,7 @@ struct Simulate: ParsableCommand {
     @Flag(help: "Skip the truth label and region masks (large slides for benchmarks).")
     var noMasks = false
 
-    @Option(help: "Worker threads (the bytes do not depend on it).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
-
-    @Flag(help: "No progress on stderr.")
-    var quiet = false
+    @OptionGroup var common: RunOptions
 
     func run() throws {
         do {
@@ -57,7 +53,7 @@ struct Simulate: ParsableCommand {
             var sim = CohortSimulator(panel: p)
             sim.patients = patients; sim.slidesPerPatient = slidesPerPatient
             sim.width = parts[0]; sim.height = parts[1]; sim.pixelSizeUm = pixelSize; sim.seed = seed
-            sim.threads = threads; sim.writeMasks = !noMasks
+            sim.threads = common.workers; sim.writeMasks = !noMasks
             switch format {
             case "ome": sim.flavours = [.ome]
             case "qptiff": sim.flavours = [.qptiff]
@@ -65,7 +61,7 @@ struct Simulate: ParsableCommand {
             default: throw ValidationError("--format must be ome, qptiff or both")
             }
             let dir = URL(fileURLWithPath: out)
-            let bar = Progress(label: "simulate", quiet: quiet)
+            let bar = Progress(label: "simulate", quiet: common.quiet)
             try sim.write(to: dir) { bar.update($0, of: $1, unit: "slides") }
             if singleStain { try sim.writeSingleStain(to: dir) }
             bar.finish()

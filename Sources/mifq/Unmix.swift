@@ -21,20 +21,16 @@ struct Unmix: ParsableCommand {
     @Option(help: "ols (pseudo-inverse, one sgemm per tile) or nnls (exact non-negative least squares).")
     var method: UnmixingMethod = .ols
 
-    @Option(help: "Worker threads.")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
-
-    @Flag(help: "No progress on stderr.")
-    var quiet = false
+    @OptionGroup var common: RunOptions
 
     func run() throws {
         do {
             let p = try Panel.load(panel)
             let s = try Slide(path: slide)
-            let map = try p.channelMap(slideChannels: s.channels.map { ($0.name, $0.biomarker) }, path: slide)
-            let bar = Progress(label: (slide as NSString).lastPathComponent, quiet: quiet)
+            let map = try p.channelMap(for: s)
+            let bar = Progress(label: (slide as NSString).lastPathComponent, quiet: common.quiet)
             try ComponentExport.write(slide: s, channelMap: map, unmixer: Unmixer(library: p.library, method: method),
-                                      to: out, threads: threads) { bar.update($0, of: $1) }
+                                      to: out, threads: common.workers) { bar.update($0, of: $1) }
             bar.finish()
             print("\(p.library.componentCount) components (\(method.rawValue)) → \(out)")
         } catch {
