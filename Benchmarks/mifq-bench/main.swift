@@ -117,21 +117,29 @@ do {
                            into: (0..<c).map { UnsafeMutableBufferPointer(start: p + $0 * n, count: n) })
             tiles.append(p)
         }
-        let work = UnsafeMutablePointer<Float>.allocate(capacity: c * n)
-        let out = UnsafeMutablePointer<Float>.allocate(capacity: panel.library.componentCount * n)
-        let rounds = 20
-        var t0 = now()
-        for _ in 0..<rounds { for p in tiles { work.update(from: p, count: c * n); out.update(from: work, count: c * n) } }
-        let copy = now() - t0
-        report("memory copy (same bytes)", copy / 2, bytes: rounds * nTiles * c * n * 4, pixels: rounds * nTiles * n)
-        for method in [UnmixingMethod.ols, .nnls] {
-            let u = Unmixer(library: panel.library, method: method)
-            let r = method == .ols ? rounds : 1   // NNLS is ~200× slower: one pass is enough to time it
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: max(c, panel.library.componentCount) * n)
+        // Copy and OLS alternate, trial after trial, and the median of each is reported, so that
+        // both see the same machine state (this is a shared VM: single runs vary by ±30%).
+        let ols = Unmixer(library: panel.library, method: .ols)
+        var copyTimes: [Double] = [], olsTimes: [Double] = []
+        for _ in 0..<15 {
+            var t0 = now()
+            for p in tiles { out.update(from: p, count: c * n) }
+            copyTimes.append(now() - t0)
             t0 = now()
-            for _ in 0..<r { for p in tiles { work.update(from: p, count: c * n); u.unmix(observed: work, pixels: n, out: out) } }
-            let s = now() - t0 - copy / 2 * Double(r) / Double(rounds)   // minus the staging copy into `work`
-            report("unmix \(method.rawValue), 1 thread", s, bytes: r * nTiles * c * n * 4, pixels: r * nTiles * n)
+            for p in tiles { ols.unmix(observed: p, pixels: n, out: out) }
+            olsTimes.append(now() - t0)
         }
+        func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+        let px = nTiles * n
+        report("memory copy (same bytes), median of 15", median(copyTimes), bytes: px * c * 4, pixels: px)
+        report("unmix ols, 1 thread, median of 15", median(olsTimes), bytes: px * c * 4, pixels: px)
+        print(String(format: "ols / copy throughput: %.2f (median of the 15 paired ratios %.2f)",
+                     median(copyTimes) / median(olsTimes), median(zip(copyTimes, olsTimes).map { $0 / $1 })))
+        let nnls = Unmixer(library: panel.library, method: .nnls)
+        let t0 = now()
+        for p in tiles { nnls.unmix(observed: p, pixels: n, out: out) }   // ~200× slower: one pass
+        report("unmix nnls, 1 thread", now() - t0, bytes: px * c * 4, pixels: px)
     default:
         print("unknown benchmark \(args[1])")
         exit(2)

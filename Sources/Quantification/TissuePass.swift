@@ -56,7 +56,7 @@ public enum TissuePass {
                         try slide.read(channels: channelMap, level: level, region: r,
                                        into: (0..<nc).map { UnsafeMutableBufferPointer(start: obs + $0 * n, count: n) })
                     } catch { errors.set(error); return }
-                    // Total light (dark removed) before unmixing modifies the buffer.
+                    // Total light, dark removed.
                     var total = [Float](repeating: 0, count: n)
                     for c in 0..<nc { for i in 0..<n { total[i] += obs[c * n + i] - dark } }
                     unmixer.unmix(observed: obs, pixels: n, out: comps)

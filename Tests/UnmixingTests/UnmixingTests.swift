@@ -53,6 +53,35 @@ final class UnmixingTests: XCTestCase {
         XCTAssertLessThanOrEqual(rel, 0.01, "relative RMSE \(rel)")
     }
 
+    /// A dark offset is removed exactly (folded into a per-component bias) and the observed
+    /// planes are left as they were; checked by hand on a 2×2 library.
+    func testDarkOffsetIsRemovedAndInputUntouched() {
+        // A = [[1, 0.5], [0, 1]], dark 100: x = (10, 20) → observed (100 + 10 + 10, 100 + 20) = (120, 120);
+        // x = (0, 4) → (102, 104); x = (3, 0) → (103, 100).
+        let lib = SpectralLibrary(channels: ["a", "b"], components: ["p", "q"], matrix: [[1, 0.5], [0, 1]], darkOffset: 100)
+        let observed: [[Float]] = [[120, 102, 103], [120, 104, 100]]
+        for method in UnmixingMethod.allCases {
+            var flat = observed.flatMap { $0 }
+            var out = [Float](repeating: -1, count: 6)
+            flat.withUnsafeMutableBufferPointer { o in
+                out.withUnsafeMutableBufferPointer { Unmixer(library: lib, method: method).unmix(observed: o.baseAddress!, pixels: 3, out: $0.baseAddress!) }
+            }
+            XCTAssertEqual(flat, observed.flatMap { $0 }, "\(method): observed modified")
+            let expected: [Float] = [10, 0, 3, 20, 4, 0]
+            for i in 0..<6 { XCTAssertEqual(out[i], expected[i], accuracy: 1e-4, "\(method) [\(i)]") }
+        }
+        // Below the dark level OLS goes negative and NNLS clamps: observed (90, 110) → OLS (−15, 10),
+        // NNLS: minimise (0.5q − (−10))² + (q − 10)² over q ≥ 0 with p = 0 → q = (−5 + 10)/1.25 = 4.
+        var flat: [Float] = [90, 110], out = [Float](repeating: 0, count: 2)
+        for (method, expected) in [(UnmixingMethod.ols, [Float(-15), 10]), (.nnls, [0, 4])] {
+            flat.withUnsafeMutableBufferPointer { o in
+                out.withUnsafeMutableBufferPointer { Unmixer(library: lib, method: method).unmix(observed: o.baseAddress!, pixels: 1, out: $0.baseAddress!) }
+            }
+            XCTAssertEqual(out[0], expected[0], accuracy: 1e-4, "\(method)")
+            XCTAssertEqual(out[1], expected[1], accuracy: 1e-4, "\(method)")
+        }
+    }
+
     /// With photon and read noise, NNLS is never further from the truth than OLS and never negative.
     func testNNLSWithNoise() throws {
         let lib = try Panel.load(Self.panelPath).library
