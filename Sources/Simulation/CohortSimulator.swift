@@ -16,6 +16,8 @@ public struct CohortSimulator: Sendable {
     public var flavours: [SlideFlavour] = [.ome]
     public var threads = ProcessInfo.processInfo.activeProcessorCount
     public var writeMasks = true
+    /// Deflate-compress the slides' tiles (masks are always compressed).
+    public var deflate = true
 
     public init(panel: Panel) { self.panel = panel }
 
@@ -73,6 +75,7 @@ public struct CohortSimulator: Sendable {
                 for f in flavours {
                     var sim = SlideSimulator(panel: panel, design: design(for: p, slide: k), threads: threads)
                     sim.writeMasks = writeMasks
+                    sim.deflate = deflate
                     let suffix = flavours.count > 1 ? "_\(f.rawValue)" : ""
                     try sim.write(id: "\(p.id)_S\(k)\(suffix)", to: dir, flavour: f)
                     done += 1

@@ -34,15 +34,21 @@ struct SlideRenderer: Sendable {
     }
 
     func render(x0: Int, y0: Int, width w: Int, height h: Int, tileSeed: UInt64) -> Output {
-        let px = design.pixelSizeUm
+        let px = design.pixelSizeUm, pxf = Float(px)
         let halo = 3
         let W = w + 2 * halo, H = h + 2 * halo
         let K = stains.componentCount
-        var ab = [[Float]](repeating: [Float](repeating: 0, count: W * H), count: K)
+        // Abundance planes (K × W × H, with a halo for the blur), nearest-centre labels.
+        let ab = UnsafeMutablePointer<Float>.allocate(capacity: K * W * H)
+        memset(ab, 0, K * W * H * MemoryLayout<Float>.stride)
+        let best = UnsafeMutablePointer<Float>.allocate(capacity: w * h)
+        best.initialize(repeating: .infinity, count: w * h)
+        defer { ab.deallocate(); best.deallocate() }
         var labels = [UInt32](repeating: 0, count: w * h)
-        var best = [Float](repeating: .infinity, count: w * h)
+        var painted = [Bool](repeating: false, count: K)
         let bx0 = Double(x0 - halo) * px, by0 = Double(y0 - halo) * px
         let nearby = layout.cells(inXUm: bx0, Double(x0 + w + halo) * px, yUm: by0, Double(y0 + h + halo) * px, margin: 12)
+        labels.withUnsafeMutableBufferPointer { lab in
         for ci in nearby {
             let c = layout.cells[Int(ci)]
             let reach = c.a + c.ring + 1.5
@@ -51,85 +57,121 @@ struct SlideRenderer: Sendable {
             let pyMin = max(0, Int(((c.y - reach) / px).rounded(.down)) - (y0 - halo))
             let pyMax = min(H - 1, Int(((c.y + reach) / px).rounded(.up)) - (y0 - halo))
             if pxMin > pxMax || pyMin > pyMax { continue }
-            let cs = cos(c.theta), sn = sin(c.theta)
-            let meanAxis = (c.a + c.b) / 2
-            let marker = stains.byType[c.type]
-            let pd = c.pdl1 ? stains.pdl1 : nil
+            // Elliptical coordinates (u, v) with the nucleus boundary at r = 1, in Float, the
+            // offsets from the cell centre being small.
+            let cs = Float(cos(c.theta)), sn = Float(sin(c.theta))
+            let ia = Float(1 / c.a), ib = Float(1 / c.b)
+            let meanAxis = Float((c.a + c.b) / 2), ring = Float(c.ring)
+            // Nucleus r ≤ 1; cytoplasm out to r = 1 + ring / meanAxis; membrane its outer 1 µm.
+            // Compared as squares, so no square root per pixel.
+            let rOuter = 1 + ring / meanAxis, rOuter2 = rOuter * rOuter
+            let rMembrane = max(1, 1 + (ring - 1) / meanAxis), rMembrane2 = rMembrane * rMembrane
+            let nucleusPlane = stains.nucleus.map { ab + $0 * W * H }
+            let markerPlane = stains.byType[c.type].map { ab + $0 * W * H }
+            let pdPlane = c.pdl1 ? stains.pdl1.map { ab + $0 * W * H } : nil
+            let tumor = c.type == .tumor
+            let dx0 = Float((Double(pxMin + x0 - halo) + 0.5) * px - c.x)
             for yy in pyMin...pyMax {
-                let yUm = (Double(yy + y0 - halo) + 0.5) * px - c.y
+                let yUm = Float((Double(yy + y0 - halo) + 0.5) * px - c.y)
+                let uy = yUm * sn * ia, vy = yUm * cs * ib
                 for xx in pxMin...pxMax {
-                    let xUm = (Double(xx + x0 - halo) + 0.5) * px - c.x
-                    let u = (xUm * cs + yUm * sn) / c.a, v = (-xUm * sn + yUm * cs) / c.b
-                    let r = (u * u + v * v).squareRoot()
+                    let xUm = dx0 + Float(xx - pxMin) * pxf
+                    let u = xUm * cs * ia + uy, v = -xUm * sn * ib + vy
+                    let r2 = u * u + v * v
+                    if r2 > rOuter2 { continue }
                     let i = yy * W + xx
-                    if r <= 1 {
+                    if r2 <= 1 {
                         let t = Float(SplitMix64.mix(c.texture &+ UInt64(yy * 131 + xx)) >> 40) / 16_777_216
-                        if let nk = stains.nucleus { ab[nk][i] += c.dapi * (0.8 + 0.4 * t) * Float(1 - 0.25 * r * r) }
-                        if c.type == .tumor, let m = marker { ab[m][i] += 0.12 * c.level }
+                        nucleusPlane?[i] += c.dapi * (0.8 + 0.4 * t) * (1 - 0.25 * r2)
+                        if tumor { markerPlane?[i] += 0.12 * c.level }
                         let lx = xx - halo, ly = yy - halo
-                        if lx >= 0 && ly >= 0 && lx < w && ly < h && Float(r) < best[ly * w + lx] {
-                            best[ly * w + lx] = Float(r)
-                            labels[ly * w + lx] = UInt32(ci) + 1
+                        if lx >= 0 && ly >= 0 && lx < w && ly < h && r2 < best[ly * w + lx] {
+                            best[ly * w + lx] = r2
+                            lab[ly * w + lx] = UInt32(ci) + 1
                         }
                         continue
                     }
-                    let out = (r - 1) * meanAxis
-                    if out > c.ring { continue }
-                    let membrane = out >= c.ring - 1.0
-                    if let m = marker {
-                        if c.type == .tumor { ab[m][i] += membrane ? 0.7 * c.level : c.level }
-                        else { ab[m][i] += membrane ? c.level : 0.25 * c.level }
+                    let membrane = r2 >= rMembrane2
+                    if let m = markerPlane {
+                        if tumor { m[i] += membrane ? 0.7 * c.level : c.level }
+                        else { m[i] += membrane ? c.level : 0.25 * c.level }
                     }
-                    if let p = pd { ab[p][i] += membrane ? c.pdl1Level : 0.15 * c.pdl1Level }
+                    if let p = pdPlane { p[i] += membrane ? c.pdl1Level : 0.15 * c.pdl1Level }
                 }
             }
+            if let n = stains.nucleus { painted[n] = true }
+            if let m = stains.byType[c.type] { painted[m] = true }
+            if c.pdl1, let p = stains.pdl1 { painted[p] = true }
         }
-        // Optics: a slight Gaussian blur of every abundance plane.
+        }
+        // Optics: a slight Gaussian blur of every painted abundance plane.
         let kernel = gaussianKernel(SlideRenderer.blurSigmaPx)
-        for k in 0..<K where ab[k].contains(where: { $0 != 0 }) { blur(&ab[k], W, H, kernel) }
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: W * H)
+        defer { scratch.deallocate() }
+        for k in 0..<K where painted[k] { blur(ab + k * W * H, W, H, kernel, scratch) }
 
-        // Regions, autofluorescence, illumination, mixing, noise.
+        // Regions, autofluorescence, illumination, mixing and noise, a row at a time: the
+        // per-pixel fields first, then each channel as whole-row (vectorised) passes.
         var regions = [UInt8](repeating: 0, count: w * h)
         let C = library.channelCount
         var out = [[Float]](repeating: [Float](repeating: 0, count: w * h), count: C)
         var rng = SplitMix64(design.seed, tileSeed, 991)
-        let M = library.matrix.map { $0.map(Float.init) }
+        let M = library.matrix.flatMap { $0.map(Float.init) }   // C × K
         let dark = Float(library.darkOffset)
-        FastNormal.table.withUnsafeBufferPointer { nt in
-            var mixed = [Float](repeating: 0, count: C)
-            var a = [Float](repeating: 0, count: K)
-            for ly in 0..<h {
-                let yUm = (Double(y0 + ly) + 0.5) * px
-                for lx in 0..<w {
-                    let xUm = (Double(x0 + lx) + 0.5) * px
-                    let reg = geometry.region(xUm: xUm, yUm: yUm)
-                    regions[ly * w + lx] = reg
-                    let i = (ly + halo) * W + lx + halo
-                    for k in 0..<K { a[k] = ab[k][i] }
-                    var af: Float = 0
-                    if design.autofluorescence {
-                        let t = Float(SplitMix64.mix(UInt64(y0 + ly) &* 0x1F1F_1F1F &+ UInt64(x0 + lx) &+ design.seed) >> 40) / 16_777_216
-                        af = reg == 0 ? 4 : (reg == 1 ? 55 : 40) * (0.8 + 0.4 * t)
+        let read2 = SlideRenderer.readNoise * SlideRenderer.readNoise
+        let row = UnsafeMutablePointer<Float>.allocate(capacity: 3 * w)
+        defer { row.deallocate() }
+        let afRow = row, illumRow = row + w, noiseRow = row + 2 * w
+        // Shading: 1 − 0.04 (fx² + fy²) within each 1000-px camera field.
+        var shadeX = [Float](repeating: 0, count: w)
+        for lx in 0..<w { let fx = Float((x0 + lx) % 1000) / 500 - 1; shadeX[lx] = fx * fx }
+        FastNormal.quantiles16.withUnsafeBufferPointer { nt in
+        regions.withUnsafeMutableBufferPointer { reg in
+        for ly in 0..<h {
+            let gy = y0 + ly
+            let yUm = (Double(gy) + 0.5) * px
+            for lx in 0..<w {
+                let r = geometry.region(xUm: (Double(x0 + lx) + 0.5) * px, yUm: yUm)
+                reg[ly * w + lx] = r
+                if design.autofluorescence {
+                    let t = Float(SplitMix64.mix(UInt64(gy) &* 0x1F1F_1F1F &+ UInt64(x0 + lx) &+ design.seed) >> 40) / 16_777_216
+                    afRow[lx] = r == 0 ? 4 : (r == 1 ? 55 : 40) * (0.8 + 0.4 * t)
+                } else {
+                    afRow[lx] = 0
+                }
+            }
+            let fy = Float(gy % 1000) / 500 - 1, fy2 = fy * fy
+            for lx in 0..<w { illumRow[lx] = design.illumination ? 1 - 0.04 * (shadeX[lx] + fy2) : 1 }
+            for c in 0..<C {
+                out[c].withUnsafeMutableBufferPointer { ob in
+                    let o = ob.baseAddress! + ly * w
+                    let af = autofluorescence[c]
+                    for x in 0..<w { o[x] = af * afRow[x] }
+                    for k in 0..<K where painted[k] && M[c * K + k] != 0 {
+                        let m = M[c * K + k], src = ab + k * W * H + (ly + halo) * W + halo
+                        for x in 0..<w { o[x] += m * src[x] }
                     }
-                    let illum: Float = design.illumination ? illumination(x0 + lx, y0 + ly) : 1
-                    for c in 0..<C {
-                        var s: Float = 0
-                        let row = M[c]
-                        for k in 0..<K { s += row[k] * a[k] }
-                        mixed[c] = (s + af * autofluorescence[c]) * illum
-                    }
-                    for c in 0..<C {
-                        var v = mixed[c]
-                        if design.noise {
-                            let sd = (max(v, 0) + SlideRenderer.readNoise * SlideRenderer.readNoise).squareRoot()
-                            v += sd * FastNormal.draw(rng.next(), nt) + dark   // rounded when written as uint16
-                        } else {
-                            v += dark
+                    for x in 0..<w { o[x] *= illumRow[x] }
+                    if design.noise {
+                        // Four standard normals per 64-bit draw, 16 bits each.
+                        var x = 0
+                        while x < w {
+                            var bits = rng.next()
+                            for j in x..<min(x + 4, w) { noiseRow[j] = nt[Int(bits & 0xFFFF)]; bits >>= 16 }
+                            x += 4
                         }
-                        out[c][ly * w + lx] = min(max(v, 0), 65535)
+                        // Photon (≈ normal, variance = signal) and read noise, then the camera's dark level.
+                        for x in 0..<w {
+                            let v = o[x]
+                            o[x] = min(max(v + (max(v, 0) + read2).squareRoot() * noiseRow[x] + dark, 0), 65535)
+                        }
+                    } else {
+                        for x in 0..<w { o[x] = min(max(o[x] + dark, 0), 65535) }
                     }
                 }
             }
+        }
+        }
         }
         return Output(channels: out, labels: labels, regions: regions)
     }
@@ -148,31 +190,28 @@ struct SlideRenderer: Sendable {
         return k
     }
 
-    /// Separable blur with clamped edges; taps outer, pixels inner, so each tap vectorises.
-    private func blur(_ p: inout [Float], _ w: Int, _ h: Int, _ k: [Float]) {
+    /// Separable blur with clamped edges, in place; taps outer, pixels inner, so each tap vectorises.
+    private func blur(_ p: UnsafeMutablePointer<Float>, _ w: Int, _ h: Int, _ k: [Float], _ t: UnsafeMutablePointer<Float>) {
         let r = k.count / 2
         var line = [Float](repeating: 0, count: w + 2 * r)
-        var t = [Float](repeating: 0, count: w * h)
-        for y in 0..<h {
-            for i in 0..<(w + 2 * r) { line[i] = p[y * w + min(max(i - r, 0), w - 1)] }
-            line.withUnsafeBufferPointer { l in
-                t.withUnsafeMutableBufferPointer { tb in
-                    let o = tb.baseAddress! + y * w
-                    for x in 0..<w { o[x] = k[0] * l[x] }
-                    for j in 1..<k.count { let kv = k[j], lj = l.baseAddress! + j; for x in 0..<w { o[x] += kv * lj[x] } }
-                }
+        line.withUnsafeMutableBufferPointer { lb in
+            let l = lb.baseAddress!
+            for y in 0..<h {
+                let src = p + y * w
+                (l + r).update(from: src, count: w)
+                for i in 0..<r { l[i] = src[0]; l[r + w + i] = src[w - 1] }
+                let o = t + y * w
+                let k0 = k[0]
+                for x in 0..<w { o[x] = k0 * l[x] }
+                for j in 1..<k.count { let kv = k[j], lj = l + j; for x in 0..<w { o[x] += kv * lj[x] } }
             }
         }
-        t.withUnsafeBufferPointer { tb in
-            p.withUnsafeMutableBufferPointer { pb in
-                for y in 0..<h {
-                    let o = pb.baseAddress! + y * w
-                    for x in 0..<w { o[x] = 0 }
-                    for j in 0..<k.count {
-                        let kv = k[j], src = tb.baseAddress! + min(max(y + j - r, 0), h - 1) * w
-                        for x in 0..<w { o[x] += kv * src[x] }
-                    }
-                }
+        for y in 0..<h {
+            let o = p + y * w
+            for x in 0..<w { o[x] = 0 }
+            for j in 0..<k.count {
+                let kv = k[j], src = t + min(max(y + j - r, 0), h - 1) * w
+                for x in 0..<w { o[x] += kv * src[x] }
             }
         }
     }

@@ -131,9 +131,9 @@ public struct SlideSimulator: Sendable {
         }
         group.wait()
         try errors.rethrow()
-        try writer.finish()
-        try labelWriter?.finish()
-        try regionWriter?.finish()
+        try writer.finish(threads: threads)
+        try labelWriter?.finish(threads: threads)
+        try regionWriter?.finish(threads: threads)
 
         // Truth tables: cells that are visible in the label mask.
         let pxArea = design.pixelSizeUm * design.pixelSizeUm

@@ -28,13 +28,13 @@ extension OMETIFFWriter {
         let w = max(1, lw / f), hgt = max(1, lh / f)
         let bps = spec.sampleType.bytes
         let nc = spec.channelNames.count
-        let row = UnsafeMutableRawPointer.allocate(byteCount: lw * bps, alignment: 16)
+        let row = UnsafeMutableRawPointer.allocate(byteCount: (lw + spec.tileSize) * bps, alignment: 16)
         defer { row.deallocate() }
         var acc = [Double](repeating: 0, count: w * hgt * 3)
         for c in 0..<nc {
             var v = [Double](repeating: 0, count: w * hgt)
             for y in 0..<hgt {
-                try readFully(row, lw * bps, at: planeOffset(channel: c, level: k) + (y * f) * lw * bps)
+                try readRow(channel: c, level: k, y: y * f, into: row)
                 for x in 0..<w { v[y * w + x] = sample(row, spec.sampleType, x * f) }
             }
             // Display scale: the 99.5th percentile.

@@ -63,8 +63,10 @@ public struct ImageSpec: Sendable {
 ///
 /// Level-0 pixels arrive in any order, from any thread (`write` for disjoint regions is
 /// thread-safe), and go to a spool file beside the output, so memory stays bounded by the
-/// caller's tiles whatever the image size. `finish()` builds the pyramid (box mean of the
-/// level-0 pixels each reduced pixel covers), writes to a temporary name and renames, so a
+/// caller's tiles whatever the image size. The spool holds every plane as its TIFF tiles
+/// (edge tiles padded with zeros), so a caller writing whole tiles costs one `pwrite` per tile
+/// and channel, and pages are written tile by tile. `finish()` builds the pyramid (box mean of
+/// the level-0 pixels each reduced pixel covers), writes to a temporary name and renames, so a
 /// reader never sees half a file. BigTIFF is chosen when the uncompressed data could pass 4 GB.
 public final class OMETIFFWriter: @unchecked Sendable {
     public let path: String
@@ -87,7 +89,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
         guard spoolFD >= 0 else {
             throw SlideError.writeFailed(path: path, detail: String(cString: strerror(errno)))
         }
-        let bytes = off_t(spec.width * spec.height * spec.channelNames.count * spec.sampleType.bytes)
+        let bytes = off_t(planeBytes(level: 0) * spec.channelNames.count)
         if ftruncate(spoolFD, bytes) != 0 {
             let why = String(cString: strerror(errno))
             close(spoolFD); unlink(spoolPath)
@@ -101,37 +103,48 @@ public final class OMETIFFWriter: @unchecked Sendable {
 
     /// Stores level-0 values of one channel. Integer types are rounded and clamped.
     public func write(channel: Int, region: PixelRegion, values: UnsafeBufferPointer<Float>) throws {
-        precondition(channel >= 0 && channel < spec.channelNames.count && values.count >= region.count)
-        precondition(region.x >= 0 && region.y >= 0 && region.x + region.width <= spec.width && region.y + region.height <= spec.height)
-        let bps = spec.sampleType.bytes
-        let row = UnsafeMutableRawPointer.allocate(byteCount: region.width * bps, alignment: 16)
-        defer { row.deallocate() }
-        let planeBytes = spec.width * spec.height * bps
-        for r in 0..<region.height {
-            let src = values.baseAddress! + r * region.width
-            encode(src, count: region.width, as: spec.sampleType, into: row)
-            let off = channel * planeBytes + ((region.y + r) * spec.width + region.x) * bps
-            var written = 0
-            while written < region.width * bps {
-                let n = pwrite(spoolFD, row + written, region.width * bps - written, off_t(off + written))
-                if n <= 0 { throw SlideError.writeFailed(path: path, detail: String(cString: strerror(errno))) }
-                written += n
-            }
+        precondition(values.count >= region.count)
+        let type = spec.sampleType
+        try spool(channel: channel, region: region) { r, x, n, dst in
+            encode(values.baseAddress! + r * region.width + x, count: n, as: type, into: dst)
         }
     }
 
     /// Stores exact 32-bit labels (a uint32 image), for label masks beyond Float's 2^24.
     public func write(channel: Int, region: PixelRegion, labels: UnsafeBufferPointer<UInt32>) throws {
         precondition(spec.sampleType == .uint32 && labels.count >= region.count)
-        let planeBytes = spec.width * spec.height * 4
-        for r in 0..<region.height {
-            let off = channel * planeBytes + ((region.y + r) * spec.width + region.x) * 4
-            let src = UnsafeRawPointer(labels.baseAddress! + r * region.width)
-            var written = 0
-            while written < region.width * 4 {
-                let n = pwrite(spoolFD, src + written, region.width * 4 - written, off_t(off + written))
-                if n <= 0 { throw SlideError.writeFailed(path: path, detail: String(cString: strerror(errno))) }
-                written += n
+        try spool(channel: channel, region: region) { r, x, n, dst in
+            dst.copyMemory(from: labels.baseAddress! + r * region.width + x, byteCount: n * 4)
+        }
+    }
+
+    /// Moves a level-0 region into the spool tile by tile: where the region covers all of a
+    /// tile's columns, the tile's rows are contiguous and go out in one `pwrite`; otherwise row
+    /// by row. `fill(row, column, count, destination)` encodes `count` samples of the region.
+    private func spool(channel: Int, region: PixelRegion,
+                       fill: (_ row: Int, _ x: Int, _ count: Int, _ dst: UnsafeMutableRawPointer) -> Void) throws {
+        precondition(channel >= 0 && channel < spec.channelNames.count)
+        precondition(region.x >= 0 && region.y >= 0 && region.x + region.width <= spec.width && region.y + region.height <= spec.height)
+        guard region.width > 0 && region.height > 0 else { return }
+        let t = spec.tileSize, bps = spec.sampleType.bytes
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: t * t * bps, alignment: 64)
+        defer { buf.deallocate() }
+        for ty in (region.y / t)...((region.y + region.height - 1) / t) {
+            for tx in (region.x / t)...((region.x + region.width - 1) / t) {
+                let x0 = max(region.x, tx * t), x1 = min(region.x + region.width, tx * t + t)
+                let y0 = max(region.y, ty * t), y1 = min(region.y + region.height, ty * t + t)
+                let tile = tileOffset(channel: channel, level: 0, tx: tx, ty: ty)
+                if x0 == tx * t && x1 == min(spec.width, tx * t + t) {
+                    // All of the tile's columns: rows y0..<y1 are one contiguous run, padding included.
+                    if x1 - x0 < t { memset(buf, 0, (y1 - y0) * t * bps) }
+                    for y in y0..<y1 { fill(y - region.y, x0 - region.x, x1 - x0, buf + (y - y0) * t * bps) }
+                    try writeFully(buf, (y1 - y0) * t * bps, at: tile + (y0 - ty * t) * t * bps)
+                } else {
+                    for y in y0..<y1 {
+                        fill(y - region.y, x0 - region.x, x1 - x0, buf)
+                        try writeFully(buf, (x1 - x0) * bps, at: tile + ((y - ty * t) * t + x0 - tx * t) * bps)
+                    }
+                }
             }
         }
     }
@@ -150,14 +163,40 @@ public final class OMETIFFWriter: @unchecked Sendable {
         unlink(spoolPath)
     }
 
+    func tileCounts(level k: Int) -> (Int, Int) {
+        let (w, h) = spec.levelSize(k), t = spec.tileSize
+        return ((w + t - 1) / t, (h + t - 1) / t)
+    }
+
+    /// Bytes of one channel's plane at one level in the spool: whole tiles.
+    func planeBytes(level k: Int) -> Int {
+        let (nx, ny) = tileCounts(level: k)
+        return nx * ny * spec.tileSize * spec.tileSize * spec.sampleType.bytes
+    }
+
     /// Byte offset of one channel's plane at one level in the spool: level 0 planes first
     /// (as `write` fills them), then each reduced level's planes, built by `finish`.
     func planeOffset(channel c: Int, level k: Int) -> Int {
-        let nc = spec.channelNames.count, bps = spec.sampleType.bytes
+        let nc = spec.channelNames.count
         var off = 0
-        for j in 0..<k { let (w, h) = spec.levelSize(j); off += w * h * nc * bps }
-        let (w, h) = spec.levelSize(k)
-        return off + c * w * h * bps
+        for j in 0..<k { off += planeBytes(level: j) * nc }
+        return off + c * planeBytes(level: k)
+    }
+
+    /// Byte offset of tile (tx, ty): tiles in row-major order, each T × T samples.
+    func tileOffset(channel c: Int, level k: Int, tx: Int, ty: Int) -> Int {
+        let t = spec.tileSize
+        return planeOffset(channel: c, level: k) + (ty * tileCounts(level: k).0 + tx) * t * t * spec.sampleType.bytes
+    }
+
+    /// Samples x0..<x0+n of row y of one plane, gathered from the tiles it crosses.
+    func readRow(channel c: Int, level k: Int, y: Int, into dst: UnsafeMutableRawPointer) throws {
+        let (w, _) = spec.levelSize(k), t = spec.tileSize, bps = spec.sampleType.bytes
+        let ty = y / t
+        for tx in 0..<tileCounts(level: k).0 {
+            let n = min(t, w - tx * t)
+            try readFully(dst + tx * t * bps, n * bps, at: tileOffset(channel: c, level: k, tx: tx, ty: ty) + (y - ty * t) * t * bps)
+        }
     }
 
     func readFully(_ buf: UnsafeMutableRawPointer, _ n: Int, at off: Int) throws {
@@ -178,22 +217,44 @@ public final class OMETIFFWriter: @unchecked Sendable {
         }
     }
 
-    /// Level k from level k−1: each pixel the mean of the 2×2 block under it (integers rounded).
+    /// Level k from level k−1: each pixel the mean of the 2×2 block under it (integers rounded),
+    /// one output tile from the (up to) four source tiles under it.
     private func buildLevel(_ k: Int, channel c: Int) throws {
-        let (pw, _) = spec.levelSize(k - 1), (w, h) = spec.levelSize(k)
-        let bps = spec.sampleType.bytes
-        let src = UnsafeMutableRawPointer.allocate(byteCount: 2 * pw * bps, alignment: 16)
-        let dst = UnsafeMutableRawPointer.allocate(byteCount: w * bps, alignment: 16)
-        defer { src.deallocate(); dst.deallocate() }
-        let from = planeOffset(channel: c, level: k - 1), to = planeOffset(channel: c, level: k)
-        for y in 0..<h {
-            try readFully(src, 2 * pw * bps, at: from + 2 * y * pw * bps)
-            for x in 0..<w {
-                let s = sample(src, spec.sampleType, 2 * x) + sample(src, spec.sampleType, 2 * x + 1)
-                    + sample(src, spec.sampleType, pw + 2 * x) + sample(src, spec.sampleType, pw + 2 * x + 1)
-                store(s / 4, spec.sampleType, dst, x)
+        let t = spec.tileSize, bps = spec.sampleType.bytes, type = spec.sampleType
+        let (w, h) = spec.levelSize(k)
+        let (nx, ny) = tileCounts(level: k), (sx, sy) = tileCounts(level: k - 1)
+        let src = UnsafeMutableRawPointer.allocate(byteCount: 4 * t * t * bps, alignment: 64)   // 2T × 2T
+        let dst = UnsafeMutableRawPointer.allocate(byteCount: t * t * bps, alignment: 64)
+        let one = UnsafeMutableRawPointer.allocate(byteCount: t * t * bps, alignment: 64)
+        defer { src.deallocate(); dst.deallocate(); one.deallocate() }
+        let sw = 2 * t   // source row length in samples
+        for ty in 0..<ny {
+            for tx in 0..<nx {
+                for j in 0..<2 { for i in 0..<2 where 2 * tx + i < sx && 2 * ty + j < sy {
+                    try readFully(one, t * t * bps, at: tileOffset(channel: c, level: k - 1, tx: 2 * tx + i, ty: 2 * ty + j))
+                    for r in 0..<t { memcpy(src + ((j * t + r) * sw + i * t) * bps, one + r * t * bps, t * bps) }
+                } }
+                memset(dst, 0, t * t * bps)
+                let cols = min(t, w - tx * t), rows = min(t, h - ty * t)
+                for y in 0..<rows {
+                    let a = 2 * y * sw, b = a + sw
+                    if type == .uint16 {
+                        // Integer form of the same rounding: round(S / 4) half away from zero = (S + 2) >> 2.
+                        let p = src.assumingMemoryBound(to: UInt16.self), d = dst.assumingMemoryBound(to: UInt16.self) + y * t
+                        for x in 0..<cols {
+                            let s = UInt32(p[a + 2 * x]) &+ UInt32(p[a + 2 * x + 1]) &+ UInt32(p[b + 2 * x]) &+ UInt32(p[b + 2 * x + 1])
+                            d[x] = UInt16(truncatingIfNeeded: (s &+ 2) >> 2)
+                        }
+                    } else {
+                        for x in 0..<cols {
+                            let s = sample(src, type, a + 2 * x) + sample(src, type, a + 2 * x + 1)
+                                + sample(src, type, b + 2 * x) + sample(src, type, b + 2 * x + 1)
+                            store(s / 4, type, dst, y * t + x)
+                        }
+                    }
+                }
+                try writeFully(dst, t * t * bps, at: tileOffset(channel: c, level: k, tx: tx, ty: ty))
             }
-            try writeFully(dst, w * bps, at: to + y * w * bps)
         }
     }
 
@@ -204,9 +265,9 @@ public final class OMETIFFWriter: @unchecked Sendable {
         let bps = spec.sampleType.bytes
         let nc = spec.channelNames.count
         let nLevels = spec.levelCount
-        var rawBytes = 0
-        for k in 0..<nLevels { let (w, h) = spec.levelSize(k); rawBytes += w * h * nc * bps }
-        if ftruncate(spoolFD, off_t(rawBytes)) != 0 {
+        var rawBytes = 0, spoolBytes = 0
+        for k in 0..<nLevels { let (w, h) = spec.levelSize(k); rawBytes += w * h * nc * bps; spoolBytes += planeBytes(level: k) * nc }
+        if ftruncate(spoolFD, off_t(spoolBytes)) != 0 {
             throw SlideError.writeFailed(path: path, detail: "cannot grow the spool: \(String(cString: strerror(errno)))")
         }
         for k in 1..<max(nLevels, 1) {
@@ -280,27 +341,21 @@ public final class OMETIFFWriter: @unchecked Sendable {
                 _ = h.set(TIFFTAG_SUBIFD, UInt32(levels - 1), p.baseAddress!)
             }
         }
-        let bps = type.bytes
-        let tileBytes = t * t * bps
-        let tilesX = (w + t - 1) / t
-        let band = UnsafeMutableRawPointer.allocate(byteCount: t * w * bps, alignment: 64)
+        let tileBytes = t * t * type.bytes
+        let tilesX = (w + t - 1) / t, tilesY = (hgt + t - 1) / t
         let tiles = TileBuffers(count: tilesX, bytes: tileBytes)
-        defer { band.deallocate() }
-        let plane = planeOffset(channel: c, level: k)
         var index: UInt32 = 0
-        for ty in stride(from: 0, to: hgt, by: t) {
-            let rows = min(t, hgt - ty)
-            try readFully(band, rows * w * bps, at: plane + ty * w * bps)
-            // Cut the band into tiles and compress them in parallel; write in order.
-            DispatchQueue.concurrentPerform(iterations: min(threads, tilesX)) { worker in
-                for tx in stride(from: worker, to: tilesX, by: min(threads, tilesX)) {
-                    let tile = tiles.raw[tx]
-                    memset(tile, 0, tileBytes)
-                    let cols = min(t, w - tx * t)
-                    for r in 0..<rows { memcpy(tile + r * t * bps, band + (r * w + tx * t) * bps, cols * bps) }
+        for ty in 0..<tilesY {
+            // A row of tiles read (and compressed) in parallel, written in order.
+            let errors = FirstError()
+            let workers = min(threads, tilesX)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                for tx in stride(from: worker, to: tilesX, by: workers) {
+                    do { try readFully(tiles.raw[tx], tileBytes, at: tileOffset(channel: c, level: k, tx: tx, ty: ty)) } catch { errors.set(error); return }
                     if spec.deflate { tiles.compress(tx, level: 1) }
                 }
             }
+            try errors.rethrow()
             for tx in 0..<tilesX {
                 let ok = spec.deflate
                     ? TIFFWriteRawTile(h.tif, index, tiles.packed[tx], tmsize_t(tiles.packedSize[tx]))
@@ -367,8 +422,18 @@ func encode(_ src: UnsafePointer<Float>, count: Int, as t: SampleType, into dst:
         let d = dst.assumingMemoryBound(to: UInt8.self)
         for i in 0..<count { let v = src[i]; d[i] = v.isNaN ? 0 : UInt8(max(0, min(255, v)) + 0.5) }
     case .uint16:
+        // Branch-free so that it vectorises: clamp (NaN fails both comparisons and becomes 0),
+        // round to nearest-even by adding 2^23 (floats there are spaced 1), push exact halves
+        // up (half away from zero), and take the integer from the low mantissa bits.
         let d = dst.assumingMemoryBound(to: UInt16.self)
-        for i in 0..<count { let v = src[i]; d[i] = v.isNaN ? 0 : UInt16(max(0, min(65535, v)) + 0.5) }
+        let magic: Float = 8_388_608
+        for i in 0..<count {
+            let v = src[i]
+            let c: Float = v > 0 ? (v < 65535 ? v : 65535) : 0
+            var r = (c + magic) - magic
+            r += c - r == 0.5 ? 1 : 0
+            d[i] = UInt16(truncatingIfNeeded: (r + magic).bitPattern)
+        }
     case .uint32:
         let d = dst.assumingMemoryBound(to: UInt32.self)
         for i in 0..<count { let v = Double(src[i]); d[i] = v.isNaN ? 0 : UInt32(max(0, min(4_294_967_295, v.rounded()))) }

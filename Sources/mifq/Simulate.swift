@@ -41,6 +41,9 @@ struct Simulate: ParsableCommand {
     @Flag(help: "Skip the truth label and region masks (large slides for benchmarks).")
     var noMasks = false
 
+    @Flag(help: "Write pixel tiles without deflate compression (faster to write, ~2× larger files).")
+    var uncompressed = false
+
     @OptionGroup var common: RunOptions
 
     func run() throws {
@@ -53,7 +56,7 @@ struct Simulate: ParsableCommand {
             var sim = CohortSimulator(panel: p)
             sim.patients = patients; sim.slidesPerPatient = slidesPerPatient
             sim.width = parts[0]; sim.height = parts[1]; sim.pixelSizeUm = pixelSize; sim.seed = seed
-            sim.threads = common.workers; sim.writeMasks = !noMasks
+            sim.threads = common.workers; sim.writeMasks = !noMasks; sim.deflate = !uncompressed
             switch format {
             case "ome": sim.flavours = [.ome]
             case "qptiff": sim.flavours = [.qptiff]

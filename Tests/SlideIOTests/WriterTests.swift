@@ -49,6 +49,16 @@ final class WriterTests: XCTestCase {
         }
     }
 
+    /// uint16 encoding rounds half away from zero, clamps, and maps NaN to 0 (checked by hand).
+    func testUInt16EncodingRoundsHalfAwayAndClamps() {
+        let v: [Float] = [-3, 0.49, 0.5, 1.5, 2.5, 2.4999, 1000.5, 65534.5, 65535.4, 70000, .nan, .infinity, -.infinity]
+        var out = [UInt16](repeating: 7, count: v.count)
+        v.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBytes { encode(src.baseAddress!, count: v.count, as: .uint16, into: $0.baseAddress!) }
+        }
+        XCTAssertEqual(out, [0, 0, 1, 2, 3, 2, 1001, 65535, 65535, 65535, 0, 65535, 0])
+    }
+
     func testFloatAndByteTypes() throws {
         let dir = TestData.temporaryDirectory()
         for type in [SampleType.float32, .uint8, .uint32] {
