@@ -83,7 +83,7 @@ public struct TissueParameters: Codable, Equatable, Sendable {
     /// Fixed threshold on the smoothed tumour-marker abundance, or nil for automatic: this
     /// fraction of the nests' plateau level (the median of tissue pixels above Otsu's threshold).
     public var tumorThreshold: Double? = nil
-    public var tumorEdgeFraction: Double = 0.40
+    public var tumorEdgeFraction: Double = 0.55
     public var minTumorAreaMicrons2: Double = 1000
 
     public init() {}

@@ -78,8 +78,11 @@ struct SimCell: Sendable {
     var texture: UInt64
 }
 
-/// Places cells block by block (100 µm blocks, each with its own seeded generator, processed in
-/// raster order), with a minimum spacing that lets nuclei touch but not pile up.
+/// Places cells in 100 µm blocks, each block with its own seeded generators. Tumour nests are
+/// cohesive epithelium: a jittered hexagonal sheet at the tumour nuclear density, so a nest has no
+/// cell-free holes and its cells reach its edge (some lattice sites hold infiltrating immune cells).
+/// Stroma is a sparser random scatter (candidates thinned to the stroma density) with a minimum
+/// spacing that lets nuclei touch but not pile up, checked against everything placed before.
 struct CellLayout: Sendable {
     static let blockUm = 100.0
     let cells: [SimCell]
@@ -88,28 +91,48 @@ struct CellLayout: Sendable {
     let buckets: [[Int32]]
 
     init(design d: SlideDesign, geometry g: TissueGeometry) {
-        let bx = Int((d.widthUm / CellLayout.blockUm).rounded(.up)), by = Int((d.heightUm / CellLayout.blockUm).rounded(.up))
+        let B = CellLayout.blockUm
+        let bx = Int((d.widthUm / B).rounded(.up)), by = Int((d.heightUm / B).rounded(.up))
         var cells: [SimCell] = []
         var buckets = [[Int32]](repeating: [], count: bx * by)
-        let maxDensity = max(d.tumorNucleiPerMm2, d.stromaNucleiPerMm2)
-        let blockArea = CellLayout.blockUm * CellLayout.blockUm / 1e6
+        func add(_ c: SimCell) {
+            let i = min(bx - 1, max(0, Int(c.x / B))), j = min(by - 1, max(0, Int(c.y / B)))
+            buckets[j * bx + i].append(Int32(cells.count))
+            cells.append(c)
+        }
+        // Tumour sheet: hexagonal lattice of spacing s (density 2 / (√3 s²)), jittered by ±15% of s.
+        let s = (2 / (3.0.squareRoot() * max(d.tumorNucleiPerMm2, 1) / 1e6)).squareRoot()
+        let rowH = s * 3.0.squareRoot() / 2
+        for j in 0..<by {
+            for i in 0..<bx {
+                var rng = SplitMix64(d.seed, UInt64(j * bx + i), 78)
+                let r0 = Int((Double(j) * B / rowH).rounded(.up)), r1 = Int((Double(j + 1) * B / rowH).rounded(.up))
+                for r in r0..<r1 {
+                    let shift = r % 2 == 0 ? 0 : s / 2
+                    let c0 = Int(((Double(i) * B - shift) / s).rounded(.up)), c1 = Int(((Double(i + 1) * B - shift) / s).rounded(.up))
+                    for c in c0..<c1 {
+                        let x = Double(c) * s + shift + (rng.uniform() - 0.5) * 0.3 * s
+                        let y = Double(r) * rowH + (rng.uniform() - 0.5) * 0.3 * s
+                        guard x >= 0, y >= 0, x < d.widthUm, y < d.heightUm, g.region(xUm: x, yUm: y) == 2 else { continue }
+                        add(CellLayout.makeCell(x: x, y: y, reg: 2, d: d, rng: &rng))
+                    }
+                }
+            }
+        }
+        // Stroma scatter.
+        let candidates = d.stromaNucleiPerMm2 * 1.6
+        let blockArea = B * B / 1e6
         for j in 0..<by {
             for i in 0..<bx {
                 var rng = SplitMix64(d.seed, UInt64(j * bx + i), 77)
-                let n = rng.poisson(maxDensity * blockArea * 1.6)
+                let n = rng.poisson(candidates * blockArea)
                 for _ in 0..<n {
-                    let x = (Double(i) + rng.uniform()) * CellLayout.blockUm
-                    let y = (Double(j) + rng.uniform()) * CellLayout.blockUm
+                    let x = (Double(i) + rng.uniform()) * B
+                    let y = (Double(j) + rng.uniform()) * B
                     let u = rng.uniform()
-                    guard x < d.widthUm, y < d.heightUm else { continue }
-                    let reg = g.region(xUm: x, yUm: y)
-                    if reg == 0 { continue }
-                    let density = reg == 2 ? d.tumorNucleiPerMm2 : d.stromaNucleiPerMm2
-                    if u * 1.6 * maxDensity > density * 1.0 { continue }
+                    guard x < d.widthUm, y < d.heightUm, g.region(xUm: x, yUm: y) == 1, u * 1.6 <= 1 else { continue }
                     let a = rng.uniform(3.0, 5.5)
-                    let b = a * rng.uniform(0.6, 0.95)
-                    // Spacing: centres at least 0.9 × the sum of the long semi-axes apart
-                    // (tumour nests pack touching nuclei), checked against earlier blocks too.
+                    // Spacing: centres at least 0.9 × the sum of the long semi-axes apart.
                     var ok = true
                     check: for jj in max(0, j - 1)...min(by - 1, j + 1) {
                         for ii in max(0, i - 1)...min(bx - 1, i + 1) {
@@ -122,28 +145,33 @@ struct CellLayout: Sendable {
                         }
                     }
                     if !ok { continue }
-                    let type = CellLayout.pickType(reg: reg, d: d, rng: &rng)
-                    let pd: Bool
-                    switch type {
-                    case .tumor: pd = rng.uniform() < d.pdl1Tumor
-                    case .cd11c: pd = rng.uniform() < d.pdl1DC
-                    case .cd68: pd = rng.uniform() < d.pdl1Macrophage
-                    default: pd = false
-                    }
-                    // Epithelial tumour cells have more cytoplasm: nests are cohesive sheets.
-                    let cell = SimCell(x: x, y: y, a: a, b: b, theta: rng.uniform(0, Double.pi),
-                                       ring: type == .tumor ? rng.uniform(3.5, 5.5) : rng.uniform(2.5, 4.0), dapi: Float(rng.uniform(900, 2200)),
-                                       type: type, region: reg, pdl1: pd,
-                                       level: Float(rng.uniform(type == .tumor ? 500 : 450, type == .tumor ? 1100 : 1300)),
-                                       pdl1Level: Float(rng.uniform(400, 1100)), texture: rng.next())
-                    buckets[j * bx + i].append(Int32(cells.count))
-                    cells.append(cell)
+                    add(CellLayout.makeCell(x: x, y: y, reg: 1, d: d, rng: &rng, a: a))
                 }
             }
         }
         self.cells = cells
         self.buckets = buckets
         blocksX = bx; blocksY = by
+    }
+
+    /// A cell of the region's mix of types, with its shape, stains and PD-L1 status.
+    static func makeCell(x: Double, y: Double, reg: UInt8, d: SlideDesign, rng: inout SplitMix64, a given: Double? = nil) -> SimCell {
+        let a = given ?? rng.uniform(3.0, 5.5)
+        let b = a * rng.uniform(0.6, 0.95)
+        let type = CellLayout.pickType(reg: reg, d: d, rng: &rng)
+        let pd: Bool
+        switch type {
+        case .tumor: pd = rng.uniform() < d.pdl1Tumor
+        case .cd11c: pd = rng.uniform() < d.pdl1DC
+        case .cd68: pd = rng.uniform() < d.pdl1Macrophage
+        default: pd = false
+        }
+        // Epithelial tumour cells have more cytoplasm: nests are cohesive sheets.
+        return SimCell(x: x, y: y, a: a, b: b, theta: rng.uniform(0, Double.pi),
+                       ring: type == .tumor ? rng.uniform(3.5, 5.5) : rng.uniform(2.5, 4.0), dapi: Float(rng.uniform(900, 2200)),
+                       type: type, region: reg, pdl1: pd,
+                       level: Float(rng.uniform(type == .tumor ? 500 : 450, type == .tumor ? 1100 : 1300)),
+                       pdl1Level: Float(rng.uniform(400, 1100)), texture: rng.next())
     }
 
     static func pickType(reg: UInt8, d: SlideDesign, rng: inout SplitMix64) -> CellType {

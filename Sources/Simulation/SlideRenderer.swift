@@ -48,6 +48,18 @@ struct SlideRenderer: Sendable {
         var painted = [Bool](repeating: false, count: K)
         let bx0 = Double(x0 - halo) * px, by0 = Double(y0 - halo) * px
         let nearby = layout.cells(inXUm: bx0, Double(x0 + w + halo) * px, yUm: by0, Double(y0 + h + halo) * px, margin: 12)
+        // Pass 1: nuclei (DAPI, the tumour marker's nuclear share, labels by nearest centre) and,
+        // for every pixel, which cell body it belongs to: the cell it is least far outside the
+        // nucleus of (µm), within that cell's reach; the runner-up's distance is kept too, so
+        // that membranes can sit where two cells meet. Cells do not overlap: in a cohesive nest
+        // each cell is a polygon whose membrane is shared with its neighbours.
+        let ownDist = UnsafeMutablePointer<Float>.allocate(capacity: W * H)
+        let nextDist = UnsafeMutablePointer<Float>.allocate(capacity: W * H)
+        let owner = UnsafeMutablePointer<Int32>.allocate(capacity: W * H)
+        ownDist.initialize(repeating: .infinity, count: W * H)
+        nextDist.initialize(repeating: .infinity, count: W * H)
+        owner.initialize(repeating: -1, count: W * H)
+        defer { ownDist.deallocate(); nextDist.deallocate(); owner.deallocate() }
         labels.withUnsafeMutableBufferPointer { lab in
         for ci in nearby {
             let c = layout.cells[Int(ci)]
@@ -62,13 +74,9 @@ struct SlideRenderer: Sendable {
             let cs = Float(cos(c.theta)), sn = Float(sin(c.theta))
             let ia = Float(1 / c.a), ib = Float(1 / c.b)
             let meanAxis = Float((c.a + c.b) / 2), ring = Float(c.ring)
-            // Nucleus r ≤ 1; cytoplasm out to r = 1 + ring / meanAxis; membrane its outer 1 µm.
-            // Compared as squares, so no square root per pixel.
             let rOuter = 1 + ring / meanAxis, rOuter2 = rOuter * rOuter
-            let rMembrane = max(1, 1 + (ring - 1) / meanAxis), rMembrane2 = rMembrane * rMembrane
             let nucleusPlane = stains.nucleus.map { ab + $0 * W * H }
             let markerPlane = stains.byType[c.type].map { ab + $0 * W * H }
-            let pdPlane = c.pdl1 ? stains.pdl1.map { ab + $0 * W * H } : nil
             let tumor = c.type == .tumor
             let dx0 = Float((Double(pxMin + x0 - halo) + 0.5) * px - c.x)
             for yy in pyMin...pyMax {
@@ -80,6 +88,7 @@ struct SlideRenderer: Sendable {
                     let r2 = u * u + v * v
                     if r2 > rOuter2 { continue }
                     let i = yy * W + xx
+                    let dist: Float
                     if r2 <= 1 {
                         let t = Float(SplitMix64.mix(c.texture &+ UInt64(yy * 131 + xx)) >> 40) / 16_777_216
                         nucleusPlane?[i] += c.dapi * (0.8 + 0.4 * t) * (1 - 0.25 * r2)
@@ -89,20 +98,34 @@ struct SlideRenderer: Sendable {
                             best[ly * w + lx] = r2
                             lab[ly * w + lx] = UInt32(ci) + 1
                         }
-                        continue
+                        dist = (r2 - 1) * meanAxis   // negative inside the nucleus: its own cell wins
+                    } else {
+                        dist = (r2.squareRoot() - 1) * meanAxis
                     }
-                    let membrane = r2 >= rMembrane2
-                    if let m = markerPlane {
-                        if tumor { m[i] += membrane ? 0.7 * c.level : c.level }
-                        else { m[i] += membrane ? c.level : 0.25 * c.level }
+                    if dist < ownDist[i] {
+                        nextDist[i] = ownDist[i]; ownDist[i] = dist; owner[i] = ci
+                    } else if dist < nextDist[i] {
+                        nextDist[i] = dist
                     }
-                    if let p = pdPlane { p[i] += membrane ? c.pdl1Level : 0.15 * c.pdl1Level }
                 }
             }
             if let n = stains.nucleus { painted[n] = true }
             if let m = stains.byType[c.type] { painted[m] = true }
             if c.pdl1, let p = stains.pdl1 { painted[p] = true }
         }
+        }
+        // Pass 2: each cell body's cytoplasm and membrane stains. Membrane: the outer 1 µm of the
+        // cell's reach, or within 1 µm of the boundary it shares with the runner-up.
+        for i in 0..<(W * H) {
+            let o = ownDist[i]
+            guard owner[i] >= 0, o > 0 else { continue }
+            let c = layout.cells[Int(owner[i])]
+            let membrane = o >= Float(c.ring) - 1 || nextDist[i] - o <= 2
+            if let m = stains.byType[c.type] {
+                if c.type == .tumor { ab[m * W * H + i] += membrane ? 0.7 * c.level : c.level }
+                else { ab[m * W * H + i] += membrane ? c.level : 0.25 * c.level }
+            }
+            if c.pdl1, let p = stains.pdl1 { ab[p * W * H + i] += membrane ? c.pdl1Level : 0.15 * c.pdl1Level }
         }
         // Optics: a slight Gaussian blur of every painted abundance plane.
         let kernel = gaussianKernel(SlideRenderer.blurSigmaPx)
