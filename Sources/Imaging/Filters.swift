@@ -69,6 +69,51 @@ public enum Filters {
         return separable(img, kernel: gaussianKernel(sigma: sigma))
     }
 
+    /// The same smoothing in place, for whole-slide maps: beyond the image itself it holds one
+    /// padded row and the last r + 1 rows of the row-filtered image (r the kernel radius), and
+    /// adds and multiplies in the order `separable` does, so the result is identical.
+    public static func gaussianInPlace(_ img: inout Image, sigma: Double) {
+        guard sigma > 0 else { return }
+        let kernel = gaussianKernel(sigma: sigma)
+        let w = img.width, h = img.height, r = kernel.count / 2
+        guard w > 0, h > 0 else { return }
+        img.pixels.withUnsafeMutableBufferPointer { pb in
+            let p = pb.baseAddress!
+            var line = [Float](repeating: 0, count: w + 2 * r)
+            line.withUnsafeMutableBufferPointer { lb in
+                let l = lb.baseAddress!
+                for y in 0..<h {
+                    let row = p + y * w
+                    for i in 0..<(w + 2 * r) { l[i] = row[reflect(i - r, w)] }
+                    let k0 = kernel[0]
+                    for x in 0..<w { row[x] = k0 * l[x] }
+                    for k in 1..<kernel.count {
+                        let kv = kernel[k], lk = l + k
+                        for x in 0..<w { row[x] += kv * lk[x] }
+                    }
+                }
+            }
+            // Columns: row y reads rows reflect(y − r … y + r); those above y have been
+            // overwritten already, so their row-filtered values are kept in a ring of r + 1 rows.
+            let ringRows = r + 1
+            let ring = UnsafeMutablePointer<Float>.allocate(capacity: ringRows * w)
+            let out = UnsafeMutablePointer<Float>.allocate(capacity: w)
+            defer { ring.deallocate(); out.deallocate() }
+            for y in 0..<h {
+                for x in 0..<w { out[x] = 0 }
+                for k in 0..<kernel.count {
+                    let sy = reflect(y + k - r, h)
+                    // Rows below y are untouched; y and the r rows above it are in the ring.
+                    let src = sy > y ? UnsafePointer(p + sy * w) : UnsafePointer(sy == y ? p + y * w : ring + (sy % ringRows) * w)
+                    let kv = kernel[k]
+                    for x in 0..<w { out[x] += kv * src[x] }
+                }
+                (ring + (y % ringRows) * w).update(from: p + y * w, count: w)
+                (p + y * w).update(from: out, count: w)
+            }
+        }
+    }
+
     /// Mean over a (2r+1)² square window, O(1) per pixel (running sums).
     public static func boxMean(_ img: Image, radius r: Int) -> Image {
         guard r > 0 else { return img }

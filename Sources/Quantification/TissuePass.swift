@@ -8,7 +8,8 @@ import Unmixing
 
 /// The low-resolution pass: reads the pyramid level closest to (not coarser than) the panel's
 /// tissue resolution in strips, unmixes it, box-averages to the target resolution, and finds
-/// tissue, tumour and stroma. Memory: two planes at the map resolution.
+/// tissue, tumour and stroma. Memory: two Float planes at the map resolution (smoothed in place),
+/// plus masks and component labels.
 public enum TissuePass {
     public struct Output: Sendable {
         public var map: RegionMap
@@ -32,16 +33,14 @@ public enum TissuePass {
         let nc = channelMap.count, nk = unmixer.componentCount
         var signal = [Float](repeating: 0, count: mw * mh)
         var marker = [Float](repeating: 0, count: mw * mh)
-        var weight = [Float](repeating: 0, count: mw * mh)
         let dark = Float(panel.library.darkOffset)
         // Strips of whole map rows, decoded and unmixed on `threads` workers; each strip writes
         // only its own map rows.
-        let stripRows = f * max(1, 256 / f)
+        let stripRows = f * max(1, 64 / f)
         let strips = (lv.height + stripRows - 1) / stripRows
         let errors = FirstError()
         signal.withUnsafeMutableBufferPointer { sig in
         marker.withUnsafeMutableBufferPointer { mk in
-        weight.withUnsafeMutableBufferPointer { wt in
             let next = WorkCounter()
             DispatchQueue.concurrentPerform(iterations: max(1, min(threads, strips))) { _ in
                 while let s = next.take(below: strips) {
@@ -67,24 +66,29 @@ public enum TissuePass {
                             let i = y * lv.width + x, m = my * mw + x / f
                             sig[m] += total[i]
                             mk[m] += tumorPlane[i]
-                            wt[m] += 1
                         }
                     }
                 }
             }
         }
         }
-        }
         try errors.rethrow()
-        for i in 0..<(mw * mh) where weight[i] > 0 { signal[i] /= weight[i]; marker[i] /= weight[i] }
+        // Means: each map pixel covers f × f level pixels, fewer at the right and bottom edges.
+        for my in 0..<mh {
+            let rows = min(f, lv.height - my * f)
+            for mx in 0..<mw {
+                let n = Float(rows * min(f, lv.width - mx * f))
+                signal[my * mw + mx] /= n; marker[my * mw + mx] /= n
+            }
+        }
         let t = panel.tissue
         let detector = TissueDetector(sigmaTissueMicrons: t.tissueSigmaMicrons, tissueOtsuFactor: t.tissueOtsuFactor,
                                       minTissueAreaMicrons2: t.minTissueAreaMicrons2, fillHolesBelowMicrons2: t.fillHolesBelowMicrons2,
                                       sigmaTumorMicrons: t.tumorSigmaMicrons, tumorThreshold: t.tumorThreshold,
                                       tumorEdgeFraction: t.tumorEdgeFraction, minTumorAreaMicrons2: t.minTumorAreaMicrons2)
         let mapPx = px0 * scale
-        let res = detector.detect(signal: Image(width: mw, height: mh, pixels: signal),
-                                  tumorMarker: Image(width: mw, height: mh, pixels: marker), mapPixelUm: mapPx)
+        let res = detector.detect(signal: Image(width: mw, height: mh, pixels: consume signal),
+                                  tumorMarker: Image(width: mw, height: mh, pixels: consume marker), mapPixelUm: mapPx)
         let map = RegionMap(width: mw, height: mh, scale: scale, pixelSizeUm: px0, labels: res.labels,
                             fullWidth: slide.width, fullHeight: slide.height)
         return Output(map: map, tissueThreshold: res.tissueThreshold, tumorThreshold: res.tumorThreshold, level: level)
