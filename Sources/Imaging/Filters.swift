@@ -3,6 +3,14 @@ import Foundation
 /// Linear and rank filters over `Image`, separable where the mathematics allows.
 /// Borders use mirror reflection (`d c b a | a b c d`), scipy.ndimage's default "reflect".
 public enum Filters {
+    /// line[i] = src[reflect(i − r, n)] for i < n + 2r: a straight copy in the middle, the
+    /// reflection (an integer division) only for the 2r padding samples.
+    @inline(__always) static func padReflected<T>(_ line: UnsafeMutablePointer<T>, _ src: UnsafePointer<T>, _ n: Int, _ r: Int) {
+        for i in 0..<min(r, n + 2 * r) { line[i] = src[reflect(i - r, n)] }
+        (line + r).update(from: src, count: n)
+        for i in (r + n)..<(n + 2 * r) { line[i] = src[reflect(i - r, n)] }
+    }
+
     @inline(__always) static func reflect(_ i: Int, _ n: Int) -> Int {
         if n == 1 { return 0 }
         var i = i
@@ -31,7 +39,7 @@ public enum Filters {
                 var line = [Float](repeating: 0, count: w + 2 * r)
                 for y in 0..<h {
                     let row = y * w
-                    for i in 0..<(w + 2 * r) { line[i] = src[row + reflect(i - r, w)] }
+                    line.withUnsafeMutableBufferPointer { padReflected($0.baseAddress!, src.baseAddress! + row, w, r) }
                     // Tap-outer, pixel-inner: each tap is one vectorisable multiply-add over the row
                     // (a per-pixel dot product would be a serial chain of float additions).
                     line.withUnsafeBufferPointer { l in
@@ -50,12 +58,12 @@ public enum Filters {
             out.withUnsafeMutableBufferPointer { dst in
                 // Column pass row-by-row so memory is walked contiguously.
                 for y in 0..<h {
-                    let o = y * w
-                    for x in 0..<w { dst[o + x] = 0 }
+                    let d = dst.baseAddress! + y * w
+                    for x in 0..<w { d[x] = 0 }
                     for k in 0..<kernel.count {
-                        let sy = reflect(y + k - r, h) * w
+                        let s = src.baseAddress! + reflect(y + k - r, h) * w
                         let kv = kernel[k]
-                        for x in 0..<w { dst[o + x] += kv * src[sy + x] }
+                        for x in 0..<w { d[x] += kv * s[x] }
                     }
                 }
             }
@@ -84,7 +92,7 @@ public enum Filters {
                 let l = lb.baseAddress!
                 for y in 0..<h {
                     let row = p + y * w
-                    for i in 0..<(w + 2 * r) { l[i] = row[reflect(i - r, w)] }
+                    padReflected(l, row, w, r)
                     let k0 = kernel[0]
                     for x in 0..<w { row[x] = k0 * l[x] }
                     for k in 1..<kernel.count {
@@ -129,14 +137,22 @@ public enum Filters {
         let len = horizontal ? w : h, lines = horizontal ? h : w
         var out = [Float](repeating: 0, count: img.count)
         var line = [Double](repeating: 0, count: len)
+        // padded[j] = line[reflect(j − r)], one sample more than the windows need.
+        var padded = [Double](repeating: 0, count: len + 2 * r + 1)
         for l in 0..<lines {
             @inline(__always) func idx(_ i: Int) -> Int { horizontal ? l * w + i : i * w + l }
             for i in 0..<len { line[i] = Double(img.pixels[idx(i)]) }
+            line.withUnsafeBufferPointer { lp in
+                padded.withUnsafeMutableBufferPointer { pp in
+                    padReflected(pp.baseAddress!, lp.baseAddress!, len, r)
+                    pp[len + 2 * r] = lp[reflect(len + r, len)]
+                }
+            }
             var s = 0.0
-            for k in -r...r { s += line[reflect(k, len)] }
+            for j in 0...(2 * r) { s += padded[j] }
             for i in 0..<len {
                 out[idx(i)] = Float(s)
-                s += line[reflect(i + r + 1, len)] - line[reflect(i - r, len)]
+                s += padded[i + 2 * r + 1] - padded[i]
             }
         }
         return Image(width: w, height: h, pixels: out)
@@ -163,7 +179,10 @@ public enum Filters {
             img.pixels.withUnsafeBufferPointer { src in
                 for y in 0..<h {
                     let row = y * w
-                    for i in 0..<blocks { line[i] = i < padded ? src[row + reflect(i - r, w)] : Op.identity }
+                    line.withUnsafeMutableBufferPointer { lp in
+                        padReflected(lp.baseAddress!, src.baseAddress! + row, w, r)
+                        for i in padded..<blocks { lp[i] = Op.identity }
+                    }
                     var b = 0
                     while b < blocks {
                         g[b] = line[b]
@@ -238,11 +257,13 @@ public enum Filters {
         g.pixels.withUnsafeBufferPointer { p in
             for y in 0..<h {
                 let ym = reflect(y - 1, h) * w, yp = reflect(y + 1, h) * w, yc = y * w
-                for x in 0..<w {
-                    let xm = reflect(x - 1, w), xp = reflect(x + 1, w)
+                @inline(__always) func at(_ x: Int, _ xm: Int, _ xp: Int) {
                     let lap = p[yc + xm] + p[yc + xp] + p[ym + x] + p[yp + x] - 4 * p[yc + x]
                     out[yc + x] = -s2 * lap
                 }
+                at(0, reflect(-1, w), reflect(1, w))
+                if w > 2 { for x in 1..<(w - 1) { at(x, x - 1, x + 1) } }
+                if w > 1 { at(w - 1, reflect(w - 2, w), reflect(w, w)) }
             }
         }
         return Image(width: w, height: h, pixels: out)
