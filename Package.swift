@@ -17,6 +17,7 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CMalloc"),
         .target(name: "SlideIO", dependencies: ["CTIFF", "CZlib"]),
         .target(name: "Imaging"),
         .target(name: "Segmentation", dependencies: ["Imaging", "SlideIO"]),
@@ -27,7 +28,7 @@ let package = Package(
         .target(name: "Cohort", dependencies: ["SlideIO"]),
         .target(name: "Quantification", dependencies: ["Phenotyping", "Segmentation", "Tissue", "Unmixing", "SlideIO", "Imaging", "CZlib"]),
         .executableTarget(name: "mifq", dependencies: [
-            "SlideIO", "Imaging", "Segmentation", "Unmixing", "Phenotyping", "Simulation", "Quantification", "Cohort",
+            "CMalloc", "SlideIO", "Imaging", "Segmentation", "Unmixing", "Phenotyping", "Simulation", "Quantification", "Cohort",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mifq-bench", dependencies: ["SlideIO", "CTIFF", "Unmixing", "Phenotyping"],

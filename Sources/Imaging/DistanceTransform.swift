@@ -14,42 +14,58 @@ public enum DistanceTransform {
         // contiguously. Keeps the squared distance and the feature's row.
         var g = [Double](repeating: inf, count: w * h)
         var rowOf = [Int32](repeating: -1, count: w * h)
-        feature.bits.withUnsafeBufferPointer { fb in
+        var up = [Int32](repeating: -1, count: w)
+        feature.bits.withUnsafeBufferPointer { fbb in
+        rowOf.withUnsafeMutableBufferPointer { rbb in
+        g.withUnsafeMutableBufferPointer { gbb in
+        up.withUnsafeMutableBufferPointer { ubb in
+            let fb = fbb.baseAddress!, rows = rbb.baseAddress!, gp = gbb.baseAddress!, up = ubb.baseAddress!
             for y in 0..<h {
                 let o = y * w
                 for x in 0..<w {
-                    if fb[o + x] { rowOf[o + x] = Int32(y) } else if y > 0 { rowOf[o + x] = rowOf[o - w + x] }
+                    if fb[o + x] { rows[o + x] = Int32(y) } else if y > 0 { rows[o + x] = rows[o - w + x] }
                 }
             }
-            var up = [Int32](repeating: -1, count: w)
             for y in stride(from: h - 1, through: 0, by: -1) {
                 let o = y * w
                 for x in 0..<w {
                     if fb[o + x] { up[x] = Int32(y) }
-                    let d = rowOf[o + x], u = up[x]
+                    let d = rows[o + x], u = up[x]
                     let dd = d >= 0 ? y - Int(d) : Int.max, du = u >= 0 ? Int(u) - y : Int.max
-                    if du < dd { rowOf[o + x] = u }
+                    if du < dd { rows[o + x] = u }
                     let best = min(dd, du)
-                    if best != Int.max { g[o + x] = Double(best * best) }
+                    if best != Int.max { gp[o + x] = Double(best * best) }
                 }
             }
         }
-        var f = [Double](repeating: 0, count: max(w, h))
-        var d = [Double](repeating: 0, count: max(w, h))
-        var arg = [Int](repeating: 0, count: max(w, h))
-        var v = [Int](repeating: 0, count: max(w, h))
-        var z = [Double](repeating: 0, count: max(w, h) + 1)
+        }
+        }
+        }
+        let n = max(w, h)
+        let f = UnsafeMutablePointer<Double>.allocate(capacity: n), d = UnsafeMutablePointer<Double>.allocate(capacity: n)
+        let z = UnsafeMutablePointer<Double>.allocate(capacity: n + 1)
+        let arg = UnsafeMutablePointer<Int>.allocate(capacity: n), v = UnsafeMutablePointer<Int>.allocate(capacity: n)
+        defer { f.deallocate(); d.deallocate(); z.deallocate(); arg.deallocate(); v.deallocate() }
         // Pass 2, rows: add squared horizontal distance.
         var dist = [Float](repeating: .infinity, count: w * h)
         var index = [Int32](repeating: -1, count: w * h)
-        for y in 0..<h {
-            for x in 0..<w { f[x] = g[y * w + x] }
-            envelope(f, n: w, d: &d, arg: &arg, v: &v, z: &z)
-            for x in 0..<w where d[x] < inf / 2 {
-                dist[y * w + x] = Float(d[x].squareRoot())
-                let sx = arg[x]
-                index[y * w + x] = rowOf[y * w + sx] * Int32(w) + Int32(sx)
+        g.withUnsafeBufferPointer { gb in
+        rowOf.withUnsafeBufferPointer { rb in
+        dist.withUnsafeMutableBufferPointer { db in
+        index.withUnsafeMutableBufferPointer { ib in
+            for y in 0..<h {
+                let o = y * w
+                f.update(from: gb.baseAddress! + o, count: w)
+                envelope(f, n: w, d: d, arg: arg, v: v, z: z)
+                for x in 0..<w where d[x] < inf / 2 {
+                    db[o + x] = Float(d[x].squareRoot())
+                    let sx = arg[x]
+                    ib[o + x] = rb[o + sx] * Int32(w) + Int32(sx)
+                }
             }
+        }
+        }
+        }
         }
         return (dist, index)
     }
@@ -63,7 +79,8 @@ public enum DistanceTransform {
     }
 
     /// 1-D squared distance transform of sampled function f (lower envelope of parabolas).
-    private static func envelope(_ f: [Double], n: Int, d: inout [Double], arg: inout [Int], v: inout [Int], z: inout [Double]) {
+    private static func envelope(_ f: UnsafeMutablePointer<Double>, n: Int, d: UnsafeMutablePointer<Double>,
+                                 arg: UnsafeMutablePointer<Int>, v: UnsafeMutablePointer<Int>, z: UnsafeMutablePointer<Double>) {
         let inf = Double.greatestFiniteMagnitude / 4
         var k = -1
         for q in 0..<n where f[q] < inf / 2 {

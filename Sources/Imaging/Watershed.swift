@@ -39,7 +39,7 @@ public enum Watershed {
             queued[i] = true
             heap.push(surface.pixels[i], age, i); age += 1
         }
-        while let (_, _, p) = heap.pop() {
+        while let p = heap.pop() {
             let label = out.labels[p]
             let x = p % w, y = p / w
             for dy in -1...1 {
@@ -60,39 +60,57 @@ public enum Watershed {
     }
 }
 
-/// Binary min-heap keyed by (height, age).
+/// Binary min-heap keyed by (height, age), both packed in one UInt64 so that a comparison is
+/// one integer compare: the height's bits mapped to an order-preserving unsigned integer
+/// (−0 taken as +0, as Float comparison does) above the arrival number.
 struct FloodQueue {
-    private var items: [(Float, Int, Int)] = []
+    private var keys: [UInt64] = []
+    private var pixels: [Int32] = []
 
-    @inline(__always) private func less(_ a: (Float, Int, Int), _ b: (Float, Int, Int)) -> Bool {
-        a.0 != b.0 ? a.0 < b.0 : a.1 < b.1
+    @inline(__always) static func key(_ v: Float, _ age: Int) -> UInt64 {
+        precondition(age < 1 << 32)
+        let b = (v + 0).bitPattern
+        let ordered = b & 0x8000_0000 != 0 ? ~b : b | 0x8000_0000
+        return UInt64(ordered) << 32 | UInt64(age)
     }
 
     mutating func push(_ v: Float, _ age: Int, _ p: Int) {
-        items.append((v, age, p))
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            if less(items[i], items[parent]) { items.swapAt(i, parent); i = parent } else { break }
+        let k = FloodQueue.key(v, age)
+        keys.append(k); pixels.append(Int32(p))
+        keys.withUnsafeMutableBufferPointer { kb in
+            pixels.withUnsafeMutableBufferPointer { pb in
+                // Sift up with a hole: parents move down until the new key's place is found.
+                var i = kb.count - 1
+                while i > 0 {
+                    let parent = (i - 1) / 2
+                    if k < kb[parent] { kb[i] = kb[parent]; pb[i] = pb[parent]; i = parent } else { break }
+                }
+                kb[i] = k; pb[i] = Int32(p)
+            }
         }
     }
 
-    mutating func pop() -> (Float, Int, Int)? {
-        guard !items.isEmpty else { return nil }
-        let top = items[0]
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var i = 0
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < items.count && less(items[l], items[m]) { m = l }
-                if r < items.count && less(items[r], items[m]) { m = r }
-                if m == i { break }
-                items.swapAt(i, m); i = m
+    /// The pixel with the lowest (height, age), or nil when empty.
+    mutating func pop() -> Int? {
+        guard let top = pixels.first else { return nil }
+        let lastKey = keys.removeLast(), lastPixel = pixels.removeLast()
+        let n = keys.count
+        if n > 0 {
+            keys.withUnsafeMutableBufferPointer { kb in
+                pixels.withUnsafeMutableBufferPointer { pb in
+                    // Sift the last item down from the root with a hole.
+                    var i = 0
+                    while true {
+                        let l = 2 * i + 1
+                        if l >= n { break }
+                        let r = l + 1
+                        let m = r < n && kb[r] < kb[l] ? r : l
+                        if kb[m] < lastKey { kb[i] = kb[m]; pb[i] = pb[m]; i = m } else { break }
+                    }
+                    kb[i] = lastKey; pb[i] = lastPixel
+                }
             }
         }
-        return top
+        return Int(top)
     }
 }
