@@ -1,33 +1,38 @@
 #!/usr/bin/env bash
 # Throughput and memory benchmarks, release build, everything side by side in one run.
 #   bash Benchmarks/run.sh [WORKDIR] [SIZE]     (default /tmp/mifq-bench, 16384)
-# Slides are generated in WORKDIR (several GB), never in the repository.
+#   BIG=32768 bash Benchmarks/run.sh …          also quantify a BIG² slide (2 threads) for time ∝ area
+# Slides are generated in WORKDIR (up to ~15 GB), never in the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:-/tmp/mifq-bench}
 S=${2:-16384}
-MIFQ=.build/release/mifq
-BENCH=.build/release/mifq-bench
+MIFQ=$PWD/.build/release/mifq
+BENCH=$PWD/.build/release/mifq-bench
+PEER=$PWD/../shared/peer
 swift build -c release >/dev/null
 mkdir -p "$W"
 peak() { grep "Maximum resident" "$1" | awk '{printf "%.0f MB", $6/1024}'; }
-secs() { grep "Elapsed (wall" "$1" | awk '{print $8}'; }
+secs() { grep "Elapsed (wall" "$1" | awk '{n=split($8,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}'; }
+mpx() { python3 -c "print(f'{$1*$1/1e6/$2:.1f}')"; }
 
 echo "# mifq benchmarks — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"
 echo
-echo "## simulate: ${S}×${S}×7 uint16 OME-TIFF, deflate, one thread"
-rm -rf "$W/sim"
-/usr/bin/time -v "$MIFQ" simulate --out "$W/sim" --patients 1 --size "${S}x${S}" --threads 1 --no-masks --quiet 2> "$W/sim.time" >/dev/null
-t=$(secs "$W/sim.time")
-python3 -c "
-import sys; h,m,s=(['0']*(3-len('$t'.split(':')))+'$t'.split(':'))
-sec=float(h)*3600+float(m)*60+float(s); print(f'{sec:.1f} s, {$S*$S/1e6/sec:.1f} Mpx/s (7 channels per pixel), peak RSS $(peak "$W/sim.time")')"
-SLIDE="$W/sim/slides/P001_S1.ome.tif"
-ls -la "$SLIDE" | awk '{printf "file %.2f GB\n", $5/1e9}'
+echo "## simulate: ${S}×${S}×7 uint16 OME-TIFF, one thread"
+for mode in deflate uncompressed; do
+  rm -rf "$W/sim-$mode"
+  flag=""; [ $mode = uncompressed ] && flag="--uncompressed"
+  /usr/bin/time -v "$MIFQ" simulate --out "$W/sim-$mode" --patients 1 --size "${S}x${S}" --threads 1 --no-masks --quiet $flag 2> "$W/sim-$mode.time" >/dev/null
+  t=$(secs "$W/sim-$mode.time")
+  size=$(stat -c %s "$W/sim-$mode/slides/P001_S1.ome.tif")
+  echo "  $mode: $t s, $(mpx $S $t) Mpx/s, file $(python3 -c "print(f'{$size/1e9:.2f}')") GB, peak RSS $(peak "$W/sim-$mode.time")"
+done
+rm -rf "$W/sim-uncompressed"
+SLIDE="$W/sim-deflate/slides/P001_S1.ome.tif"
 echo
-echo "## decode: every channel of level 0 (same file, same run)"
+echo "## decode: every channel of level 0 (deflate file, same run)"
 for t in 1 2; do
-  /usr/bin/time -v "$BENCH" decode-raw "$SLIDE" $t 2> "$W/raw$t.time"
+  /usr/bin/time -v "$BENCH" decode-raw "$SLIDE" $t 2> "$W/raw$t.time" | tee "$W/raw$t.out"
   /usr/bin/time -v "$BENCH" decode-mifq "$SLIDE" $t 2> "$W/mifq$t.time"
 done
 echo
@@ -37,12 +42,52 @@ echo
 echo "## segment DAPI (whole slide, nuclei labels written)"
 for t in 1 2; do
   /usr/bin/time -v "$MIFQ" segment "$SLIDE" --channel DAPI --out "$W/labels.tif" --threads $t --quiet 2> "$W/seg$t.time" | sed 's/^/  /'
-  echo "  $t thread(s): $(secs "$W/seg$t.time") wall, peak RSS $(peak "$W/seg$t.time")"
+  s=$(secs "$W/seg$t.time"); echo "  $t thread(s): $s s, $(mpx $S $s) Mpx/s, peak RSS $(peak "$W/seg$t.time")"
 done
 echo
 echo "## quantify (tissue pass, unmix, segment, measure, tables; --no-cells)"
 for t in 1 2; do
   rm -rf "$W/q$t"
   /usr/bin/time -v "$MIFQ" quantify "$SLIDE" --panel panels/escc-opal7.json --out "$W/q$t" --threads $t --no-cells --quiet 2> "$W/q$t.time" >/dev/null
-  echo "  $t thread(s): $(secs "$W/q$t.time") wall, peak RSS $(peak "$W/q$t.time")"
+  s=$(secs "$W/q$t.time"); echo "  $t thread(s): $s s, $(mpx $S $s) Mpx/s, peak RSS $(peak "$W/q$t.time")"
 done
+python3 - "$W" "$S" <<'PY'
+import re, sys
+W, S = sys.argv[1], int(sys.argv[2])
+def wall(f):
+    s = 0.0
+    for p in re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", open(f).read()).group(1).split(":"):
+        s = s * 60 + float(p)
+    return s
+q1, q2 = wall(f"{W}/q1.time"), wall(f"{W}/q2.time")
+print(f"  two threads / one thread: {q1 / q2:.2f}×")
+for t, q in ((1, q1), (2, q2)):
+    mbs = float(re.search(r"([0-9.]+) MB/s", open(f"{W}/raw{t}.out").read()).group(1))
+    floor = mbs / 14   # Mpx/s: 7 channels × 2 bytes per pixel
+    print(f"  {t} thread(s): quantify {S * S / 1e6 / q:.1f} Mpx/s = {100 * S * S / 1e6 / q / floor:.1f}% of the raw decode floor ({floor:.1f} Mpx/s)")
+PY
+if [ -n "${BIG:-}" ]; then
+  echo
+  echo "## quantify ${BIG}² (2 threads) next to ${S}² (2 threads, above)"
+  rm -rf "$W/big"
+  "$MIFQ" simulate --out "$W/big" --patients 1 --size "${BIG}x${BIG}" --threads 2 --no-masks --quiet >/dev/null
+  rm -rf "$W/qbig"
+  /usr/bin/time -v "$MIFQ" quantify "$W/big/slides/P001_S1.ome.tif" --panel panels/escc-opal7.json --out "$W/qbig" --threads 2 --no-cells --quiet 2> "$W/qbig.time" >/dev/null
+  b=$(secs "$W/qbig.time"); s2=$(secs "$W/q2.time")
+  echo "  ${BIG}²: $b s, peak RSS $(peak "$W/qbig.time"); time ratio to ${S}²: $(python3 -c "print(f'{$b/$s2:.2f}')") (area ratio $(python3 -c "print(f'{($BIG/$S)**2:.0f}')"))"
+fi
+if [ -f "$PEER/peer_pipeline.py" ] && python3 -c "import tifffile, skimage, scipy" 2>/dev/null; then
+  echo
+  echo "## side by side with the Python peer (../shared/peer), same 8192² slide, one sitting"
+  P="$W/peer8k.ome.tif"
+  [ -f "$P" ] || python3 "$PEER/make_slide.py" --size 8192 --out "$P" >/dev/null
+  for n in 1 2; do
+    /usr/bin/time -v python3 "$PEER/peer_pipeline.py" "$P" --truth "$P.truth.csv" --workers $n > "$W/peer$n.out" 2> "$W/peer$n.time"
+    echo "  peer, $n worker(s): $(secs "$W/peer$n.time") s, peak RSS $(peak "$W/peer$n.time"); $(grep -o 'F1 [0-9.]*' "$W/peer$n.out" | head -1)"
+  done
+  for t in 1 2; do
+    rm -rf "$W/qp$t"
+    /usr/bin/time -v "$MIFQ" quantify "$P" --panel panels/peer-slide.json --out "$W/qp$t" --threads $t --no-qc --quiet 2> "$W/qp$t.time" >/dev/null
+    echo "  mifq, $t thread(s): $(secs "$W/qp$t.time") s, peak RSS $(peak "$W/qp$t.time"); $(python3 scripts/eval/peer_truth.py "$P.truth.csv" "$W/qp$t/cells/peer8k.csv" | grep -o 'F1 [0-9.]*' | head -1)"
+  done
+fi

@@ -79,7 +79,7 @@ func mifqDecode(_ slide: Slide, threads: Int) throws -> (seconds: Double, bytes:
 }
 
 func report(_ name: String, _ seconds: Double, bytes: Int? = nil, pixels: Int? = nil) {
-    var line = name.padding(toLength: 34, withPad: " ", startingAt: 0) + String(format: " %8.2f s", seconds)
+    var line = name.padding(toLength: 40, withPad: " ", startingAt: 0) + String(format: " %8.2f s", seconds)
     if let bytes { line += String(format: "  %9.1f MB/s", Double(bytes) / 1e6 / seconds) }
     if let pixels { line += String(format: "  %9.1f Mpx/s", Double(pixels) / 1e6 / seconds) }
     line += String(format: "  peak RSS %7.0f MB", peakRSSMB())
