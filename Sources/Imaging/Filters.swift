@@ -134,25 +134,46 @@ public enum Filters {
 
     private static func runningSum(_ img: Image, radius r: Int, horizontal: Bool) -> Image {
         let w = img.width, h = img.height
-        let len = horizontal ? w : h, lines = horizontal ? h : w
         var out = [Float](repeating: 0, count: img.count)
-        var line = [Double](repeating: 0, count: len)
-        // padded[j] = line[reflect(j − r)], one sample more than the windows need.
-        var padded = [Double](repeating: 0, count: len + 2 * r + 1)
-        for l in 0..<lines {
-            @inline(__always) func idx(_ i: Int) -> Int { horizontal ? l * w + i : i * w + l }
-            for i in 0..<len { line[i] = Double(img.pixels[idx(i)]) }
-            line.withUnsafeBufferPointer { lp in
-                padded.withUnsafeMutableBufferPointer { pp in
-                    padReflected(pp.baseAddress!, lp.baseAddress!, len, r)
-                    pp[len + 2 * r] = lp[reflect(len + r, len)]
+        if horizontal {
+            var line = [Double](repeating: 0, count: w)
+            // padded[j] = line[reflect(j − r)], one sample more than the windows need.
+            var padded = [Double](repeating: 0, count: w + 2 * r + 1)
+            for y in 0..<h {
+                for x in 0..<w { line[x] = Double(img.pixels[y * w + x]) }
+                line.withUnsafeBufferPointer { lp in
+                    padded.withUnsafeMutableBufferPointer { pp in
+                        padReflected(pp.baseAddress!, lp.baseAddress!, w, r)
+                        pp[w + 2 * r] = lp[reflect(w + r, w)]
+                    }
+                }
+                var s = 0.0
+                for j in 0...(2 * r) { s += padded[j] }
+                for x in 0..<w {
+                    out[y * w + x] = Float(s)
+                    s += padded[x + 2 * r + 1] - padded[x]
                 }
             }
-            var s = 0.0
-            for j in 0...(2 * r) { s += padded[j] }
-            for i in 0..<len {
-                out[idx(i)] = Float(s)
-                s += padded[i + 2 * r + 1] - padded[i]
+        } else {
+            // Columns all at once, a row of running sums updated row by row (memory walked
+            // contiguously); per column the same additions in the same order as the rows.
+            var sum = [Double](repeating: 0, count: w)
+            img.pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+            sum.withUnsafeMutableBufferPointer { sb in
+                let S = sb.baseAddress!, P = src.baseAddress!, D = dst.baseAddress!
+                for j in 0...(2 * r) {
+                    let row = P + reflect(j - r, h) * w
+                    for x in 0..<w { S[x] += Double(row[x]) }
+                }
+                for y in 0..<h {
+                    let o = D + y * w
+                    for x in 0..<w { o[x] = Float(S[x]) }
+                    let add = P + reflect(y + r + 1, h) * w, sub = P + reflect(y - r, h) * w
+                    for x in 0..<w { S[x] += Double(add[x]) - Double(sub[x]) }
+                }
+            }
+            }
             }
         }
         return Image(width: w, height: h, pixels: out)

@@ -39,22 +39,32 @@ public enum Watershed {
             queued[i] = true
             heap.push(surface.pixels[i], age, i); age += 1
         }
-        while let p = heap.pop() {
-            let label = out.labels[p]
-            let x = p % w, y = p / w
-            for dy in -1...1 {
-                let yy = y + dy
-                if yy < 0 || yy >= h { continue }
-                for dx in -1...1 {
-                    let xx = x + dx
-                    if xx < 0 || xx >= w || (dx == 0 && dy == 0) { continue }
-                    let q = yy * w + xx
-                    if queued[q] || !mask.bits[q] { continue }
-                    queued[q] = true
-                    out.labels[q] = label
-                    heap.push(surface.pixels[q], age, q); age += 1
+        surface.pixels.withUnsafeBufferPointer { sp in
+        mask.bits.withUnsafeBufferPointer { mp in
+        queued.withUnsafeMutableBufferPointer { qp in
+        out.labels.withUnsafeMutableBufferPointer { lp in
+            let height = sp.baseAddress!, inMask = mp.baseAddress!, seen = qp.baseAddress!, labels = lp.baseAddress!
+            while let p = heap.pop() {
+                let label = labels[p]
+                let x = p % w, y = p / w
+                // Neighbours in the order (dy, dx) = (−1, −1) … (1, 1), as before.
+                for dy in -1...1 {
+                    let yy = y + dy
+                    if yy < 0 || yy >= h { continue }
+                    for dx in -1...1 {
+                        let xx = x + dx
+                        if xx < 0 || xx >= w || (dx == 0 && dy == 0) { continue }
+                        let q = yy * w + xx
+                        if seen[q] || !inMask[q] { continue }
+                        seen[q] = true
+                        labels[q] = label
+                        heap.push(height[q], age, q); age += 1
+                    }
                 }
             }
+        }
+        }
+        }
         }
         return out
     }
