@@ -40,14 +40,26 @@ public struct SlideQuantifier: Sendable {
         let slide = try Slide(path: path, pixelSizeUm: options.pixelSizeUm)
         let px = try slide.requirePixelSize()
         let channelMap = try panel.channelMap(for: slide)
-        let tissue = try TissuePass.run(slide: slide, panel: panel, channelMap: channelMap, pixelSizeUm: px, threads: options.threads)
-        let map = tissue.map
-        mark("tissue")
-
+        let plan = TissuePass.plan(slide: slide, panel: panel, pixelSizeUm: px)
         let unmixer = Unmixer(library: panel.library, method: panel.unmixing)
-        let source = UnmixedSource(slide: slide, channelMap: channelMap, unmixer: unmixer)
+        var source = UnmixedSource(slide: slide, channelMap: channelMap, unmixer: unmixer)
         let nucleusIndex = panel.componentIndex(panel.nucleus.component)!
         let params = panel.nucleus.parameters
+        let halo = Int((params.haloMicrons / px).rounded(.up))
+        // Without a pyramid level near the map's resolution, the map is built from level 0; the
+        // tile pass decodes and unmixes level 0 anyway, so it sums the map's boxes as it goes
+        // (same sums, same order) instead of a separate pass decoding the slide a second time.
+        let fused = plan.level == 0 && panel.unmixing == .ols && halo >= plan.factor - 1
+        source.totalLight = fused
+        var tissue: TissuePass.Output?
+        if !fused {
+            tissue = try TissuePass.run(slide: slide, panel: panel, channelMap: channelMap, pixelSizeUm: px, threads: options.threads)
+            mark("tissue")
+        }
+        let totalIndex = unmixer.componentCount
+        var signalSums = fused ? [Float](repeating: 0, count: plan.width * plan.height) : []
+        var markerSums = signalSums
+
         let tiled = TiledSegmentation(source: source, nucleusIndex: nucleusIndex, parameters: params, pixelSizeUm: px,
                                       tileSize: options.tileSize, threads: options.threads)
         let threshold = try tiled.estimateThreshold()
@@ -62,15 +74,21 @@ public struct SlideQuantifier: Sendable {
         defer { spool.remove() }
         let nc = Compartment.allCases.count
         let gateSlots = panel.markers.enumerated().map { k, m in k * nc + Compartment.allCases.firstIndex(of: m.compartment)! }
+        // Gating values and the map pixel of every cell; cells outside tissue are left out once
+        // the map is known.
         var gateValues = [[Float]](repeating: [], count: panel.markers.count)
+        var gateMapIndex: [Int32] = []
         var done = 0
         try tiled.run(threshold: threshold, cellExpansionPx: expansionPx, map: { tile in
-            CellMeasurement.measure(tile, components: components, membraneWidthPx: membranePx)
-        }, consume: { records in
+            (CellMeasurement.measure(tile, components: components, membraneWidthPx: membranePx),
+             fused ? TissuePass.blockSums(plan: plan, core: tile.core, region: tile.region,
+                                          total: tile.channels[totalIndex], tumor: tile.channels[plan.tumorComponent]) : [])
+        }, consume: { records, blocks in
+            for b in blocks { signalSums[b.index] = b.signal; markerSums[b.index] = b.marker }
             for r in records {
-                let region = map.region(atX: r.x, y: r.y)
-                if region == RegionMap.background { continue }   // outside tissue: not counted
-                try spool.append(r, region: region)
+                let (mx, my) = plan.pixel(atX: r.x, y: r.y)
+                try spool.append(r, mapX: mx, mapY: my)
+                gateMapIndex.append(Int32(my * plan.width + mx))
                 for (k, slot) in gateSlots.enumerated() { gateValues[k].append(r.means[slot]) }
             }
             done += 1
@@ -78,10 +96,20 @@ public struct SlideQuantifier: Sendable {
         })
         try spool.finishWriting()
         mark("tiles")
+        let tissueResult = try tissue ?? TissuePass.detect(signal: consume signalSums, marker: consume markerSums, plan: plan,
+                                                           slide: slide, panel: panel, pixelSizeUm: px)
+        let map = tissueResult.map
+        if fused { mark("tissue") }
 
         var thresholds: [String: Double] = [:]
-        for (k, m) in panel.markers.enumerated() { thresholds[m.name] = Gating.threshold(m.gate, values: gateValues[k]) }
-        gateValues = []
+        for (k, m) in panel.markers.enumerated() {
+            var inTissue: [Float] = []
+            inTissue.reserveCapacity(gateValues[k].count)
+            for (v, i) in zip(gateValues[k], gateMapIndex) where map.labels[Int(i)] != RegionMap.background { inTissue.append(v) }
+            gateValues[k] = []
+            thresholds[m.name] = Gating.threshold(m.gate, values: inTissue)
+        }
+        gateMapIndex = []
 
         // Stream the cell table and count phenotypes.
         var counts: [String: [String: Int]] = [:]
@@ -94,7 +122,9 @@ public struct SlideQuantifier: Sendable {
         let thresholdList = panel.markers.map { thresholds[$0.name]! }
         // Built once, not per cell; the panel guarantees every rule's markers exist.
         let markerIndex = Dictionary(uniqueKeysWithValues: panel.markers.enumerated().map { ($1.name, $0) })
-        try spool.forEach(markers: panel.markers.count) { rec, region in
+        try spool.forEach(markers: panel.markers.count) { rec, mx, my in
+            let region = map.labels[my * map.width + mx]
+            if region == RegionMap.background { return }   // outside tissue: not counted
             id += 1
             var positive = [Bool](repeating: false, count: panel.markers.count)
             for (k, slot) in gateSlots.enumerated() { positive[k] = Double(rec.means[slot]) > thresholdList[k] }
@@ -118,7 +148,7 @@ public struct SlideQuantifier: Sendable {
                            tissueAreaMm2: map.areaMm2(RegionMap.tumor) + map.areaMm2(RegionMap.stroma),
                            tumorAreaMm2: map.areaMm2(RegionMap.tumor), stromaAreaMm2: map.areaMm2(RegionMap.stroma),
                            cells: id, phenotypes: panel.phenotypes.map(\.name), counts: counts, thresholds: thresholds, nucleusThreshold: Double(threshold),
-                           tissueThreshold: Double(tissue.tissueThreshold), tumorThreshold: Double(tissue.tumorThreshold),
+                           tissueThreshold: Double(tissueResult.tissueThreshold), tumorThreshold: Double(tissueResult.tumorThreshold),
                            tiles: tiled.tileCount, seconds: Date().timeIntervalSince(started), mifqVersion: mifqVersion,
                            panelHash: panelHash, cellsTable: options.writeCells ? "cells/\(slideId).csv" : nil)
     }

@@ -18,8 +18,9 @@ final class RecordSpool {
         handle = try FileHandle(forWritingTo: url)
     }
 
-    func append(_ r: CellRecord, region: UInt8) throws {
-        buffer += [Float(r.x), Float(r.y), Float(r.nucleusPixels), Float(r.cellPixels), Float(region)]
+    /// `mapX`, `mapY`: the tissue-map pixel under the centroid (exact in Float below 2^24).
+    func append(_ r: CellRecord, mapX: Int, mapY: Int) throws {
+        buffer += [Float(r.x), Float(r.y), Float(r.nucleusPixels), Float(r.cellPixels), Float(mapX), Float(mapY)]
         buffer += r.means
         count += 1
         if buffer.count > 1 << 18 { try flush() }
@@ -40,8 +41,8 @@ final class RecordSpool {
 
     /// Reads records back in raster order of their centroids (rows, then columns), which does
     /// not depend on the tiling; `markers` fixes the record width. Holds only the sort keys.
-    func forEach(markers: Int, _ body: (CellRecord, UInt8) throws -> Void) throws {
-        let width = 5 + markers * Compartment.allCases.count
+    func forEach(markers: Int, _ body: (CellRecord, _ mapX: Int, _ mapY: Int) throws -> Void) throws {
+        let width = 6 + markers * Compartment.allCases.count
         let reader = try FileHandle(forReadingFrom: url)
         defer { try? reader.close() }
         var keys: [(Float, Float, Int32)] = []
@@ -65,8 +66,8 @@ final class RecordSpool {
             }
             record = d.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
             let r = CellRecord(x: Double(record[0]), y: Double(record[1]), nucleusPixels: Int(record[2]),
-                               cellPixels: Int(record[3]), means: Array(record[5..<width]))
-            try body(r, UInt8(record[4]))
+                               cellPixels: Int(record[3]), means: Array(record[6..<width]))
+            try body(r, Int(record[4]), Int(record[5]))
         }
     }
 

@@ -18,21 +18,45 @@ public enum TissuePass {
         public var level: Int
     }
 
-    public static func run(slide: Slide, panel: Panel, channelMap: [Int], pixelSizeUm px0: Double, threads: Int = 1) throws -> Output {
+    /// Where the map comes from: the pyramid level read, the box factor on it, the map size.
+    public struct Plan: Sendable {
+        public let level: Int
+        public let factor: Int
+        public let width: Int, height: Int
+        /// Level-0 pixels per map pixel.
+        public let scale: Double
+        /// Level size.
+        let levelWidth: Int, levelHeight: Int
+        let tumorComponent: Int
+
+        /// Map pixel under a level-0 position.
+        public func pixel(atX x: Double, y: Double) -> (Int, Int) {
+            RegionMap.pixel(atX: x, y: y, width: width, height: height, scale: scale)
+        }
+    }
+
+    public static func plan(slide: Slide, panel: Panel, pixelSizeUm px0: Double) -> Plan {
         let target = panel.tissue.resolutionMicrons
         // Coarsest level whose pixels are no larger than the target.
         var level = 0
         for lv in slide.levels where lv.downsample * px0 <= target * 1.001 { level = lv.index }
         let lv = slide.levels[level]
-        let levelPx = px0 * lv.downsample
-        let f = max(1, Int((target / levelPx).rounded()))
-        let mw = (lv.width + f - 1) / f, mh = (lv.height + f - 1) / f
-        let scale = lv.downsample * Double(f)
-        let tumorComponent = panel.marker(panel.tissue.tumorMarker).flatMap { panel.componentIndex($0.component) } ?? 0
+        let f = max(1, Int((target / (px0 * lv.downsample)).rounded()))
+        return Plan(level: level, factor: f, width: (lv.width + f - 1) / f, height: (lv.height + f - 1) / f,
+                    scale: lv.downsample * Double(f), levelWidth: lv.width, levelHeight: lv.height,
+                    tumorComponent: panel.marker(panel.tissue.tumorMarker).flatMap { panel.componentIndex($0.component) } ?? 0)
+    }
+
+    /// The whole pass on its own: reads the plan's level in strips, unmixes, box-sums, detects.
+    public static func run(slide: Slide, panel: Panel, channelMap: [Int], pixelSizeUm px0: Double, threads: Int = 1) throws -> Output {
+        let p = plan(slide: slide, panel: panel, pixelSizeUm: px0)
+        let level = p.level, f = p.factor, mw = p.width
+        let lv = slide.levels[level]
+        let tumorComponent = p.tumorComponent
         let unmixer = Unmixer(library: panel.library, method: .ols)
         let nc = channelMap.count, nk = unmixer.componentCount
-        var signal = [Float](repeating: 0, count: mw * mh)
-        var marker = [Float](repeating: 0, count: mw * mh)
+        var signal = [Float](repeating: 0, count: p.width * p.height)
+        var marker = [Float](repeating: 0, count: p.width * p.height)
         let dark = Float(panel.library.darkOffset)
         // Strips of whole map rows, decoded and unmixed on `threads` workers; each strip writes
         // only its own map rows.
@@ -73,11 +97,44 @@ public enum TissuePass {
         }
         }
         try errors.rethrow()
-        // Means: each map pixel covers f × f level pixels, fewer at the right and bottom edges.
+        return try detect(signal: consume signal, marker: consume marker, plan: p, slide: slide, panel: panel, pixelSizeUm: px0)
+    }
+
+    /// Box sums of one tile's map pixels, for building the map in the tile pass (level 0 only):
+    /// every map pixel whose first level-0 pixel lies in the tile's core, summed over its f × f
+    /// pixels in raster order (the halo supplies those beyond the core), exactly as `run` sums
+    /// them, so the map does not depend on the tiling. `total` is the tile's total-light plane.
+    public static func blockSums(plan p: Plan, core: PixelRegion, region: PixelRegion, total: Image, tumor: Image) -> [(index: Int, signal: Float, marker: Float)] {
+        precondition(p.level == 0)
+        let f = p.factor
+        var out: [(Int, Float, Float)] = []
+        let bx0 = (core.x + f - 1) / f, bx1 = (core.x + core.width - 1) / f
+        let by0 = (core.y + f - 1) / f, by1 = (core.y + core.height - 1) / f
+        guard bx0 <= bx1, by0 <= by1 else { return [] }
+        for by in by0...by1 {
+            for bx in bx0...bx1 {
+                let x1 = min(bx * f + f, p.levelWidth), y1 = min(by * f + f, p.levelHeight)
+                precondition(x1 <= region.x + region.width && y1 <= region.y + region.height, "halo narrower than the map's box")
+                var sig: Float = 0, mk: Float = 0
+                for y in (by * f)..<y1 {
+                    let row = (y - region.y) * region.width - region.x
+                    for x in (bx * f)..<x1 { sig += total.pixels[row + x]; mk += tumor.pixels[row + x] }
+                }
+                out.append((by * p.width + bx, sig, mk))
+            }
+        }
+        return out
+    }
+
+    /// Means from box sums (each map pixel covers f × f level pixels, fewer at the right and
+    /// bottom edges), then tissue, tumour and stroma.
+    public static func detect(signal: consuming [Float], marker: consuming [Float], plan p: Plan, slide: Slide, panel: Panel, pixelSizeUm px0: Double) throws -> Output {
+        var signal = signal, marker = marker
+        let f = p.factor, mw = p.width, mh = p.height
         for my in 0..<mh {
-            let rows = min(f, lv.height - my * f)
+            let rows = min(f, p.levelHeight - my * f)
             for mx in 0..<mw {
-                let n = Float(rows * min(f, lv.width - mx * f))
+                let n = Float(rows * min(f, p.levelWidth - mx * f))
                 signal[my * mw + mx] /= n; marker[my * mw + mx] /= n
             }
         }
@@ -86,11 +143,10 @@ public enum TissuePass {
                                       minTissueAreaMicrons2: t.minTissueAreaMicrons2, fillHolesBelowMicrons2: t.fillHolesBelowMicrons2,
                                       sigmaTumorMicrons: t.tumorSigmaMicrons, tumorThreshold: t.tumorThreshold,
                                       tumorEdgeFraction: t.tumorEdgeFraction, minTumorAreaMicrons2: t.minTumorAreaMicrons2)
-        let mapPx = px0 * scale
         let res = detector.detect(signal: Image(width: mw, height: mh, pixels: consume signal),
-                                  tumorMarker: Image(width: mw, height: mh, pixels: consume marker), mapPixelUm: mapPx)
-        let map = RegionMap(width: mw, height: mh, scale: scale, pixelSizeUm: px0, labels: res.labels,
+                                  tumorMarker: Image(width: mw, height: mh, pixels: consume marker), mapPixelUm: px0 * p.scale)
+        let map = RegionMap(width: mw, height: mh, scale: p.scale, pixelSizeUm: px0, labels: res.labels,
                             fullWidth: slide.width, fullHeight: slide.height)
-        return Output(map: map, tissueThreshold: res.tissueThreshold, tumorThreshold: res.tumorThreshold, level: level)
+        return Output(map: map, tissueThreshold: res.tissueThreshold, tumorThreshold: res.tumorThreshold, level: p.level)
     }
 }

@@ -12,6 +12,9 @@ public struct UnmixedSource: TileSource {
     public let channelMap: [Int]
     public let unmixer: Unmixer
     public let level: Int
+    /// Also return, after the components, the total light (Σ channels − dark offset), as the
+    /// tissue pass sums it, so that the tile pass can build the tissue map itself.
+    public var totalLight = false
 
     public init(slide: Slide, channelMap: [Int], unmixer: Unmixer, level: Int = 0) {
         self.slide = slide; self.channelMap = channelMap; self.unmixer = unmixer; self.level = level
@@ -29,6 +32,13 @@ public struct UnmixedSource: TileSource {
         let bufs = (0..<c).map { UnsafeMutableBufferPointer(start: obs + $0 * n, count: n) }
         try slide.read(channels: channelMap, level: level, region: r, into: bufs)
         unmixer.unmix(observed: obs, pixels: n, out: out)
-        return (0..<k).map { Image(width: r.width, height: r.height, pixels: Array(UnsafeBufferPointer(start: out + $0 * n, count: n))) }
+        var planes = (0..<k).map { Image(width: r.width, height: r.height, pixels: Array(UnsafeBufferPointer(start: out + $0 * n, count: n))) }
+        if totalLight {
+            let dark = Float(unmixer.library.darkOffset)
+            var total = [Float](repeating: 0, count: n)
+            for ch in 0..<c { for i in 0..<n { total[i] += obs[ch * n + i] - dark } }
+            planes.append(Image(width: r.width, height: r.height, pixels: total))
+        }
+        return planes
     }
 }

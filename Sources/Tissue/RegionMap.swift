@@ -21,8 +21,13 @@ public struct RegionMap: Sendable {
 
     /// Region under a level-0 position (px).
     public func region(atX x: Double, y: Double) -> UInt8 {
-        let i = min(width - 1, max(0, Int(x / scale))), j = min(height - 1, max(0, Int(y / scale)))
+        let (i, j) = RegionMap.pixel(atX: x, y: y, width: width, height: height, scale: scale)
         return labels[j * width + i]
+    }
+
+    /// The map pixel (column, row) under a level-0 position, for a map of this geometry.
+    public static func pixel(atX x: Double, y: Double, width: Int, height: Int, scale: Double) -> (Int, Int) {
+        (min(width - 1, max(0, Int(x / scale))), min(height - 1, max(0, Int(y / scale))))
     }
 
     /// Area of a region in mm², each map pixel weighted by the part of it inside the slide.
