@@ -96,8 +96,8 @@ public struct SlideQuantifier: Sendable {
         })
         try spool.finishWriting()
         mark("tiles")
-        let tissueResult = try tissue ?? TissuePass.detect(signal: consume signalSums, marker: consume markerSums, plan: plan,
-                                                           slide: slide, panel: panel, pixelSizeUm: px)
+        let tissueResult = try tissue ?? TissuePass.detect(signal: TissuePass.take(&signalSums), marker: TissuePass.take(&markerSums),
+                                                           plan: plan, slide: slide, panel: panel, pixelSizeUm: px)
         let map = tissueResult.map
         if fused { mark("tissue") }
 

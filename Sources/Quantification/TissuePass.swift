@@ -97,7 +97,7 @@ public enum TissuePass {
         }
         }
         try errors.rethrow()
-        return try detect(signal: consume signal, marker: consume marker, plan: p, slide: slide, panel: panel, pixelSizeUm: px0)
+        return try detect(signal: take(&signal), marker: take(&marker), plan: p, slide: slide, panel: panel, pixelSizeUm: px0)
     }
 
     /// Box sums of one tile's map pixels, for building the map in the tile pass (level 0 only):
@@ -126,6 +126,14 @@ public enum TissuePass {
         return out
     }
 
+    /// Moves an array out of a variable (leaving it empty), so the callee holds the only
+    /// reference and can work on it in place.
+    static func take(_ a: inout [Float]) -> [Float] {
+        let v = a
+        a = []
+        return v
+    }
+
     /// Means from box sums (each map pixel covers f × f level pixels, fewer at the right and
     /// bottom edges), then tissue, tumour and stroma.
     public static func detect(signal: consuming [Float], marker: consuming [Float], plan p: Plan, slide: Slide, panel: Panel, pixelSizeUm px0: Double) throws -> Output {
@@ -143,8 +151,8 @@ public enum TissuePass {
                                       minTissueAreaMicrons2: t.minTissueAreaMicrons2, fillHolesBelowMicrons2: t.fillHolesBelowMicrons2,
                                       sigmaTumorMicrons: t.tumorSigmaMicrons, tumorThreshold: t.tumorThreshold,
                                       tumorEdgeFraction: t.tumorEdgeFraction, minTumorAreaMicrons2: t.minTumorAreaMicrons2)
-        let res = detector.detect(signal: Image(width: mw, height: mh, pixels: consume signal),
-                                  tumorMarker: Image(width: mw, height: mh, pixels: consume marker), mapPixelUm: px0 * p.scale)
+        let res = detector.detect(signal: Image(width: mw, height: mh, pixels: take(&signal)),
+                                  tumorMarker: Image(width: mw, height: mh, pixels: take(&marker)), mapPixelUm: px0 * p.scale)
         let map = RegionMap(width: mw, height: mh, scale: p.scale, pixelSizeUm: px0, labels: res.labels,
                             fullWidth: slide.width, fullHeight: slide.height)
         return Output(map: map, tissueThreshold: res.tissueThreshold, tumorThreshold: res.tumorThreshold, level: p.level)
