@@ -40,7 +40,8 @@ final class RecordSpool {
     }
 
     /// Reads records back in raster order of their centroids (rows, then columns), which does
-    /// not depend on the tiling; `markers` fixes the record width. Holds only the sort keys.
+    /// not depend on the tiling; `markers` fixes the record width. Holds the sort keys; the
+    /// records are read from the file mapped in memory (pages the kernel can drop).
     func forEach(markers: Int, _ body: (CellRecord, _ mapX: Int, _ mapY: Int) throws -> Void) throws {
         let width = 6 + markers * Compartment.allCases.count
         let reader = try FileHandle(forReadingFrom: url)
@@ -58,16 +59,19 @@ final class RecordSpool {
             }
         }
         keys.sort { ($0.0, $0.1, $0.2) < ($1.0, $1.1, $1.2) }
-        var record = [Float](repeating: 0, count: width)
-        for k in keys {
-            try reader.seek(toOffset: UInt64(Int(k.2) * width * 4))
-            guard let d = try reader.read(upToCount: width * 4), d.count == width * 4 else {
-                throw SlideError.corrupt(path: url.path, detail: "spool record \(k.2) is short")
+        // Records in sorted order straight from the file mapped in memory: no read per record.
+        let data = try Data(contentsOf: url, options: .alwaysMapped)
+        try data.withUnsafeBytes { raw in
+            let all = raw.bindMemory(to: Float.self)
+            for k in keys {
+                let base = Int(k.2) * width
+                guard base + width <= all.count else {
+                    throw SlideError.corrupt(path: url.path, detail: "spool record \(k.2) is short")
+                }
+                let r = CellRecord(x: Double(all[base]), y: Double(all[base + 1]), nucleusPixels: Int(all[base + 2]),
+                                   cellPixels: Int(all[base + 3]), means: Array(all[(base + 6)..<(base + width)]))
+                try body(r, Int(all[base + 4]), Int(all[base + 5]))
             }
-            record = d.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-            let r = CellRecord(x: Double(record[0]), y: Double(record[1]), nucleusPixels: Int(record[2]),
-                               cellPixels: Int(record[3]), means: Array(record[6..<width]))
-            try body(r, Int(record[4]), Int(record[5]))
         }
     }
 
@@ -99,6 +103,12 @@ public final class TableWriter {
         pending += line
         pending += "\n"
         if pending.utf8.count > 1 << 20 { try handle.write(contentsOf: Data(pending.utf8)); pending = "" }
+    }
+
+    /// Appends lines already encoded as UTF-8 (each ending in a newline).
+    public func append(bytes: [UInt8]) throws {
+        if !pending.isEmpty { try handle.write(contentsOf: Data(pending.utf8)); pending = "" }
+        try handle.write(contentsOf: Data(bytes))
     }
 
     public func finish() throws {
