@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "Segmentation", dependencies: ["Imaging", "SlideIO"]),
         .target(name: "Unmixing", dependencies: ["CBLAS", "SlideIO"]),
         .target(name: "Phenotyping", dependencies: ["Unmixing", "Segmentation", "Imaging", "SlideIO"]),
-        .target(name: "Simulation", dependencies: ["Phenotyping", "Unmixing", "SlideIO"]),
+        .target(name: "Simulation", dependencies: ["Phenotyping", "Unmixing", "SlideIO", "Imaging"]),
         .target(name: "Tissue", dependencies: ["Imaging"]),
         .target(name: "Cohort", dependencies: ["SlideIO"]),
         .target(name: "Quantification", dependencies: ["Phenotyping", "Segmentation", "Tissue", "Unmixing", "SlideIO", "Imaging", "CZlib"]),

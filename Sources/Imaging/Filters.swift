@@ -81,12 +81,16 @@ public enum Filters {
     /// padded row and the last r + 1 rows of the row-filtered image (r the kernel radius), and
     /// adds and multiplies in the order `separable` does, so the result is identical.
     public static func gaussianInPlace(_ img: inout Image, sigma: Double) {
-        guard sigma > 0 else { return }
+        let w = img.width, h = img.height
+        img.pixels.withUnsafeMutableBufferPointer { gaussianInPlace($0.baseAddress!, width: w, height: h, sigma: sigma) }
+    }
+
+    /// The same on a plane the caller owns (`width × height` floats, row-major).
+    public static func gaussianInPlace(_ p: UnsafeMutablePointer<Float>, width w: Int, height h: Int, sigma: Double) {
+        guard sigma > 0, w > 0, h > 0 else { return }
         let kernel = gaussianKernel(sigma: sigma)
-        let w = img.width, h = img.height, r = kernel.count / 2
-        guard w > 0, h > 0 else { return }
-        img.pixels.withUnsafeMutableBufferPointer { pb in
-            let p = pb.baseAddress!
+        let r = kernel.count / 2
+        do {
             var line = [Float](repeating: 0, count: w + 2 * r)
             line.withUnsafeMutableBufferPointer { lb in
                 let l = lb.baseAddress!

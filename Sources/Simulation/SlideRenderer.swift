@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Unmixing
 
 /// Which library component each simulated stain lands in (resolved from the panel).
@@ -127,11 +128,9 @@ struct SlideRenderer: Sendable {
             }
             if c.pdl1, let p = stains.pdl1 { ab[p * W * H + i] += membrane ? c.pdl1Level : 0.15 * c.pdl1Level }
         }
-        // Optics: a slight Gaussian blur of every painted abundance plane.
-        let kernel = gaussianKernel(SlideRenderer.blurSigmaPx)
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: W * H)
-        defer { scratch.deallocate() }
-        for k in 0..<K where painted[k] { blur(ab + k * W * H, W, H, kernel, scratch) }
+        // Optics: a slight Gaussian blur of every painted abundance plane (the halo covers the
+        // kernel, so the tile's own pixels never see how the plane's edge is padded).
+        for k in 0..<K where painted[k] { Filters.gaussianInPlace(ab + k * W * H, width: W, height: H, sigma: SlideRenderer.blurSigmaPx) }
 
         // Regions, autofluorescence, illumination, mixing and noise, a row at a time: the
         // per-pixel fields first, then each channel as whole-row (vectorised) passes.
@@ -197,45 +196,5 @@ struct SlideRenderer: Sendable {
         }
         }
         return Output(channels: out, labels: labels, regions: regions)
-    }
-
-    /// Stitched-camera shading: each 1000-px field is 8% dimmer at its corners.
-    @inline(__always) func illumination(_ x: Int, _ y: Int) -> Float {
-        let fx = Float(x % 1000) / 500 - 1, fy = Float(y % 1000) / 500 - 1
-        return 1 - 0.04 * (fx * fx + fy * fy)
-    }
-
-    private func gaussianKernel(_ sigma: Double) -> [Float] {
-        let r = Int((3 * sigma).rounded(.up))
-        var k = (-r...r).map { Float(exp(-0.5 * Double($0 * $0) / (sigma * sigma))) }
-        let s = k.reduce(0, +)
-        k = k.map { $0 / s }
-        return k
-    }
-
-    /// Separable blur with clamped edges, in place; taps outer, pixels inner, so each tap vectorises.
-    private func blur(_ p: UnsafeMutablePointer<Float>, _ w: Int, _ h: Int, _ k: [Float], _ t: UnsafeMutablePointer<Float>) {
-        let r = k.count / 2
-        var line = [Float](repeating: 0, count: w + 2 * r)
-        line.withUnsafeMutableBufferPointer { lb in
-            let l = lb.baseAddress!
-            for y in 0..<h {
-                let src = p + y * w
-                (l + r).update(from: src, count: w)
-                for i in 0..<r { l[i] = src[0]; l[r + w + i] = src[w - 1] }
-                let o = t + y * w
-                let k0 = k[0]
-                for x in 0..<w { o[x] = k0 * l[x] }
-                for j in 1..<k.count { let kv = k[j], lj = l + j; for x in 0..<w { o[x] += kv * lj[x] } }
-            }
-        }
-        for y in 0..<h {
-            let o = p + y * w
-            for x in 0..<w { o[x] = 0 }
-            for j in 0..<k.count {
-                let kv = k[j], src = t + min(max(y + j - r, 0), h - 1) * w
-                for x in 0..<w { o[x] += kv * src[x] }
-            }
-        }
     }
 }
