@@ -81,12 +81,11 @@ final class RecordSpool {
     }
 }
 
-/// A CSV written line by line to a temporary file and renamed into place on `finish`.
+/// A CSV written in chunks of encoded lines to a temporary file and renamed into place on `finish`.
 public final class TableWriter {
     let url: URL
     let tmp: URL
     private let handle: FileHandle
-    private var pending = ""
 
     public init(url: URL, header: String) throws {
         self.url = url
@@ -96,24 +95,15 @@ public final class TableWriter {
             throw SlideError.writeFailed(path: url.path, detail: "cannot create the file")
         }
         handle = try FileHandle(forWritingTo: tmp)
-        try append(header)
-    }
-
-    public func append(_ line: String) throws {
-        pending += line
-        pending += "\n"
-        if pending.utf8.count > 1 << 20 { try handle.write(contentsOf: Data(pending.utf8)); pending = "" }
+        try append(bytes: Array((header + "\n").utf8))
     }
 
     /// Appends lines already encoded as UTF-8 (each ending in a newline).
     public func append(bytes: [UInt8]) throws {
-        if !pending.isEmpty { try handle.write(contentsOf: Data(pending.utf8)); pending = "" }
         try handle.write(contentsOf: Data(bytes))
     }
 
     public func finish() throws {
-        try handle.write(contentsOf: Data(pending.utf8))
-        pending = ""
         try handle.close()
         guard rename(tmp.path, url.path) == 0 else {
             throw SlideError.writeFailed(path: url.path, detail: String(cString: strerror(errno)))
