@@ -91,6 +91,33 @@ final class QuantificationTests: XCTestCase {
         }
     }
 
+    /// A slide without a pyramid level near the map resolution gets its tissue map from the tile
+    /// pass: the same map (areas and thresholds) as the separate tissue pass, for any tiling.
+    func testTissueMapFromTheTilePassEqualsTheSeparatePass() throws {
+        let dir = Self.tmp()
+        var d = SlideDesign(); d.width = 512; d.height = 448; d.seed = 33
+        var sim = SlideSimulator(panel: Self.panel, design: d); sim.writeMasks = false
+        try sim.write(id: "P02_A", to: dir, flavour: .ome)
+        let path = dir.appendingPathComponent("slides/P02_A.ome.tif").path
+        let slide = try Slide(path: path)
+        XCTAssertEqual(slide.levels.count, 1)
+        let separate = try TissuePass.run(slide: slide, panel: Self.panel, channelMap: try Self.panel.channelMap(for: slide),
+                                          pixelSizeUm: 0.5, threads: 2)
+        var results: [SlideResult] = []
+        for (tile, threads) in [(512, 1), (200, 2)] {
+            var o = QuantifyOptions(); o.tileSize = tile; o.threads = threads; o.writeQC = false
+            let out = Self.tmp()
+            results.append(try SlideQuantifier(panel: Self.panel, panelHash: "test", options: o)
+                .quantify(path: path, slideId: "P02_A", patientId: "P02", outDir: out))
+            XCTAssertEqual(results.last!.tumorAreaMm2, separate.map.areaMm2(2), "tile \(tile)")
+            XCTAssertEqual(results.last!.stromaAreaMm2, separate.map.areaMm2(1), "tile \(tile)")
+            XCTAssertEqual(results.last!.tumorThreshold, Double(separate.tumorThreshold), "tile \(tile)")
+        }
+        XCTAssertGreaterThan(results[0].tumorAreaMm2, 0)
+        XCTAssertEqual(results[0].counts, results[1].counts)
+        XCTAssertEqual(results[0].cells, results[1].cells)
+    }
+
     func testDensitiesPerPatientSumSlides() throws {
         let r1 = SlideResult(slideId: "P1_a", patientId: "P1", path: "", pixelSizeUm: 0.5, tissueAreaMm2: 1, tumorAreaMm2: 0.4,
                              stromaAreaMm2: 0.6, cells: 10, phenotypes: ["CD8"], counts: ["CD8": ["total": 10, "tumor": 4, "stroma": 6]], thresholds: [:],
