@@ -45,11 +45,19 @@ for t in 1 2; do
   s=$(secs "$W/seg$t.time"); echo "  $t thread(s): $s s, $(mpx $S $s) Mpx/s, peak RSS $(peak "$W/seg$t.time")"
 done
 echo
-echo "## quantify (tissue pass, unmix, segment, measure, tables; --no-cells)"
+echo "## quantify (tissue pass, unmix, segment, measure, tables; --no-cells); phases from MIFQ_TIMING"
+phases() { grep -E "^(tissue|threshold|tiles|table|qc) " "$1" | tr '\n' ' '; }
 for t in 1 2; do
   rm -rf "$W/q$t"
-  /usr/bin/time -v "$MIFQ" quantify "$SLIDE" --panel panels/escc-opal7.json --out "$W/q$t" --threads $t --no-cells --quiet 2> "$W/q$t.time" >/dev/null
-  s=$(secs "$W/q$t.time"); echo "  $t thread(s): $s s, $(mpx $S $s) Mpx/s, peak RSS $(peak "$W/q$t.time")"
+  MIFQ_TIMING=1 /usr/bin/time -v "$MIFQ" quantify "$SLIDE" --panel panels/escc-opal7.json --out "$W/q$t" --threads $t --no-cells --quiet 2> "$W/q$t.time" >/dev/null
+  s=$(secs "$W/q$t.time"); echo "  $t thread(s): $s s, $(mpx $S $s) Mpx/s, peak RSS $(peak "$W/q$t.time")   [$(phases "$W/q$t.time")]"
+done
+rm -rf "$W/small"
+"$MIFQ" simulate --out "$W/small" --patients 1 --size 4096x4096 --threads 2 --no-masks --quiet >/dev/null
+for t in 1 2; do
+  rm -rf "$W/qs$t"
+  MIFQ_TIMING=1 /usr/bin/time -v "$MIFQ" quantify "$W/small/slides/P001_S1.ome.tif" --panel panels/escc-opal7.json --out "$W/qs$t" --threads $t --no-cells --quiet 2> "$W/qs$t.time" >/dev/null
+  s=$(secs "$W/qs$t.time"); echo "  4096², $t thread(s): $s s, $(mpx 4096 $s) Mpx/s, peak RSS $(peak "$W/qs$t.time")   [$(phases "$W/qs$t.time")]"
 done
 python3 - "$W" "$S" <<'PY'
 import re, sys
@@ -72,9 +80,10 @@ if [ -n "${BIG:-}" ]; then
   rm -rf "$W/big"
   "$MIFQ" simulate --out "$W/big" --patients 1 --size "${BIG}x${BIG}" --threads 2 --no-masks --quiet >/dev/null
   rm -rf "$W/qbig"
-  /usr/bin/time -v "$MIFQ" quantify "$W/big/slides/P001_S1.ome.tif" --panel panels/escc-opal7.json --out "$W/qbig" --threads 2 --no-cells --quiet 2> "$W/qbig.time" >/dev/null
+  MIFQ_TIMING=1 /usr/bin/time -v "$MIFQ" quantify "$W/big/slides/P001_S1.ome.tif" --panel panels/escc-opal7.json --out "$W/qbig" --threads 2 --no-cells --quiet 2> "$W/qbig.time" >/dev/null
   b=$(secs "$W/qbig.time"); s2=$(secs "$W/q2.time")
-  echo "  ${BIG}²: $b s, peak RSS $(peak "$W/qbig.time"); time ratio to ${S}²: $(python3 -c "print(f'{$b/$s2:.2f}')") (area ratio $(python3 -c "print(f'{($BIG/$S)**2:.0f}')"))"
+  echo "  ${BIG}²: $b s, $(mpx $BIG $b) Mpx/s, peak RSS $(peak "$W/qbig.time")   [$(phases "$W/qbig.time")]"
+  echo "  time ratio to ${S}²: $(python3 -c "print(f'{$b/$s2:.2f}')") (area ratio $(python3 -c "print(f'{($BIG/$S)**2:.0f}')"))"
 fi
 if [ -f "$PEER/peer_pipeline.py" ] && python3 -c "import tifffile, skimage, scipy" 2>/dev/null; then
   echo

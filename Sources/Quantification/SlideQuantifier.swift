@@ -148,6 +148,7 @@ public struct SlideQuantifier: Sendable {
         if options.writeQC {
             try QCImage.write(slide: slide, panel: panel, channelMap: channelMap, map: map, dots: qcDots,
                               to: outDir.appendingPathComponent("qc").appendingPathComponent("\(slideId).png"))
+            mark("qc")
         }
         return SlideResult(slideId: slideId, patientId: patientId, path: path, pixelSizeUm: px,
                            tissueAreaMm2: map.areaMm2(RegionMap.tumor) + map.areaMm2(RegionMap.stroma),
