@@ -58,6 +58,23 @@ public struct PhenotypeRule: Codable, Equatable, Sendable {
         require.allSatisfy(positive) && !exclude.contains(where: positive)
     }
 
+    /// The rule with its marker names resolved to indices into `markers`, once, for per-cell use.
+    /// A name that is not a marker counts as never positive, as in `matches`.
+    public func indexed(by markers: [MarkerSpec]) -> Indexed {
+        let index = Dictionary(markers.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+        return Indexed(require: require.map { index[$0] ?? -1 }, exclude: exclude.compactMap { index[$0] })
+    }
+
+    public struct Indexed: Sendable {
+        /// −1 for a required name that is not a marker: the rule then never matches.
+        let require: [Int]
+        let exclude: [Int]
+        /// Whether a cell with these calls (one per marker) has the phenotype.
+        public func matches(_ positive: [Bool]) -> Bool {
+            require.allSatisfy { $0 >= 0 && positive[$0] } && !exclude.contains { positive[$0] }
+        }
+    }
+
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         name = try c.decode(String.self, forKey: .name)

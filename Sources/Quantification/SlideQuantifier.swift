@@ -111,9 +111,8 @@ public struct SlideQuantifier: Sendable {
         }
         gateMapIndex = []
 
-        // Stream the cell table and count phenotypes.
-        var counts: [String: [String: Int]] = [:]
-        for p in panel.phenotypes { counts[p.name] = ["total": 0, "tumor": 0, "stroma": 0] }
+        // Stream the cell table and count phenotypes (per phenotype: total, tumour, stroma).
+        var tally = [[Int]](repeating: [0, 0, 0], count: panel.phenotypes.count)
         let table = CellTable(panel: panel, pixelSizeUm: px)
         let cellsURL = outDir.appendingPathComponent("cells").appendingPathComponent("\(slideId).csv")
         let writer = options.writeCells ? try TableWriter(url: cellsURL, header: table.header) : nil
@@ -121,19 +120,20 @@ public struct SlideQuantifier: Sendable {
         var rowBytes: [UInt8] = []
         var qcDots: [(Double, Double, Int)] = []
         let thresholdList = panel.markers.map { thresholds[$0.name]! }
-        // Built once, not per cell; the panel guarantees every rule's markers exist.
-        let markerIndex = Dictionary(uniqueKeysWithValues: panel.markers.enumerated().map { ($1.name, $0) })
+        // Rules resolved to marker indices once, not per cell.
+        let rules = panel.phenotypes.map { $0.indexed(by: panel.markers) }
+        var positive = [Bool](repeating: false, count: panel.markers.count)
+        var hits = [Bool](repeating: false, count: rules.count)
         try spool.forEach(markers: panel.markers.count) { rec, mx, my in
             let region = map.labels[my * map.width + mx]
             if region == RegionMap.background { return }   // outside tissue: not counted
             id += 1
-            var positive = [Bool](repeating: false, count: panel.markers.count)
             for (k, slot) in gateSlots.enumerated() { positive[k] = Double(rec.means[slot]) > thresholdList[k] }
-            let hits = panel.phenotypes.map { $0.matches { markerIndex[$0].map { positive[$0] } ?? false } }
+            for (p, rule) in rules.enumerated() { hits[p] = rule.matches(positive) }
             let regionName = region == RegionMap.tumor ? "tumor" : "stroma"
-            for (p, hit) in zip(panel.phenotypes, hits) where hit {
-                counts[p.name]!["total"]! += 1
-                counts[p.name]![regionName]! += 1
+            for p in hits.indices where hits[p] {
+                tally[p][0] += 1
+                tally[p][region == RegionMap.tumor ? 1 : 2] += 1
             }
             if let firstHit = hits.firstIndex(of: true), qcDots.count < 200_000 { qcDots.append((rec.x, rec.y, firstHit)) }
             if let writer {
@@ -142,6 +142,8 @@ public struct SlideQuantifier: Sendable {
             }
         }
         try writer?.append(bytes: rowBytes)
+        var counts: [String: [String: Int]] = [:]
+        for (p, t) in zip(panel.phenotypes, tally) { counts[p.name] = ["total": t[0], "tumor": t[1], "stroma": t[2]] }
         try writer?.finish()
         mark("table")
 

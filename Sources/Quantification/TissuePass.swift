@@ -52,12 +52,12 @@ public enum TissuePass {
         let p = plan(slide: slide, panel: panel, pixelSizeUm: px0)
         let level = p.level, f = p.factor, mw = p.width
         let lv = slide.levels[level]
-        let tumorComponent = p.tumorComponent
-        let unmixer = Unmixer(library: panel.library, method: .ols)
-        let nc = channelMap.count, nk = unmixer.componentCount
+        // The same reading, unmixing (OLS) and total light as the tile pass's source.
+        var source = UnmixedSource(slide: slide, channelMap: channelMap, unmixer: Unmixer(library: panel.library, method: .ols), level: level)
+        source.totalLight = true
+        let totalIndex = source.unmixer.componentCount
         var signal = [Float](repeating: 0, count: p.width * p.height)
         var marker = [Float](repeating: 0, count: p.width * p.height)
-        let dark = Float(panel.library.darkOffset)
         // Strips of whole map rows, decoded and unmixed on `threads` workers; each strip writes
         // only its own map rows.
         let stripRows = f * max(1, 64 / f)
@@ -70,26 +70,15 @@ public enum TissuePass {
                 while let s = next.take(below: strips) {
                     let y0 = s * stripRows
                     let h = min(stripRows, lv.height - y0)
-                    let r = PixelRegion(x: 0, y: y0, width: lv.width, height: h)
-                    let n = r.count
-                    let obs = UnsafeMutablePointer<Float>.allocate(capacity: nc * n)
-                    let comps = UnsafeMutablePointer<Float>.allocate(capacity: nk * n)
-                    defer { obs.deallocate(); comps.deallocate() }
-                    do {
-                        try slide.read(channels: channelMap, level: level, region: r,
-                                       into: (0..<nc).map { UnsafeMutableBufferPointer(start: obs + $0 * n, count: n) })
-                    } catch { errors.set(error); return }
-                    // Total light, dark removed.
-                    var total = [Float](repeating: 0, count: n)
-                    for c in 0..<nc { for i in 0..<n { total[i] += obs[c * n + i] - dark } }
-                    unmixer.unmix(observed: obs, pixels: n, out: comps)
-                    let tumorPlane = comps + tumorComponent * n
+                    let planes: [Image]
+                    do { planes = try source.images(PixelRegion(x: 0, y: y0, width: lv.width, height: h)) } catch { errors.set(error); return }
+                    let total = planes[totalIndex].pixels, tumor = planes[p.tumorComponent].pixels
                     for y in 0..<h {
                         let my = (y0 + y) / f
                         for x in 0..<lv.width {
                             let i = y * lv.width + x, m = my * mw + x / f
                             sig[m] += total[i]
-                            mk[m] += tumorPlane[i]
+                            mk[m] += tumor[i]
                         }
                     }
                 }

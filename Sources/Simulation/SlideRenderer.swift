@@ -61,6 +61,12 @@ struct SlideRenderer: Sendable {
         nextDist.initialize(repeating: .infinity, count: W * H)
         owner.initialize(repeating: -1, count: W * H)
         defer { ownDist.deallocate(); nextDist.deallocate(); owner.deallocate() }
+        // What pass 2 paints for each cell that reaches the tile; `owner` holds indices into it.
+        struct Body {
+            var marker: UnsafeMutablePointer<Float>?, tumor: Bool, level: Float
+            var pdl1: UnsafeMutablePointer<Float>?, pdl1Level: Float, membraneFrom: Float
+        }
+        var bodies: [Body] = []
         labels.withUnsafeMutableBufferPointer { lab in
         for ci in nearby {
             let c = layout.cells[Int(ci)]
@@ -79,6 +85,10 @@ struct SlideRenderer: Sendable {
             let nucleusPlane = stains.nucleus.map { ab + $0 * W * H }
             let markerPlane = stains.byType[c.type].map { ab + $0 * W * H }
             let tumor = c.type == .tumor
+            let body = Int32(bodies.count)
+            bodies.append(Body(marker: markerPlane, tumor: tumor, level: c.level,
+                               pdl1: c.pdl1 ? stains.pdl1.map { ab + $0 * W * H } : nil, pdl1Level: c.pdl1Level,
+                               membraneFrom: ring - 1))
             let dx0 = Float((Double(pxMin + x0 - halo) + 0.5) * px - c.x)
             for yy in pyMin...pyMax {
                 let yUm = Float((Double(yy + y0 - halo) + 0.5) * px - c.y)
@@ -104,7 +114,7 @@ struct SlideRenderer: Sendable {
                         dist = (r2.squareRoot() - 1) * meanAxis
                     }
                     if dist < ownDist[i] {
-                        nextDist[i] = ownDist[i]; ownDist[i] = dist; owner[i] = ci
+                        nextDist[i] = ownDist[i]; ownDist[i] = dist; owner[i] = body
                     } else if dist < nextDist[i] {
                         nextDist[i] = dist
                     }
@@ -120,13 +130,13 @@ struct SlideRenderer: Sendable {
         for i in 0..<(W * H) {
             let o = ownDist[i]
             guard owner[i] >= 0, o > 0 else { continue }
-            let c = layout.cells[Int(owner[i])]
-            let membrane = o >= Float(c.ring) - 1 || nextDist[i] - o <= 2
-            if let m = stains.byType[c.type] {
-                if c.type == .tumor { ab[m * W * H + i] += membrane ? 0.7 * c.level : c.level }
-                else { ab[m * W * H + i] += membrane ? c.level : 0.25 * c.level }
+            let c = bodies[Int(owner[i])]
+            let membrane = o >= c.membraneFrom || nextDist[i] - o <= 2
+            if let m = c.marker {
+                if c.tumor { m[i] += membrane ? 0.7 * c.level : c.level }
+                else { m[i] += membrane ? c.level : 0.25 * c.level }
             }
-            if c.pdl1, let p = stains.pdl1 { ab[p * W * H + i] += membrane ? c.pdl1Level : 0.15 * c.pdl1Level }
+            if let p = c.pdl1 { p[i] += membrane ? c.pdl1Level : 0.15 * c.pdl1Level }
         }
         // Optics: a slight Gaussian blur of every painted abundance plane (the halo covers the
         // kernel, so the tile's own pixels never see how the plane's edge is padded).
