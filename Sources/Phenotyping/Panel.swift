@@ -102,6 +102,11 @@ public struct TissueParameters: Codable, Equatable, Sendable {
     public var tumorThreshold: Double? = nil
     public var tumorEdgeFraction: Double = 0.55
     public var minTumorAreaMicrons2: Double = 1000
+    /// Markers of cells that sit inside nests without the tumour marker (T cells, macrophages,
+    /// DCs): their pixels, widened by `tumorExcludeMarginMicrons`, are left out of the tumour
+    /// marker's smoothed average, so a lymphocyte in a nest's outer row does not push the edge in.
+    public var tumorExcludeMarkers: [String] = []
+    public var tumorExcludeMarginMicrons: Double = 2
 
     public init() {}
 
@@ -118,6 +123,8 @@ public struct TissueParameters: Codable, Equatable, Sendable {
         tumorThreshold = try c.decodeIfPresent(Double.self, forKey: .tumorThreshold)
         tumorEdgeFraction = try c.decodeIfPresent(Double.self, forKey: .tumorEdgeFraction) ?? d.tumorEdgeFraction
         minTumorAreaMicrons2 = try c.decodeIfPresent(Double.self, forKey: .minTumorAreaMicrons2) ?? d.minTumorAreaMicrons2
+        tumorExcludeMarkers = try c.decodeIfPresent([String].self, forKey: .tumorExcludeMarkers) ?? d.tumorExcludeMarkers
+        tumorExcludeMarginMicrons = try c.decodeIfPresent(Double.self, forKey: .tumorExcludeMarginMicrons) ?? d.tumorExcludeMarginMicrons
     }
 }
 
@@ -211,6 +218,9 @@ public struct Panel: Codable, Equatable, Sendable {
         }
         if Set(phenotypes.map(\.name)).count != phenotypes.count { out.append("two phenotypes share a name") }
         if !markerNames.contains(tissue.tumorMarker) { out.append("tissue.tumorMarker \(tissue.tumorMarker) is not a panel marker") }
+        for m in tissue.tumorExcludeMarkers where !markerNames.contains(m) || m == tissue.tumorMarker {
+            out.append("tissue.tumorExcludeMarkers: \(m) is \(m == tissue.tumorMarker ? "the tumour marker" : "not a panel marker")")
+        }
         let cond = library.conditionNumber
         if !(cond < Panel.maxConditionNumber) {
             out.append(String(format: "the library is singular or ill-conditioned (condition number %.3g, limit %.0f)", cond, Panel.maxConditionNumber))

@@ -59,6 +59,7 @@ public struct SlideQuantifier: Sendable {
         let totalIndex = unmixer.componentCount
         var signalSums = fused ? [Float](repeating: 0, count: plan.width * plan.height) : []
         var markerSums = signalSums
+        var excludeSums = plan.excludeComponents.isEmpty ? [] : signalSums
 
         let tiled = TiledSegmentation(source: source, nucleusIndex: nucleusIndex, parameters: params, pixelSizeUm: px,
                                       tileSize: options.tileSize, threads: options.threads)
@@ -82,9 +83,12 @@ public struct SlideQuantifier: Sendable {
         try tiled.run(threshold: threshold, cellExpansionPx: expansionPx, map: { tile in
             (CellMeasurement.measure(tile, components: components, membraneWidthPx: membranePx),
              fused ? TissuePass.blockSums(plan: plan, core: tile.core, region: tile.region,
-                                          total: tile.channels[totalIndex], tumor: tile.channels[plan.tumorComponent]) : [])
+                                          channels: tile.channels, totalIndex: totalIndex) : [])
         }, consume: { records, blocks in
-            for b in blocks { signalSums[b.index] = b.signal; markerSums[b.index] = b.marker }
+            for b in blocks {
+                signalSums[b.index] = b.signal; markerSums[b.index] = b.marker
+                if !excludeSums.isEmpty { excludeSums[b.index] = b.exclude }
+            }
             for r in records {
                 let (mx, my) = plan.pixel(atX: r.x, y: r.y)
                 try spool.append(r, mapX: mx, mapY: my)
@@ -97,6 +101,7 @@ public struct SlideQuantifier: Sendable {
         try spool.finishWriting()
         mark("tiles")
         let tissueResult = try tissue ?? TissuePass.detect(signal: TissuePass.take(&signalSums), marker: TissuePass.take(&markerSums),
+                                                           exclude: TissuePass.take(&excludeSums),
                                                            plan: plan, slide: slide, panel: panel, pixelSizeUm: px)
         let map = tissueResult.map
         if fused { mark("tissue") }

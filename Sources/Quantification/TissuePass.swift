@@ -8,8 +8,8 @@ import Unmixing
 
 /// The low-resolution pass: reads the pyramid level closest to (not coarser than) the panel's
 /// tissue resolution in strips, unmixes it, box-averages to the target resolution, and finds
-/// tissue, tumour and stroma. Memory: two Float planes at the map resolution (smoothed in place),
-/// plus masks and component labels.
+/// tissue, tumour and stroma. Memory: two Float planes at the map resolution (three with
+/// `tumorExcludeMarkers`), smoothed in place, plus masks and component labels.
 public enum TissuePass {
     public struct Output: Sendable {
         public var map: RegionMap
@@ -28,6 +28,8 @@ public enum TissuePass {
         /// Level size.
         let levelWidth: Int, levelHeight: Int
         let tumorComponent: Int
+        /// Components summed into the exclusion plane (empty: no such plane).
+        let excludeComponents: [Int]
 
         /// Map pixel under a level-0 position.
         public func pixel(atX x: Double, y: Double) -> (Int, Int) {
@@ -44,7 +46,8 @@ public enum TissuePass {
         let f = max(1, Int((target / (px0 * lv.downsample)).rounded()))
         return Plan(level: level, factor: f, width: (lv.width + f - 1) / f, height: (lv.height + f - 1) / f,
                     scale: lv.downsample * Double(f), levelWidth: lv.width, levelHeight: lv.height,
-                    tumorComponent: panel.marker(panel.tissue.tumorMarker).flatMap { panel.componentIndex($0.component) } ?? 0)
+                    tumorComponent: panel.marker(panel.tissue.tumorMarker).flatMap { panel.componentIndex($0.component) } ?? 0,
+                    excludeComponents: panel.tissue.tumorExcludeMarkers.compactMap { panel.marker($0).flatMap { panel.componentIndex($0.component) } })
     }
 
     /// The whole pass on its own: reads the plan's level in strips, unmixes, box-sums, detects.
@@ -58,6 +61,7 @@ public enum TissuePass {
         let totalIndex = source.unmixer.componentCount
         var signal = [Float](repeating: 0, count: p.width * p.height)
         var marker = [Float](repeating: 0, count: p.width * p.height)
+        var exclude = p.excludeComponents.isEmpty ? [] : marker
         // Strips of whole map rows, decoded and unmixed on `threads` workers; each strip writes
         // only its own map rows.
         let stripRows = f * max(1, 64 / f)
@@ -65,6 +69,7 @@ public enum TissuePass {
         let errors = FirstError()
         signal.withUnsafeMutableBufferPointer { sig in
         marker.withUnsafeMutableBufferPointer { mk in
+        exclude.withUnsafeMutableBufferPointer { ex in
             let next = WorkCounter()
             DispatchQueue.concurrentPerform(iterations: max(1, min(threads, strips))) { _ in
                 while let s = next.take(below: strips) {
@@ -79,24 +84,28 @@ public enum TissuePass {
                             let i = y * lv.width + x, m = my * mw + x / f
                             sig[m] += total[i]
                             mk[m] += tumor[i]
+                            if !ex.isEmpty { for c in p.excludeComponents { ex[m] += planes[c].pixels[i] } }
                         }
                     }
                 }
             }
         }
         }
+        }
         try errors.rethrow()
-        return try detect(signal: take(&signal), marker: take(&marker), plan: p, slide: slide, panel: panel, pixelSizeUm: px0)
+        return try detect(signal: take(&signal), marker: take(&marker), exclude: take(&exclude), plan: p, slide: slide, panel: panel, pixelSizeUm: px0)
     }
 
     /// Box sums of one tile's map pixels, for building the map in the tile pass (level 0 only):
     /// every map pixel whose first level-0 pixel lies in the tile's core, summed over its f × f
     /// pixels in raster order (the halo supplies those beyond the core), exactly as `run` sums
     /// them, so the map does not depend on the tiling. `total` is the tile's total-light plane.
-    public static func blockSums(plan p: Plan, core: PixelRegion, region: PixelRegion, total: Image, tumor: Image) -> [(index: Int, signal: Float, marker: Float)] {
+    /// `channels` are the tile's unmixed planes, the total light at `totalIndex`.
+    public static func blockSums(plan p: Plan, core: PixelRegion, region: PixelRegion, channels: [Image], totalIndex: Int) -> [BlockSum] {
         precondition(p.level == 0)
         let f = p.factor
-        var out: [(Int, Float, Float)] = []
+        let total = channels[totalIndex], tumor = channels[p.tumorComponent]
+        var out: [BlockSum] = []
         let bx0 = (core.x + f - 1) / f, bx1 = (core.x + core.width - 1) / f
         let by0 = (core.y + f - 1) / f, by1 = (core.y + core.height - 1) / f
         guard bx0 <= bx1, by0 <= by1 else { return [] }
@@ -104,15 +113,23 @@ public enum TissuePass {
             for bx in bx0...bx1 {
                 let x1 = min(bx * f + f, p.levelWidth), y1 = min(by * f + f, p.levelHeight)
                 precondition(x1 <= region.x + region.width && y1 <= region.y + region.height, "halo narrower than the map's box")
-                var sig: Float = 0, mk: Float = 0
+                var sig: Float = 0, mk: Float = 0, ex: Float = 0
                 for y in (by * f)..<y1 {
                     let row = (y - region.y) * region.width - region.x
-                    for x in (bx * f)..<x1 { sig += total.pixels[row + x]; mk += tumor.pixels[row + x] }
+                    for x in (bx * f)..<x1 {
+                        sig += total.pixels[row + x]; mk += tumor.pixels[row + x]
+                        for c in p.excludeComponents { ex += channels[c].pixels[row + x] }
+                    }
                 }
-                out.append((by * p.width + bx, sig, mk))
+                out.append(BlockSum(index: by * p.width + bx, signal: sig, marker: mk, exclude: ex))
             }
         }
         return out
+    }
+
+    public struct BlockSum: Sendable {
+        public var index: Int
+        public var signal: Float, marker: Float, exclude: Float
     }
 
     /// Moves an array out of a variable (leaving it empty), so the callee holds the only
@@ -125,23 +142,28 @@ public enum TissuePass {
 
     /// Means from box sums (each map pixel covers f × f level pixels, fewer at the right and
     /// bottom edges), then tissue, tumour and stroma.
-    public static func detect(signal: consuming [Float], marker: consuming [Float], plan p: Plan, slide: Slide, panel: Panel, pixelSizeUm px0: Double) throws -> Output {
-        var signal = signal, marker = marker
+    /// `exclude` is empty when the panel names no `tumorExcludeMarkers`.
+    public static func detect(signal: consuming [Float], marker: consuming [Float], exclude: consuming [Float], plan p: Plan, slide: Slide, panel: Panel, pixelSizeUm px0: Double) throws -> Output {
+        var signal = signal, marker = marker, exclude = exclude
         let f = p.factor, mw = p.width, mh = p.height
         for my in 0..<mh {
             let rows = min(f, p.levelHeight - my * f)
             for mx in 0..<mw {
                 let n = Float(rows * min(f, p.levelWidth - mx * f))
                 signal[my * mw + mx] /= n; marker[my * mw + mx] /= n
+                if !exclude.isEmpty { exclude[my * mw + mx] /= n }
             }
         }
         let t = panel.tissue
         let detector = TissueDetector(sigmaTissueMicrons: t.tissueSigmaMicrons, tissueOtsuFactor: t.tissueOtsuFactor,
                                       minTissueAreaMicrons2: t.minTissueAreaMicrons2, fillHolesBelowMicrons2: t.fillHolesBelowMicrons2,
                                       sigmaTumorMicrons: t.tumorSigmaMicrons, tumorThreshold: t.tumorThreshold,
-                                      tumorEdgeFraction: t.tumorEdgeFraction, minTumorAreaMicrons2: t.minTumorAreaMicrons2)
+                                      tumorEdgeFraction: t.tumorEdgeFraction, minTumorAreaMicrons2: t.minTumorAreaMicrons2,
+                                      excludeMarginMicrons: t.tumorExcludeMarginMicrons)
         let res = detector.detect(signal: Image(width: mw, height: mh, pixels: take(&signal)),
-                                  tumorMarker: Image(width: mw, height: mh, pixels: take(&marker)), mapPixelUm: px0 * p.scale)
+                                  tumorMarker: Image(width: mw, height: mh, pixels: take(&marker)),
+                                  exclude: exclude.isEmpty ? nil : Image(width: mw, height: mh, pixels: take(&exclude)),
+                                  mapPixelUm: px0 * p.scale)
         let map = RegionMap(width: mw, height: mh, scale: p.scale, pixelSizeUm: px0, labels: res.labels,
                             fullWidth: slide.width, fullHeight: slide.height)
         return Output(map: map, tissueThreshold: res.tissueThreshold, tumorThreshold: res.tumorThreshold, level: p.level)

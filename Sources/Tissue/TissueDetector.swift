@@ -13,6 +13,11 @@ import Imaging
 ///   (or a fixed threshold), inside tissue; nests smaller than the minimum tumour area dropped;
 ///   the automatic threshold is `tumorEdgeFraction` of the nests' plateau (the median of tissue
 ///   pixels above Otsu's threshold), which puts the edge where the signal falls to that fraction;
+/// - with an exclusion plane (the summed abundance of markers of cells that sit inside nests
+///   without the tumour marker: T cells, macrophages, DCs), the smoothing is a normalised
+///   convolution that leaves those cells out: pixels above Otsu's threshold of that plane over
+///   tissue, widened by `excludeMarginMicrons`, get weight 0, and the tumour marker is
+///   G∗(marker·w) / G∗(w). An intraepithelial lymphocyte then no longer dents the nest it sits in;
 /// - stroma: tissue minus tumour.
 public struct TissueDetector: Sendable {
     public var sigmaTissueMicrons: Double
@@ -23,14 +28,17 @@ public struct TissueDetector: Sendable {
     public var tumorThreshold: Double?
     public var tumorEdgeFraction: Double
     public var minTumorAreaMicrons2: Double
+    public var excludeMarginMicrons: Double
 
     public init(sigmaTissueMicrons: Double, tissueOtsuFactor: Double, minTissueAreaMicrons2: Double,
                 fillHolesBelowMicrons2: Double, sigmaTumorMicrons: Double, tumorThreshold: Double?,
-                tumorEdgeFraction: Double, minTumorAreaMicrons2: Double) {
+                tumorEdgeFraction: Double, minTumorAreaMicrons2: Double,
+                excludeMarginMicrons: Double = 0) {
         self.sigmaTissueMicrons = sigmaTissueMicrons; self.tissueOtsuFactor = tissueOtsuFactor
         self.minTissueAreaMicrons2 = minTissueAreaMicrons2; self.fillHolesBelowMicrons2 = fillHolesBelowMicrons2
         self.sigmaTumorMicrons = sigmaTumorMicrons; self.tumorThreshold = tumorThreshold
         self.tumorEdgeFraction = tumorEdgeFraction; self.minTumorAreaMicrons2 = minTumorAreaMicrons2
+        self.excludeMarginMicrons = excludeMarginMicrons
     }
 
     public struct Result: Sendable {
@@ -40,11 +48,12 @@ public struct TissueDetector: Sendable {
     }
 
     /// - Parameters:
-    ///   - signal: total light per map pixel; `tumorMarker`: the tumour marker's abundance.
+    ///   - signal: total light per map pixel; `tumorMarker`: the tumour marker's abundance;
+    ///     `exclude`: the summed abundance of the markers left out of the tumour marker's average.
     ///   - mapPixelUm: µm per map pixel.
-    /// Both planes are consumed and smoothed in place: on a 32k slide at 2 µm a map plane is
+    /// The planes are consumed and smoothed in place: on a 32k slide at 2 µm a map plane is
     /// 268 MB, so no full-size copy is made that is not needed.
-    public func detect(signal: consuming Image, tumorMarker: consuming Image, mapPixelUm: Double) -> Result {
+    public func detect(signal: consuming Image, tumorMarker: consuming Image, exclude: consuming Image? = nil, mapPixelUm: Double) -> Result {
         let w = signal.width, h = signal.height
         let pxArea = mapPixelUm * mapPixelUm
         var tissue: Mask
@@ -69,7 +78,26 @@ public struct TissueDetector: Sendable {
         tissue = fillSmallHoles(tissue, maxArea: Int(fillHolesBelowMicrons2 / pxArea))
 
         var marker = tumorMarker
-        Filters.gaussianInPlace(&marker, sigma: sigmaTumorMicrons / mapPixelUm)
+        let sigma = sigmaTumorMicrons / mapPixelUm
+        if var weight = exclude {
+            let t: Float = {
+                let values = weight.pixels, bits = tissue.bits
+                let inTissue = values.indices.lazy.filter { bits[$0] }.map { values[$0] }
+                return inTissue.isEmpty ? .infinity : Threshold.otsu(inTissue)
+            }()
+            var excluded = Mask(width: w, height: h, bits: (0..<(w * h)).map { tissue.bits[$0] && weight.pixels[$0] > t })
+            excluded = Morphology.dilate(excluded, radius: excludeMarginMicrons / mapPixelUm)
+            for i in 0..<(w * h) {
+                let keep: Float = excluded.bits[i] ? 0 : 1
+                weight.pixels[i] = keep
+                marker.pixels[i] *= keep
+            }
+            Filters.gaussianInPlace(&marker, sigma: sigma)
+            Filters.gaussianInPlace(&weight, sigma: sigma)
+            for i in 0..<(w * h) { marker.pixels[i] = weight.pixels[i] > 1e-3 ? marker.pixels[i] / weight.pixels[i] : 0 }
+        } else {
+            Filters.gaussianInPlace(&marker, sigma: sigma)
+        }
         let tumorT: Float
         if let fixed = tumorThreshold {
             tumorT = Float(fixed)

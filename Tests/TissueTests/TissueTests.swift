@@ -34,4 +34,42 @@ final class TissueTests: XCTestCase {
         // 6 × 4 level-0 pixels of 0.25 µm² = 6 µm².
         XCTAssertEqual(map.areaMm2(RegionMap.stroma), 6e-6, accuracy: 1e-15)
     }
+
+    /// A nest (left half, marker 100) with a 6 × 6 "lymphocyte" at its edge carrying no tumour
+    /// marker but the excluded marker. Smoothed plainly (σ 2 px) the cell dents the nest and
+    /// its centre is stroma; with the cell left out of the average (normalised convolution) it
+    /// is tumour. Values by scipy.ndimage.gaussian_filter (reflect) + skimage Otsu: the plain
+    /// smoothing gives 22.5 at the cell centre and 2018 tumour pixels, the normalised one 85.4
+    /// and 2040 (threshold 45 both; 2048 would be the whole half).
+    func testExcludedCellsDoNotDentTheNest() {
+        let w = 64, h = 64
+        let signal = Image(width: w, height: h, value: 200)
+        var marker = Image(width: w, height: h), exclude = Image(width: w, height: h)
+        for y in 0..<h { for x in 0..<32 { marker[x, y] = 100 } }
+        for y in 29..<35 { for x in 26..<32 { marker[x, y] = 0; exclude[x, y] = 50 } }
+        let count = { (labels: [UInt8]) in labels.filter { $0 == RegionMap.tumor }.count }
+        let plain = detector.detect(signal: signal, tumorMarker: marker, mapPixelUm: 1)
+        XCTAssertEqual(plain.tumorThreshold, 45, accuracy: 0.01)
+        XCTAssertEqual(plain.labels[31 * w + 28], RegionMap.stroma)
+        XCTAssertEqual(count(plain.labels), 2018, accuracy: 3)
+        let excluded = detector.detect(signal: signal, tumorMarker: marker, exclude: exclude, mapPixelUm: 1)
+        XCTAssertEqual(excluded.tumorThreshold, 45, accuracy: 0.01)
+        XCTAssertEqual(excluded.labels[31 * w + 28], RegionMap.tumor)
+        XCTAssertEqual(excluded.labels[32 * w + 30], RegionMap.stroma)
+        XCTAssertEqual(count(excluded.labels), 2040, accuracy: 3)
+    }
+
+    /// Disc dilation by hand: one pixel at radius 2 covers 5 + 3 + 3 + 1 + 1 = 13 pixels (the
+    /// rows at dy = ±1 reach ⌊√3⌋ = 1); at a corner only the quarter inside the image, 6 pixels.
+    func testDiscDilation() {
+        var m = Mask(width: 9, height: 9)
+        m[4, 4] = true
+        let d = Morphology.dilate(m, radius: 2)
+        XCTAssertEqual(d.bits.filter { $0 }.count, 13)
+        XCTAssertTrue(d[6, 4] && d[4, 2] && d[5, 5] && !d[6, 5] && !d[5, 6])
+        var c = Mask(width: 9, height: 9)
+        c[0, 0] = true
+        XCTAssertEqual(Morphology.dilate(c, radius: 2).bits.filter { $0 }.count, 6)
+        XCTAssertEqual(Morphology.dilate(c, radius: 0.5), c)
+    }
 }

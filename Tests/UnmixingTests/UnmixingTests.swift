@@ -169,6 +169,8 @@ final class UnmixingTests: XCTestCase {
         check({ $0.replacingOccurrences(of: "\"component\": \"Opal 570\"", with: "\"component\": \"Opal 575\"") },
               "marker CD8 names component \"Opal 575\"")
         check({ _ in "{ not json" }, "not valid JSON")
+        check({ $0.replacingOccurrences(of: "\"tumorExcludeMarkers\": [\"CD8\"", with: "\"tumorExcludeMarkers\": [\"CD3\"") },
+              "tissue.tumorExcludeMarkers: CD3 is not a panel marker")
         // A slide lacking a panel channel.
         let panel = try Panel.load(Self.panelPath)
         XCTAssertThrowsError(try panel.channelMap(slideChannels: [("DAPI", nil), ("Opal 480", nil)], path: "s.tif")) {

@@ -1,0 +1,50 @@
+import Foundation
+
+/// Binary dilation by a disc (all pixels within `radius` of the centre, Euclidean).
+///
+/// A disc is a stack of horizontal runs, one per row offset dy, of half-width
+/// ⌊√(r² − dy²)⌋. A pixel is in the dilation when, for some dy, the nearest set pixel in row
+/// y + dy lies within that row's half-width. Each row's horizontal distances are computed once
+/// (two sweeps), so the cost is 2r + 1 byte comparisons per pixel. Outside the image is unset.
+public enum Morphology {
+    public static func dilate(_ m: Mask, radius: Double) -> Mask {
+        let w = m.width, h = m.height
+        let r = Int(radius.rounded(.down))
+        guard r >= 1, w > 0, h > 0 else { return m }
+        var half = [UInt8](repeating: 0, count: 2 * r + 1)
+        for dy in -r...r { half[dy + r] = UInt8(min(254, Int((radius * radius - Double(dy * dy)).squareRoot().rounded(.down)))) }
+        // Horizontal distance to the nearest set pixel in the same row, capped at r + 1.
+        let cap = min(r + 1, 255)
+        var hd = [UInt8](repeating: UInt8(cap), count: w * h)
+        m.bits.withUnsafeBufferPointer { b in
+            hd.withUnsafeMutableBufferPointer { d in
+                for y in 0..<h {
+                    let row = y * w
+                    var last = -cap - 1
+                    for x in 0..<w {
+                        if b[row + x] { last = x }
+                        d[row + x] = UInt8(min(x - last, cap))
+                    }
+                    last = w + cap + 1
+                    for x in stride(from: w - 1, through: 0, by: -1) {
+                        if b[row + x] { last = x }
+                        d[row + x] = min(d[row + x], UInt8(min(last - x, cap)))
+                    }
+                }
+            }
+        }
+        var out = Mask(width: w, height: h)
+        hd.withUnsafeBufferPointer { d in
+            out.bits.withUnsafeMutableBufferPointer { o in
+                for y in 0..<h {
+                    for dy in max(-r, -y)...min(r, h - 1 - y) {
+                        let lim = half[dy + r]
+                        let src = (y + dy) * w, dst = y * w
+                        for x in 0..<w where d[src + x] <= lim { o[dst + x] = true }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
