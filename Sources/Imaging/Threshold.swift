@@ -41,11 +41,48 @@ public enum Threshold {
     }
 
     /// The q-quantile (0…1) by linear interpolation between order statistics (R type 7).
+    /// The two order statistics it needs are found by selection (expected linear time), not by
+    /// sorting: a tissue map on a 32k slide has tens of millions of values.
     public static func quantile(_ values: [Float], _ q: Double) -> Float {
-        let v = values.filter { $0.isFinite }.sorted()
+        var v = values
+        return quantile(consuming: &v, q)
+    }
+
+    /// The same, reordering `v` in place (and dropping non-finite values) instead of copying it.
+    public static func quantile(consuming v: inout [Float], _ q: Double) -> Float {
+        if v.contains(where: { !$0.isFinite }) { v.removeAll { !$0.isFinite } }
         guard !v.isEmpty else { return 0 }
         let h = Double(v.count - 1) * min(max(q, 0), 1)
-        let lo = Int(h.rounded(.down)), hi = min(lo + 1, v.count - 1)
-        return v[lo] + Float(h - Double(lo)) * (v[hi] - v[lo])
+        let lo = Int(h.rounded(.down))
+        return v.withUnsafeMutableBufferPointer { b in
+            let a = select(b, lo)
+            guard lo + 1 < b.count else { return a }
+            // After selection everything above `lo` is ≥ a; the next order statistic is their minimum.
+            var next = b[lo + 1]
+            for i in (lo + 2)..<b.count where b[i] < next { next = b[i] }
+            return a + Float(h - Double(lo)) * (next - a)
+        }
+    }
+
+    /// Rearranges `b` so that b[k] is its k-th smallest value, smaller or equal values before it
+    /// and greater or equal after (quickselect, Hoare partition, median-of-three pivots).
+    static func select(_ b: UnsafeMutableBufferPointer<Float>, _ k: Int) -> Float {
+        var lo = 0, hi = b.count - 1
+        while hi > lo {
+            let mid = lo + (hi - lo) / 2
+            if b[mid] < b[lo] { b.swapAt(mid, lo) }
+            if b[hi] < b[lo] { b.swapAt(hi, lo) }
+            if b[hi] < b[mid] { b.swapAt(hi, mid) }
+            let pivot = b[mid]
+            var i = lo, j = hi
+            while i <= j {
+                while b[i] < pivot { i += 1 }
+                while b[j] > pivot { j -= 1 }
+                if i <= j { b.swapAt(i, j); i += 1; j -= 1 }
+            }
+            // Now b[lo...j] ≤ pivot ≤ b[i...hi], and anything between equals the pivot.
+            if k <= j { hi = j } else if k >= i { lo = i } else { return b[k] }
+        }
+        return b[k]
     }
 }

@@ -31,6 +31,19 @@ public enum TissuePass {
         /// Components summed into the exclusion plane (empty: no such plane).
         let excludeComponents: [Int]
 
+        /// The excluded components summed per pixel (in component order, so the tile pass and
+        /// the separate pass add the same numbers), or empty.
+        func excludedSum(_ planes: [Image]) -> [Float] {
+            guard let first = excludeComponents.first else { return [] }
+            var sum = planes[first].pixels
+            sum.withUnsafeMutableBufferPointer { s in
+                for c in excludeComponents.dropFirst() {
+                    planes[c].pixels.withUnsafeBufferPointer { a in for i in 0..<s.count { s[i] += a[i] } }
+                }
+            }
+            return sum
+        }
+
         /// Map pixel under a level-0 position.
         public func pixel(atX x: Double, y: Double) -> (Int, Int) {
             RegionMap.pixel(atX: x, y: y, width: width, height: height, scale: scale)
@@ -78,13 +91,14 @@ public enum TissuePass {
                     let planes: [Image]
                     do { planes = try source.images(PixelRegion(x: 0, y: y0, width: lv.width, height: h)) } catch { errors.set(error); return }
                     let total = planes[totalIndex].pixels, tumor = planes[p.tumorComponent].pixels
+                    let excluded = p.excludedSum(planes)
                     for y in 0..<h {
                         let my = (y0 + y) / f
                         for x in 0..<lv.width {
                             let i = y * lv.width + x, m = my * mw + x / f
                             sig[m] += total[i]
                             mk[m] += tumor[i]
-                            if !ex.isEmpty { for c in p.excludeComponents { ex[m] += planes[c].pixels[i] } }
+                            if !ex.isEmpty { ex[m] += excluded[i] }
                         }
                     }
                 }
@@ -105,6 +119,7 @@ public enum TissuePass {
         precondition(p.level == 0)
         let f = p.factor
         let total = channels[totalIndex], tumor = channels[p.tumorComponent]
+        let excluded = p.excludedSum(channels)
         var out: [BlockSum] = []
         let bx0 = (core.x + f - 1) / f, bx1 = (core.x + core.width - 1) / f
         let by0 = (core.y + f - 1) / f, by1 = (core.y + core.height - 1) / f
@@ -118,7 +133,7 @@ public enum TissuePass {
                     let row = (y - region.y) * region.width - region.x
                     for x in (bx * f)..<x1 {
                         sig += total.pixels[row + x]; mk += tumor.pixels[row + x]
-                        for c in p.excludeComponents { ex += channels[c].pixels[row + x] }
+                        if !excluded.isEmpty { ex += excluded[row + x] }
                     }
                 }
                 out.append(BlockSum(index: by * p.width + bx, signal: sig, marker: mk, exclude: ex))

@@ -80,11 +80,7 @@ public struct TissueDetector: Sendable {
         var marker = tumorMarker
         let sigma = sigmaTumorMicrons / mapPixelUm
         if var weight = exclude {
-            let t: Float = {
-                let values = weight.pixels, bits = tissue.bits
-                let inTissue = values.indices.lazy.filter { bits[$0] }.map { values[$0] }
-                return inTissue.isEmpty ? .infinity : Threshold.otsu(inTissue)
-            }()
+            let t = Self.otsu(weight, over: tissue)
             var excluded = Mask(width: w, height: h, bits: (0..<(w * h)).map { tissue.bits[$0] && weight.pixels[$0] > t })
             excluded = Morphology.dilate(excluded, radius: excludeMarginMicrons / mapPixelUm)
             for i in 0..<(w * h) {
@@ -95,6 +91,7 @@ public struct TissueDetector: Sendable {
             Filters.gaussianInPlace(&marker, sigma: sigma)
             Filters.gaussianInPlace(&weight, sigma: sigma)
             for i in 0..<(w * h) { marker.pixels[i] = weight.pixels[i] > 1e-3 ? marker.pixels[i] / weight.pixels[i] : 0 }
+            weight.pixels = []
         } else {
             Filters.gaussianInPlace(&marker, sigma: sigma)
         }
@@ -104,17 +101,23 @@ public struct TissueDetector: Sendable {
         } else {
             // Automatic: a fraction of the nest plateau (the median above Otsu's threshold), which
             // puts the edge where the smoothed signal falls to that fraction of the nests' level.
-            var inTissue: [Float] = []
-            for i in 0..<(w * h) where tissue.bits[i] { inTissue.append(marker.pixels[i]) }
-            let otsu = Threshold.otsu(inTissue)
-            inTissue.removeAll { !($0 > otsu) }
-            tumorT = Threshold.quantile(inTissue, 0.5) * Float(tumorEdgeFraction)
+            let otsu = Self.otsu(marker, over: tissue)
+            var nests: [Float] = []
+            for i in 0..<(w * h) where tissue.bits[i] && marker.pixels[i] > otsu { nests.append(marker.pixels[i]) }
+            tumorT = Threshold.quantile(consuming: &nests, 0.5) * Float(tumorEdgeFraction)
         }
         var tumor = Mask(width: w, height: h, bits: (0..<(w * h)).map { tissue.bits[$0] && marker.pixels[$0] > tumorT })
         tumor = Labeling.filterComponents(tumor, minArea: max(1, Int(minTumorAreaMicrons2 / pxArea)))
         var labels = [UInt8](repeating: 0, count: w * h)
         for i in 0..<(w * h) where tissue.bits[i] { labels[i] = tumor.bits[i] ? 2 : 1 }
         return Result(labels: labels, tissueThreshold: noGlass ? 0 : expm1(tissueT), tumorThreshold: tumorT)
+    }
+
+    /// Otsu's threshold of the pixels inside a mask (+∞ when it is empty), without copying them.
+    static func otsu(_ img: Image, over mask: Mask) -> Float {
+        let values = img.pixels, bits = mask.bits
+        let inside = values.indices.lazy.filter { bits[$0] }.map { values[$0] }
+        return inside.isEmpty ? .infinity : Threshold.otsu(inside)
     }
 
     /// Fills background components that do not touch the border and are at most `maxArea` pixels.

@@ -108,5 +108,22 @@ final class ImagingTests: XCTestCase {
     func testQuantileType7() {
         // R: quantile(c(1, 2, 3, 4, 10), 0.3) = 2.2
         XCTAssertEqual(Threshold.quantile([10, 1, 3, 2, 4], 0.3), 2.2, accuracy: 1e-6)
+        // Selection against the definition on a sorted copy: many sizes, heavy ties, sorted and
+        // reversed inputs, NaN ignored.
+        var state: UInt64 = 12345
+        func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 33 }
+        for trial in 0..<600 {
+            let n = 1 + Int(next() % 300)
+            var v = (0..<n).map { _ in Float(next() % UInt64(trial % 3 == 0 ? 5 : 1000)) }
+            if trial % 7 == 1 { v.sort() } else if trial % 7 == 2 { v.sort(by: >) }
+            if trial % 5 == 0 { v.append(.nan) }
+            let sorted = v.filter { $0.isFinite }.sorted()
+            for q in [0, 0.1, 0.37, 0.5, 0.99, 1] {
+                let h = Double(sorted.count - 1) * q
+                let lo = Int(h), hi = min(lo + 1, sorted.count - 1)
+                let want = sorted[lo] + Float(h - Double(lo)) * (sorted[hi] - sorted[lo])
+                XCTAssertEqual(Threshold.quantile(v, q), want, "n \(n) q \(q)")
+            }
+        }
     }
 }
