@@ -4,6 +4,9 @@ public enum Threshold {
     /// on a `bins`-bin histogram between the minimum and maximum, returning the bin centre that
     /// maximises between-class variance — as `skimage.filters.threshold_otsu` (256 bins).
     /// Non-finite values are ignored; a constant input returns that constant.
+    /// Inlinable so that callers get it specialised for their collection type (a lazy view of
+    /// tens of millions of masked pixels is otherwise iterated through generic witnesses).
+    @inlinable
     public static func otsu<C: Collection>(_ values: C, bins: Int = 256) -> Float where C.Element == Float {
         var lo = Float.infinity, hi = -Float.infinity
         for v in values where v.isFinite { if v < lo { lo = v }; if v > hi { hi = v } }

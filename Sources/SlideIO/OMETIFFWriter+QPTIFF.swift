@@ -21,6 +21,29 @@ extension OMETIFFWriter {
     /// An RGB (8-bit) overview of the channels, each in its QPI colour, longest side ≤ 512,
     /// sampled from the smallest pyramid level that is still at least that large.
     func writeThumbnail(_ h: TIFFHandle, qpi: [QPIChannel]) throws {
+        let thumb = try thumbnail(qpi: qpi)
+        let w = thumb.width, hgt = thumb.height
+        var rgb = thumb.rgb
+        h.set(TIFFTAG_SUBFILETYPE, UInt32(FILETYPE_REDUCEDIMAGE))
+        h.set(TIFFTAG_IMAGEWIDTH, UInt32(w))
+        h.set(TIFFTAG_IMAGELENGTH, UInt32(hgt))
+        h.set(TIFFTAG_BITSPERSAMPLE, UInt32(8))
+        h.set(TIFFTAG_SAMPLEFORMAT, UInt32(SAMPLEFORMAT_UINT))
+        h.set(TIFFTAG_SAMPLESPERPIXEL, UInt32(3))
+        h.set(TIFFTAG_PHOTOMETRIC, UInt32(PHOTOMETRIC_RGB))
+        h.set(TIFFTAG_PLANARCONFIG, UInt32(PLANARCONFIG_CONTIG))
+        h.set(TIFFTAG_ROWSPERSTRIP, UInt32(hgt))
+        h.set(TIFFTAG_COMPRESSION, UInt32(COMPRESSION_NONE))
+        h.set(TIFFTAG_SOFTWARE, string: "PerkinElmer-QPI")
+        h.set(TIFFTAG_IMAGEDESCRIPTION, string: qpiXML(type: "Thumbnail", channel: nil))
+        let ok = rgb.withUnsafeMutableBytes { TIFFWriteEncodedStrip(h.tif, 0, $0.baseAddress, tmsize_t($0.count)) }
+        guard ok >= 0, TIFFWriteDirectory(h.tif) == 1 else {
+            throw SlideError.writeFailed(path: path, detail: h.failure("thumbnail could not be written"))
+        }
+    }
+
+    /// The thumbnail's pixels (interleaved RGB rows).
+    func thumbnail(qpi: [QPIChannel]) throws -> (width: Int, height: Int, rgb: [UInt8]) {
         var k = 0
         while k + 1 < spec.levelCount && max(spec.levelSize(k + 1).0, spec.levelSize(k + 1).1) >= 512 { k += 1 }
         let (lw, lh) = spec.levelSize(k)
@@ -46,22 +69,6 @@ extension OMETIFFWriter {
                 acc[3 * i] += t * Double(col.0); acc[3 * i + 1] += t * Double(col.1); acc[3 * i + 2] += t * Double(col.2)
             }
         }
-        var rgb = acc.map { UInt8(min(255, $0)) }
-        h.set(TIFFTAG_SUBFILETYPE, UInt32(FILETYPE_REDUCEDIMAGE))
-        h.set(TIFFTAG_IMAGEWIDTH, UInt32(w))
-        h.set(TIFFTAG_IMAGELENGTH, UInt32(hgt))
-        h.set(TIFFTAG_BITSPERSAMPLE, UInt32(8))
-        h.set(TIFFTAG_SAMPLEFORMAT, UInt32(SAMPLEFORMAT_UINT))
-        h.set(TIFFTAG_SAMPLESPERPIXEL, UInt32(3))
-        h.set(TIFFTAG_PHOTOMETRIC, UInt32(PHOTOMETRIC_RGB))
-        h.set(TIFFTAG_PLANARCONFIG, UInt32(PLANARCONFIG_CONTIG))
-        h.set(TIFFTAG_ROWSPERSTRIP, UInt32(hgt))
-        h.set(TIFFTAG_COMPRESSION, UInt32(COMPRESSION_NONE))
-        h.set(TIFFTAG_SOFTWARE, string: "PerkinElmer-QPI")
-        h.set(TIFFTAG_IMAGEDESCRIPTION, string: qpiXML(type: "Thumbnail", channel: nil))
-        let ok = rgb.withUnsafeMutableBytes { TIFFWriteEncodedStrip(h.tif, 0, $0.baseAddress, tmsize_t($0.count)) }
-        guard ok >= 0, TIFFWriteDirectory(h.tif) == 1 else {
-            throw SlideError.writeFailed(path: path, detail: h.failure("thumbnail could not be written"))
-        }
+        return (w, hgt, acc.map { UInt8(min(255, $0)) })
     }
 }

@@ -68,12 +68,22 @@ public struct ImageSpec: Sendable {
 /// and channel, and pages are written tile by tile. `finish()` builds the pyramid (box mean of
 /// the level-0 pixels each reduced pixel covers), writes to a temporary name and renames, so a
 /// reader never sees half a file. BigTIFF is chosen when the uncompressed data could pass 4 GB.
+///
+/// Uncompressed, the spool is the output itself: its tiles are already what the file holds, so
+/// `finish()` builds the pyramid in place, appends the directories (`IFDBuilder`) and renames,
+/// and the pixels are written once instead of spooled, read back and written again.
 public final class OMETIFFWriter: @unchecked Sendable {
     public let path: String
     public let spec: ImageSpec
     private let spoolPath: String
     private let spoolFD: Int32
     private var done = false
+    /// The spool became the output (uncompressed): it is no longer ours to remove.
+    private var renamed = false
+    /// Uncompressed: tiles are written at their final offsets in the output (under a temporary name).
+    private let direct: Bool
+    /// Where the planes start in the spool (past the header when the spool is the output).
+    private let base: Int
 
     public init(path: String, spec: ImageSpec) throws {
         guard [.uint8, .uint16, .uint32, .float32].contains(spec.sampleType) else {
@@ -84,12 +94,14 @@ public final class OMETIFFWriter: @unchecked Sendable {
         }
         self.path = path
         self.spec = spec
-        spoolPath = path + ".spool-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        spoolFD = open(spoolPath, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+        direct = !spec.deflate
+        base = direct ? 4096 : 0
+        spoolPath = path + (direct ? ".tmp-" : ".spool-") + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        spoolFD = open(spoolPath, O_RDWR | O_CREAT | O_TRUNC, direct ? 0o666 : 0o600)
         guard spoolFD >= 0 else {
             throw SlideError.writeFailed(path: path, detail: String(cString: strerror(errno)))
         }
-        let bytes = off_t(planeBytes(level: 0) * spec.channelNames.count)
+        let bytes = off_t(base + planeBytes(level: 0) * spec.channelNames.count)
         if ftruncate(spoolFD, bytes) != 0 {
             let why = String(cString: strerror(errno))
             close(spoolFD); unlink(spoolPath)
@@ -158,9 +170,10 @@ public final class OMETIFFWriter: @unchecked Sendable {
 
     /// Removes the spool and any partial output.
     public func cancel() {
+        guard !done else { return }
         done = true
         close(spoolFD)
-        unlink(spoolPath)
+        if !renamed { unlink(spoolPath) }
     }
 
     func tileCounts(level k: Int) -> (Int, Int) {
@@ -178,7 +191,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
     /// (as `write` fills them), then each reduced level's planes, built by `finish`.
     func planeOffset(channel c: Int, level k: Int) -> Int {
         let nc = spec.channelNames.count
-        var off = 0
+        var off = base
         for j in 0..<k { off += planeBytes(level: j) * nc }
         return off + c * planeBytes(level: k)
     }
@@ -267,7 +280,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
         let nLevels = spec.levelCount
         var rawBytes = 0, spoolBytes = 0
         for k in 0..<nLevels { let (w, h) = spec.levelSize(k); rawBytes += w * h * nc * bps; spoolBytes += planeBytes(level: k) * nc }
-        if ftruncate(spoolFD, off_t(spoolBytes)) != 0 {
+        if ftruncate(spoolFD, off_t(base + spoolBytes)) != 0 {
             throw SlideError.writeFailed(path: path, detail: "cannot grow the spool: \(String(cString: strerror(errno)))")
         }
         for k in 1..<max(nLevels, 1) {
@@ -277,6 +290,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
             }
             try errors.rethrow()
         }
+        if direct { return try finishInPlace(end: base + spoolBytes) }
         let big = rawBytes > 3_900_000_000
         let tmp = path + ".tmp-\(getpid())"
         do {
@@ -307,33 +321,51 @@ public final class OMETIFFWriter: @unchecked Sendable {
         }
     }
 
+    /// A page's tags (all but the tile offsets and SubIFDs), for libtiff or for `IFDBuilder`.
+    enum TagValue { case short(UInt16), long(UInt32), rational(Double), string(String) }
+
+    func pageTags(channel c: Int, level k: Int, qpi: [QPIChannel]?) -> [(Int32, TagValue)] {
+        let (w, hgt) = spec.levelSize(k)
+        let type = spec.sampleType
+        var tags: [(Int32, TagValue)] = [
+            (TIFFTAG_SUBFILETYPE, .long(UInt32(k == 0 ? 0 : FILETYPE_REDUCEDIMAGE))),
+            (TIFFTAG_IMAGEWIDTH, .long(UInt32(w))),
+            (TIFFTAG_IMAGELENGTH, .long(UInt32(hgt))),
+            (TIFFTAG_BITSPERSAMPLE, .short(UInt16(type.bytes * 8))),
+            (TIFFTAG_SAMPLEFORMAT, .short(UInt16(type == .float32 ? SAMPLEFORMAT_IEEEFP : SAMPLEFORMAT_UINT))),
+            (TIFFTAG_SAMPLESPERPIXEL, .short(1)),
+            (TIFFTAG_PHOTOMETRIC, .short(UInt16(PHOTOMETRIC_MINISBLACK))),
+            (TIFFTAG_PLANARCONFIG, .short(UInt16(PLANARCONFIG_CONTIG))),
+            (TIFFTAG_TILEWIDTH, .long(UInt32(spec.tileSize))),
+            (TIFFTAG_TILELENGTH, .long(UInt32(spec.tileSize))),
+            (TIFFTAG_COMPRESSION, .short(UInt16(spec.deflate ? COMPRESSION_ADOBE_DEFLATE : COMPRESSION_NONE))),
+            (TIFFTAG_SOFTWARE, .string(qpi == nil ? "mifq" : "PerkinElmer-QPI")),
+        ]
+        if let px = spec.pixelSizeUm, px > 0 {
+            let perCm = 10_000 / (px * Double(1 << k))
+            tags += [(TIFFTAG_RESOLUTIONUNIT, .short(UInt16(RESUNIT_CENTIMETER))),
+                     (TIFFTAG_XRESOLUTION, .rational(perCm)), (TIFFTAG_YRESOLUTION, .rational(perCm))]
+        }
+        if let qpi {
+            tags.append((TIFFTAG_IMAGEDESCRIPTION, .string(qpiXML(type: k == 0 ? "FullResolution" : "ReducedResolution", channel: qpi[c]))))
+        } else if k == 0 && c == 0 {
+            tags.append((TIFFTAG_IMAGEDESCRIPTION, .string(omeXML())))
+        }
+        return tags
+    }
+
     private func writePage(_ h: TIFFHandle, channel c: Int, level k: Int, levels: Int, threads: Int,
                            qpi: [QPIChannel]? = nil) throws {
         let (w, hgt) = spec.levelSize(k)
         let t = spec.tileSize
         let type = spec.sampleType
-        h.set(TIFFTAG_SUBFILETYPE, UInt32(k == 0 ? 0 : FILETYPE_REDUCEDIMAGE))
-        h.set(TIFFTAG_IMAGEWIDTH, UInt32(w))
-        h.set(TIFFTAG_IMAGELENGTH, UInt32(hgt))
-        h.set(TIFFTAG_BITSPERSAMPLE, UInt32(type.bytes * 8))
-        h.set(TIFFTAG_SAMPLEFORMAT, UInt32(type == .float32 ? SAMPLEFORMAT_IEEEFP : SAMPLEFORMAT_UINT))
-        h.set(TIFFTAG_SAMPLESPERPIXEL, UInt32(1))
-        h.set(TIFFTAG_PHOTOMETRIC, UInt32(PHOTOMETRIC_MINISBLACK))
-        h.set(TIFFTAG_PLANARCONFIG, UInt32(PLANARCONFIG_CONTIG))
-        h.set(TIFFTAG_TILEWIDTH, UInt32(t))
-        h.set(TIFFTAG_TILELENGTH, UInt32(t))
-        h.set(TIFFTAG_COMPRESSION, UInt32(spec.deflate ? COMPRESSION_ADOBE_DEFLATE : COMPRESSION_NONE))
-        h.set(TIFFTAG_SOFTWARE, string: qpi == nil ? "mifq" : "PerkinElmer-QPI")
-        if let px = spec.pixelSizeUm, px > 0 {
-            let perCm = 10_000 / (px * Double(1 << k))
-            h.set(TIFFTAG_RESOLUTIONUNIT, UInt32(RESUNIT_CENTIMETER))
-            h.set(TIFFTAG_XRESOLUTION, perCm)
-            h.set(TIFFTAG_YRESOLUTION, perCm)
-        }
-        if let qpi {
-            h.set(TIFFTAG_IMAGEDESCRIPTION, string: qpiXML(type: k == 0 ? "FullResolution" : "ReducedResolution", channel: qpi[c]))
-        } else if k == 0 && c == 0 {
-            h.set(TIFFTAG_IMAGEDESCRIPTION, string: omeXML())
+        for (tag, v) in pageTags(channel: c, level: k, qpi: qpi) {
+            switch v {
+            case .short(let x): h.set(tag, UInt32(x))
+            case .long(let x): h.set(tag, x)
+            case .rational(let x): h.set(tag, x)
+            case .string(let x): h.set(tag, string: x)
+            }
         }
         var subOffsets = [UInt64](repeating: 0, count: max(levels - 1, 0))
         if k == 0 && levels > 1 {
@@ -367,6 +399,87 @@ public final class OMETIFFWriter: @unchecked Sendable {
         guard TIFFWriteDirectory(h.tif) == 1 else {
             throw SlideError.writeFailed(path: path, detail: h.failure("directory could not be written"))
         }
+    }
+
+    /// Uncompressed: the planes are in place in the spool; append the QPTIFF thumbnail and the
+    /// directories, write the header, and rename the spool to the output.
+    private func finishInPlace(end planesEnd: Int) throws {
+        let nc = spec.channelNames.count, nLevels = spec.levelCount
+        let big = planesEnd > 3_900_000_000
+        var end = planesEnd
+        var pages: [IFDBuilder] = []
+        func tileDirectory(channel c: Int, level k: Int, qpi: [QPIChannel]?) -> IFDBuilder {
+            var b = IFDBuilder(big: big)
+            for (tag, v) in pageTags(channel: c, level: k, qpi: qpi) {
+                switch v {
+                case .short(let x): b.shorts(tag, [x])
+                case .long(let x): b.long(tag, x)
+                case .rational(let x): b.rational(tag, x)
+                case .string(let x): b.string(tag, x)
+                }
+            }
+            let (nx, ny) = tileCounts(level: k)
+            let tileBytes = UInt64(spec.tileSize * spec.tileSize * spec.sampleType.bytes)
+            b.offsets(TIFFTAG_TILEOFFSETS, (0..<(nx * ny)).map { UInt64(tileOffset(channel: c, level: k, tx: $0 % nx, ty: $0 / nx)) })
+            b.offsets(TIFFTAG_TILEBYTECOUNTS, [UInt64](repeating: tileBytes, count: nx * ny))
+            return b
+        }
+        // Directory order in the file: main pages in chain order, each followed (OME) by its SubIFDs.
+        var chain: [Int] = []          // indices into pages of the main chain
+        var subs: [Int: [Int]] = [:]   // main page index → its SubIFD page indices
+        switch spec.layout {
+        case .ome:
+            for c in 0..<nc {
+                chain.append(pages.count)
+                let main = pages.count
+                pages.append(tileDirectory(channel: c, level: 0, qpi: nil))
+                // Reserve the SubIFDs entry now so the directory's size is final.
+                if nLevels > 1 { pages[main].directories(TIFFTAG_SUBIFD, [UInt64](repeating: 0, count: nLevels - 1)) }
+                for k in 1..<max(nLevels, 1) { subs[main, default: []].append(pages.count); pages.append(tileDirectory(channel: c, level: k, qpi: nil)) }
+            }
+        case .qptiff(let info):
+            for c in 0..<nc { chain.append(pages.count); pages.append(tileDirectory(channel: c, level: 0, qpi: info)) }
+            let thumb = try thumbnail(qpi: info)
+            try writeFully(thumb.rgb, thumb.rgb.count, at: end)
+            var b = IFDBuilder(big: big)
+            b.long(TIFFTAG_SUBFILETYPE, UInt32(FILETYPE_REDUCEDIMAGE))
+            b.long(TIFFTAG_IMAGEWIDTH, UInt32(thumb.width))
+            b.long(TIFFTAG_IMAGELENGTH, UInt32(thumb.height))
+            b.shorts(TIFFTAG_BITSPERSAMPLE, [8, 8, 8])
+            b.shorts(TIFFTAG_SAMPLEFORMAT, [1, 1, 1])
+            b.shorts(TIFFTAG_SAMPLESPERPIXEL, [3])
+            b.shorts(TIFFTAG_PHOTOMETRIC, [UInt16(PHOTOMETRIC_RGB)])
+            b.shorts(TIFFTAG_PLANARCONFIG, [UInt16(PLANARCONFIG_CONTIG)])
+            b.long(TIFFTAG_ROWSPERSTRIP, UInt32(thumb.height))
+            b.shorts(TIFFTAG_COMPRESSION, [UInt16(COMPRESSION_NONE)])
+            b.string(TIFFTAG_SOFTWARE, "PerkinElmer-QPI")
+            b.string(TIFFTAG_IMAGEDESCRIPTION, qpiXML(type: "Thumbnail", channel: nil))
+            b.offsets(TIFFTAG_STRIPOFFSETS, [UInt64(end)])
+            b.offsets(TIFFTAG_STRIPBYTECOUNTS, [UInt64(thumb.rgb.count)])
+            end += (thumb.rgb.count + 7) & ~7
+            chain.append(pages.count); pages.append(b)
+            for k in 1..<max(nLevels, 1) {
+                for c in 0..<nc { chain.append(pages.count); pages.append(tileDirectory(channel: c, level: k, qpi: info)) }
+            }
+        }
+        // Offsets follow from the sizes (which the offsets' values do not change).
+        var at = [Int](repeating: 0, count: pages.count)
+        var pos = end
+        for i in pages.indices { at[i] = pos; pos += pages[i].size }
+        for (main, list) in subs { pages[main].directories(TIFFTAG_SUBIFD, list.map { UInt64(at[$0]) }) }
+        var next = [UInt64](repeating: 0, count: pages.count)
+        for (j, i) in chain.enumerated() where j + 1 < chain.count { next[i] = UInt64(at[chain[j + 1]]) }
+        var blob: [UInt8] = []
+        blob.reserveCapacity(pos - end)
+        for i in pages.indices { blob += pages[i].serialized(at: at[i], next: next[i]) }
+        try writeFully(blob, blob.count, at: end)
+        let header = IFDBuilder.header(big: big, first: UInt64(at[chain[0]]))
+        try writeFully(header, header.count, at: 0)
+        if ftruncate(spoolFD, off_t(pos)) != 0 {
+            throw SlideError.writeFailed(path: path, detail: String(cString: strerror(errno)))
+        }
+        guard rename(spoolPath, path) == 0 else { throw SlideError.writeFailed(path: path, detail: String(cString: strerror(errno))) }
+        renamed = true
     }
 
     private func omeXML() -> String {

@@ -7,7 +7,21 @@ final class WriterTests: XCTestCase {
     static let spec = ImageSpec(width: 300, height: 200, channelNames: ["DAPI", "CD8 (Opal 570)", "panCK"],
                                 sampleType: .uint16, pixelSizeUm: 0.5, tileSize: 64, levels: 3)
 
-    static func writeRecipe(to path: String) throws {
+    /// The recipe uncompressed (tiles written in place, directories by `IFDBuilder`), as
+    /// OME-TIFF and as QPTIFF: testdata/written/mifq_writer_raw.{ome.tif,qptiff}.
+    static func rawSpec(_ layout: TIFFLayout) -> ImageSpec {
+        var s = spec
+        s.deflate = false
+        s.layout = layout
+        return s
+    }
+    static let qpi = TIFFLayout.qptiff([QPIChannel(fluor: "DAPI", biomarker: "DAPI", color: (0, 0, 255)),
+                                        QPIChannel(fluor: "Opal 570", biomarker: "CD8", color: (255, 255, 0)),
+                                        QPIChannel(fluor: "Opal 780", biomarker: "panCK", color: (255, 255, 255))])
+    static let rawFixtures: [(file: String, spec: ImageSpec)] = [("mifq_writer_raw.ome.tif", rawSpec(.ome)),
+                                                                ("mifq_writer_raw.qptiff", rawSpec(qpi))]
+
+    static func writeRecipe(to path: String, spec: ImageSpec = spec) throws {
         let w = try OMETIFFWriter(path: path, spec: spec)
         // Out-of-order tiles of odd sizes, as a parallel pipeline would deliver them.
         for (ty, tx) in [(100, 150), (0, 0), (0, 150), (100, 0)] {
@@ -76,12 +90,15 @@ final class WriterTests: XCTestCase {
     }
 
     func testNothingAppearsUntilFinishAndCancelCleansUp() throws {
-        let dir = TestData.temporaryDirectory()
-        let path = dir.appendingPathComponent("x.ome.tif").path
-        let w = try OMETIFFWriter(path: path, spec: Self.spec)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: path))
-        w.cancel()
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [])
+        for spec in [Self.spec, Self.rawSpec(.ome)] {
+            let dir = TestData.temporaryDirectory()
+            let path = dir.appendingPathComponent("x.ome.tif").path
+            let w = try OMETIFFWriter(path: path, spec: spec)
+            try w.write(channel: 0, plane: [Float](repeating: 1, count: 300 * 200))
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path))
+            w.cancel()
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [])
+        }
         XCTAssertThrowsError(try OMETIFFWriter(path: "/nonexistent-dir/x.ome.tif", spec: Self.spec)) {
             XCTAssertTrue("\($0)".hasPrefix("/nonexistent-dir/x.ome.tif: cannot write"))
         }
@@ -108,10 +125,46 @@ final class WriterTests: XCTestCase {
         }
     }
 
-    /// Set MIFQ_WRITE_FIXTURES=1 to regenerate testdata/written/mifq_writer.ome.tif, then run
-    /// scripts/fixtures/tifffile_reads_mifq.py.
+    /// Uncompressed files, whose directories we build ourselves: tifffile's view of the committed
+    /// files (pages, names, thumbnail, sums per level, pixels checked against the recipe by the
+    /// script) matches our reader's, the writer still produces those files byte for byte, and
+    /// they read exactly like the deflate file libtiff wrote.
+    func testUncompressedFilesWrittenInPlace() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: TestData.path("written/mifq_writer_raw.tifffile.json")))
+        let seen = try JSONSerialization.jsonObject(with: data) as! [String: [String: Any]]
+        let reference = try Slide(path: TestData.path("written/mifq_writer.ome.tif"))
+        for (file, spec) in Self.rawFixtures {
+            let committed = TestData.path("written/\(file)")
+            let fresh = TestData.temporaryDirectory().appendingPathComponent(file).path
+            try Self.writeRecipe(to: fresh, spec: spec)
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: fresh)), try Data(contentsOf: URL(fileURLWithPath: committed)), file)
+            let view = seen[file]!
+            let s = try Slide(path: committed)
+            XCTAssertEqual(s.storage.compression, "none")
+            XCTAssertEqual(s.pixelSizeUm, 0.5)
+            XCTAssertEqual(view["pages"] as? Int, file.hasSuffix(".qptiff") ? 3 * 3 + 1 : 3)
+            XCTAssertEqual(s.levels.map { [$0.width, $0.height] }, [[300, 200], [150, 100], [75, 50]])
+            let names = view["channel_names"] as! [String]
+            XCTAssertEqual(names, file.hasSuffix(".qptiff") ? ["DAPI", "Opal 570", "Opal 780"] : Self.spec.channelNames)
+            let levels = view["levels"] as! [[String: Any]]
+            XCTAssertEqual(levels.count, 3)
+            for (k, lv) in levels.enumerated() {
+                let sums = try ChannelStatistics.compute(s, level: k).map { $0.integerSum! }
+                XCTAssertEqual(sums, (lv["sums"] as! [NSNumber]).map(\.int64Value), "\(file) level \(k)")
+                XCTAssertEqual(sums, try ChannelStatistics.compute(reference, level: k).map { $0.integerSum! }, "\(file) level \(k) vs deflate")
+            }
+            if file.hasSuffix(".qptiff") {
+                XCTAssertEqual(view["thumbnail_shape"] as? [Int], [200, 300, 3])
+                XCTAssertEqual(s.associatedImages.map(\.role), ["Thumbnail"])
+            }
+        }
+    }
+
+    /// Set MIFQ_WRITE_FIXTURES=1 to regenerate testdata/written/mifq_writer*.{ome.tif,qptiff},
+    /// then run scripts/fixtures/tifffile_reads_mifq.py.
     func testRegenerateFixture() throws {
         guard ProcessInfo.processInfo.environment["MIFQ_WRITE_FIXTURES"] == "1" else { return }
         try Self.writeRecipe(to: TestData.path("written/mifq_writer.ome.tif"))
+        for (file, spec) in Self.rawFixtures { try Self.writeRecipe(to: TestData.path("written/\(file)"), spec: spec) }
     }
 }
