@@ -105,9 +105,20 @@ struct SmoothField: Sendable {
     }
 
     @inline(__always) func at(xUm: Double, yUm: Double) -> Float {
-        let fx = xUm * inverseSpacing, fy = yUm * inverseSpacing
-        let ix = min(max(Int(fx), 0), nx - 2), iy = min(max(Int(fy), 0), ny - 2)
-        let tx = Float(fx - Double(ix)), ty = Float(fy - Double(iy))
+        value(x: cell(xUm, count: nx), y: cell(yUm, count: ny))
+    }
+
+    /// Grid cell and fraction of a coordinate along an axis of `count` nodes: a row of pixels
+    /// shares its y, a column its x, so the renderer computes them once per row and column.
+    @inline(__always) func cell(_ um: Double, count: Int) -> (index: Int, fraction: Float) {
+        let f = um * inverseSpacing
+        let i = min(max(Int(f), 0), count - 2)
+        return (i, Float(f - Double(i)))
+    }
+
+    /// Bilinear interpolation inside a grid cell.
+    @inline(__always) func value(x: (index: Int, fraction: Float), y: (index: Int, fraction: Float)) -> Float {
+        let ix = x.index, iy = y.index, tx = x.fraction, ty = y.fraction
         let a = values[iy * nx + ix], b = values[iy * nx + ix + 1]
         let c = values[(iy + 1) * nx + ix], d = values[(iy + 1) * nx + ix + 1]
         return (a + (b - a) * tx) * (1 - ty) + (c + (d - c) * tx) * ty

@@ -55,12 +55,38 @@ struct TissueGeometry: Sendable {
 
     /// 0 background, 1 stroma, 2 tumour.
     @inline(__always) func region(xUm: Double, yUm: Double) -> UInt8 {
-        let cx = design.widthUm / 2, cy = design.heightUm / 2
-        let ex = (xUm - cx) / (0.47 * design.widthUm), ey = (yUm - cy) / (0.47 * design.heightUm)
-        let envelope = Float(1 - ex * ex - ey * ey)
-        if envelope * 2.2 + 0.45 * outline.at(xUm: xUm, yUm: yUm) < 0.25 { return 0 }
-        if holes.at(xUm: xUm, yUm: yUm) > 2.1 { return 0 }
-        return nests.at(xUm: xUm, yUm: yUm) > nestLevel ? 2 : 1
+        region(Column(self, xUm: xUm), Row(self, yUm: yUm))
+    }
+
+    /// What `region` needs of a position's x (its y), computed once per column (row) of a tile.
+    struct Column {
+        let envelope: Double   // 1 − ex²
+        let outline, holes, nests: (index: Int, fraction: Float)
+        init(_ g: TissueGeometry, xUm: Double) {
+            let ex = (xUm - g.design.widthUm / 2) / (0.47 * g.design.widthUm)
+            envelope = 1 - ex * ex
+            outline = g.outline.cell(xUm, count: g.outline.nx)
+            holes = g.holes.cell(xUm, count: g.holes.nx)
+            nests = g.nests.cell(xUm, count: g.nests.nx)
+        }
+    }
+    struct Row {
+        let ey2: Double
+        let outline, holes, nests: (index: Int, fraction: Float)
+        init(_ g: TissueGeometry, yUm: Double) {
+            let ey = (yUm - g.design.heightUm / 2) / (0.47 * g.design.heightUm)
+            ey2 = ey * ey
+            outline = g.outline.cell(yUm, count: g.outline.ny)
+            holes = g.holes.cell(yUm, count: g.holes.ny)
+            nests = g.nests.cell(yUm, count: g.nests.ny)
+        }
+    }
+
+    @inline(__always) func region(_ c: Column, _ r: Row) -> UInt8 {
+        let envelope = Float(c.envelope - r.ey2)
+        if envelope * 2.2 + 0.45 * outline.value(x: c.outline, y: r.outline) < 0.25 { return 0 }
+        if holes.value(x: c.holes, y: r.holes) > 2.1 { return 0 }
+        return nests.value(x: c.nests, y: r.nests) > nestLevel ? 2 : 1
     }
 }
 

@@ -157,13 +157,14 @@ struct SlideRenderer: Sendable {
         // Shading: 1 − 0.04 (fx² + fy²) within each 1000-px camera field.
         var shadeX = [Float](repeating: 0, count: w)
         for lx in 0..<w { let fx = Float((x0 + lx) % 1000) / 500 - 1; shadeX[lx] = fx * fx }
+        let columns = (0..<w).map { TissueGeometry.Column(geometry, xUm: (Double(x0 + $0) + 0.5) * px) }
         FastNormal.quantiles16.withUnsafeBufferPointer { nt in
         regions.withUnsafeMutableBufferPointer { reg in
         for ly in 0..<h {
             let gy = y0 + ly
-            let yUm = (Double(gy) + 0.5) * px
+            let rowTerms = TissueGeometry.Row(geometry, yUm: (Double(gy) + 0.5) * px)
             for lx in 0..<w {
-                let r = geometry.region(xUm: (Double(x0 + lx) + 0.5) * px, yUm: yUm)
+                let r = geometry.region(columns[lx], rowTerms)
                 reg[ly * w + lx] = r
                 if design.autofluorescence {
                     let t = Float(SplitMix64.mix(UInt64(gy) &* 0x1F1F_1F1F &+ UInt64(x0 + lx) &+ design.seed) >> 40) / 16_777_216
