@@ -188,10 +188,17 @@ struct SlideRenderer: Sendable {
                     if design.noise {
                         // Four standard normals per 64-bit draw, 16 bits each.
                         var x = 0
-                        while x < w {
-                            var bits = rng.next()
-                            for j in x..<min(x + 4, w) { noiseRow[j] = nt[Int(bits & 0xFFFF)]; bits >>= 16 }
+                        while x + 4 <= w {
+                            let bits = rng.next()
+                            noiseRow[x] = nt[Int(bits & 0xFFFF)]
+                            noiseRow[x + 1] = nt[Int((bits >> 16) & 0xFFFF)]
+                            noiseRow[x + 2] = nt[Int((bits >> 32) & 0xFFFF)]
+                            noiseRow[x + 3] = nt[Int(bits >> 48)]
                             x += 4
+                        }
+                        if x < w {
+                            var bits = rng.next()
+                            for j in x..<w { noiseRow[j] = nt[Int(bits & 0xFFFF)]; bits >>= 16 }
                         }
                         // Photon (≈ normal, variance = signal) and read noise, then the camera's dark level.
                         for x in 0..<w {
