@@ -183,8 +183,15 @@ final class TileTotals: @unchecked Sendable {
     var tumorPixels = 0, stromaPixels = 0
     init(cells: Int) { area = [Int](repeating: 0, count: cells) }
     func add(labels: [UInt32], regions: [UInt8]) {
+        // Labels come in runs along a row: one dictionary update per run, not per pixel.
         var local: [Int: Int] = [:]
-        for l in labels where l != 0 { local[Int(l) - 1, default: 0] += 1 }
+        var run: UInt32 = 0, n = 0
+        for l in labels {
+            if l == run { n += 1; continue }
+            if run != 0 { local[Int(run) - 1, default: 0] += n }
+            run = l; n = 1
+        }
+        if run != 0 { local[Int(run) - 1, default: 0] += n }
         var t = 0, s = 0
         for r in regions { if r == 2 { t += 1 } else if r == 1 { s += 1 } }
         lock.lock()
