@@ -22,6 +22,7 @@ echo "## simulate: ${S}×${S}×7 uint16 OME-TIFF, one thread"
 for mode in deflate uncompressed; do
   rm -rf "$W/sim-$mode"
   flag=""; [ $mode = uncompressed ] && flag="--uncompressed"
+  sync   # earlier runs' dirty pages are not this run's to write back
   /usr/bin/time -v "$MIFQ" simulate --out "$W/sim-$mode" --patients 1 --size "${S}x${S}" --threads 1 --no-masks --quiet $flag 2> "$W/sim-$mode.time" >/dev/null
   t=$(secs "$W/sim-$mode.time")
   size=$(stat -c %s "$W/sim-$mode/slides/P001_S1.ome.tif")

@@ -148,7 +148,10 @@ public struct TiledSegmentation: Sendable {
     }
 
     /// Runs every tile on `threads` workers and hands results to `consume` in tile order, on
-    /// the calling thread. Tiles go in batches of 2 × threads, which bounds memory.
+    /// the calling thread. Workers take the next tile as soon as they are free, at most
+    /// `3 × threads` tiles ahead of the one being consumed (which bounds memory), and the
+    /// consumer works while they do: no barrier between groups of tiles, so a slow tile holds up
+    /// only the consumer, never the other workers.
     public func run(threshold: Float, cellExpansionPx: Double, consume: (TileSegmentation) throws -> Void) throws {
         try run(threshold: threshold, cellExpansionPx: cellExpansionPx, map: { $0 }, consume: consume)
     }
@@ -157,26 +160,61 @@ public struct TiledSegmentation: Sendable {
     /// only its result waits for the in-order `consume`.
     public func run<T>(threshold: Float, cellExpansionPx: Double, map: @escaping @Sendable (TileSegmentation) throws -> T,
                        consume: (T) throws -> Void) throws {
-        let batch = threads * 2
-        var next = 0
-        let queue = DispatchQueue(label: "mifq.tiles", attributes: .concurrent)
-        while next < tileCount {
-            let start = next
-            let end = min(tileCount, start + batch)
-            let results = ResultBox<T>(count: end - start)
-            let group = DispatchGroup()
-            let gate = DispatchSemaphore(value: threads)
-            for i in start..<end {
-                gate.wait()
-                queue.async(group: group) {
-                    defer { gate.signal() }
-                    results.set(i - start, Result { try map(try segmentTile(i, threshold: threshold, cellExpansionPx: cellExpansionPx)) })
+        let pipeline = TilePipeline<T>(count: tileCount, window: 3 * threads)
+        let group = DispatchGroup()
+        for _ in 0..<min(threads, tileCount) {
+            DispatchQueue.global().async(group: group) {
+                while let i = pipeline.take() {
+                    pipeline.put(i, Result { try map(try segmentTile(i, threshold: threshold, cellExpansionPx: cellExpansionPx)) })
                 }
             }
-            group.wait()
-            for k in 0..<(end - start) { try consume(try results.get(k)) }
-            next = end
         }
+        do {
+            for k in 0..<tileCount { try consume(try pipeline.result(k).get()) }
+        } catch {
+            pipeline.stop()
+            group.wait()
+            throw error
+        }
+        group.wait()
+    }
+}
+
+/// Hands out tile indices in order, no further than `window` past the consumer, and keeps the
+/// results until the consumer takes them, in order.
+final class TilePipeline<T>: @unchecked Sendable {
+    private let cond = NSCondition()
+    private let count: Int, window: Int
+    private var started = 0, consumed = 0, stopped = false
+    private var results: [Int: Result<T, Error>] = [:]
+
+    init(count: Int, window: Int) { self.count = count; self.window = max(1, window) }
+
+    /// The next tile to work on, or nil when all are taken (or the run stopped).
+    func take() -> Int? {
+        cond.lock(); defer { cond.unlock() }
+        while !stopped && started < count && started >= consumed + window { cond.wait() }
+        guard !stopped && started < count else { return nil }
+        started += 1
+        return started - 1
+    }
+
+    func put(_ i: Int, _ r: Result<T, Error>) {
+        cond.lock(); results[i] = r; cond.broadcast(); cond.unlock()
+    }
+
+    /// Waits for tile k's result and removes it.
+    func result(_ k: Int) -> Result<T, Error> {
+        cond.lock(); defer { cond.unlock() }
+        while results[k] == nil { cond.wait() }
+        consumed = k + 1
+        cond.broadcast()
+        return results.removeValue(forKey: k)!
+    }
+
+    /// No more tiles are handed out (workers finish the one they have).
+    func stop() {
+        cond.lock(); stopped = true; cond.broadcast(); cond.unlock()
     }
 }
 

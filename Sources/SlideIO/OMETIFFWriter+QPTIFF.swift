@@ -22,24 +22,22 @@ extension OMETIFFWriter {
     /// sampled from the smallest pyramid level that is still at least that large.
     func writeThumbnail(_ h: TIFFHandle, qpi: [QPIChannel]) throws {
         let thumb = try thumbnail(qpi: qpi)
-        let w = thumb.width, hgt = thumb.height
         var rgb = thumb.rgb
-        h.set(TIFFTAG_SUBFILETYPE, UInt32(FILETYPE_REDUCEDIMAGE))
-        h.set(TIFFTAG_IMAGEWIDTH, UInt32(w))
-        h.set(TIFFTAG_IMAGELENGTH, UInt32(hgt))
-        h.set(TIFFTAG_BITSPERSAMPLE, UInt32(8))
-        h.set(TIFFTAG_SAMPLEFORMAT, UInt32(SAMPLEFORMAT_UINT))
-        h.set(TIFFTAG_SAMPLESPERPIXEL, UInt32(3))
-        h.set(TIFFTAG_PHOTOMETRIC, UInt32(PHOTOMETRIC_RGB))
-        h.set(TIFFTAG_PLANARCONFIG, UInt32(PLANARCONFIG_CONTIG))
-        h.set(TIFFTAG_ROWSPERSTRIP, UInt32(hgt))
-        h.set(TIFFTAG_COMPRESSION, UInt32(COMPRESSION_NONE))
-        h.set(TIFFTAG_SOFTWARE, string: "PerkinElmer-QPI")
-        h.set(TIFFTAG_IMAGEDESCRIPTION, string: qpiXML(type: "Thumbnail", channel: nil))
+        h.set(thumbnailTags(width: thumb.width, height: thumb.height))
         let ok = rgb.withUnsafeMutableBytes { TIFFWriteEncodedStrip(h.tif, 0, $0.baseAddress, tmsize_t($0.count)) }
         guard ok >= 0, TIFFWriteDirectory(h.tif) == 1 else {
             throw SlideError.writeFailed(path: path, detail: h.failure("thumbnail could not be written"))
         }
+    }
+
+    func thumbnailTags(width: Int, height: Int) -> [(Int32, TagValue)] {
+        [(TIFFTAG_SUBFILETYPE, .long(UInt32(FILETYPE_REDUCEDIMAGE))),
+         (TIFFTAG_IMAGEWIDTH, .long(UInt32(width))), (TIFFTAG_IMAGELENGTH, .long(UInt32(height))),
+         (TIFFTAG_BITSPERSAMPLE, .short(8)), (TIFFTAG_SAMPLEFORMAT, .short(UInt16(SAMPLEFORMAT_UINT))),
+         (TIFFTAG_SAMPLESPERPIXEL, .short(3)), (TIFFTAG_PHOTOMETRIC, .short(UInt16(PHOTOMETRIC_RGB))),
+         (TIFFTAG_PLANARCONFIG, .short(UInt16(PLANARCONFIG_CONTIG))), (TIFFTAG_ROWSPERSTRIP, .long(UInt32(height))),
+         (TIFFTAG_COMPRESSION, .short(UInt16(COMPRESSION_NONE))), (TIFFTAG_SOFTWARE, .string("PerkinElmer-QPI")),
+         (TIFFTAG_IMAGEDESCRIPTION, .string(qpiXML(type: "Thumbnail", channel: nil)))]
     }
 
     /// The thumbnail's pixels (interleaved RGB rows).

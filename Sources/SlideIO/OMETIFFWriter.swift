@@ -321,7 +321,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
         }
     }
 
-    /// A page's tags (all but the tile offsets and SubIFDs), for libtiff or for `IFDBuilder`.
+    /// A page's tags (all but where its data is), for libtiff or for `IFDBuilder`.
     enum TagValue { case short(UInt16), long(UInt32), rational(Double), string(String) }
 
     func pageTags(channel c: Int, level k: Int, qpi: [QPIChannel]?) -> [(Int32, TagValue)] {
@@ -359,14 +359,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
         let (w, hgt) = spec.levelSize(k)
         let t = spec.tileSize
         let type = spec.sampleType
-        for (tag, v) in pageTags(channel: c, level: k, qpi: qpi) {
-            switch v {
-            case .short(let x): h.set(tag, UInt32(x))
-            case .long(let x): h.set(tag, x)
-            case .rational(let x): h.set(tag, x)
-            case .string(let x): h.set(tag, string: x)
-            }
-        }
+        h.set(pageTags(channel: c, level: k, qpi: qpi))
         var subOffsets = [UInt64](repeating: 0, count: max(levels - 1, 0))
         if k == 0 && levels > 1 {
             subOffsets.withUnsafeMutableBufferPointer { p in
@@ -410,14 +403,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
         var pages: [IFDBuilder] = []
         func tileDirectory(channel c: Int, level k: Int, qpi: [QPIChannel]?) -> IFDBuilder {
             var b = IFDBuilder(big: big)
-            for (tag, v) in pageTags(channel: c, level: k, qpi: qpi) {
-                switch v {
-                case .short(let x): b.shorts(tag, [x])
-                case .long(let x): b.long(tag, x)
-                case .rational(let x): b.rational(tag, x)
-                case .string(let x): b.string(tag, x)
-                }
-            }
+            b.add(pageTags(channel: c, level: k, qpi: qpi), samplesPerPixel: 1)
             let (nx, ny) = tileCounts(level: k)
             let tileBytes = UInt64(spec.tileSize * spec.tileSize * spec.sampleType.bytes)
             b.offsets(TIFFTAG_TILEOFFSETS, (0..<(nx * ny)).map { UInt64(tileOffset(channel: c, level: k, tx: $0 % nx, ty: $0 / nx)) })
@@ -442,18 +428,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
             let thumb = try thumbnail(qpi: info)
             try writeFully(thumb.rgb, thumb.rgb.count, at: end)
             var b = IFDBuilder(big: big)
-            b.long(TIFFTAG_SUBFILETYPE, UInt32(FILETYPE_REDUCEDIMAGE))
-            b.long(TIFFTAG_IMAGEWIDTH, UInt32(thumb.width))
-            b.long(TIFFTAG_IMAGELENGTH, UInt32(thumb.height))
-            b.shorts(TIFFTAG_BITSPERSAMPLE, [8, 8, 8])
-            b.shorts(TIFFTAG_SAMPLEFORMAT, [1, 1, 1])
-            b.shorts(TIFFTAG_SAMPLESPERPIXEL, [3])
-            b.shorts(TIFFTAG_PHOTOMETRIC, [UInt16(PHOTOMETRIC_RGB)])
-            b.shorts(TIFFTAG_PLANARCONFIG, [UInt16(PLANARCONFIG_CONTIG)])
-            b.long(TIFFTAG_ROWSPERSTRIP, UInt32(thumb.height))
-            b.shorts(TIFFTAG_COMPRESSION, [UInt16(COMPRESSION_NONE)])
-            b.string(TIFFTAG_SOFTWARE, "PerkinElmer-QPI")
-            b.string(TIFFTAG_IMAGEDESCRIPTION, qpiXML(type: "Thumbnail", channel: nil))
+            b.add(thumbnailTags(width: thumb.width, height: thumb.height), samplesPerPixel: 3)
             b.offsets(TIFFTAG_STRIPOFFSETS, [UInt64(end)])
             b.offsets(TIFFTAG_STRIPBYTECOUNTS, [UInt64(thumb.rgb.count)])
             end += (thumb.rgb.count + 7) & ~7
@@ -552,5 +527,32 @@ func encode(_ src: UnsafePointer<Float>, count: Int, as t: SampleType, into dst:
         for i in 0..<count { let v = Double(src[i]); d[i] = v.isNaN ? 0 : UInt32(max(0, min(4_294_967_295, v.rounded()))) }
     default:
         dst.assumingMemoryBound(to: Float.self).update(from: src, count: count)
+    }
+}
+
+extension TIFFHandle {
+    func set(_ tags: [(Int32, OMETIFFWriter.TagValue)]) {
+        for (tag, v) in tags {
+            switch v {
+            case .short(let x): set(tag, UInt32(x))
+            case .long(let x): set(tag, x)
+            case .rational(let x): set(tag, x)
+            case .string(let x): set(tag, string: x)
+            }
+        }
+    }
+}
+
+extension IFDBuilder {
+    /// BitsPerSample and SampleFormat take one value per sample, as libtiff writes them.
+    mutating func add(_ tags: [(Int32, OMETIFFWriter.TagValue)], samplesPerPixel n: Int) {
+        for (tag, v) in tags {
+            switch v {
+            case .short(let x): shorts(tag, [UInt16](repeating: x, count: tag == TIFFTAG_BITSPERSAMPLE || tag == TIFFTAG_SAMPLEFORMAT ? n : 1))
+            case .long(let x): long(tag, x)
+            case .rational(let x): rational(tag, x)
+            case .string(let x): string(tag, x)
+            }
+        }
     }
 }
