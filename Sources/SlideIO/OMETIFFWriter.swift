@@ -39,6 +39,8 @@ public struct ImageSpec: Sendable {
     public var levels: Int?
     public var deflate: Bool
     public var layout: TIFFLayout
+    /// BigTIFF: nil chooses it when the file could pass 4 GB; true forces it.
+    public var bigTIFF: Bool? = nil
 
     public init(width: Int, height: Int, channelNames: [String], sampleType: SampleType,
                 pixelSizeUm: Double?, tileSize: Int = 512, levels: Int? = nil, deflate: Bool = true,
@@ -291,7 +293,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
             try errors.rethrow()
         }
         if direct { return try finishInPlace(end: base + spoolBytes) }
-        let big = rawBytes > 3_900_000_000
+        let big = spec.bigTIFF ?? (rawBytes > 3_900_000_000)
         let tmp = path + ".tmp-\(getpid())"
         do {
             let h = try TIFFHandle(path: tmp, mode: big ? "w8" : "w")
@@ -398,7 +400,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
     /// directories, write the header, and rename the spool to the output.
     private func finishInPlace(end planesEnd: Int) throws {
         let nc = spec.channelNames.count, nLevels = spec.levelCount
-        let big = planesEnd > 3_900_000_000
+        let big = spec.bigTIFF ?? (planesEnd > 3_900_000_000)
         var end = planesEnd
         var pages: [IFDBuilder] = []
         func tileDirectory(channel c: Int, level k: Int, qpi: [QPIChannel]?) -> IFDBuilder {
