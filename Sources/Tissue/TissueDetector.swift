@@ -75,7 +75,7 @@ public struct TissueDetector: Sendable {
             tissue = Mask(width: w, height: h, bits: smooth.pixels.map { $0 > t })
         }
         tissue = Labeling.filterComponents(tissue, minArea: max(1, Int(minTissueAreaMicrons2 / pxArea)))
-        tissue = fillSmallHoles(tissue, maxArea: Int(fillHolesBelowMicrons2 / pxArea))
+        if fillHolesBelowMicrons2 > 0 { tissue = Labeling.fillHoles(tissue, maxArea: Int(fillHolesBelowMicrons2 / pxArea)) }
 
         var marker = tumorMarker
         let sigma = sigmaTumorMicrons / mapPixelUm
@@ -118,22 +118,5 @@ public struct TissueDetector: Sendable {
         let values = img.pixels, bits = mask.bits
         let inside = values.indices.lazy.filter { bits[$0] }.map { values[$0] }
         return inside.isEmpty ? .infinity : Threshold.otsu(inside)
-    }
-
-    /// Fills background components that do not touch the border and are at most `maxArea` pixels.
-    func fillSmallHoles(_ m: Mask, maxArea: Int) -> Mask {
-        guard maxArea > 0 else { return m }
-        let bg = Mask(width: m.width, height: m.height, bits: m.bits.map { !$0 })
-        let lab = Labeling.components(bg, eightConnected: false)
-        let areas = lab.areas()
-        var touches = [Bool](repeating: false, count: areas.count)
-        for x in 0..<m.width { touches[Int(lab[x, 0])] = true; touches[Int(lab[x, m.height - 1])] = true }
-        for y in 0..<m.height { touches[Int(lab[0, y])] = true; touches[Int(lab[m.width - 1, y])] = true }
-        var out = m
-        for i in out.bits.indices {
-            let l = Int(lab.labels[i])
-            if l != 0 && !touches[l] && areas[l] <= maxArea { out.bits[i] = true }
-        }
-        return out
     }
 }

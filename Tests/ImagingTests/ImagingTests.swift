@@ -83,6 +83,44 @@ final class ImagingTests: XCTestCase {
         XCTAssertEqual(Labeling.filterComponents(mask, minArea: 2).trueCount, mask.trueCount - 1)  // speck at (0,0) gone
     }
 
+    /// Run-based labelling and hole filling against the plain definitions (a flood fill from each
+    /// unlabelled pixel in raster order; background reachable from the border), on random masks
+    /// of several densities and shapes, both connectivities.
+    func testLabellingMatchesFloodFill() {
+        func flood(_ m: Mask, eight: Bool) -> [Int32] {
+            let w = m.width, h = m.height
+            var lab = [Int32](repeating: 0, count: w * h), next: Int32 = 0
+            for s in 0..<(w * h) where m.bits[s] && lab[s] == 0 {
+                next += 1; lab[s] = next
+                var stack = [s]
+                while let p = stack.popLast() {
+                    for dy in -1...1 { for dx in -1...1 where (dx != 0 || dy != 0) && (eight || dx == 0 || dy == 0) {
+                        let x = p % w + dx, y = p / w + dy
+                        if x >= 0, y >= 0, x < w, y < h, m.bits[y * w + x], lab[y * w + x] == 0 { lab[y * w + x] = next; stack.append(y * w + x) }
+                    } }
+                }
+            }
+            return lab
+        }
+        var state: UInt64 = 99
+        func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 33 }
+        for trial in 0..<60 {
+            let w = 1 + Int(next() % 70), h = 1 + Int(next() % 50)
+            let density = [10, 35, 50, 60, 80][trial % 5]
+            let m = Mask(width: w, height: h, bits: (0..<(w * h)).map { _ in Int(next() % 100) < density })
+            for eight in [true, false] {
+                XCTAssertEqual(Labeling.components(m, eightConnected: eight).labels, flood(m, eight: eight), "trial \(trial) eight \(eight)")
+            }
+            let inverse = Mask(width: w, height: h, bits: m.bits.map { !$0 })
+            let outside = flood(inverse, eight: false)
+            var border = Set<Int32>()
+            for x in 0..<w { border.insert(outside[x]); border.insert(outside[(h - 1) * w + x]) }
+            for y in 0..<h { border.insert(outside[y * w]); border.insert(outside[y * w + w - 1]) }
+            let filled = (0..<(w * h)).map { m.bits[$0] || !border.contains(outside[$0]) }
+            XCTAssertEqual(Labeling.fillHoles(m).bits, filled, "trial \(trial)")
+        }
+    }
+
     /// Two overlapping discs (hand-drawn): distance peaks give two seeds; the watershed line
     /// falls at the neck, x = 10 between centres 6 and 14.
     func testWatershedSplitsTwoTouchingDiscs() {
