@@ -113,8 +113,8 @@ public enum TissuePass {
     /// Box sums of one tile's map pixels, for building the map in the tile pass (level 0 only):
     /// every map pixel whose first level-0 pixel lies in the tile's core, summed over its f × f
     /// pixels in raster order (the halo supplies those beyond the core), exactly as `run` sums
-    /// them, so the map does not depend on the tiling. `total` is the tile's total-light plane.
-    /// `channels` are the tile's unmixed planes, the total light at `totalIndex`.
+    /// them, so the map does not depend on the tiling. `channels` are the tile's unmixed planes,
+    /// the total light at `totalIndex`.
     public static func blockSums(plan p: Plan, core: PixelRegion, region: PixelRegion, channels: [Image], totalIndex: Int) -> [BlockSum] {
         precondition(p.level == 0)
         let f = p.factor
