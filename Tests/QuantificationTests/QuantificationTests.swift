@@ -82,6 +82,35 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(result.stromaAreaMm2, truth.stromaAreaMm2, accuracy: 0.04 * truth.stromaAreaMm2)
     }
 
+    /// Immune cells that sit in nests (truth) and are called tumour-region: leaving immune-marker
+    /// pixels out of the panCK average (the study panel's `tumorExcludeMarkers`) must call more
+    /// of them right than the plain average does, at no cost in tumour area. (On this slide: 27 of
+    /// the 33 without, 29 with; tumour area 0.0549 and 0.0544 mm² against a true 0.0547.)
+    func testImmuneCellsInNestsWithAndWithoutExclusion() throws {
+        var plain = Self.panel
+        plain.tissue.tumorExcludeMarkers = []
+        plain.tissue.tumorEdgeFraction = 0.55
+        let truthRows = try Self.csv(Self.simulated.appendingPathComponent("truth/P01_A.cells.csv"))
+        let truth = try JSONDecoder().decode(SlideTruth.self, from: Data(contentsOf: Self.simulated.appendingPathComponent("truth/P01_A.json")))
+        var called: [Int] = [], inNests = 0, tumourArea: [Double] = []
+        for panel in [plain, Self.panel] {
+            let out = Self.tmp()
+            var o = QuantifyOptions(); o.threads = 2; o.writeQC = false
+            let run = QuantifyRun(panel: panel, panelPath: Self.panelPath, options: o, outDir: out)
+            _ = try run.run(try SlideInputs.find([Self.simulated.appendingPathComponent("slides").path], patientMap: nil), report: { XCTFail($0) })
+            let pred = try Self.csv(out.appendingPathComponent("cells/P01_A.csv"))
+            let m = Self.match(pred, truthRows)
+            let nest = m.filter { ["cd8", "cd4", "cd68", "cd11c"].contains(truthRows[$0.value]["type"]!) && truthRows[$0.value]["region"] == "tumor" }
+            inNests = nest.count
+            called.append(nest.filter { pred[$0.key]["region"] == "tumor" }.count)
+            let result = try JSONDecoder().decode(SlideResult.self, from: Data(contentsOf: out.appendingPathComponent("slides/P01_A.json")))
+            tumourArea.append(result.tumorAreaMm2)
+        }
+        XCTAssertEqual(inNests, 33)
+        XCTAssertGreaterThan(called[1], called[0], "of \(inNests)")
+        for a in tumourArea { XCTAssertEqual(a, truth.tumorAreaMm2, accuracy: 0.03 * truth.tumorAreaMm2) }
+    }
+
     func testTablesDoNotDependOnTileSizeOrThreads() throws {
         let a = try quantify(tile: 512, threads: 1), b = try quantify(tile: 2048, threads: 2), c = try quantify(tile: 333, threads: 2)
         for f in ["slides.csv", "densities.csv", "cells/P01_A.csv"] {
