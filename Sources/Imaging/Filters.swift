@@ -31,44 +31,10 @@ public enum Filters {
 
     /// Convolves rows, then columns, with the same symmetric 1-D kernel.
     public static func separable(_ img: Image, kernel: [Float]) -> Image {
-        let w = img.width, h = img.height, r = kernel.count / 2
-        var tmp = [Float](repeating: 0, count: img.count)
-        var out = [Float](repeating: 0, count: img.count)
-        img.pixels.withUnsafeBufferPointer { src in
-            tmp.withUnsafeMutableBufferPointer { dst in
-                var line = [Float](repeating: 0, count: w + 2 * r)
-                for y in 0..<h {
-                    let row = y * w
-                    line.withUnsafeMutableBufferPointer { padReflected($0.baseAddress!, src.baseAddress! + row, w, r) }
-                    // Tap-outer, pixel-inner: each tap is one vectorisable multiply-add over the row
-                    // (a per-pixel dot product would be a serial chain of float additions).
-                    line.withUnsafeBufferPointer { l in
-                        let o = dst.baseAddress! + row
-                        let k0 = kernel[0]
-                        for x in 0..<w { o[x] = k0 * l[x] }
-                        for k in 1..<kernel.count {
-                            let kv = kernel[k], lk = l.baseAddress! + k
-                            for x in 0..<w { o[x] += kv * lk[x] }
-                        }
-                    }
-                }
-            }
-        }
-        tmp.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                // Column pass row-by-row so memory is walked contiguously.
-                for y in 0..<h {
-                    let d = dst.baseAddress! + y * w
-                    for x in 0..<w { d[x] = 0 }
-                    for k in 0..<kernel.count {
-                        let s = src.baseAddress! + reflect(y + k - r, h) * w
-                        let kv = kernel[k]
-                        for x in 0..<w { d[x] += kv * s[x] }
-                    }
-                }
-            }
-        }
-        return Image(width: w, height: h, pixels: out)
+        var out = img
+        let w = img.width, h = img.height
+        out.pixels.withUnsafeMutableBufferPointer { separableInPlace($0.baseAddress!, width: w, height: h, kernel: kernel) }
+        return out
     }
 
     /// Gaussian smoothing with standard deviation `sigma` in pixels (σ ≤ 0 returns the input).
@@ -77,9 +43,7 @@ public enum Filters {
         return separable(img, kernel: gaussianKernel(sigma: sigma))
     }
 
-    /// The same smoothing in place, for whole-slide maps: beyond the image itself it holds one
-    /// padded row and the last r + 1 rows of the row-filtered image (r the kernel radius), and
-    /// adds and multiplies in the order `separable` does, so the result is identical.
+    /// Gaussian smoothing in place, for whole-slide maps (no second full-size plane).
     public static func gaussianInPlace(_ img: inout Image, sigma: Double) {
         let w = img.width, h = img.height
         img.pixels.withUnsafeMutableBufferPointer { gaussianInPlace($0.baseAddress!, width: w, height: h, sigma: sigma) }
@@ -87,42 +51,47 @@ public enum Filters {
 
     /// The same on a plane the caller owns (`width × height` floats, row-major).
     public static func gaussianInPlace(_ p: UnsafeMutablePointer<Float>, width w: Int, height h: Int, sigma: Double) {
-        guard sigma > 0, w > 0, h > 0 else { return }
-        let kernel = gaussianKernel(sigma: sigma)
+        guard sigma > 0 else { return }
+        separableInPlace(p, width: w, height: h, kernel: gaussianKernel(sigma: sigma))
+    }
+
+    /// The separable convolution, in place: beyond the plane it holds one padded row and the
+    /// last r + 1 rows of the row-filtered plane (r the kernel radius).
+    static func separableInPlace(_ p: UnsafeMutablePointer<Float>, width w: Int, height h: Int, kernel: [Float]) {
+        guard w > 0, h > 0 else { return }
         let r = kernel.count / 2
-        do {
-            var line = [Float](repeating: 0, count: w + 2 * r)
-            line.withUnsafeMutableBufferPointer { lb in
-                let l = lb.baseAddress!
-                for y in 0..<h {
-                    let row = p + y * w
-                    padReflected(l, row, w, r)
-                    let k0 = kernel[0]
-                    for x in 0..<w { row[x] = k0 * l[x] }
-                    for k in 1..<kernel.count {
-                        let kv = kernel[k], lk = l + k
-                        for x in 0..<w { row[x] += kv * lk[x] }
-                    }
-                }
+        // Rows. Tap-outer, pixel-inner: each tap is one vectorisable multiply-add over the row
+        // (a per-pixel dot product would be a serial chain of float additions).
+        let line = UnsafeMutablePointer<Float>.allocate(capacity: w + 2 * r)
+        defer { line.deallocate() }
+        for y in 0..<h {
+            let row = p + y * w
+            padReflected(line, row, w, r)
+            let k0 = kernel[0]
+            for x in 0..<w { row[x] = k0 * line[x] }
+            for k in 1..<kernel.count {
+                let kv = kernel[k], lk = line + k
+                for x in 0..<w { row[x] += kv * lk[x] }
             }
-            // Columns: row y reads rows reflect(y − r … y + r); those above y have been
-            // overwritten already, so their row-filtered values are kept in a ring of r + 1 rows.
-            let ringRows = r + 1
-            let ring = UnsafeMutablePointer<Float>.allocate(capacity: ringRows * w)
-            let out = UnsafeMutablePointer<Float>.allocate(capacity: w)
-            defer { ring.deallocate(); out.deallocate() }
-            for y in 0..<h {
-                for x in 0..<w { out[x] = 0 }
-                for k in 0..<kernel.count {
-                    let sy = reflect(y + k - r, h)
-                    // Rows below y are untouched; y and the r rows above it are in the ring.
-                    let src = sy > y ? UnsafePointer(p + sy * w) : UnsafePointer(sy == y ? p + y * w : ring + (sy % ringRows) * w)
-                    let kv = kernel[k]
-                    for x in 0..<w { out[x] += kv * src[x] }
-                }
-                (ring + (y % ringRows) * w).update(from: p + y * w, count: w)
-                (p + y * w).update(from: out, count: w)
+        }
+        // Columns, row by row so memory is walked contiguously: row y reads rows
+        // reflect(y − r … y + r); those above y have been overwritten already, so their
+        // row-filtered values are kept in a ring of r + 1 rows.
+        let ringRows = r + 1
+        let ring = UnsafeMutablePointer<Float>.allocate(capacity: ringRows * w)
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: w)
+        defer { ring.deallocate(); out.deallocate() }
+        for y in 0..<h {
+            for x in 0..<w { out[x] = 0 }
+            for k in 0..<kernel.count {
+                let sy = reflect(y + k - r, h)
+                // Rows below y are untouched; y and the r rows above it are in the ring.
+                let src = sy > y ? UnsafePointer(p + sy * w) : UnsafePointer(sy == y ? p + y * w : ring + (sy % ringRows) * w)
+                let kv = kernel[k]
+                for x in 0..<w { out[x] += kv * src[x] }
             }
+            (ring + (y % ringRows) * w).update(from: p + y * w, count: w)
+            (p + y * w).update(from: out, count: w)
         }
     }
 

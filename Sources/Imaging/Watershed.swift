@@ -47,7 +47,7 @@ public enum Watershed {
             while let p = heap.pop() {
                 let label = labels[p]
                 let x = p % w, y = p / w
-                // Neighbours in the order (dy, dx) = (−1, −1) … (1, 1), as before.
+                // Neighbours in the order (dy, dx) = (−1, −1) … (1, 1): arrival order breaks ties.
                 for dy in -1...1 {
                     let yy = y + dy
                     if yy < 0 || yy >= h { continue }

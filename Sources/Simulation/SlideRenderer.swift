@@ -158,6 +158,13 @@ struct SlideRenderer: Sendable {
         var shadeX = [Float](repeating: 0, count: w)
         for lx in 0..<w { let fx = Float((x0 + lx) % 1000) / 500 - 1; shadeX[lx] = fx * fx }
         let columns = (0..<w).map { TissueGeometry.Column(geometry, xUm: (Double(x0 + $0) + 0.5) * px) }
+        // Per channel, the painted abundance planes it records (the library's non-zero entries),
+        // in component order, each at the tile's first row and column.
+        let terms = (0..<C).map { c in
+            (0..<K).filter { painted[$0] && M[c * K + $0] != 0 }.map { (m: M[c * K + $0], plane: ab + $0 * W * H + halo * W + halo) }
+        }
+        if !design.autofluorescence { afRow.update(repeating: 0, count: w) }
+        if !design.illumination { illumRow.update(repeating: 1, count: w) }
         FastNormal.quantiles16.withUnsafeBufferPointer { nt in
         regions.withUnsafeMutableBufferPointer { reg in
         for ly in 0..<h {
@@ -169,19 +176,19 @@ struct SlideRenderer: Sendable {
                 if design.autofluorescence {
                     let t = Float(SplitMix64.mix(UInt64(gy) &* 0x1F1F_1F1F &+ UInt64(x0 + lx) &+ design.seed) >> 40) / 16_777_216
                     afRow[lx] = r == 0 ? 4 : (r == 1 ? 55 : 40) * (0.8 + 0.4 * t)
-                } else {
-                    afRow[lx] = 0
                 }
             }
-            let fy = Float(gy % 1000) / 500 - 1, fy2 = fy * fy
-            for lx in 0..<w { illumRow[lx] = design.illumination ? 1 - 0.04 * (shadeX[lx] + fy2) : 1 }
+            if design.illumination {
+                let fy = Float(gy % 1000) / 500 - 1, fy2 = fy * fy
+                for lx in 0..<w { illumRow[lx] = 1 - 0.04 * (shadeX[lx] + fy2) }
+            }
             for c in 0..<C {
                 out[c].withUnsafeMutableBufferPointer { ob in
                     let o = ob.baseAddress! + ly * w
                     let af = autofluorescence[c]
                     for x in 0..<w { o[x] = af * afRow[x] }
-                    for k in 0..<K where painted[k] && M[c * K + k] != 0 {
-                        let m = M[c * K + k], src = ab + k * W * H + (ly + halo) * W + halo
+                    for t in terms[c] {
+                        let m = t.m, src = t.plane + ly * W
                         for x in 0..<w { o[x] += m * src[x] }
                     }
                     for x in 0..<w { o[x] *= illumRow[x] }

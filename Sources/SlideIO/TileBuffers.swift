@@ -13,7 +13,7 @@ final class TileBuffers: @unchecked Sendable {
         self.bytes = bytes
         bound = Int(compressBound(uLong(bytes)))
         raw = (0..<count).map { _ in UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64) }
-        packed = (0..<count).map { _ in UnsafeMutablePointer<UInt8>.allocate(capacity: Int(compressBound(uLong(bytes)))) }
+        packed = (0..<count).map { [bound] _ in UnsafeMutablePointer<UInt8>.allocate(capacity: bound) }
         packedSize = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
         packedSize.initialize(repeating: 0, count: max(count, 1))
     }

@@ -48,7 +48,7 @@ public struct Unmixer: Sendable {
 
     /// Unmixes `pixels` pixels. `observed` holds channelCount planes, `out` componentCount planes;
     /// `observed` is only read.
-    public func unmix(observed: UnsafeMutablePointer<Float>, pixels: Int, out: UnsafeMutablePointer<Float>) {
+    public func unmix(observed: UnsafePointer<Float>, pixels: Int, out: UnsafeMutablePointer<Float>) {
         let m = channelCount, n = componentCount
         // pinv·(obs − d·1) = pinv·obs − d·(pinv·1): the dark offset becomes one bias per
         // component, subtracted from each block's output while it is still in cache.
