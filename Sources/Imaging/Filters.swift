@@ -60,38 +60,66 @@ public enum Filters {
     static func separableInPlace(_ p: UnsafeMutablePointer<Float>, width w: Int, height h: Int, kernel: [Float]) {
         guard w > 0, h > 0 else { return }
         let r = kernel.count / 2
-        // Rows. Tap-outer, pixel-inner: each tap is one vectorisable multiply-add over the row
-        // (a per-pixel dot product would be a serial chain of float additions).
-        let line = UnsafeMutablePointer<Float>.allocate(capacity: w + 2 * r)
-        defer { line.deallocate() }
-        for y in 0..<h {
-            let row = p + y * w
-            padReflected(line, row, w, r)
-            let k0 = kernel[0]
-            for x in 0..<w { row[x] = k0 * line[x] }
-            for k in 1..<kernel.count {
-                let kv = kernel[k], lk = line + k
-                for x in 0..<w { row[x] += kv * lk[x] }
+        kernel.withUnsafeBufferPointer { kb in
+            let k = kb.baseAddress!, n = kb.count
+            // Rows: each output is k0·line[x] + k1·line[x + 1] + … over the padded row.
+            let line = UnsafeMutablePointer<Float>.allocate(capacity: w + 2 * r)
+            defer { line.deallocate() }
+            for y in 0..<h {
+                let row = p + y * w
+                padReflected(line, row, w, r)
+                addTaps(row, count: w, start: true, k, taps: n) { UnsafePointer(line + $0) }
+            }
+            // Columns, row by row so memory is walked contiguously: row y reads rows
+            // reflect(y − r … y + r); those above y have been overwritten already, so their
+            // row-filtered values are kept in a ring of r + 1 rows.
+            let ringRows = r + 1
+            let ring = UnsafeMutablePointer<Float>.allocate(capacity: ringRows * w)
+            let out = UnsafeMutablePointer<Float>.allocate(capacity: w)
+            defer { ring.deallocate(); out.deallocate() }
+            for y in 0..<h {
+                out.update(repeating: 0, count: w)
+                addTaps(out, count: w, start: false, k, taps: n) { j in
+                    let sy = reflect(y + j - r, h)
+                    // Rows below y are untouched; y and the r rows above it are in the ring.
+                    return sy > y ? UnsafePointer(p + sy * w) : UnsafePointer(sy == y ? p + y * w : ring + (sy % ringRows) * w)
+                }
+                (ring + (y % ringRows) * w).update(from: p + y * w, count: w)
+                (p + y * w).update(from: out, count: w)
             }
         }
-        // Columns, row by row so memory is walked contiguously: row y reads rows
-        // reflect(y − r … y + r); those above y have been overwritten already, so their
-        // row-filtered values are kept in a ring of r + 1 rows.
-        let ringRows = r + 1
-        let ring = UnsafeMutablePointer<Float>.allocate(capacity: ringRows * w)
-        let out = UnsafeMutablePointer<Float>.allocate(capacity: w)
-        defer { ring.deallocate(); out.deallocate() }
-        for y in 0..<h {
-            for x in 0..<w { out[x] = 0 }
-            for k in 0..<kernel.count {
-                let sy = reflect(y + k - r, h)
-                // Rows below y are untouched; y and the r rows above it are in the ring.
-                let src = sy > y ? UnsafePointer(p + sy * w) : UnsafePointer(sy == y ? p + y * w : ring + (sy % ringRows) * w)
-                let kv = kernel[k]
-                for x in 0..<w { out[x] += kv * src[x] }
+    }
+
+    /// d[x] = (start ? 0 : d[x]) + k[0]·s(0)[x] + k[1]·s(1)[x] + … for `taps` taps, added left to
+    /// right, up to four taps per pass over d. The order of the additions is the tap-by-tap
+    /// order, so the sums are the same to the bit; one pass per four taps, not one per tap,
+    /// is what saves the loads and stores. (`start` leaves out the leading 0 +, as
+    /// d = k0·s0 does.)
+    @inlinable @inline(__always)
+    public static func addTaps(_ d: UnsafeMutablePointer<Float>, count n: Int, start: Bool, _ k: UnsafePointer<Float>, taps: Int,
+                        _ s: (Int) -> UnsafePointer<Float>) {
+        var j = 0
+        while j < taps {
+            let m = min(4, taps - j), first = start && j == 0
+            let a = s(j), ka = k[j]
+            switch m {
+            case 4:
+                let b = s(j + 1), c = s(j + 2), e = s(j + 3), kb = k[j + 1], kc = k[j + 2], ke = k[j + 3]
+                if first { for x in 0..<n { d[x] = ka * a[x] + kb * b[x] + kc * c[x] + ke * e[x] } }
+                else { for x in 0..<n { d[x] = d[x] + ka * a[x] + kb * b[x] + kc * c[x] + ke * e[x] } }
+            case 3:
+                let b = s(j + 1), c = s(j + 2), kb = k[j + 1], kc = k[j + 2]
+                if first { for x in 0..<n { d[x] = ka * a[x] + kb * b[x] + kc * c[x] } }
+                else { for x in 0..<n { d[x] = d[x] + ka * a[x] + kb * b[x] + kc * c[x] } }
+            case 2:
+                let b = s(j + 1), kb = k[j + 1]
+                if first { for x in 0..<n { d[x] = ka * a[x] + kb * b[x] } }
+                else { for x in 0..<n { d[x] = d[x] + ka * a[x] + kb * b[x] } }
+            default:
+                if first { for x in 0..<n { d[x] = ka * a[x] } }
+                else { for x in 0..<n { d[x] = d[x] + ka * a[x] } }
             }
-            (ring + (y % ringRows) * w).update(from: p + y * w, count: w)
-            (p + y * w).update(from: out, count: w)
+            j += m
         }
     }
 

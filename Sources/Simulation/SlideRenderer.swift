@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import SlideIO
 import Unmixing
 
 /// Which library component each simulated stain lands in (resolved from the panel).
@@ -29,7 +30,7 @@ struct SlideRenderer: Sendable {
     static let readNoise: Float = 3
 
     struct Output {
-        var channels: [[Float]]     // observed counts per channel
+        var channels: [[UInt16]]    // observed counts per channel, as the camera records them
         var labels: [UInt32]        // nucleus id + 1 (0 = none)
         var regions: [UInt8]
     }
@@ -146,14 +147,15 @@ struct SlideRenderer: Sendable {
         // per-pixel fields first, then each channel as whole-row (vectorised) passes.
         var regions = [UInt8](repeating: 0, count: w * h)
         let C = library.channelCount
-        var out = [[Float]](repeating: [Float](repeating: 0, count: w * h), count: C)
+        // One array per channel, every sample of which the row loop below sets.
+        var out = (0..<C).map { _ in [UInt16](unsafeUninitializedCapacity: w * h) { _, n in n = w * h } }
         var rng = SplitMix64(design.seed, tileSeed, 991)
         let M = library.matrix.flatMap { $0.map(Float.init) }   // C × K
         let dark = Float(library.darkOffset)
         let read2 = SlideRenderer.readNoise * SlideRenderer.readNoise
-        let row = UnsafeMutablePointer<Float>.allocate(capacity: 3 * w)
+        let row = UnsafeMutablePointer<Float>.allocate(capacity: 4 * w)
         defer { row.deallocate() }
-        let afRow = row, illumRow = row + w, noiseRow = row + 2 * w
+        let afRow = row, illumRow = row + w, noiseRow = row + 2 * w, o = row + 3 * w
         // Shading: 1 − 0.04 (fx² + fy²) within each 1000-px camera field.
         var shadeX = [Float](repeating: 0, count: w)
         for lx in 0..<w { let fx = Float((x0 + lx) % 1000) / 500 - 1; shadeX[lx] = fx * fx }
@@ -163,6 +165,7 @@ struct SlideRenderer: Sendable {
         let terms = (0..<C).map { c in
             (0..<K).filter { painted[$0] && M[c * K + $0] != 0 }.map { (m: M[c * K + $0], plane: ab + $0 * W * H + halo * W + halo) }
         }
+        let weights = (0..<C).map { c in [autofluorescence[c]] + terms[c].map(\.m) }
         if !design.autofluorescence { afRow.update(repeating: 0, count: w) }
         if !design.illumination { illumRow.update(repeating: 1, count: w) }
         FastNormal.quantiles16.withUnsafeBufferPointer { nt in
@@ -184,14 +187,14 @@ struct SlideRenderer: Sendable {
             }
             for c in 0..<C {
                 out[c].withUnsafeMutableBufferPointer { ob in
-                    let o = ob.baseAddress! + ly * w
-                    let af = autofluorescence[c]
-                    for x in 0..<w { o[x] = af * afRow[x] }
-                    for t in terms[c] {
-                        let m = t.m, src = t.plane + ly * W
-                        for x in 0..<w { o[x] += m * src[x] }
+                    let d = ob.baseAddress! + ly * w
+                    // Autofluorescence, then each painted component through the library, up to
+                    // four terms per pass over the row.
+                    weights[c].withUnsafeBufferPointer { k in
+                        Filters.addTaps(o, count: w, start: true, k.baseAddress!, taps: k.count) { j in
+                            j == 0 ? UnsafePointer(afRow) : UnsafePointer(terms[c][j - 1].plane + ly * W)
+                        }
                     }
-                    for x in 0..<w { o[x] *= illumRow[x] }
                     if design.noise {
                         // Four standard normals per 64-bit draw, 16 bits each.
                         var x = 0
@@ -209,11 +212,11 @@ struct SlideRenderer: Sendable {
                         }
                         // Photon (≈ normal, variance = signal) and read noise, then the camera's dark level.
                         for x in 0..<w {
-                            let v = o[x]
-                            o[x] = min(max(v + (max(v, 0) + read2).squareRoot() * noiseRow[x] + dark, 0), 65535)
+                            let v = o[x] * illumRow[x]
+                            d[x] = encodeUInt16(min(max(v + (max(v, 0) + read2).squareRoot() * noiseRow[x] + dark, 0), 65535))
                         }
                     } else {
-                        for x in 0..<w { o[x] = min(max(o[x] + dark, 0), 65535) }
+                        for x in 0..<w { d[x] = encodeUInt16(min(max(o[x] * illumRow[x] + dark, 0), 65535)) }
                     }
                 }
             }

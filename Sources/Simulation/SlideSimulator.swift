@@ -118,7 +118,7 @@ public struct SlideSimulator: Sendable {
                 let r = PixelRegion(x: x0, y: y0, width: w, height: h)
                 do {
                     for c in 0..<out.channels.count {
-                        try out.channels[c].withUnsafeBufferPointer { try writer.write(channel: c, region: r, values: $0) }
+                        try out.channels[c].withUnsafeBytes { try writer.write(channel: c, region: r, samples: $0) }
                     }
                     try out.labels.withUnsafeBufferPointer { try labelWriter?.write(channel: 0, region: r, labels: $0) }
                     if let rw = regionWriter {

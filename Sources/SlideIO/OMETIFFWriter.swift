@@ -86,6 +86,8 @@ public final class OMETIFFWriter: @unchecked Sendable {
     private let direct: Bool
     /// Where the planes start in the spool (past the header when the spool is the output).
     private let base: Int
+    /// Reduced levels built from whole level-0 tiles as they arrive (nil: built by `finish`).
+    private let accumulator: PyramidAccumulator?
 
     public init(path: String, spec: ImageSpec) throws {
         guard [.uint8, .uint16, .uint32, .float32].contains(spec.sampleType) else {
@@ -98,6 +100,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
         self.spec = spec
         direct = !spec.deflate
         base = direct ? 4096 : 0
+        accumulator = PyramidAccumulator(spec: spec)
         spoolPath = path + (direct ? ".tmp-" : ".spool-") + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         spoolFD = open(spoolPath, O_RDWR | O_CREAT | O_TRUNC, direct ? 0o666 : 0o600)
         guard spoolFD >= 0 else {
@@ -127,15 +130,25 @@ public final class OMETIFFWriter: @unchecked Sendable {
     /// Stores exact 32-bit labels (a uint32 image), for label masks beyond Float's 2^24.
     public func write(channel: Int, region: PixelRegion, labels: UnsafeBufferPointer<UInt32>) throws {
         precondition(spec.sampleType == .uint32 && labels.count >= region.count)
-        try spool(channel: channel, region: region) { r, x, n, dst in
-            dst.copyMemory(from: labels.baseAddress! + r * region.width + x, byteCount: n * 4)
+        try write(channel: channel, region: region, samples: UnsafeRawBufferPointer(labels))
+    }
+
+    /// Stores samples already in the file's sample type (row-major, `region.width` per row).
+    /// A region that is exactly one tile wide goes to the file straight from `samples`.
+    public func write(channel: Int, region: PixelRegion, samples: UnsafeRawBufferPointer) throws {
+        let bps = spec.sampleType.bytes
+        precondition(samples.count >= region.count * bps)
+        let src = samples.baseAddress!
+        try spool(channel: channel, region: region, rows: region.width == spec.tileSize ? src : nil) { r, x, n, dst in
+            dst.copyMemory(from: src + (r * region.width + x) * bps, byteCount: n * bps)
         }
     }
 
     /// Moves a level-0 region into the spool tile by tile: where the region covers all of a
     /// tile's columns, the tile's rows are contiguous and go out in one `pwrite`; otherwise row
-    /// by row. `fill(row, column, count, destination)` encodes `count` samples of the region.
-    private func spool(channel: Int, region: PixelRegion,
+    /// by row. `fill(row, column, count, destination)` encodes `count` samples of the region;
+    /// `rows`, when the region is one tile wide and already encoded, is written from directly.
+    private func spool(channel: Int, region: PixelRegion, rows: UnsafeRawPointer? = nil,
                        fill: (_ row: Int, _ x: Int, _ count: Int, _ dst: UnsafeMutableRawPointer) -> Void) throws {
         precondition(channel >= 0 && channel < spec.channelNames.count)
         precondition(region.x >= 0 && region.y >= 0 && region.x + region.width <= spec.width && region.y + region.height <= spec.height)
@@ -150,10 +163,25 @@ public final class OMETIFFWriter: @unchecked Sendable {
                 let tile = tileOffset(channel: channel, level: 0, tx: tx, ty: ty)
                 if x0 == tx * t && x1 == min(spec.width, tx * t + t) {
                     // All of the tile's columns: rows y0..<y1 are one contiguous run, padding included.
-                    if x1 - x0 < t { memset(buf, 0, (y1 - y0) * t * bps) }
-                    for y in y0..<y1 { fill(y - region.y, x0 - region.x, x1 - x0, buf + (y - y0) * t * bps) }
-                    try writeFully(buf, (y1 - y0) * t * bps, at: tile + (y0 - ty * t) * t * bps)
+                    let data: UnsafeRawPointer
+                    if let rows, x1 - x0 == t {
+                        data = rows + (y0 - region.y) * t * bps
+                    } else {
+                        if x1 - x0 < t { memset(buf, 0, (y1 - y0) * t * bps) }
+                        for y in y0..<y1 { fill(y - region.y, x0 - region.x, x1 - x0, buf + (y - y0) * t * bps) }
+                        data = UnsafeRawPointer(buf)
+                    }
+                    try writeFully(data, (y1 - y0) * t * bps, at: tile + (y0 - ty * t) * t * bps)
+                    guard let acc = accumulator else { continue }
+                    if y0 == ty * t && y1 == min(spec.height, ty * t + t) {
+                        try acc.add(channel: channel, tx: tx, ty: ty, samples: data) { k, kx, ky, reduced in
+                            try writeFully(reduced, t * t * bps, at: tileOffset(channel: channel, level: k, tx: kx, ty: ky))
+                        }
+                    } else {
+                        acc.abandon()
+                    }
                 } else {
+                    accumulator?.abandon()
                     for y in y0..<y1 {
                         fill(y - region.y, x0 - region.x, x1 - x0, buf)
                         try writeFully(buf, (x1 - x0) * bps, at: tile + ((y - ty * t) * t + x0 - tx * t) * bps)
@@ -169,6 +197,10 @@ public final class OMETIFFWriter: @unchecked Sendable {
             try write(channel: channel, region: PixelRegion(x: 0, y: 0, width: spec.width, height: spec.height), values: $0)
         }
     }
+
+    /// Whether the reduced levels so far came from whole level-0 tiles as they were written
+    /// (and `finish` need not build them).
+    var pyramidBuiltWhileWriting: Bool { accumulator?.complete ?? false }
 
     /// Removes the spool and any partial output.
     public func cancel() {
@@ -250,24 +282,8 @@ public final class OMETIFFWriter: @unchecked Sendable {
                     for r in 0..<t { memcpy(src + ((j * t + r) * sw + i * t) * bps, one + r * t * bps, t * bps) }
                 } }
                 memset(dst, 0, t * t * bps)
-                let cols = min(t, w - tx * t), rows = min(t, h - ty * t)
-                for y in 0..<rows {
-                    let a = 2 * y * sw, b = a + sw
-                    if type == .uint16 {
-                        // Integer form of the same rounding: round(S / 4) half away from zero = (S + 2) >> 2.
-                        let p = src.assumingMemoryBound(to: UInt16.self), d = dst.assumingMemoryBound(to: UInt16.self) + y * t
-                        for x in 0..<cols {
-                            let s = UInt32(p[a + 2 * x]) &+ UInt32(p[a + 2 * x + 1]) &+ UInt32(p[b + 2 * x]) &+ UInt32(p[b + 2 * x + 1])
-                            d[x] = UInt16(truncatingIfNeeded: (s &+ 2) >> 2)
-                        }
-                    } else {
-                        for x in 0..<cols {
-                            let s = sample(src, type, a + 2 * x) + sample(src, type, a + 2 * x + 1)
-                                + sample(src, type, b + 2 * x) + sample(src, type, b + 2 * x + 1)
-                            store(s / 4, type, dst, y * t + x)
-                        }
-                    }
-                }
+                PyramidAccumulator.reduce(src, stride: sw, into: dst, stride: t,
+                                          cols: min(t, w - tx * t), rows: min(t, h - ty * t), type: type)
                 try writeFully(dst, t * t * bps, at: tileOffset(channel: c, level: k, tx: tx, ty: ty))
             }
         }
@@ -285,12 +301,18 @@ public final class OMETIFFWriter: @unchecked Sendable {
         if ftruncate(spoolFD, off_t(base + spoolBytes)) != 0 {
             throw SlideError.writeFailed(path: path, detail: "cannot grow the spool: \(String(cString: strerror(errno)))")
         }
-        for k in 1..<max(nLevels, 1) {
-            let errors = FirstError()
-            DispatchQueue.concurrentPerform(iterations: nc) { c in
-                do { try buildLevel(k, channel: c) } catch { errors.set(error) }
+        // Reduced levels: already written if every level-0 tile arrived whole, else from level 0.
+        let prebuilt = pyramidBuiltWhileWriting
+        for k in 1..<max(nLevels, 1) where !prebuilt {
+            if threads <= 1 {
+                for c in 0..<nc { try buildLevel(k, channel: c) }
+            } else {
+                let errors = FirstError()
+                DispatchQueue.concurrentPerform(iterations: nc) { c in
+                    do { try buildLevel(k, channel: c) } catch { errors.set(error) }
+                }
+                try errors.rethrow()
             }
-            try errors.rethrow()
         }
         if direct { return try finishInPlace(end: base + spoolBytes) }
         let big = spec.bigTIFF ?? (rawBytes > 3_900_000_000)
@@ -504,6 +526,19 @@ func store(_ v: Double, _ t: SampleType, _ p: UnsafeMutableRawPointer, _ i: Int)
     }
 }
 
+/// Float → uint16 sample, rounding half away from zero and clamping; NaN → 0. Branch-free so
+/// that loops over it vectorise: clamp (NaN fails both comparisons and becomes 0), round to
+/// nearest-even by adding 2^23 (floats there are spaced 1), push exact halves up (half away
+/// from zero), and take the integer from the low mantissa bits.
+@inlinable @inline(__always)
+public func encodeUInt16(_ v: Float) -> UInt16 {
+    let magic: Float = 8_388_608
+    let c: Float = v > 0 ? (v < 65535 ? v : 65535) : 0
+    var r = (c + magic) - magic
+    r += c - r == 0.5 ? 1 : 0
+    return UInt16(truncatingIfNeeded: (r + magic).bitPattern)
+}
+
 /// Float → sample type, rounding half away from zero and clamping integers; NaN → 0.
 func encode(_ src: UnsafePointer<Float>, count: Int, as t: SampleType, into dst: UnsafeMutableRawPointer) {
     switch t {
@@ -512,18 +547,8 @@ func encode(_ src: UnsafePointer<Float>, count: Int, as t: SampleType, into dst:
         let d = dst.assumingMemoryBound(to: UInt8.self)
         for i in 0..<count { let v = src[i]; d[i] = v.isNaN ? 0 : UInt8(max(0, min(255, v)) + 0.5) }
     case .uint16:
-        // Branch-free so that it vectorises: clamp (NaN fails both comparisons and becomes 0),
-        // round to nearest-even by adding 2^23 (floats there are spaced 1), push exact halves
-        // up (half away from zero), and take the integer from the low mantissa bits.
         let d = dst.assumingMemoryBound(to: UInt16.self)
-        let magic: Float = 8_388_608
-        for i in 0..<count {
-            let v = src[i]
-            let c: Float = v > 0 ? (v < 65535 ? v : 65535) : 0
-            var r = (c + magic) - magic
-            r += c - r == 0.5 ? 1 : 0
-            d[i] = UInt16(truncatingIfNeeded: (r + magic).bitPattern)
-        }
+        for i in 0..<count { d[i] = encodeUInt16(src[i]) }
     case .uint32:
         let d = dst.assumingMemoryBound(to: UInt32.self)
         for i in 0..<count { let v = Double(src[i]); d[i] = v.isNaN ? 0 : UInt32(max(0, min(4_294_967_295, v.rounded()))) }

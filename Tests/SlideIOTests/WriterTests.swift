@@ -1,3 +1,4 @@
+import Dispatch
 import XCTest
 @testable import SlideIO
 
@@ -33,6 +34,84 @@ final class WriterTests: XCTestCase {
             }
         }
         try w.finish()
+    }
+
+    /// The recipe written as whole 64² tiles, in a scrambled order, from two threads, as the
+    /// simulator writes: the reduced levels are then built while writing (`PyramidAccumulator`).
+    static func writeRecipeByTiles(to path: String, spec: ImageSpec, repeatTile: Bool = false) throws -> Bool {
+        let w = try OMETIFFWriter(path: path, spec: spec)
+        let t = spec.tileSize, nx = (spec.width + t - 1) / t, ny = (spec.height + t - 1) / t
+        let order = (0..<(nx * ny * 3)).map { ($0 * 7) % (nx * ny * 3) } + (repeatTile ? [5] : [])
+        let errors = FirstError()
+        DispatchQueue.concurrentPerform(iterations: 2) { worker in
+            for i in stride(from: worker, to: order.count, by: 2) {
+                let c = order[i] % 3, tile = order[i] / 3
+                let r = PixelRegion(x: (tile % nx) * t, y: (tile / nx) * t, width: min(t, spec.width - (tile % nx) * t),
+                                    height: min(t, spec.height - (tile / nx) * t))
+                var v = [UInt16](repeating: 0, count: r.count)
+                for y in 0..<r.height { for x in 0..<r.width { v[y * r.width + x] = UInt16(recipe(c: c, x: r.x + x, y: r.y + y)) } }
+                do { try v.withUnsafeBytes { try w.write(channel: c, region: r, samples: $0) } } catch { errors.set(error) }
+            }
+        }
+        try errors.rethrow()
+        let built = w.pyramidBuiltWhileWriting
+        try w.finish()
+        return built
+    }
+
+    /// Pyramids built from whole tiles as they arrive are the very bytes of the committed
+    /// fixtures (whose pyramid `finish` built from level 0, and tifffile checked); a tile
+    /// written twice falls back to building at `finish`, with the same result.
+    func testPyramidBuiltWhileWritingMatchesFixtures() throws {
+        for (file, spec) in Self.rawFixtures {
+            for again in [false, true] {
+                let fresh = TestData.temporaryDirectory().appendingPathComponent(file).path
+                XCTAssertEqual(try Self.writeRecipeByTiles(to: fresh, spec: spec, repeatTile: again), !again, file)
+                XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: fresh)),
+                               try Data(contentsOf: URL(fileURLWithPath: TestData.path("written/\(file)"))), "\(file) repeat \(again)")
+            }
+        }
+        // Deflate: libtiff writes the file; the pixels at every level are the fixture's.
+        let fresh = TestData.temporaryDirectory().appendingPathComponent("t.ome.tif").path
+        XCTAssertTrue(try Self.writeRecipeByTiles(to: fresh, spec: Self.spec))
+        let a = try Slide(path: fresh), b = try Slide(path: TestData.path("written/mifq_writer.ome.tif"))
+        for k in 0..<3 {
+            let (w, h) = (a.levels[k].width, a.levels[k].height)
+            for c in 0..<3 {
+                XCTAssertEqual(try a.read(channel: c, level: k, region: PixelRegion(x: 0, y: 0, width: w, height: h)),
+                               try b.read(channel: c, level: k, region: PixelRegion(x: 0, y: 0, width: w, height: h)), "level \(k)")
+            }
+        }
+    }
+
+    /// Reduced pixels are 2 × 2 means rounded half away from zero, on both paths (by hand:
+    /// 1+1+1+2 → 1.25 → 1, 1+1+2+2 → 1.5 → 2, 1+2+2+2 → 1.75 → 2, 4 × 9 → 9).
+    func testReducedLevelRounding() throws {
+        let spec = ImageSpec(width: 32, height: 16, channelNames: ["a"], sampleType: .uint16, pixelSizeUm: nil,
+                             tileSize: 16, levels: 2, deflate: false)
+        // Each 2×2 block holds 1 + its column-block index mod 4 twos in raster order, the rest ones.
+        var v = [UInt16](repeating: 1, count: 32 * 16)
+        for by in 0..<8 { for bx in 0..<16 {
+            let twos = bx % 4
+            for j in 0..<twos { v[(2 * by + j / 2) * 32 + 2 * bx + j % 2] = 2 }
+            if bx % 8 == 7 { for j in 0..<4 { v[(2 * by + j / 2) * 32 + 2 * bx + j % 2] = 9 } }
+        } }
+        let expected: [Float] = (0..<16).map { bx in bx % 8 == 7 ? 9 : [1, 1, 2, 2][bx % 4] }
+        for wholeTiles in [true, false] {
+            let path = TestData.temporaryDirectory().appendingPathComponent("r.ome.tif").path
+            let w = try OMETIFFWriter(path: path, spec: spec)
+            let strips = wholeTiles ? [PixelRegion(x: 0, y: 0, width: 16, height: 16), PixelRegion(x: 16, y: 0, width: 16, height: 16)]
+                                    : [PixelRegion(x: 0, y: 0, width: 32, height: 5), PixelRegion(x: 0, y: 5, width: 32, height: 11)]
+            for r in strips {
+                var part = [UInt16](repeating: 0, count: r.count)
+                for y in 0..<r.height { for x in 0..<r.width { part[y * r.width + x] = v[(r.y + y) * 32 + r.x + x] } }
+                try part.withUnsafeBytes { try w.write(channel: 0, region: r, samples: $0) }
+            }
+            XCTAssertEqual(w.pyramidBuiltWhileWriting, wholeTiles)
+            try w.finish()
+            let l1 = try Slide(path: path).read(channel: 0, level: 1, region: PixelRegion(x: 0, y: 0, width: 16, height: 8))
+            for y in 0..<8 { XCTAssertEqual(Array(l1[(y * 16)..<(y * 16 + 16)]), expected, "row \(y), whole tiles \(wholeTiles)") }
+        }
     }
 
     func testRoundTripWithPyramid() throws {
