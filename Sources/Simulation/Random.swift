@@ -116,6 +116,33 @@ struct SmoothField: Sendable {
         return (i, Float(f - Double(i)))
     }
 
+    /// For a run of columns, the x-interpolated values along grid rows iy and iy + 1 (the
+    /// `a + (b − a)·tx` and `c + (d − c)·tx` of `value`), kept until the grid row changes.
+    struct RowEdges {
+        let field: SmoothField
+        let cells: [(index: Int, fraction: Float)]
+        private(set) var row = -1
+        private(set) var top: [Float], bottom: [Float]
+
+        init(_ field: SmoothField, cells: [(index: Int, fraction: Float)]) {
+            self.field = field; self.cells = cells
+            top = [Float](repeating: 0, count: cells.count); bottom = top
+        }
+
+        mutating func load(row iy: Int) {
+            guard iy != row else { return }
+            row = iy
+            let v = field.values, nx = field.nx
+            for (x, cell) in cells.enumerated() {
+                let ix = cell.index, tx = cell.fraction
+                let a = v[iy * nx + ix], b = v[iy * nx + ix + 1]
+                let c = v[(iy + 1) * nx + ix], d = v[(iy + 1) * nx + ix + 1]
+                top[x] = a + (b - a) * tx
+                bottom[x] = c + (d - c) * tx
+            }
+        }
+    }
+
     /// Bilinear interpolation inside a grid cell.
     @inline(__always) func value(x: (index: Int, fraction: Float), y: (index: Int, fraction: Float)) -> Float {
         let ix = x.index, iy = y.index, tx = x.fraction, ty = y.fraction

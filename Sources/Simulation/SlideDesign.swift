@@ -83,10 +83,49 @@ struct TissueGeometry: Sendable {
     }
 
     @inline(__always) func region(_ c: Column, _ r: Row) -> UInt8 {
-        let envelope = Float(c.envelope - r.ey2)
-        if envelope * 2.2 + 0.45 * outline.value(x: c.outline, y: r.outline) < 0.25 { return 0 }
-        if holes.value(x: c.holes, y: r.holes) > 2.1 { return 0 }
-        return nests.value(x: c.nests, y: r.nests) > nestLevel ? 2 : 1
+        classify(envelope: Float(c.envelope - r.ey2), outline: outline.value(x: c.outline, y: r.outline),
+                 holes: holes.value(x: c.holes, y: r.holes), nests: nests.value(x: c.nests, y: r.nests))
+    }
+
+    /// Outside the tissue outline or in a hole: background; else tumour where the nest field is high.
+    @inline(__always) func classify(envelope: Float, outline o: Float, holes h: Float, nests n: Float) -> UInt8 {
+        envelope * 2.2 + 0.45 * o < 0.25 ? 0 : (h > 2.1 ? 0 : (n > nestLevel ? 2 : 1))
+    }
+
+    /// Regions of a tile, row by row. For each field the two x-interpolated edges of the grid
+    /// row under the current image row are kept per column and refreshed only when that grid
+    /// row changes (every few hundred image rows), so a pixel costs three two-term blends
+    /// instead of three bilinear lookups. The arithmetic is `SmoothField.value`'s, in the same
+    /// order, so every pixel gets the region `region(_:_:)` gives it.
+    struct RowClassifier {
+        let geometry: TissueGeometry
+        let envelope: [Double]
+        var outline: SmoothField.RowEdges, holes: SmoothField.RowEdges, nests: SmoothField.RowEdges
+
+        init(_ g: TissueGeometry, columns: [Column]) {
+            geometry = g
+            envelope = columns.map(\.envelope)
+            outline = SmoothField.RowEdges(g.outline, cells: columns.map(\.outline))
+            holes = SmoothField.RowEdges(g.holes, cells: columns.map(\.holes))
+            nests = SmoothField.RowEdges(g.nests, cells: columns.map(\.nests))
+        }
+
+        mutating func classify(_ r: Row, into reg: UnsafeMutablePointer<UInt8>) {
+            outline.load(row: r.outline.index); holes.load(row: r.holes.index); nests.load(row: r.nests.index)
+            let (ot, ht, nt) = (r.outline.fraction, r.holes.fraction, r.nests.fraction)
+            let (ou, hu, nu) = (1 - ot, 1 - ht, 1 - nt)
+            let ey2 = r.ey2, g = geometry
+            envelope.withUnsafeBufferPointer { env in
+            outline.top.withUnsafeBufferPointer { oa in outline.bottom.withUnsafeBufferPointer { ob in
+            holes.top.withUnsafeBufferPointer { ha in holes.bottom.withUnsafeBufferPointer { hb in
+            nests.top.withUnsafeBufferPointer { na in nests.bottom.withUnsafeBufferPointer { nb in
+                for x in 0..<env.count {
+                    reg[x] = g.classify(envelope: Float(env[x] - ey2), outline: oa[x] * ou + ob[x] * ot,
+                                        holes: ha[x] * hu + hb[x] * ht, nests: na[x] * nu + nb[x] * nt)
+                }
+            } } } } } }
+            }
+        }
     }
 }
 

@@ -91,10 +91,23 @@ struct SlideRenderer: Sendable {
                                pdl1: c.pdl1 ? stains.pdl1.map { ab + $0 * W * H } : nil, pdl1Level: c.pdl1Level,
                                membraneFrom: ring - 1))
             let dx0 = Float((Double(pxMin + x0 - halo) + 0.5) * px - c.x)
+            // The chord of each row through the outer ellipse, (A x + uy)² + (B x + vy)² ≤ rOuter²,
+            // solved in Double for a radius 0.1% larger and widened by a pixel: every pixel the
+            // Float test below accepts lies inside it, so skipping the rest changes nothing.
+            let qa = Double(cs * ia) * Double(cs * ia) + Double(sn * ib) * Double(sn * ib)
+            let reach2 = Double(rOuter2) * 1.001
             for yy in pyMin...pyMax {
                 let yUm = Float((Double(yy + y0 - halo) + 0.5) * px - c.y)
                 let uy = yUm * sn * ia, vy = yUm * cs * ib
-                for xx in pxMin...pxMax {
+                let qb = 2 * (Double(cs * ia) * Double(uy) - Double(sn * ib) * Double(vy))
+                let qc = Double(uy) * Double(uy) + Double(vy) * Double(vy) - reach2
+                let disc = qb * qb - 4 * qa * qc
+                if disc < 0 { continue }
+                let root = disc.squareRoot()
+                let lo = ((-qb - root) / (2 * qa) - Double(dx0)) / px, hi = ((-qb + root) / (2 * qa) - Double(dx0)) / px
+                let xFrom = max(pxMin, pxMin + Int(lo.rounded(.down)) - 1), xTo = min(pxMax, pxMin + Int(hi.rounded(.up)) + 1)
+                if xFrom > xTo { continue }
+                for xx in xFrom...xTo {
                     let xUm = dx0 + Float(xx - pxMin) * pxf
                     let u = xUm * cs * ia + uy, v = -xUm * sn * ib + vy
                     let r2 = u * u + v * v
@@ -159,7 +172,7 @@ struct SlideRenderer: Sendable {
         // Shading: 1 − 0.04 (fx² + fy²) within each 1000-px camera field.
         var shadeX = [Float](repeating: 0, count: w)
         for lx in 0..<w { let fx = Float((x0 + lx) % 1000) / 500 - 1; shadeX[lx] = fx * fx }
-        let columns = (0..<w).map { TissueGeometry.Column(geometry, xUm: (Double(x0 + $0) + 0.5) * px) }
+        var classifier = TissueGeometry.RowClassifier(geometry, columns: (0..<w).map { TissueGeometry.Column(geometry, xUm: (Double(x0 + $0) + 0.5) * px) })
         // Per channel, the painted abundance planes it records (the library's non-zero entries),
         // in component order, each at the tile's first row and column.
         let terms = (0..<C).map { c in
@@ -172,11 +185,10 @@ struct SlideRenderer: Sendable {
         regions.withUnsafeMutableBufferPointer { reg in
         for ly in 0..<h {
             let gy = y0 + ly
-            let rowTerms = TissueGeometry.Row(geometry, yUm: (Double(gy) + 0.5) * px)
-            for lx in 0..<w {
-                let r = geometry.region(columns[lx], rowTerms)
-                reg[ly * w + lx] = r
-                if design.autofluorescence {
+            classifier.classify(TissueGeometry.Row(geometry, yUm: (Double(gy) + 0.5) * px), into: reg.baseAddress! + ly * w)
+            if design.autofluorescence {
+                for lx in 0..<w {
+                    let r = reg[ly * w + lx]
                     let t = Float(SplitMix64.mix(UInt64(gy) &* 0x1F1F_1F1F &+ UInt64(x0 + lx) &+ design.seed) >> 40) / 16_777_216
                     afRow[lx] = r == 0 ? 4 : (r == 1 ? 55 : 40) * (0.8 + 0.4 * t)
                 }
@@ -213,10 +225,10 @@ struct SlideRenderer: Sendable {
                         // Photon (≈ normal, variance = signal) and read noise, then the camera's dark level.
                         for x in 0..<w {
                             let v = o[x] * illumRow[x]
-                            d[x] = encodeUInt16(min(max(v + (max(v, 0) + read2).squareRoot() * noiseRow[x] + dark, 0), 65535))
+                            d[x] = encodeUInt16(v + (max(v, 0) + read2).squareRoot() * noiseRow[x] + dark)   // clamps to 0…65535
                         }
                     } else {
-                        for x in 0..<w { d[x] = encodeUInt16(min(max(o[x] * illumRow[x] + dark, 0), 65535)) }
+                        for x in 0..<w { d[x] = encodeUInt16(o[x] * illumRow[x] + dark) }
                     }
                 }
             }

@@ -193,7 +193,7 @@ final class TileTotals: @unchecked Sendable {
         }
         if run != 0 { local[Int(run) - 1, default: 0] += n }
         var t = 0, s = 0
-        for r in regions { if r == 2 { t += 1 } else if r == 1 { s += 1 } }
+        for r in regions { t += r == 2 ? 1 : 0; s += r == 1 ? 1 : 0 }
         lock.lock()
         for (k, v) in local { area[k] += v }
         tumorPixels += t; stromaPixels += s

@@ -106,7 +106,8 @@ public final class OMETIFFWriter: @unchecked Sendable {
         guard spoolFD >= 0 else {
             throw SlideError.writeFailed(path: path, detail: String(cString: strerror(errno)))
         }
-        let bytes = off_t(base + planeBytes(level: 0) * spec.channelNames.count)
+        // Every level's planes: reduced tiles may arrive while level 0 is written.
+        let bytes = off_t(base + (0..<spec.levelCount).reduce(0) { $0 + planeBytes(level: $1) } * spec.channelNames.count)
         if ftruncate(spoolFD, bytes) != 0 {
             let why = String(cString: strerror(errno))
             close(spoolFD); unlink(spoolPath)
