@@ -91,8 +91,8 @@ public enum Filters {
     }
 
     /// d[x] = (start ? 0 : d[x]) + k[0]·s(0)[x] + k[1]·s(1)[x] + … for `taps` taps, added left to
-    /// right, up to four taps per pass over d. The order of the additions is the tap-by-tap
-    /// order, so the sums are the same to the bit; one pass per four taps, not one per tap,
+    /// right, up to five taps per pass over d. The order of the additions is the tap-by-tap
+    /// order, so the sums are the same to the bit; one pass per five taps, not one per tap,
     /// is what saves the loads and stores. (`start` leaves out the leading 0 +, as
     /// d = k0·s0 does.)
     @inlinable @inline(__always)
@@ -100,9 +100,14 @@ public enum Filters {
                         _ s: (Int) -> UnsafePointer<Float>) {
         var j = 0
         while j < taps {
-            let m = min(4, taps - j), first = start && j == 0
+            let m = min(5, taps - j), first = start && j == 0
             let a = s(j), ka = k[j]
             switch m {
+            case 5:
+                let b = s(j + 1), c = s(j + 2), e = s(j + 3), f = s(j + 4)
+                let kb = k[j + 1], kc = k[j + 2], ke = k[j + 3], kf = k[j + 4]
+                if first { for x in 0..<n { d[x] = ka * a[x] + kb * b[x] + kc * c[x] + ke * e[x] + kf * f[x] } }
+                else { for x in 0..<n { d[x] = d[x] + ka * a[x] + kb * b[x] + kc * c[x] + ke * e[x] + kf * f[x] } }
             case 4:
                 let b = s(j + 1), c = s(j + 2), e = s(j + 3), kb = k[j + 1], kc = k[j + 2], ke = k[j + 3]
                 if first { for x in 0..<n { d[x] = ka * a[x] + kb * b[x] + kc * c[x] + ke * e[x] } }

@@ -201,7 +201,7 @@ struct SlideRenderer: Sendable {
                 out[c].withUnsafeMutableBufferPointer { ob in
                     let d = ob.baseAddress! + ly * w
                     // Autofluorescence, then each painted component through the library, up to
-                    // four terms per pass over the row.
+                    // five terms per pass over the row.
                     weights[c].withUnsafeBufferPointer { k in
                         Filters.addTaps(o, count: w, start: true, k.baseAddress!, taps: k.count) { j in
                             j == 0 ? UnsafePointer(afRow) : UnsafePointer(terms[c][j - 1].plane + ly * W)
