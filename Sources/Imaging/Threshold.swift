@@ -67,6 +67,13 @@ public enum Threshold {
         }
     }
 
+    /// The k-th smallest value of `v` (k from 0), reordering `v` in place: what `v.sorted()[k]`
+    /// gives without sorting.
+    public static func kthSmallest(_ v: inout [Float], _ k: Int) -> Float {
+        precondition(k >= 0 && k < v.count)
+        return v.withUnsafeMutableBufferPointer { select($0, k) }
+    }
+
     /// Rearranges `b` so that b[k] is its k-th smallest value, smaller or equal values before it
     /// and greater or equal after (quickselect, Hoare partition, median-of-three pivots).
     static func select(_ b: UnsafeMutableBufferPointer<Float>, _ k: Int) -> Float {

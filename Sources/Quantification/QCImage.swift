@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Phenotyping
 import SlideIO
 import Tissue
@@ -28,8 +29,9 @@ enum QCImage {
                                    region: PixelRegion(x: 0, y: 0, width: w * f, height: h * f))
             var small = [Float](repeating: 0, count: w * h)
             for y in 0..<h { for x in 0..<w { small[y * w + x] = v[(y * f) * (w * f) + x * f] } }
-            let sorted = small.sorted()
-            let lo = sorted[sorted.count / 100], hi = max(sorted[min(sorted.count - 1, sorted.count * 997 / 1000)], lo + 1)
+            var order = small
+            let n = order.count
+            let lo = Threshold.kthSmallest(&order, n / 100), hi = max(Threshold.kthSmallest(&order, min(n - 1, n * 997 / 1000)), lo + 1)
             for i in 0..<(w * h) {
                 rgb[i * 3 + ci] = UInt8(max(0, min(255, (small[i] - lo) / (hi - lo) * 255)))
             }
