@@ -162,6 +162,11 @@ final class ImagingTests: XCTestCase {
                 let want = sorted[lo] + Float(h - Double(lo)) * (sorted[hi] - sorted[lo])
                 XCTAssertEqual(Threshold.quantile(v, q), want, "n \(n) q \(q)")
             }
+            // Order statistics, twice on the same reordered array (as the QC picture uses them).
+            var finite = v.filter { $0.isFinite }
+            for k in [finite.count / 100, finite.count * 997 / 1000, finite.count - 1] {
+                XCTAssertEqual(Threshold.kthSmallest(&finite, k), sorted[k], "n \(n) k \(k)")
+            }
         }
     }
 }
