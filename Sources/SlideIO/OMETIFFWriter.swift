@@ -88,8 +88,12 @@ public final class OMETIFFWriter: @unchecked Sendable {
     private let base: Int
     /// Reduced levels built from whole level-0 tiles as they arrive (nil: built by `finish`).
     private let accumulator: PyramidAccumulator?
+    /// Uncompressed: whole tiles go to the disk with O_DIRECT from a background queue (nil when
+    /// the file system refuses it, or for deflate, whose spool is read back).
+    private var tileWriter: DirectTileWriter?
 
-    public init(path: String, spec: ImageSpec) throws {
+    /// `directIO: false` keeps uncompressed tiles in the page cache too (tests compare both ways).
+    public init(path: String, spec: ImageSpec, directIO: Bool = true) throws {
         guard [.uint8, .uint16, .uint32, .float32].contains(spec.sampleType) else {
             throw SlideError.writeFailed(path: path, detail: "sample type \(spec.sampleType) is not writable")
         }
@@ -113,6 +117,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
             close(spoolFD); unlink(spoolPath)
             throw SlideError.writeFailed(path: path, detail: "cannot reserve \(bytes) bytes of spool: \(why)")
         }
+        if direct && directIO { tileWriter = DirectTileWriter(path: spoolPath, buffered: spoolFD) }
     }
 
     deinit {
@@ -172,11 +177,11 @@ public final class OMETIFFWriter: @unchecked Sendable {
                         for y in y0..<y1 { fill(y - region.y, x0 - region.x, x1 - x0, buf + (y - y0) * t * bps) }
                         data = UnsafeRawPointer(buf)
                     }
-                    try writeFully(data, (y1 - y0) * t * bps, at: tile + (y0 - ty * t) * t * bps)
+                    try writeTile(data, (y1 - y0) * t * bps, at: tile + (y0 - ty * t) * t * bps)
                     guard let acc = accumulator else { continue }
                     if y0 == ty * t && y1 == min(spec.height, ty * t + t) {
                         try acc.add(channel: channel, tx: tx, ty: ty, samples: data) { k, kx, ky, reduced in
-                            try writeFully(reduced, t * t * bps, at: tileOffset(channel: channel, level: k, tx: kx, ty: ky))
+                            try writeTile(reduced, t * t * bps, at: tileOffset(channel: channel, level: k, tx: kx, ty: ky))
                         }
                     } else {
                         acc.abandon()
@@ -185,7 +190,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
                     accumulator?.abandon()
                     for y in y0..<y1 {
                         fill(y - region.y, x0 - region.x, x1 - x0, buf)
-                        try writeFully(buf, (x1 - x0) * bps, at: tile + ((y - ty * t) * t + x0 - tx * t) * bps)
+                        try writeTile(buf, (x1 - x0) * bps, at: tile + ((y - ty * t) * t + x0 - tx * t) * bps)
                     }
                 }
             }
@@ -199,6 +204,9 @@ public final class OMETIFFWriter: @unchecked Sendable {
         }
     }
 
+    /// Whether whole tiles bypass the page cache (O_DIRECT).
+    var writesDirect: Bool { tileWriter != nil }
+
     /// Whether the reduced levels so far came from whole level-0 tiles as they were written
     /// (and `finish` need not build them).
     var pyramidBuiltWhileWriting: Bool { accumulator?.complete ?? false }
@@ -207,6 +215,8 @@ public final class OMETIFFWriter: @unchecked Sendable {
     public func cancel() {
         guard !done else { return }
         done = true
+        try? tileWriter?.drain()
+        tileWriter = nil
         close(spoolFD)
         if !renamed { unlink(spoolPath) }
     }
@@ -256,6 +266,17 @@ public final class OMETIFFWriter: @unchecked Sendable {
         }
     }
 
+    /// Pixels of a plane: page-aligned whole runs go direct when they can; anything else waits
+    /// for the queued ones (so a later write to the same place is not overtaken) and goes
+    /// through the page cache.
+    private func writeTile(_ buf: UnsafeRawPointer, _ n: Int, at off: Int) throws {
+        if let tw = tileWriter {
+            if tw.write(buf, bytes: n, at: off) { return }
+            try tw.drain()
+        }
+        try writeFully(buf, n, at: off)
+    }
+
     private func writeFully(_ buf: UnsafeRawPointer, _ n: Int, at off: Int) throws {
         var put = 0
         while put < n {
@@ -294,6 +315,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
     /// workers) under a temporary name and renames it into place.
     public func finish(threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
         defer { cancel() }
+        try tileWriter?.drain()
         let bps = spec.sampleType.bytes
         let nc = spec.channelNames.count
         let nLevels = spec.levelCount

@@ -38,8 +38,8 @@ final class WriterTests: XCTestCase {
 
     /// The recipe written as whole 64² tiles, in a scrambled order, from two threads, as the
     /// simulator writes: the reduced levels are then built while writing (`PyramidAccumulator`).
-    static func writeRecipeByTiles(to path: String, spec: ImageSpec, repeatTile: Bool = false) throws -> Bool {
-        let w = try OMETIFFWriter(path: path, spec: spec)
+    static func writeRecipeByTiles(to path: String, spec: ImageSpec, repeatTile: Bool = false, directIO: Bool = true) throws -> Bool {
+        let w = try OMETIFFWriter(path: path, spec: spec, directIO: directIO)
         let t = spec.tileSize, nx = (spec.width + t - 1) / t, ny = (spec.height + t - 1) / t
         let order = (0..<(nx * ny * 3)).map { ($0 * 7) % (nx * ny * 3) } + (repeatTile ? [5] : [])
         let errors = FirstError()
@@ -64,11 +64,12 @@ final class WriterTests: XCTestCase {
     /// written twice falls back to building at `finish`, with the same result.
     func testPyramidBuiltWhileWritingMatchesFixtures() throws {
         for (file, spec) in Self.rawFixtures {
-            for again in [false, true] {
+            for (again, directIO) in [(false, true), (true, true), (false, false)] {
                 let fresh = TestData.temporaryDirectory().appendingPathComponent(file).path
-                XCTAssertEqual(try Self.writeRecipeByTiles(to: fresh, spec: spec, repeatTile: again), !again, file)
+                XCTAssertEqual(try Self.writeRecipeByTiles(to: fresh, spec: spec, repeatTile: again, directIO: directIO), !again, file)
                 XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: fresh)),
-                               try Data(contentsOf: URL(fileURLWithPath: TestData.path("written/\(file)"))), "\(file) repeat \(again)")
+                               try Data(contentsOf: URL(fileURLWithPath: TestData.path("written/\(file)"))),
+                               "\(file) repeat \(again) direct \(directIO)")
             }
         }
         // Deflate: libtiff writes the file; the pixels at every level are the fixture's.
@@ -112,6 +113,31 @@ final class WriterTests: XCTestCase {
             let l1 = try Slide(path: path).read(channel: 0, level: 1, region: PixelRegion(x: 0, y: 0, width: 16, height: 8))
             for y in 0..<8 { XCTAssertEqual(Array(l1[(y * 16)..<(y * 16 + 16)]), expected, "row \(y), whole tiles \(wholeTiles)") }
         }
+    }
+
+    /// Whole tiles queued for O_DIRECT and later writes to the same place through the page
+    /// cache land in the order they were made: the last write wins.
+    func testDirectWritesKeepTheirOrder() throws {
+        let spec = ImageSpec(width: 128, height: 64, channelNames: ["a"], sampleType: .uint16, pixelSizeUm: nil,
+                             tileSize: 64, levels: 1, deflate: false)
+        let path = TestData.temporaryDirectory().appendingPathComponent("o.ome.tif").path
+        let w = try OMETIFFWriter(path: path, spec: spec)
+        func put(_ r: PixelRegion, _ v: UInt16) throws {
+            try [UInt16](repeating: v, count: r.count).withUnsafeBytes { try w.write(channel: 0, region: r, samples: $0) }
+        }
+        try put(PixelRegion(x: 0, y: 0, width: 64, height: 64), 1)     // whole tile: direct where possible
+        try put(PixelRegion(x: 64, y: 0, width: 64, height: 64), 2)
+        try put(PixelRegion(x: 10, y: 5, width: 3, height: 2), 7)      // part of tile 0: through the cache
+        try put(PixelRegion(x: 64, y: 0, width: 64, height: 64), 3)    // tile 1 again, whole
+        try w.finish()
+        let v = try Slide(path: path).read(channel: 0, region: PixelRegion(x: 0, y: 0, width: 128, height: 64))
+        XCTAssertEqual(v[0], 1)
+        XCTAssertEqual(v[5 * 128 + 10], 7)
+        XCTAssertEqual(v[6 * 128 + 12], 7)
+        XCTAssertEqual(v[7 * 128 + 12], 1)
+        XCTAssertEqual(Set(v[(64 * 0 + 64)..<128]), [3])
+        XCTAssertEqual(v.filter { $0 == 3 }.count, 64 * 64)
+        XCTAssertEqual(v.filter { $0 == 7 }.count, 6)
     }
 
     func testRoundTripWithPyramid() throws {
