@@ -30,7 +30,9 @@ struct SlideRenderer: Sendable {
     static let readNoise: Float = 3
 
     struct Output {
-        var channels: [[UInt16]]    // observed counts per channel, as the camera records them
+        /// Observed counts per channel as the camera records them (w × h each), page-aligned
+        /// (`OMETIFFWriter.tileAlignment`) so that the writer can adopt them; the caller frees them.
+        var channels: [UnsafeMutablePointer<UInt16>]
         var labels: [UInt32]        // nucleus id + 1 (0 = none)
         var regions: [UInt8]
     }
@@ -160,8 +162,10 @@ struct SlideRenderer: Sendable {
         // per-pixel fields first, then each channel as whole-row (vectorised) passes.
         var regions = [UInt8](repeating: 0, count: w * h)
         let C = library.channelCount
-        // One array per channel, every sample of which the row loop below sets.
-        var out = (0..<C).map { _ in [UInt16](unsafeUninitializedCapacity: w * h) { _, n in n = w * h } }
+        // One buffer per channel, every sample of which the row loop below sets.
+        let out = (0..<C).map { _ in
+            UnsafeMutableRawPointer.allocate(byteCount: w * h * 2, alignment: OMETIFFWriter.tileAlignment).bindMemory(to: UInt16.self, capacity: w * h)
+        }
         var rng = SplitMix64(design.seed, tileSeed, 991)
         let M = library.matrix.flatMap { $0.map(Float.init) }   // C × K
         let dark = Float(library.darkOffset)
@@ -198,8 +202,8 @@ struct SlideRenderer: Sendable {
                 for lx in 0..<w { illumRow[lx] = 1 - 0.04 * (shadeX[lx] + fy2) }
             }
             for c in 0..<C {
-                out[c].withUnsafeMutableBufferPointer { ob in
-                    let d = ob.baseAddress! + ly * w
+                do {
+                    let d = out[c] + ly * w
                     // Autofluorescence, then each painted component through the library, up to
                     // five terms per pass over the row.
                     weights[c].withUnsafeBufferPointer { k in

@@ -117,8 +117,16 @@ public struct SlideSimulator: Sendable {
                 let out = renderer.render(x0: x0, y0: y0, width: w, height: h, tileSeed: UInt64(i))
                 let r = PixelRegion(x: x0, y: y0, width: w, height: h)
                 do {
+                    // Whole tiles are handed over (the writer frees them); edge tiles are copied.
+                    var handed = 0
+                    defer { for p in out.channels[handed...] { p.deallocate() } }
                     for c in 0..<out.channels.count {
-                        try out.channels[c].withUnsafeBytes { try writer.write(channel: c, region: r, samples: $0) }
+                        if w == t && h == t {
+                            handed += 1
+                            try writer.write(channel: c, tileX: x0 / t, tileY: y0 / t, adopting: UnsafeMutableRawPointer(out.channels[c]))
+                        } else {
+                            try writer.write(channel: c, region: r, samples: UnsafeRawBufferPointer(start: out.channels[c], count: w * h * 2))
+                        }
                     }
                     try out.labels.withUnsafeBufferPointer { try labelWriter?.write(channel: 0, region: r, labels: $0) }
                     if let rw = regionWriter {

@@ -46,14 +46,22 @@ final class DirectTileWriter: @unchecked Sendable {
         close(fd)
     }
 
-    /// Queues `bytes` bytes at file offset `offset`; false (nothing queued) when offset or size
-    /// is not a multiple of the alignment.
+    /// Queues a copy of `bytes` bytes for file offset `offset`; false (nothing queued) when
+    /// offset or size is not a multiple of the alignment.
     func write(_ src: UnsafeRawPointer, bytes: Int, at offset: Int) -> Bool {
         let a = DirectTileWriter.alignment
         guard bytes > 0, offset % a == 0, bytes % a == 0 else { return false }
         let copy = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: a)
         copy.copyMemory(from: src, byteCount: bytes)
-        nonisolated(unsafe) let buf = copy   // owned by the block below from here on
+        return write(adopting: copy, bytes: bytes, at: offset)
+    }
+
+    /// Queues `buffer` itself, which the queue deallocates once written; false (the caller
+    /// keeps it) when buffer, offset or size is not aligned.
+    func write(adopting buffer: UnsafeMutableRawPointer, bytes: Int, at offset: Int) -> Bool {
+        let a = DirectTileWriter.alignment
+        guard bytes > 0, offset % a == 0, bytes % a == 0, Int(bitPattern: buffer) % a == 0 else { return false }
+        nonisolated(unsafe) let buf = buffer   // owned by the block below from here on
         slots.wait()
         queue.async(group: group) { [self] in
             defer { buf.deallocate(); slots.signal() }

@@ -150,6 +150,27 @@ public final class OMETIFFWriter: @unchecked Sendable {
         }
     }
 
+    /// Alignment of the buffers `write(channel:tileX:tileY:adopting:)` takes.
+    public static let tileAlignment = DirectTileWriter.alignment
+
+    /// Stores one whole level-0 tile (`tileSize²` samples in the file's type, every one inside
+    /// the image) and takes ownership of `buffer`, allocated with `tileAlignment`: uncompressed,
+    /// it goes to the disk as it is, without a copy. The writer deallocates it.
+    public func write(channel: Int, tileX tx: Int, tileY ty: Int, adopting buffer: UnsafeMutableRawPointer) throws {
+        let t = spec.tileSize, bps = spec.sampleType.bytes
+        precondition(channel >= 0 && channel < spec.channelNames.count && tx >= 0 && ty >= 0
+                     && (tx + 1) * t <= spec.width && (ty + 1) * t <= spec.height)
+        do {
+            try accumulator?.add(channel: channel, tx: tx, ty: ty, samples: buffer) { k, kx, ky, reduced in
+                try writeTile(adopting: reduced, t * t * bps, at: tileOffset(channel: channel, level: k, tx: kx, ty: ky))
+            }
+        } catch {
+            buffer.deallocate()
+            throw error
+        }
+        try writeTile(adopting: buffer, t * t * bps, at: tileOffset(channel: channel, level: 0, tx: tx, ty: ty))
+    }
+
     /// Moves a level-0 region into the spool tile by tile: where the region covers all of a
     /// tile's columns, the tile's rows are contiguous and go out in one `pwrite`; otherwise row
     /// by row. `fill(row, column, count, destination)` encodes `count` samples of the region;
@@ -181,7 +202,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
                     guard let acc = accumulator else { continue }
                     if y0 == ty * t && y1 == min(spec.height, ty * t + t) {
                         try acc.add(channel: channel, tx: tx, ty: ty, samples: data) { k, kx, ky, reduced in
-                            try writeTile(reduced, t * t * bps, at: tileOffset(channel: channel, level: k, tx: kx, ty: ky))
+                            try writeTile(adopting: reduced, t * t * bps, at: tileOffset(channel: channel, level: k, tx: kx, ty: ky))
                         }
                     } else {
                         acc.abandon()
@@ -272,6 +293,18 @@ public final class OMETIFFWriter: @unchecked Sendable {
     private func writeTile(_ buf: UnsafeRawPointer, _ n: Int, at off: Int) throws {
         if let tw = tileWriter {
             if tw.write(buf, bytes: n, at: off) { return }
+            try tw.drain()
+        }
+        try writeFully(buf, n, at: off)
+    }
+
+    /// The same for a buffer the writer owns (and frees): queued as it is when it can be.
+    private func writeTile(adopting buf: UnsafeMutableRawPointer, _ n: Int, at off: Int) throws {
+        var queued = false
+        defer { if !queued { buf.deallocate() } }
+        if let tw = tileWriter {
+            queued = tw.write(adopting: buf, bytes: n, at: off)
+            if queued { return }
             try tw.drain()
         }
         try writeFully(buf, n, at: off)

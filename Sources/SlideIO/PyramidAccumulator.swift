@@ -7,8 +7,8 @@ import Foundation
 /// covers a 2^k × 2^k block, and tiles start at multiples of the tile size (2^k divides it).
 /// Each tile is reduced in memory, level after level, with the same 2 × 2 rounding `finish`
 /// uses, and each reduced block is copied into the reduced tile it belongs to. A reduced tile
-/// is held until every level-0 tile under it has arrived, then handed to `flush` once and
-/// freed. Written in raster order, that keeps about one row of reduced tiles per level.
+/// is held until every level-0 tile under it has arrived, then handed to `flush`, which owns
+/// it from then on (it is allocated with `DirectTileWriter.alignment`). Written in raster order, that keeps about one row of reduced tiles per level.
 ///
 /// Anything else (a tile written in parts, or twice) marks the pyramid incomplete, and the
 /// caller rebuilds it from level 0 as before.
@@ -59,7 +59,7 @@ final class PyramidAccumulator: @unchecked Sendable {
     /// Reduces level-0 tile (tx, ty) of `channel` (`tile × tile` samples, row-major, its
     /// valid part being what lies inside the image) and flushes the reduced tiles it completes.
     func add(channel c: Int, tx: Int, ty: Int, samples: UnsafeRawPointer,
-             flush: (_ level: Int, _ tx: Int, _ ty: Int, _ buffer: UnsafeRawPointer) throws -> Void) throws {
+             flush: (_ level: Int, _ tx: Int, _ ty: Int, _ buffer: UnsafeMutableRawPointer) throws -> Void) throws {
         let (nx, _) = PyramidAccumulator.tileCounts(spec, level: 0)
         let index = (c * PyramidAccumulator.tileCounts(spec, level: 0).1 + ty) * nx + tx
         lock.lock()
@@ -83,7 +83,7 @@ final class PyramidAccumulator: @unchecked Sendable {
             lock.lock()
             if broken { lock.unlock(); return }
             var entry = pending[key] ?? {
-                let b = UnsafeMutableRawPointer.allocate(byteCount: t * t * bps, alignment: 64)
+                let b = UnsafeMutableRawPointer.allocate(byteCount: t * t * bps, alignment: DirectTileWriter.alignment)
                 memset(b, 0, t * t * bps)
                 return (b, 0)
             }()
@@ -92,10 +92,7 @@ final class PyramidAccumulator: @unchecked Sendable {
             let done = entry.received == expected(level: k, tx: key.tx, ty: key.ty)
             if done { pending[key] = nil } else { pending[key] = entry }
             lock.unlock()
-            if done {
-                defer { entry.buffer.deallocate() }
-                try flush(k, key.tx, key.ty, entry.buffer)
-            }
+            if done { try flush(k, key.tx, key.ty, entry.buffer) }
             src = UnsafeRawPointer(dst); srcStride = side
         }
     }

@@ -37,7 +37,8 @@ final class WriterTests: XCTestCase {
     }
 
     /// The recipe written as whole 64² tiles, in a scrambled order, from two threads, as the
-    /// simulator writes: the reduced levels are then built while writing (`PyramidAccumulator`).
+    /// simulator writes (whole tiles adopted by the writer, edge tiles copied): the reduced
+    /// levels are then built while writing (`PyramidAccumulator`).
     static func writeRecipeByTiles(to path: String, spec: ImageSpec, repeatTile: Bool = false, directIO: Bool = true) throws -> Bool {
         let w = try OMETIFFWriter(path: path, spec: spec, directIO: directIO)
         let t = spec.tileSize, nx = (spec.width + t - 1) / t, ny = (spec.height + t - 1) / t
@@ -48,9 +49,18 @@ final class WriterTests: XCTestCase {
                 let c = order[i] % 3, tile = order[i] / 3
                 let r = PixelRegion(x: (tile % nx) * t, y: (tile / nx) * t, width: min(t, spec.width - (tile % nx) * t),
                                     height: min(t, spec.height - (tile / nx) * t))
-                var v = [UInt16](repeating: 0, count: r.count)
+                // Whole tiles handed over in an aligned buffer the writer frees; edge tiles copied.
+                let p = UnsafeMutableRawPointer.allocate(byteCount: r.count * 2, alignment: OMETIFFWriter.tileAlignment)
+                let v = p.bindMemory(to: UInt16.self, capacity: r.count)
                 for y in 0..<r.height { for x in 0..<r.width { v[y * r.width + x] = UInt16(recipe(c: c, x: r.x + x, y: r.y + y)) } }
-                do { try v.withUnsafeBytes { try w.write(channel: c, region: r, samples: $0) } } catch { errors.set(error) }
+                do {
+                    if r.width == t && r.height == t {
+                        try w.write(channel: c, tileX: r.x / t, tileY: r.y / t, adopting: p)
+                    } else {
+                        defer { p.deallocate() }
+                        try w.write(channel: c, region: r, samples: UnsafeRawBufferPointer(start: p, count: r.count * 2))
+                    }
+                } catch { errors.set(error) }
             }
         }
         try errors.rethrow()
