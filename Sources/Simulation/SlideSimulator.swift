@@ -191,20 +191,21 @@ final class TileTotals: @unchecked Sendable {
     var tumorPixels = 0, stromaPixels = 0
     init(cells: Int) { area = [Int](repeating: 0, count: cells) }
     func add(labels: [UInt32], regions: [UInt8]) {
-        // Labels come in runs along a row: one dictionary update per run, not per pixel.
-        var local: [Int: Int] = [:]
-        var run: UInt32 = 0, n = 0
-        for l in labels {
-            if l == run { n += 1; continue }
-            if run != 0 { local[Int(run) - 1, default: 0] += n }
-            run = l; n = 1
-        }
-        if run != 0 { local[Int(run) - 1, default: 0] += n }
         var t = 0, s = 0
         for r in regions { t += r == 2 ? 1 : 0; s += r == 1 ? 1 : 0 }
+        // Labels come in runs along a row: one update per run, not per pixel, straight into the
+        // slide's totals (a tile's scan is short next to rendering it).
         lock.lock()
-        for (k, v) in local { area[k] += v }
+        defer { lock.unlock() }
+        area.withUnsafeMutableBufferPointer { a in
+            var run: UInt32 = 0, n = 0
+            for l in labels {
+                if l == run { n += 1; continue }
+                if run != 0 { a[Int(run) - 1] += n }
+                run = l; n = 1
+            }
+            if run != 0 { a[Int(run) - 1] += n }
+        }
         tumorPixels += t; stromaPixels += s
-        lock.unlock()
     }
 }

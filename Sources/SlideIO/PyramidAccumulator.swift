@@ -115,16 +115,13 @@ final class PyramidAccumulator: @unchecked Sendable {
             if type == .uint16 {
                 // Integer form of the same rounding: round(S / 4) half away from zero = (S + 2) >> 2.
                 let p = src.assumingMemoryBound(to: UInt16.self), d = dst.assumingMemoryBound(to: UInt16.self) + y * dw
-                var x0 = 0
-                while x0 + 8 <= cols {   // eight outputs from two rows of sixteen, in vector registers
-                    let ra = SIMD16<UInt32>(truncatingIfNeeded: UnsafeRawPointer(p + a + 2 * x0).loadUnaligned(as: SIMD16<UInt16>.self))
-                    let rb = SIMD16<UInt32>(truncatingIfNeeded: UnsafeRawPointer(p + b + 2 * x0).loadUnaligned(as: SIMD16<UInt16>.self))
-                    let s = ra.evenHalf &+ ra.oddHalf &+ rb.evenHalf &+ rb.oddHalf
-                    UnsafeMutableRawPointer(d + x0).storeBytes(of: SIMD8<UInt16>(truncatingIfNeeded: (s &+ 2) &>> 2), as: SIMD8<UInt16>.self)
-                    x0 += 8
-                }
-                for x in x0..<cols {
-                    let s = UInt32(p[a + 2 * x]) &+ UInt32(p[a + 2 * x + 1]) &+ UInt32(p[b + 2 * x]) &+ UInt32(p[b + 2 * x + 1])
+                // Each pair of neighbours read as one 32-bit word (the sum of its halves is the same
+                // in either byte order): a loop the compiler vectorises.
+                let pa = UnsafeRawPointer(p + a).assumingMemoryBound(to: UInt32.self)
+                let pb = UnsafeRawPointer(p + b).assumingMemoryBound(to: UInt32.self)
+                for x in 0..<cols {
+                    let u = pa[x], v = pb[x]
+                    let s = (u & 0xFFFF) &+ (u >> 16) &+ (v & 0xFFFF) &+ (v >> 16)
                     d[x] = UInt16(truncatingIfNeeded: (s &+ 2) >> 2)
                 }
             } else {
