@@ -80,6 +80,9 @@ final class DirectTileWriter: @unchecked Sendable {
         return true
     }
 
+    /// Throws the first failure of a tile written so far, without waiting for the queue.
+    func check() throws { try errors.rethrow() }
+
     /// Waits for every queued tile; throws the first failure.
     func drain() throws {
         group.wait()

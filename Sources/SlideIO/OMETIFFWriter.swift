@@ -90,7 +90,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
     private let accumulator: PyramidAccumulator?
     /// Uncompressed: whole tiles go to the disk with O_DIRECT from a background queue (nil when
     /// the file system refuses it, or for deflate, whose spool is read back).
-    private var tileWriter: DirectTileWriter?
+    private let tileWriter: DirectTileWriter?
 
     /// `directIO: false` keeps uncompressed tiles in the page cache too (tests compare both ways).
     public init(path: String, spec: ImageSpec, directIO: Bool = true) throws {
@@ -110,14 +110,14 @@ public final class OMETIFFWriter: @unchecked Sendable {
         guard spoolFD >= 0 else {
             throw SlideError.writeFailed(path: path, detail: String(cString: strerror(errno)))
         }
+        tileWriter = direct && directIO ? DirectTileWriter(path: spoolPath, buffered: spoolFD) : nil
         // Every level's planes: reduced tiles may arrive while level 0 is written.
         let bytes = off_t(base + (0..<spec.levelCount).reduce(0) { $0 + planeBytes(level: $1) } * spec.channelNames.count)
         if ftruncate(spoolFD, bytes) != 0 {
             let why = String(cString: strerror(errno))
-            close(spoolFD); unlink(spoolPath)
+            cancel()   // closes and removes the spool (and marks the writer done, so deinit does not again)
             throw SlideError.writeFailed(path: path, detail: "cannot reserve \(bytes) bytes of spool: \(why)")
         }
-        if direct && directIO { tileWriter = DirectTileWriter(path: spoolPath, buffered: spoolFD) }
     }
 
     deinit {
@@ -237,7 +237,6 @@ public final class OMETIFFWriter: @unchecked Sendable {
         guard !done else { return }
         done = true
         try? tileWriter?.drain()
-        tileWriter = nil
         close(spoolFD)
         if !renamed { unlink(spoolPath) }
     }
@@ -292,6 +291,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
     /// through the page cache.
     private func writeTile(_ buf: UnsafeRawPointer, _ n: Int, at off: Int) throws {
         if let tw = tileWriter {
+            try tw.check()
             if tw.write(buf, bytes: n, at: off) { return }
             try tw.drain()
         }
@@ -303,6 +303,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
         var queued = false
         defer { if !queued { buf.deallocate() } }
         if let tw = tileWriter {
+            try tw.check()   // a failed tile (a full disk) stops the caller now, not at finish
             queued = tw.write(adopting: buf, bytes: n, at: off)
             if queued { return }
             try tw.drain()
