@@ -106,7 +106,7 @@ public struct TissueParameters: Codable, Equatable, Sendable {
     /// DCs): their pixels, widened by `tumorExcludeMarginMicrons`, are left out of the tumour
     /// marker's smoothed average, so a lymphocyte in a nest's outer row does not push the edge in.
     public var tumorExcludeMarkers: [String] = []
-    public var tumorExcludeMarginMicrons: Double = 2
+    public var tumorExcludeMarginMicrons: Double = 4
 
     public init() {}
 

@@ -85,7 +85,7 @@ final class QuantificationTests: XCTestCase {
     /// Immune cells that sit in nests (truth) and are called tumour-region: leaving immune-marker
     /// pixels out of the panCK average (the study panel's `tumorExcludeMarkers`) must call more
     /// of them right than the plain average does, at no cost in tumour area. (On this slide: 27 of
-    /// the 33 without, 29 with; tumour area 0.0549 and 0.0544 mm² against a true 0.0547.)
+    /// the 33 without, 29 with; tumour area 0.0549 and 0.0547 mm² against a true 0.0547.)
     func testImmuneCellsInNestsWithAndWithoutExclusion() throws {
         var plain = Self.panel
         plain.tissue.tumorExcludeMarkers = []
