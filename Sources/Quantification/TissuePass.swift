@@ -98,8 +98,9 @@ public enum TissuePass {
                             let i = y * lv.width + x, m = my * mw + x / f
                             sig[m] += total[i]
                             mk[m] += tumor[i]
-                            if !ex.isEmpty { ex[m] += excluded[i] }
                         }
+                        if excluded.isEmpty { continue }
+                        for x in 0..<lv.width { ex[my * mw + x / f] += excluded[y * lv.width + x] }
                     }
                 }
             }
@@ -131,9 +132,12 @@ public enum TissuePass {
                 var sig: Float = 0, mk: Float = 0, ex: Float = 0
                 for y in (by * f)..<y1 {
                     let row = (y - region.y) * region.width - region.x
-                    for x in (bx * f)..<x1 {
-                        sig += total.pixels[row + x]; mk += tumor.pixels[row + x]
-                        if !excluded.isEmpty { ex += excluded[row + x] }
+                    for x in (bx * f)..<x1 { sig += total.pixels[row + x]; mk += tumor.pixels[row + x] }
+                }
+                if !excluded.isEmpty {
+                    for y in (by * f)..<y1 {
+                        let row = (y - region.y) * region.width - region.x
+                        for x in (bx * f)..<x1 { ex += excluded[row + x] }
                     }
                 }
                 out.append(BlockSum(index: by * p.width + bx, signal: sig, marker: mk, exclude: ex))

@@ -135,19 +135,22 @@ struct SmoothField: Sendable {
             let v = field.values, nx = field.nx
             for (x, cell) in cells.enumerated() {
                 let ix = cell.index, tx = cell.fraction
-                let a = v[iy * nx + ix], b = v[iy * nx + ix + 1]
-                let c = v[(iy + 1) * nx + ix], d = v[(iy + 1) * nx + ix + 1]
-                top[x] = a + (b - a) * tx
-                bottom[x] = c + (d - c) * tx
+                top[x] = SmoothField.along(v[iy * nx + ix], v[iy * nx + ix + 1], tx)
+                bottom[x] = SmoothField.along(v[(iy + 1) * nx + ix], v[(iy + 1) * nx + ix + 1], tx)
             }
         }
     }
 
-    /// Bilinear interpolation inside a grid cell.
+    /// Bilinear interpolation inside a grid cell: along x on the cell's two grid rows, then
+    /// across them (`RowClassifier` does the same two steps, the first once per grid row).
     @inline(__always) func value(x: (index: Int, fraction: Float), y: (index: Int, fraction: Float)) -> Float {
         let ix = x.index, iy = y.index, tx = x.fraction, ty = y.fraction
-        let a = values[iy * nx + ix], b = values[iy * nx + ix + 1]
-        let c = values[(iy + 1) * nx + ix], d = values[(iy + 1) * nx + ix + 1]
-        return (a + (b - a) * tx) * (1 - ty) + (c + (d - c) * tx) * ty
+        return SmoothField.across(SmoothField.along(values[iy * nx + ix], values[iy * nx + ix + 1], tx),
+                                  SmoothField.along(values[(iy + 1) * nx + ix], values[(iy + 1) * nx + ix + 1], tx), ty, 1 - ty)
     }
+
+    /// a + (b − a)·t.
+    @inline(__always) static func along(_ a: Float, _ b: Float, _ t: Float) -> Float { a + (b - a) * t }
+    /// top·(1 − t) + bottom·t, with 1 − t given.
+    @inline(__always) static func across(_ top: Float, _ bottom: Float, _ t: Float, _ oneMinusT: Float) -> Float { top * oneMinusT + bottom * t }
 }

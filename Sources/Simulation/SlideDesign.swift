@@ -120,8 +120,8 @@ struct TissueGeometry: Sendable {
             holes.top.withUnsafeBufferPointer { ha in holes.bottom.withUnsafeBufferPointer { hb in
             nests.top.withUnsafeBufferPointer { na in nests.bottom.withUnsafeBufferPointer { nb in
                 for x in 0..<env.count {
-                    reg[x] = g.classify(envelope: Float(env[x] - ey2), outline: oa[x] * ou + ob[x] * ot,
-                                        holes: ha[x] * hu + hb[x] * ht, nests: na[x] * nu + nb[x] * nt)
+                    reg[x] = g.classify(envelope: Float(env[x] - ey2), outline: SmoothField.across(oa[x], ob[x], ot, ou),
+                                        holes: SmoothField.across(ha[x], hb[x], ht, hu), nests: SmoothField.across(na[x], nb[x], nt, nu))
                 }
             } } } } } }
             }

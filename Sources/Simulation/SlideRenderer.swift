@@ -178,11 +178,11 @@ struct SlideRenderer: Sendable {
         for lx in 0..<w { let fx = Float((x0 + lx) % 1000) / 500 - 1; shadeX[lx] = fx * fx }
         var classifier = TissueGeometry.RowClassifier(geometry, columns: (0..<w).map { TissueGeometry.Column(geometry, xUm: (Double(x0 + $0) + 0.5) * px) })
         // Per channel, the painted abundance planes it records (the library's non-zero entries),
-        // in component order, each at the tile's first row and column.
-        let terms = (0..<C).map { c in
-            (0..<K).filter { painted[$0] && M[c * K + $0] != 0 }.map { (m: M[c * K + $0], plane: ab + $0 * W * H + halo * W + halo) }
-        }
-        let weights = (0..<C).map { c in [autofluorescence[c]] + terms[c].map(\.m) }
+        // in component order, each at the tile's first row and column; and the weights of
+        // autofluorescence and of those planes.
+        let recorded = (0..<C).map { c in (0..<K).filter { painted[$0] && M[c * K + $0] != 0 } }
+        let planes = recorded.map { $0.map { ab + $0 * W * H + halo * W + halo } }
+        let weights = (0..<C).map { c in [autofluorescence[c]] + recorded[c].map { M[c * K + $0] } }
         if !design.autofluorescence { afRow.update(repeating: 0, count: w) }
         if !design.illumination { illumRow.update(repeating: 1, count: w) }
         FastNormal.quantiles16.withUnsafeBufferPointer { nt in
@@ -208,7 +208,7 @@ struct SlideRenderer: Sendable {
                     // five terms per pass over the row.
                     weights[c].withUnsafeBufferPointer { k in
                         Filters.addTaps(o, count: w, start: true, k.baseAddress!, taps: k.count) { j in
-                            j == 0 ? UnsafePointer(afRow) : UnsafePointer(terms[c][j - 1].plane + ly * W)
+                            j == 0 ? UnsafePointer(afRow) : UnsafePointer(planes[c][j - 1] + ly * W)
                         }
                     }
                     if design.noise {

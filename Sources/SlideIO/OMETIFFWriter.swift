@@ -162,13 +162,13 @@ public final class OMETIFFWriter: @unchecked Sendable {
                      && (tx + 1) * t <= spec.width && (ty + 1) * t <= spec.height)
         do {
             try accumulator?.add(channel: channel, tx: tx, ty: ty, samples: buffer) { k, kx, ky, reduced in
-                try writeTile(adopting: reduced, t * t * bps, at: tileOffset(channel: channel, level: k, tx: kx, ty: ky))
+                try writeTile(reduced, t * t * bps, at: tileOffset(channel: channel, level: k, tx: kx, ty: ky), owned: true)
             }
         } catch {
             buffer.deallocate()
             throw error
         }
-        try writeTile(adopting: buffer, t * t * bps, at: tileOffset(channel: channel, level: 0, tx: tx, ty: ty))
+        try writeTile(buffer, t * t * bps, at: tileOffset(channel: channel, level: 0, tx: tx, ty: ty), owned: true)
     }
 
     /// Moves a level-0 region into the spool tile by tile: where the region covers all of a
@@ -202,7 +202,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
                     guard let acc = accumulator else { continue }
                     if y0 == ty * t && y1 == min(spec.height, ty * t + t) {
                         try acc.add(channel: channel, tx: tx, ty: ty, samples: data) { k, kx, ky, reduced in
-                            try writeTile(adopting: reduced, t * t * bps, at: tileOffset(channel: channel, level: k, tx: kx, ty: ky))
+                            try writeTile(reduced, t * t * bps, at: tileOffset(channel: channel, level: k, tx: kx, ty: ky), owned: true)
                         }
                     } else {
                         acc.abandon()
@@ -224,9 +224,6 @@ public final class OMETIFFWriter: @unchecked Sendable {
             try write(channel: channel, region: PixelRegion(x: 0, y: 0, width: spec.width, height: spec.height), values: $0)
         }
     }
-
-    /// Whether whole tiles bypass the page cache (O_DIRECT).
-    var writesDirect: Bool { tileWriter != nil }
 
     /// Whether the reduced levels so far came from whole level-0 tiles as they were written
     /// (and `finish` need not build them).
@@ -286,25 +283,17 @@ public final class OMETIFFWriter: @unchecked Sendable {
         }
     }
 
-    /// Pixels of a plane: page-aligned whole runs go direct when they can; anything else waits
-    /// for the queued ones (so a later write to the same place is not overtaken) and goes
-    /// through the page cache.
-    private func writeTile(_ buf: UnsafeRawPointer, _ n: Int, at off: Int) throws {
-        if let tw = tileWriter {
-            try tw.check()
-            if tw.write(buf, bytes: n, at: off) { return }
-            try tw.drain()
-        }
-        try writeFully(buf, n, at: off)
-    }
-
-    /// The same for a buffer the writer owns (and frees): queued as it is when it can be.
-    private func writeTile(adopting buf: UnsafeMutableRawPointer, _ n: Int, at off: Int) throws {
+    /// Pixels of a plane: page-aligned whole runs go direct when they can (a buffer the writer
+    /// owns as it is, a borrowed one copied); anything else waits for the queued ones (so a later
+    /// write to the same place is not overtaken) and goes through the page cache. An owned
+    /// buffer is freed either way.
+    private func writeTile(_ buf: UnsafeRawPointer, _ n: Int, at off: Int, owned: Bool = false) throws {
         var queued = false
-        defer { if !queued { buf.deallocate() } }
+        defer { if owned && !queued { UnsafeMutableRawPointer(mutating: buf).deallocate() } }
         if let tw = tileWriter {
             try tw.check()   // a failed tile (a full disk) stops the caller now, not at finish
-            queued = tw.write(adopting: buf, bytes: n, at: off)
+            queued = owned ? tw.write(adopting: UnsafeMutableRawPointer(mutating: buf), bytes: n, at: off)
+                           : tw.write(buf, bytes: n, at: off)
             if queued { return }
             try tw.drain()
         }

@@ -60,8 +60,8 @@ final class PyramidAccumulator: @unchecked Sendable {
     /// valid part being what lies inside the image) and flushes the reduced tiles it completes.
     func add(channel c: Int, tx: Int, ty: Int, samples: UnsafeRawPointer,
              flush: (_ level: Int, _ tx: Int, _ ty: Int, _ buffer: UnsafeMutableRawPointer) throws -> Void) throws {
-        let (nx, _) = PyramidAccumulator.tileCounts(spec, level: 0)
-        let index = (c * PyramidAccumulator.tileCounts(spec, level: 0).1 + ty) * nx + tx
+        let (nx, ny) = PyramidAccumulator.tileCounts(spec, level: 0)
+        let index = (c * ny + ty) * nx + tx
         lock.lock()
         if broken || seen[index] { lock.unlock(); return abandon() }
         seen[index] = true; arrived += 1
