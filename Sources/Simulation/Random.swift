@@ -49,9 +49,25 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 
 /// Standard-normal deviates for per-pixel noise, where Box–Muller would dominate the cost.
 struct FastNormal: Sendable {
-    /// Φ⁻¹((i + ½) / 65536) for i < 65536: a 16-bit uniform index gives a standard normal
-    /// (discretised in probability steps of 2⁻¹⁶, tails to ±4.3σ) with one load.
-    static let quantiles16: [Float] = (0..<65536).map { Float(inverseNormalCDF((Double($0) + 0.5) / 65536)) }
+    /// Φ⁻¹((i + ½) / 65536) for i < 65536 (a standard normal discretised in probability steps
+    /// of 2⁻¹⁶, tails to ±4.3σ), in a fixed random order, then its first `poolSlack` values
+    /// again so that a window starting anywhere below 65536 is contiguous.
+    ///
+    /// A row of noise is the window at a uniformly random start, one random number per row:
+    /// each pixel's deviate is one of the quantiles, uniformly, so standard normal; along a
+    /// row the deviates are distinct draws; two pixels of different rows share a value with
+    /// probability 2⁻¹⁶, as they would with an independent 16-bit table lookup per pixel (the
+    /// difference: when two windows overlap, their shared values come in runs).
+    static let pool: [Float] = {
+        var q = (0..<65536).map { Float(inverseNormalCDF((Double($0) + 0.5) / 65536)) }
+        var rng = SplitMix64(0x6E6F_6973_6570_6F6F)   // Fisher–Yates, fixed seed
+        for i in stride(from: q.count - 1, to: 0, by: -1) { q.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        return q + q[..<poolSlack]
+    }()
+    static let poolSlack = 4096
+
+    /// The start of a window of `poolSlack` or fewer deviates, from one random number.
+    @inline(__always) static func windowStart(_ bits: UInt64) -> Int { Int(bits & 0xFFFF) }
 
     /// Acklam's rational approximation (relative error < 1.2e-9).
     static func inverseNormalCDF(_ p: Double) -> Double {

@@ -170,9 +170,9 @@ struct SlideRenderer: Sendable {
         let M = library.matrix.flatMap { $0.map(Float.init) }   // C × K
         let dark = Float(library.darkOffset)
         let read2 = SlideRenderer.readNoise * SlideRenderer.readNoise
-        let row = UnsafeMutablePointer<Float>.allocate(capacity: 4 * w)
+        let row = UnsafeMutablePointer<Float>.allocate(capacity: 3 * w)
         defer { row.deallocate() }
-        let afRow = row, illumRow = row + w, noiseRow = row + 2 * w, o = row + 3 * w
+        let afRow = row, illumRow = row + w, o = row + 2 * w
         // Shading: 1 − 0.04 (fx² + fy²) within each 1000-px camera field.
         var shadeX = [Float](repeating: 0, count: w)
         for lx in 0..<w { let fx = Float((x0 + lx) % 1000) / 500 - 1; shadeX[lx] = fx * fx }
@@ -185,7 +185,7 @@ struct SlideRenderer: Sendable {
         let weights = (0..<C).map { c in [autofluorescence[c]] + recorded[c].map { M[c * K + $0] } }
         if !design.autofluorescence { afRow.update(repeating: 0, count: w) }
         if !design.illumination { illumRow.update(repeating: 1, count: w) }
-        FastNormal.quantiles16.withUnsafeBufferPointer { nt in
+        FastNormal.pool.withUnsafeBufferPointer { pool in
         regions.withUnsafeMutableBufferPointer { reg in
         for ly in 0..<h {
             let gy = y0 + ly
@@ -212,24 +212,17 @@ struct SlideRenderer: Sendable {
                         }
                     }
                     if design.noise {
-                        // Four standard normals per 64-bit draw, 16 bits each.
-                        var x = 0
-                        while x + 4 <= w {
-                            let bits = rng.next()
-                            noiseRow[x] = nt[Int(bits & 0xFFFF)]
-                            noiseRow[x + 1] = nt[Int((bits >> 16) & 0xFFFF)]
-                            noiseRow[x + 2] = nt[Int((bits >> 32) & 0xFFFF)]
-                            noiseRow[x + 3] = nt[Int(bits >> 48)]
-                            x += 4
-                        }
-                        if x < w {
-                            var bits = rng.next()
-                            for j in x..<w { noiseRow[j] = nt[Int(bits & 0xFFFF)]; bits >>= 16 }
-                        }
-                        // Photon (≈ normal, variance = signal) and read noise, then the camera's dark level.
-                        for x in 0..<w {
-                            let v = o[x] * illumRow[x]
-                            d[x] = encodeUInt16(v + (max(v, 0) + read2).squareRoot() * noiseRow[x] + dark)   // clamps to 0…65535
+                        // Photon (≈ normal, variance = signal) and read noise, then the camera's
+                        // dark level; the deviates are windows of the shuffled quantile pool.
+                        var x0 = 0
+                        while x0 < w {
+                            let n = min(w - x0, FastNormal.poolSlack)
+                            let z = pool.baseAddress! + FastNormal.windowStart(rng.next()) - x0
+                            for x in x0..<(x0 + n) {
+                                let v = o[x] * illumRow[x]
+                                d[x] = encodeUInt16(v + (max(v, 0) + read2).squareRoot() * z[x] + dark)   // clamps to 0…65535
+                            }
+                            x0 += n
                         }
                     } else {
                         for x in 0..<w { d[x] = encodeUInt16(o[x] * illumRow[x] + dark) }

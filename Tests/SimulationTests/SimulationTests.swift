@@ -80,6 +80,47 @@ final class SimulationTests: XCTestCase {
         }
     }
 
+    /// The camera noise: the same slide with and without noise differs by √(signal + 3²) times
+    /// a standard normal that is independent along rows and between rows and channels.
+    func testNoiseIsStandardNormalAndIndependent() throws {
+        let dir = Self.tmp()
+        var quiet = Self.design(seed: 5, size: 256); quiet.noise = false
+        try SlideSimulator(panel: Self.panel, design: Self.design(seed: 5, size: 256), threads: 1).write(id: "noisy", to: dir, flavour: .ome)
+        try SlideSimulator(panel: Self.panel, design: quiet, threads: 1).write(id: "quiet", to: dir, flavour: .ome)
+        let noisy = try Slide(path: dir.appendingPathComponent("slides/noisy.ome.tif").path)
+        let clean = try Slide(path: dir.appendingPathComponent("slides/quiet.ome.tif").path)
+        let dark = Float(Self.panel.library.darkOffset), all = PixelRegion(x: 0, y: 0, width: 256, height: 256)
+        var z: [[Float]] = []
+        for c in 0..<noisy.channels.count {
+            let a = try noisy.read(channel: c, region: all), b = try clean.read(channel: c, region: all)
+            // Standardised where the noise cannot reach the clamp at 0 (signal ≥ 30 is ≥ 4.8 σ up).
+            z.append(zip(a, b).map { $1 - dark >= 30 ? ($0 - $1) / ($1 - dark + 9).squareRoot() : .nan })
+        }
+        let flat = z.flatMap { $0 }.filter { !$0.isNaN }, n = Float(flat.count)
+        XCTAssertGreaterThan(flat.count, 100_000)
+        let mean = flat.reduce(0, +) / n
+        let sd = (flat.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / n).squareRoot()
+        XCTAssertEqual(mean, 0, accuracy: 0.01)
+        XCTAssertEqual(sd, 1, accuracy: 0.02)   // rounding to integers adds at most ~1% to the sd
+        XCTAssertEqual(Float(flat.filter { abs($0) > 2 }.count) / n, 0.0455, accuracy: 0.003)
+        func correlation(_ pairs: [(Float, Float)]) -> Float {
+            let ma = pairs.map(\.0).reduce(0, +) / Float(pairs.count), mb = pairs.map(\.1).reduce(0, +) / Float(pairs.count)
+            var sab: Float = 0, saa: Float = 0, sbb: Float = 0
+            for (a, b) in pairs { sab += (a - ma) * (b - mb); saa += (a - ma) * (a - ma); sbb += (b - mb) * (b - mb) }
+            return sab / (saa * sbb).squareRoot()
+        }
+        var alongRow: [(Float, Float)] = [], nextRow: [(Float, Float)] = [], nextChannel: [(Float, Float)] = []
+        func add(_ a: Float, _ b: Float, to pairs: inout [(Float, Float)]) { if !a.isNaN && !b.isNaN { pairs.append((a, b)) } }
+        for c in 0..<z.count { for y in 0..<255 { for x in 0..<255 {
+            add(z[c][y * 256 + x], z[c][y * 256 + x + 1], to: &alongRow)
+            add(z[c][y * 256 + x], z[c][(y + 1) * 256 + x], to: &nextRow)
+            if c + 1 < z.count { add(z[c][y * 256 + x], z[c + 1][y * 256 + x], to: &nextChannel) }
+        } } }
+        for (name, pairs) in [("along a row", alongRow), ("between rows", nextRow), ("between channels", nextChannel)] {
+            XCTAssertEqual(correlation(pairs), 0, accuracy: 0.01, name)
+        }
+    }
+
     /// Set MIFQ_WRITE_FIXTURES=1 to regenerate testdata/simulated/ (then run the fixture script).
     func testRegenerateFixture() throws {
         guard ProcessInfo.processInfo.environment["MIFQ_WRITE_FIXTURES"] == "1" else { return }
