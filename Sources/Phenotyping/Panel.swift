@@ -107,6 +107,16 @@ public struct TissueParameters: Codable, Equatable, Sendable {
     /// marker's smoothed average, so a lymphocyte in a nest's outer row does not push the edge in.
     public var tumorExcludeMarkers: [String] = []
     public var tumorExcludeMarginMicrons: Double = 4
+    /// A cell positive for the tumour marker whose centroid falls in stroma within this distance
+    /// of the tumour map counts as tumour-region: the smoothed map rounds a nest's outline, and
+    /// its outermost tumour cells belong to the nest (0: off; the areas are the map's either way).
+    public var tumorCellSnapMicrons: Double = 0
+    /// A cell positive for one of `tumorExcludeMarkers` beside the tumour map (within one map
+    /// pixel) counts as tumour-region where the smoothed tumour marker, interpolated at its
+    /// centroid, is at least this factor × the tumour threshold (nil: the map's label decides).
+    /// Leaving such cells out of the marker's average flattens the edge's profile around them,
+    /// so the threshold that puts the area's edge in place cuts them too deep into the nest.
+    public var tumorImmuneThresholdFactor: Double? = nil
 
     public init() {}
 
@@ -125,6 +135,8 @@ public struct TissueParameters: Codable, Equatable, Sendable {
         minTumorAreaMicrons2 = try c.decodeIfPresent(Double.self, forKey: .minTumorAreaMicrons2) ?? d.minTumorAreaMicrons2
         tumorExcludeMarkers = try c.decodeIfPresent([String].self, forKey: .tumorExcludeMarkers) ?? d.tumorExcludeMarkers
         tumorExcludeMarginMicrons = try c.decodeIfPresent(Double.self, forKey: .tumorExcludeMarginMicrons) ?? d.tumorExcludeMarginMicrons
+        tumorCellSnapMicrons = try c.decodeIfPresent(Double.self, forKey: .tumorCellSnapMicrons) ?? d.tumorCellSnapMicrons
+        tumorImmuneThresholdFactor = try c.decodeIfPresent(Double.self, forKey: .tumorImmuneThresholdFactor)
     }
 }
 

@@ -129,11 +129,16 @@ public struct SlideQuantifier: Sendable {
         let rules = panel.phenotypes.map { $0.indexed(by: panel.markers) }
         var positive = [Bool](repeating: false, count: panel.markers.count)
         var hits = [Bool](repeating: false, count: rules.count)
+        let tumorMarkerIndex = panel.markers.firstIndex { $0.name == panel.tissue.tumorMarker }
+        let immuneIndices = panel.tissue.tumorExcludeMarkers.compactMap { n in panel.markers.firstIndex { $0.name == n } }
+        let cellRegions = CellRegions(map: map, snapMicrons: tumorMarkerIndex == nil ? 0 : panel.tissue.tumorCellSnapMicrons,
+                                      immuneThresholdFactor: immuneIndices.isEmpty ? nil : panel.tissue.tumorImmuneThresholdFactor)
         try spool.forEach(markers: panel.markers.count) { rec, mx, my in
-            let region = map.labels[my * map.width + mx]
-            if region == RegionMap.background { return }   // outside tissue: not counted
+            if map.labels[my * map.width + mx] == RegionMap.background { return }   // outside tissue: not counted
             id += 1
             for (k, slot) in gateSlots.enumerated() { positive[k] = Double(rec.means[slot]) > thresholdList[k] }
+            let region = cellRegions.region(x: rec.x, y: rec.y, mapX: mx, mapY: my, tumorPositive: tumorMarkerIndex.map { positive[$0] } ?? false,
+                                            immunePositive: immuneIndices.contains { positive[$0] })
             for (p, rule) in rules.enumerated() { hits[p] = rule.matches(positive) }
             let regionName = region == RegionMap.tumor ? "tumor" : "stroma"
             for p in hits.indices where hits[p] {

@@ -183,7 +183,7 @@ public enum TissuePass {
                                   tumorMarker: Image(width: mw, height: mh, pixels: take(&marker)),
                                   exclude: exclude.isEmpty ? nil : Image(width: mw, height: mh, pixels: take(&exclude)),
                                   mapPixelUm: px0 * p.scale)
-        let map = RegionMap(width: mw, height: mh, scale: p.scale, pixelSizeUm: px0, labels: res.labels,
+        let map = RegionMap(width: mw, height: mh, scale: p.scale, pixelSizeUm: px0, labels: res.labels, tumorScore: res.tumorScore,
                             fullWidth: slide.width, fullHeight: slide.height)
         return Output(map: map, tissueThreshold: res.tissueThreshold, tumorThreshold: res.tumorThreshold, level: p.level)
     }

@@ -11,12 +11,26 @@ public struct RegionMap: Sendable {
     /// µm per level-0 pixel.
     public let pixelSizeUm: Double
     public var labels: [UInt8]
+    /// `TissueDetector.Result.tumorScore` (100 = the tumour threshold), or empty.
+    public var tumorScore: [UInt8]
     /// Level-0 width and height, to weigh the partly covered map pixels at the right and bottom edges.
     let fullWidth: Int, fullHeight: Int
 
-    public init(width: Int, height: Int, scale: Double, pixelSizeUm: Double, labels: [UInt8], fullWidth: Int, fullHeight: Int) {
+    public init(width: Int, height: Int, scale: Double, pixelSizeUm: Double, labels: [UInt8], tumorScore: [UInt8] = [],
+                fullWidth: Int, fullHeight: Int) {
         self.width = width; self.height = height; self.scale = scale; self.pixelSizeUm = pixelSizeUm
-        self.labels = labels; self.fullWidth = fullWidth; self.fullHeight = fullHeight
+        self.labels = labels; self.tumorScore = tumorScore; self.fullWidth = fullWidth; self.fullHeight = fullHeight
+    }
+
+    /// The tumour score at a level-0 position (px), interpolated bilinearly between the centres
+    /// of the four nearest map pixels (clamped at the map's border).
+    public func tumorScore(atX x: Double, y: Double) -> Double {
+        let fx = min(max(x / scale - 0.5, 0), Double(width - 1)), fy = min(max(y / scale - 0.5, 0), Double(height - 1))
+        let i = min(Int(fx), max(width - 2, 0)), j = min(Int(fy), max(height - 2, 0))
+        let i1 = min(i + 1, width - 1), j1 = min(j + 1, height - 1)
+        let tx = fx - Double(i), ty = fy - Double(j)
+        func s(_ a: Int, _ b: Int) -> Double { Double(tumorScore[b * width + a]) }
+        return (s(i, j) * (1 - tx) + s(i1, j) * tx) * (1 - ty) + (s(i, j1) * (1 - tx) + s(i1, j1) * tx) * ty
     }
 
     /// Region under a level-0 position (px).
@@ -41,5 +55,45 @@ public struct RegionMap: Sendable {
             }
         }
         return px0 * pixelSizeUm * pixelSizeUm / 1e6
+    }
+}
+
+/// The region a cell takes: the map's label under its centroid, with two optional edge rules
+/// for cells the smoothed map places poorly at a nest's outline (the areas stay the map's):
+/// - a tumour-marker-positive cell in stroma within `snapMicrons` of the tumour map is
+///   tumour-region (the smoothing rounds a nest's outline off its outermost tumour cells);
+/// - a cell positive for a marker left out of the tumour average (immune cells) is
+///   tumour-region where it lies within one map pixel of the tumour map and the tumour score
+///   interpolated at its centroid is at least `immuneThresholdFactor` × the threshold, else
+///   stroma.
+public struct CellRegions: Sendable {
+    public let map: RegionMap
+    let nearTumor: [Bool]?
+    let besideTumor: [Bool]?
+    let immuneScore: Double
+
+    public init(map: RegionMap, snapMicrons: Double, immuneThresholdFactor: Double?) {
+        self.map = map
+        let tumor = Mask(width: map.width, height: map.height, bits: map.labels.map { $0 == RegionMap.tumor })
+        let snap = snapMicrons / (map.pixelSizeUm * map.scale)
+        nearTumor = snap >= 1 ? Morphology.dilate(tumor, radius: snap).bits : nil
+        if let f = immuneThresholdFactor, !map.tumorScore.isEmpty {
+            besideTumor = Morphology.dilate(tumor, radius: 1.5).bits   // the 3 × 3 neighbourhood
+            immuneScore = f * 100
+        } else {
+            besideTumor = nil; immuneScore = 0
+        }
+    }
+
+    /// Region of a cell at level-0 position (x, y) px, whose map pixel is (mx, my).
+    public func region(x: Double, y: Double, mapX mx: Int, mapY my: Int, tumorPositive: Bool, immunePositive: Bool) -> UInt8 {
+        let i = my * map.width + mx
+        let label = map.labels[i]
+        if label == RegionMap.background { return label }
+        if immunePositive, let beside = besideTumor {
+            return beside[i] && map.tumorScore(atX: x, y: y) >= immuneScore ? RegionMap.tumor : RegionMap.stroma
+        }
+        if label == RegionMap.stroma, tumorPositive, let near = nearTumor, near[i] { return RegionMap.tumor }
+        return label
     }
 }

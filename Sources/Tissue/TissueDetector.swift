@@ -43,6 +43,9 @@ public struct TissueDetector: Sendable {
 
     public struct Result: Sendable {
         public var labels: [UInt8]
+        /// The smoothed tumour marker over the tumour threshold, × 100 (100 = on the threshold),
+        /// capped at 255: where a cell sits relative to the edge, finer than the labels.
+        public var tumorScore: [UInt8]
         public var tissueThreshold: Float
         public var tumorThreshold: Float
     }
@@ -110,7 +113,9 @@ public struct TissueDetector: Sendable {
         tumor = Labeling.filterComponents(tumor, minArea: max(1, Int(minTumorAreaMicrons2 / pxArea)))
         var labels = [UInt8](repeating: 0, count: w * h)
         for i in 0..<(w * h) where tissue.bits[i] { labels[i] = tumor.bits[i] ? 2 : 1 }
-        return Result(labels: labels, tissueThreshold: noGlass ? 0 : expm1(tissueT), tumorThreshold: tumorT)
+        let toScore = tumorT > 0 ? 100 / tumorT : 0
+        let score = marker.pixels.map { UInt8(min(255, max(0, ($0 * toScore).rounded()))) }
+        return Result(labels: labels, tumorScore: score, tissueThreshold: noGlass ? 0 : expm1(tissueT), tumorThreshold: tumorT)
     }
 
     /// Otsu's threshold of the pixels inside a mask (+∞ when it is empty), without copying them.

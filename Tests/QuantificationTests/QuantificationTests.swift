@@ -90,6 +90,8 @@ final class QuantificationTests: XCTestCase {
         var plain = Self.panel
         plain.tissue.tumorExcludeMarkers = []
         plain.tissue.tumorEdgeFraction = 0.55
+        plain.tissue.tumorCellSnapMicrons = 0
+        plain.tissue.tumorImmuneThresholdFactor = nil
         let truthRows = try Self.csv(Self.simulated.appendingPathComponent("truth/P01_A.cells.csv"))
         let truth = try JSONDecoder().decode(SlideTruth.self, from: Data(contentsOf: Self.simulated.appendingPathComponent("truth/P01_A.json")))
         var called: [Int] = [], inNests = 0, tumourArea: [Double] = []
@@ -109,6 +111,49 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(inNests, 33)
         XCTAssertGreaterThan(called[1], called[0], "of \(inNests)")
         for a in tumourArea { XCTAssertEqual(a, truth.tumorAreaMm2, accuracy: 0.03 * truth.tumorAreaMm2) }
+    }
+
+    /// The cell-level edge rules of the study panel, one at a time, on the cells matched to the
+    /// truth: `tumorCellSnapMicrons` brings the nests' outermost tumour cells (centroid just
+    /// outside the rounded map) into the tumour region and moves no immune cell;
+    /// `tumorImmuneThresholdFactor` loses no immune cell in a nest and adds at most one stroma
+    /// immune cell (this slide has few; `scripts/eval/region_accuracy.sh` measures the effect
+    /// on 8192² slides). The areas are the map's and do not move.
+    func testEdgeRulesForTumourAndImmuneCells() throws {
+        var noRules = Self.panel
+        noRules.tissue.tumorCellSnapMicrons = 0
+        noRules.tissue.tumorImmuneThresholdFactor = nil
+        var snapOnly = Self.panel
+        snapOnly.tissue.tumorImmuneThresholdFactor = nil
+        XCTAssertGreaterThan(Self.panel.tissue.tumorCellSnapMicrons, 0)
+        XCTAssertNotNil(Self.panel.tissue.tumorImmuneThresholdFactor)
+        let truthRows = try Self.csv(Self.simulated.appendingPathComponent("truth/P01_A.cells.csv"))
+        let immune: Set<String> = ["cd8", "cd4", "cd68", "cd11c"]
+        var tumourCellsInStroma: [Int] = [], nestImmuneInTumour: [Int] = [], stromaImmuneInTumour: [Int] = [], area: [Double] = []
+        for panel in [noRules, snapOnly, Self.panel] {
+            let out = Self.tmp()
+            var o = QuantifyOptions(); o.threads = 2; o.writeQC = false
+            let run = QuantifyRun(panel: panel, panelPath: Self.panelPath, options: o, outDir: out)
+            _ = try run.run(try SlideInputs.find([Self.simulated.appendingPathComponent("slides").path], patientMap: nil), report: { XCTFail($0) })
+            let pred = try Self.csv(out.appendingPathComponent("cells/P01_A.csv"))
+            let m = Self.match(pred, truthRows)
+            func count(_ type: (String) -> Bool, truth region: String, called: String) -> Int {
+                m.filter { type(truthRows[$0.value]["type"]!) && truthRows[$0.value]["region"] == region && pred[$0.key]["region"] == called }.count
+            }
+            tumourCellsInStroma.append(count({ $0 == "tumor" }, truth: "tumor", called: "stroma"))
+            nestImmuneInTumour.append(count(immune.contains, truth: "tumor", called: "tumor"))
+            stromaImmuneInTumour.append(count(immune.contains, truth: "stroma", called: "tumor"))
+            area.append(try JSONDecoder().decode(SlideResult.self, from: Data(contentsOf: out.appendingPathComponent("slides/P01_A.json"))).tumorAreaMm2)
+        }
+        // On this slide: 4 → 1 tumour cells in stroma; 29 of 33 immune cells in nests, 1 stroma
+        // immune cell in the tumour region, with every rule set.
+        XCTAssertLessThan(tumourCellsInStroma[1], tumourCellsInStroma[0])
+        XCTAssertEqual(nestImmuneInTumour[1], nestImmuneInTumour[0])
+        XCTAssertEqual(stromaImmuneInTumour[1], stromaImmuneInTumour[0])
+        XCTAssertGreaterThanOrEqual(nestImmuneInTumour[2], nestImmuneInTumour[1])
+        XCTAssertLessThanOrEqual(stromaImmuneInTumour[2], stromaImmuneInTumour[1] + 1)
+        XCTAssertEqual(tumourCellsInStroma[2], tumourCellsInStroma[1])
+        XCTAssertEqual(Set(area).count, 1)
     }
 
     func testTablesDoNotDependOnTileSizeOrThreads() throws {

@@ -57,6 +57,24 @@ final class TissueTests: XCTestCase {
         XCTAssertEqual(excluded.labels[31 * w + 28], RegionMap.tumor)
         XCTAssertEqual(excluded.labels[32 * w + 30], RegionMap.stroma)
         XCTAssertEqual(count(excluded.labels), 2040, accuracy: 3)
+        // The score is the smoothed marker over the threshold × 100: 22.5 / 45 and 85.4 / 45.
+        XCTAssertEqual(plain.tumorScore[31 * w + 28], 50, accuracy: 1)
+        XCTAssertEqual(excluded.tumorScore[31 * w + 28], 190, accuracy: 1)
+    }
+
+    /// The score between map pixel centres, bilinear by hand (map pixels of 4 level-0 pixels,
+    /// centres at 2 and 6), clamped beyond the outer centres.
+    func testTumourScoreInterpolation() {
+        let map = RegionMap(width: 2, height: 2, scale: 4, pixelSizeUm: 0.5, labels: [1, 2, 2, 1], tumorScore: [0, 100, 200, 40],
+                            fullWidth: 8, fullHeight: 8)
+        XCTAssertEqual(map.tumorScore(atX: 2, y: 2), 0)
+        XCTAssertEqual(map.tumorScore(atX: 6, y: 2), 100)
+        XCTAssertEqual(map.tumorScore(atX: 4, y: 2), 50)
+        XCTAssertEqual(map.tumorScore(atX: 2, y: 4), 100)
+        XCTAssertEqual(map.tumorScore(atX: 4, y: 4), 85)
+        XCTAssertEqual(map.tumorScore(atX: 5, y: 3), 0.75 * 0.75 * 100 + 0.25 * 0.25 * 200 + 0.75 * 0.25 * 40, accuracy: 1e-12)
+        XCTAssertEqual(map.tumorScore(atX: 0, y: 0), 0)
+        XCTAssertEqual(map.tumorScore(atX: 100, y: 100), 40)
     }
 
     /// Disc dilation by hand: one pixel at radius 2 covers 5 + 3 + 3 + 1 + 1 = 13 pixels (the
@@ -71,5 +89,36 @@ final class TissueTests: XCTestCase {
         c[0, 0] = true
         XCTAssertEqual(Morphology.dilate(c, radius: 2).bits.filter { $0 }.count, 6)
         XCTAssertEqual(Morphology.dilate(c, radius: 0.5), c)
+    }
+
+    /// The cell-level edge rules on a hand-made map: three tumour columns (score 150), then
+    /// stroma at scores 90, 60, 20; map pixels of 4 level-0 pixels (2 µm), centres at 2, 6, 10 …
+    func testCellRegionRules() {
+        let w = 6
+        var labels = [UInt8](repeating: 0, count: w * 3), score = labels
+        for y in 0..<3 { for x in 0..<w { labels[y * w + x] = x < 3 ? 2 : 1; score[y * w + x] = x < 3 ? 150 : [90, 60, 20][x - 3] } }
+        labels[5] = 0
+        let map = RegionMap(width: w, height: 3, scale: 4, pixelSizeUm: 0.5, labels: labels, tumorScore: score, fullWidth: 24, fullHeight: 12)
+        let rules = CellRegions(map: map, snapMicrons: 4, immuneThresholdFactor: 0.95)
+        func at(_ x: Double, tumor: Bool = false, immune: Bool = false, _ r: CellRegions = rules) -> UInt8 {
+            r.region(x: x, y: 6, mapX: min(Int(x / 4), w - 1), mapY: 1, tumorPositive: tumor, immunePositive: immune)
+        }
+        // Tumour-marker-positive cells: snapped within 4 µm (two map pixels) of the tumour map.
+        XCTAssertEqual(at(18, tumor: true), RegionMap.tumor)
+        XCTAssertEqual(at(22, tumor: true), RegionMap.stroma)
+        XCTAssertEqual(at(18), RegionMap.stroma)
+        // Immune cells: beside the map and score ≥ 95 at the centroid. At x 12, halfway between
+        // the centres of columns 2 and 3, the score is (150 + 90) / 2 = 120; at 14 it is 90.
+        XCTAssertEqual(at(12, immune: true), RegionMap.tumor)
+        XCTAssertEqual(at(12), RegionMap.stroma)
+        XCTAssertEqual(at(14, immune: true), RegionMap.stroma)
+        XCTAssertEqual(at(14, immune: true, CellRegions(map: map, snapMicrons: 4, immuneThresholdFactor: 0.85)), RegionMap.tumor)
+        XCTAssertEqual(at(18, immune: true, CellRegions(map: map, snapMicrons: 4, immuneThresholdFactor: 0.1)), RegionMap.stroma, "not beside the map")
+        XCTAssertEqual(at(6, immune: true), RegionMap.tumor)
+        // Off: the labels alone. Background stays background.
+        let off = CellRegions(map: map, snapMicrons: 0, immuneThresholdFactor: nil)
+        XCTAssertEqual(at(18, tumor: true, off), RegionMap.stroma)
+        XCTAssertEqual(at(12, immune: true, off), RegionMap.stroma)
+        XCTAssertEqual(rules.region(x: 22, y: 2, mapX: 5, mapY: 0, tumorPositive: true, immunePositive: true), RegionMap.background)
     }
 }

@@ -49,5 +49,11 @@ for reg in ["total", "tumor", "stroma"]:
     worst = max((x for x in rows if x[3] == reg), key=lambda x: abs(x[5]))
     print(f"densities {reg}: {len(e)} pairs, median |error| {np.median(np.abs(e)):.2f} %, "
           f"worst {worst[5]:+.1f} % ({worst[1]} {worst[2]}, {worst[4]} cells), over 5 %: {int(np.sum(np.abs(e) > 5))}")
+for reg in ["tumor", "stroma"]:
+    bias = {}
+    for x in rows:
+        if x[3] == reg:
+            bias.setdefault(x[2], []).append(x[5])
+    print(f"mean signed error {reg}: " + ", ".join(f"{ph} {np.mean(v):+.1f}" for ph, v in sorted(bias.items())))
 print(f"cell region right: {min(agree):.3f} … {max(agree):.3f}; immune cells in nests called tumour: "
       f"{np.nanmin(agree_immune_tumour):.3f} … {np.nanmax(agree_immune_tumour):.3f}")

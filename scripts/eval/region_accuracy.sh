@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# Simulates four cohorts (seeds 1–4, three 2048² slides each), quantifies them with the study
+# Simulates four cohorts (seeds 1–4, three 2048² slides each by default), quantifies them with the study
 # panel and compares with the truth: the README's "areas and densities" row.
 #   bash scripts/eval/region_accuracy.sh [WORKDIR] [PANEL]     (needs numpy and scipy)
+#   SIZE=8192 PATIENTS=2 bash scripts/eval/region_accuracy.sh …  larger slides, fewer per seed
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 W=${1:-/tmp/mifq-region-accuracy}
 PANEL=${2:-panels/escc-opal7.json}
 MIFQ=.build/release/mifq
+SIZE=${SIZE:-2048}
+PATIENTS=${PATIENTS:-3}
 swift build -c release >/dev/null
 mkdir -p "$W"
 args=()
 for seed in 1 2 3 4; do
   rm -rf "$W/sim$seed" "$W/q$seed"
-  "$MIFQ" simulate --out "$W/sim$seed" --patients 3 --size 2048x2048 --seed $seed --quiet >/dev/null
+  "$MIFQ" simulate --out "$W/sim$seed" --patients "$PATIENTS" --size "${SIZE}x${SIZE}" --seed $seed --quiet >/dev/null
   "$MIFQ" quantify "$W/sim$seed/slides" --panel "$PANEL" --out "$W/q$seed" --quiet --no-qc >/dev/null
   args+=("$W/sim$seed" "$W/q$seed")
 done
