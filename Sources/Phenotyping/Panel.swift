@@ -233,6 +233,11 @@ public struct Panel: Codable, Equatable, Sendable {
         for m in tissue.tumorExcludeMarkers where !markerNames.contains(m) || m == tissue.tumorMarker {
             out.append("tissue.tumorExcludeMarkers: \(m) is \(m == tissue.tumorMarker ? "the tumour marker" : "not a panel marker")")
         }
+        if !(tissue.tumorCellSnapMicrons >= 0) { out.append("tissue.tumorCellSnapMicrons must be 0 or more") }
+        if let f = tissue.tumorImmuneThresholdFactor {
+            if !(f > 0) { out.append("tissue.tumorImmuneThresholdFactor must be above 0") }
+            if tissue.tumorExcludeMarkers.isEmpty { out.append("tissue.tumorImmuneThresholdFactor needs tissue.tumorExcludeMarkers (the immune markers)") }
+        }
         let cond = library.conditionNumber
         if !(cond < Panel.maxConditionNumber) {
             out.append(String(format: "the library is singular or ill-conditioned (condition number %.3g, limit %.0f)", cond, Panel.maxConditionNumber))

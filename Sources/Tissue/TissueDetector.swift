@@ -113,8 +113,10 @@ public struct TissueDetector: Sendable {
         tumor = Labeling.filterComponents(tumor, minArea: max(1, Int(minTumorAreaMicrons2 / pxArea)))
         var labels = [UInt8](repeating: 0, count: w * h)
         for i in 0..<(w * h) where tissue.bits[i] { labels[i] = tumor.bits[i] ? 2 : 1 }
-        let toScore = tumorT > 0 ? 100 / tumorT : 0
-        let score = marker.pixels.map { UInt8(min(255, max(0, ($0 * toScore).rounded()))) }
+        // (A fixed threshold of 0 or less: 255 above it, 0 elsewhere.)
+        let toScore = 100 / tumorT
+        let score = tumorT > 0 ? marker.pixels.map { UInt8(min(255, max(0, ($0 * toScore).rounded()))) }
+                               : marker.pixels.map { $0 > tumorT ? 255 : 0 }
         return Result(labels: labels, tumorScore: score, tissueThreshold: noGlass ? 0 : expm1(tissueT), tumorThreshold: tumorT)
     }
 

@@ -171,6 +171,12 @@ final class UnmixingTests: XCTestCase {
         check({ _ in "{ not json" }, "not valid JSON")
         check({ $0.replacingOccurrences(of: "\"tumorExcludeMarkers\": [\"CD8\"", with: "\"tumorExcludeMarkers\": [\"CD3\"") },
               "tissue.tumorExcludeMarkers: CD3 is not a panel marker")
+        check({ $0.replacingOccurrences(of: "\"tumorImmuneThresholdFactor\": 0.95", with: "\"tumorImmuneThresholdFactor\": -1") },
+              "tissue.tumorImmuneThresholdFactor must be above 0")
+        check({ $0.replacingOccurrences(of: "\"tumorExcludeMarkers\": [\"CD8\", \"CD4\", \"CD68\", \"CD11c\"]", with: "\"tumorExcludeMarkers\": []") },
+              "tissue.tumorImmuneThresholdFactor needs tissue.tumorExcludeMarkers")
+        check({ $0.replacingOccurrences(of: "\"tumorCellSnapMicrons\": 6", with: "\"tumorCellSnapMicrons\": -6") },
+              "tissue.tumorCellSnapMicrons must be 0 or more")
         // A slide lacking a panel channel.
         let panel = try Panel.load(Self.panelPath)
         XCTAssertThrowsError(try panel.channelMap(slideChannels: [("DAPI", nil), ("Opal 480", nil)], path: "s.tif")) {
