@@ -17,9 +17,13 @@ struct Mifq: ParsableCommand {
         #if canImport(Glibc)
         // Tile-sized work arrays (a few MB each, allocated and freed per tile) are served from
         // the heap and kept there, instead of fresh mmap pages the kernel must fault in and zero
-        // for every tile: quantify runs ~20% faster for ~50 MB more resident memory.
+        // for every tile: quantify runs ~20% faster for ~50 MB more resident memory. The worker
+        // threads' arenas still gave memory back and faulted it in again (620 000 page faults
+        // quantifying an 8192² slide) until each heap is grown with 64 MB to spare: 62 000
+        // faults, 8% faster on one thread and 3% on two, for ~60 MB more.
         mallopt(M_MMAP_THRESHOLD, 256 << 20)
         mallopt(M_TRIM_THRESHOLD, 1 << 30)
+        mallopt(M_TOP_PAD, 64 << 20)
         #endif
         do {
             var command = try parseAsRoot()
