@@ -134,11 +134,11 @@ public struct SlideQuantifier: Sendable {
         let cellRegions = CellRegions(map: map, snapMicrons: tumorMarkerIndex == nil ? 0 : panel.tissue.tumorCellSnapMicrons,
                                       immuneThresholdFactor: immuneIndices.isEmpty ? nil : panel.tissue.tumorImmuneThresholdFactor)
         try spool.forEach(markers: panel.markers.count) { rec, mx, my in
-            if map.labels[my * map.width + mx] == RegionMap.background { return }   // outside tissue: not counted
-            id += 1
             for (k, slot) in gateSlots.enumerated() { positive[k] = Double(rec.means[slot]) > thresholdList[k] }
             let region = cellRegions.region(x: rec.x, y: rec.y, mapX: mx, mapY: my, tumorPositive: tumorMarkerIndex.map { positive[$0] } ?? false,
                                             immunePositive: immuneIndices.contains { positive[$0] })
+            if region == RegionMap.background { return }   // outside tissue: not counted
+            id += 1
             for (p, rule) in rules.enumerated() { hits[p] = rule.matches(positive) }
             let regionName = region == RegionMap.tumor ? "tumor" : "stroma"
             for p in hits.indices where hits[p] {

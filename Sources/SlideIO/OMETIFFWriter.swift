@@ -161,9 +161,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
         precondition(channel >= 0 && channel < spec.channelNames.count && tx >= 0 && ty >= 0
                      && (tx + 1) * t <= spec.width && (ty + 1) * t <= spec.height)
         do {
-            try accumulator?.add(channel: channel, tx: tx, ty: ty, samples: buffer) { k, kx, ky, reduced in
-                try writeTile(reduced, t * t * bps, at: tileOffset(channel: channel, level: k, tx: kx, ty: ky), owned: true)
-            }
+            try reduceTile(channel: channel, tx: tx, ty: ty, samples: buffer)
         } catch {
             buffer.deallocate()
             throw error
@@ -199,13 +197,10 @@ public final class OMETIFFWriter: @unchecked Sendable {
                         data = UnsafeRawPointer(buf)
                     }
                     try writeTile(data, (y1 - y0) * t * bps, at: tile + (y0 - ty * t) * t * bps)
-                    guard let acc = accumulator else { continue }
                     if y0 == ty * t && y1 == min(spec.height, ty * t + t) {
-                        try acc.add(channel: channel, tx: tx, ty: ty, samples: data) { k, kx, ky, reduced in
-                            try writeTile(reduced, t * t * bps, at: tileOffset(channel: channel, level: k, tx: kx, ty: ky), owned: true)
-                        }
+                        try reduceTile(channel: channel, tx: tx, ty: ty, samples: data)
                     } else {
-                        acc.abandon()
+                        accumulator?.abandon()
                     }
                 } else {
                     accumulator?.abandon()
@@ -287,6 +282,14 @@ public final class OMETIFFWriter: @unchecked Sendable {
     /// owns as it is, a borrowed one copied); anything else waits for the queued ones (so a later
     /// write to the same place is not overtaken) and goes through the page cache. An owned
     /// buffer is freed either way.
+    /// Hands a whole level-0 tile to the accumulator, writing the reduced tiles it completes.
+    private func reduceTile(channel: Int, tx: Int, ty: Int, samples: UnsafeRawPointer) throws {
+        let bytes = spec.tileSize * spec.tileSize * spec.sampleType.bytes
+        try accumulator?.add(channel: channel, tx: tx, ty: ty, samples: samples) { k, kx, ky, reduced in
+            try writeTile(reduced, bytes, at: tileOffset(channel: channel, level: k, tx: kx, ty: ky), owned: true)
+        }
+    }
+
     private func writeTile(_ buf: UnsafeRawPointer, _ n: Int, at off: Int, owned: Bool = false) throws {
         var queued = false
         defer { if owned && !queued { UnsafeMutableRawPointer(mutating: buf).deallocate() } }
