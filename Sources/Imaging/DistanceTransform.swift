@@ -1,18 +1,25 @@
 /// Exact Euclidean distance transform by Felzenszwalb & Huttenlocher (2012, "Distance
 /// transforms of sampled functions"): per-column distances by two scans, then per row the 1-D
-/// lower envelope of parabolas, O(n) per line. Also returns, for every pixel, the index of its nearest feature pixel —
-/// what `scipy.ndimage.distance_transform_edt(return_indices=True)` gives — which cell
-/// expansion uses to give each pixel to its nearest nucleus.
+/// lower envelope of parabolas, O(n) per line. Also returns, for every pixel, the index of its
+/// nearest feature pixel — what `scipy.ndimage.distance_transform_edt(return_indices=True)`
+/// gives — which cell expansion uses to give each pixel to its nearest nucleus.
+///
+/// Squared distances are integers and the envelope's breakpoints are compared as exact
+/// fractions (cross-multiplied in 64-bit integers), so no rounding decides a tie.
 public enum DistanceTransform {
-    /// Distance from every pixel to the nearest pixel where `feature` is true (0 on features;
-    /// `.infinity` everywhere if there is no feature) and that pixel's linear index (−1 if none).
-    public static func nearest(to feature: Mask) -> (distance: [Float], index: [Int32]) {
+    /// Distance from every pixel to the nearest pixel where `feature` is true (0 on features)
+    /// and that pixel's linear index. Pixels with no feature (none in the image, or none within
+    /// `limit` pixels when a limit is given) get `.infinity` and −1; every pixel within `limit`
+    /// gets exactly what it would without the limit, which only saves work.
+    public static func nearest(to feature: Mask, limit: Int? = nil) -> (distance: [Float], index: [Int32]) {
         let w = feature.width, h = feature.height
-        let inf = Double.greatestFiniteMagnitude / 4
-        // Pass 1, columns: the 1-D distance to the nearest feature in the same column is the
-        // smaller of a downward and an upward scan; done row by row, so memory is walked
-        // contiguously. Keeps the squared distance and the feature's row.
-        var g = [Double](repeating: inf, count: w * h)
+        guard w > 0 && h > 0 else { return ([], []) }
+        let cap = min(max(limit ?? (w + h), 0), w + h)
+        let none = Int32.max
+        // Pass 1, columns: the distance to the nearest feature in the same column is the smaller
+        // of a downward and an upward scan, done row by row so memory is walked contiguously.
+        // Keeps the squared distance (`none` beyond `cap`) and the feature's row.
+        var g = [Int32](repeating: none, count: w * h)
         var rowOf = [Int32](repeating: -1, count: w * h)
         var up = [Int32](repeating: -1, count: w)
         feature.bits.withUnsafeBufferPointer { fbb in
@@ -20,47 +27,71 @@ public enum DistanceTransform {
         g.withUnsafeMutableBufferPointer { gbb in
         up.withUnsafeMutableBufferPointer { ubb in
             let fb = fbb.baseAddress!, rows = rbb.baseAddress!, gp = gbb.baseAddress!, up = ubb.baseAddress!
-            for y in 0..<h {
+            for x in 0..<w where fb[x] { rows[x] = 0 }
+            for y in 1..<h {
                 let o = y * w
-                for x in 0..<w {
-                    if fb[o + x] { rows[o + x] = Int32(y) } else if y > 0 { rows[o + x] = rows[o - w + x] }
-                }
+                for x in 0..<w { rows[o + x] = fb[o + x] ? Int32(y) : rows[o - w + x] }
             }
+            let far = Int32(w + h + 1)
             for y in stride(from: h - 1, through: 0, by: -1) {
-                let o = y * w
+                let o = y * w, yy = Int32(y)
                 for x in 0..<w {
-                    if fb[o + x] { up[x] = Int32(y) }
+                    if fb[o + x] { up[x] = yy }
                     let d = rows[o + x], u = up[x]
-                    let dd = d >= 0 ? y - Int(d) : Int.max, du = u >= 0 ? Int(u) - y : Int.max
+                    let dd = d >= 0 ? yy - d : far, du = u >= 0 ? u - yy : far
                     if du < dd { rows[o + x] = u }
                     let best = min(dd, du)
-                    if best != Int.max { gp[o + x] = Double(best * best) }
+                    if best <= cap { gp[o + x] = best * best }
                 }
             }
         }
         }
         }
         }
-        let n = max(w, h)
-        let f = UnsafeMutablePointer<Double>.allocate(capacity: n), d = UnsafeMutablePointer<Double>.allocate(capacity: n)
-        let z = UnsafeMutablePointer<Double>.allocate(capacity: n + 1)
-        let arg = UnsafeMutablePointer<Int>.allocate(capacity: n), v = UnsafeMutablePointer<Int>.allocate(capacity: n)
-        defer { f.deallocate(); d.deallocate(); z.deallocate(); arg.deallocate(); v.deallocate() }
-        // Pass 2, rows: add squared horizontal distance.
+        // Pass 2, rows: lower envelope of the parabolas (q − p)² + g[p].
+        let n = w
+        let v = UnsafeMutablePointer<Int>.allocate(capacity: max(n, 1))
+        let zn = UnsafeMutablePointer<Int>.allocate(capacity: n + 1), zd = UnsafeMutablePointer<Int>.allocate(capacity: n + 1)
+        defer { v.deallocate(); zn.deallocate(); zd.deallocate() }
         var dist = [Float](repeating: .infinity, count: w * h)
         var index = [Int32](repeating: -1, count: w * h)
+        let cap2 = cap * cap
+        // Square roots of the squared distances, looked up when they are few (a limit): the
+        // root's latency was the row pass's bottleneck.
+        let roots = cap2 < 1 << 16 ? (0...cap2).map { Float(Double($0).squareRoot()) } : []
         g.withUnsafeBufferPointer { gb in
         rowOf.withUnsafeBufferPointer { rb in
         dist.withUnsafeMutableBufferPointer { db in
         index.withUnsafeMutableBufferPointer { ib in
             for y in 0..<h {
                 let o = y * w
-                f.update(from: gb.baseAddress! + o, count: w)
-                envelope(f, n: w, d: d, arg: arg, v: v, z: z)
-                for x in 0..<w where d[x] < inf / 2 {
-                    db[o + x] = Float(d[x].squareRoot())
-                    let sx = arg[x]
-                    ib[o + x] = rb[o + sx] * Int32(w) + Int32(sx)
+                let f = gb.baseAddress! + o
+                // Breakpoint k is the fraction zn[k] / zd[k]; zd = 0 stands for −∞ (k = 0) or +∞.
+                var k = -1
+                for q in 0..<n where f[q] != none {
+                    let fq = Int(f[q]) + q * q
+                    if k < 0 { k = 0; v[0] = q; zn[0] = -1; zd[0] = 0; zn[1] = 1; zd[1] = 0; continue }
+                    var sn = 0, sd = 1
+                    while true {
+                        let p = v[k]
+                        sn = fq - (Int(f[p]) + p * p); sd = 2 * (q - p)
+                        // s ≤ z[k], with z[0] = −∞ never reached.
+                        if zd[k] != 0 && sn * zd[k] <= zn[k] * sd { k -= 1 } else { break }
+                    }
+                    k += 1
+                    v[k] = q; zn[k] = sn; zd[k] = sd; zn[k + 1] = 1; zd[k + 1] = 0
+                }
+                guard k >= 0 else { continue }
+                var j = 0
+                for q in 0..<n {
+                    // Advance while z[j + 1] < q (a finite breakpoint below q).
+                    while zd[j + 1] != 0 && zn[j + 1] < q * zd[j + 1] { j += 1 }
+                    let p = v[j], dq = q - p
+                    let d2 = dq * dq + Int(f[p])
+                    if d2 <= cap2 {
+                        db[o + q] = roots.isEmpty ? Float(Double(d2).squareRoot()) : roots[d2]
+                        ib[o + q] = rb[o + p] * Int32(w) + Int32(p)
+                    }
                 }
             }
         }
@@ -71,36 +102,12 @@ public enum DistanceTransform {
     }
 
     /// Distance of every foreground pixel to the nearest background pixel (0 on background),
-    /// as `scipy.ndimage.distance_transform_edt(mask)`.
-    public static func insideDistance(_ mask: Mask) -> Image {
+    /// as `scipy.ndimage.distance_transform_edt(mask)`. With `limit`, distances beyond it are
+    /// reported as `width + height` (anything larger than the limit) and cost less to find.
+    public static func insideDistance(_ mask: Mask, limit: Int? = nil) -> Image {
         let bg = Mask(width: mask.width, height: mask.height, bits: mask.bits.map { !$0 })
-        let (d, _) = nearest(to: bg)
-        return Image(width: mask.width, height: mask.height, pixels: d.map { $0.isFinite ? $0 : Float(mask.width + mask.height) })
-    }
-
-    /// 1-D squared distance transform of sampled function f (lower envelope of parabolas).
-    private static func envelope(_ f: UnsafeMutablePointer<Double>, n: Int, d: UnsafeMutablePointer<Double>,
-                                 arg: UnsafeMutablePointer<Int>, v: UnsafeMutablePointer<Int>, z: UnsafeMutablePointer<Double>) {
-        let inf = Double.greatestFiniteMagnitude / 4
-        var k = -1
-        for q in 0..<n where f[q] < inf / 2 {
-            if k < 0 { k = 0; v[0] = q; z[0] = -.infinity; z[1] = .infinity; continue }
-            var s = 0.0
-            while true {
-                let p = v[k]
-                s = ((f[q] + Double(q * q)) - (f[p] + Double(p * p))) / Double(2 * (q - p))
-                if s <= z[k] { k -= 1; if k < 0 { break } } else { break }
-            }
-            k += 1
-            v[k] = q; z[k] = k == 0 ? -.infinity : s; z[k + 1] = .infinity
-        }
-        if k < 0 { for q in 0..<n { d[q] = inf; arg[q] = -1 }; return }
-        var j = 0
-        for q in 0..<n {
-            while z[j + 1] < Double(q) { j += 1 }
-            let dq = Double(q - v[j])
-            d[q] = dq * dq + f[v[j]]
-            arg[q] = v[j]
-        }
+        let (d, _) = nearest(to: bg, limit: limit)
+        let far = Float(mask.width + mask.height)
+        return Image(width: mask.width, height: mask.height, pixels: d.map { $0.isFinite ? $0 : far })
     }
 }

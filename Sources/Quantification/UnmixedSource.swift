@@ -23,6 +23,10 @@ public struct UnmixedSource: TileSource {
     public var width: Int { slide.levels[level].width }
     public var height: Int { slide.levels[level].height }
 
+    public func prepareWindows(width: Int, height: Int) {
+        slide.cacheBlocks(window: width, height: height, channels: channelMap, level: level)
+    }
+
     public func images(_ r: PixelRegion) throws -> [Image] {
         let n = r.count
         let c = channelMap.count, k = unmixer.componentCount

@@ -8,7 +8,7 @@ public enum Cells {
     public static func expand(_ nuclei: LabelImage, distance: Double) -> LabelImage {
         guard distance > 0 else { return nuclei }
         let feature = Mask(width: nuclei.width, height: nuclei.height, bits: nuclei.labels.map { $0 != 0 })
-        let (d, idx) = DistanceTransform.nearest(to: feature)
+        let (d, idx) = DistanceTransform.nearest(to: feature, limit: Int(distance.rounded(.up)))
         var out = nuclei
         let lim = Float(distance)
         for i in out.labels.indices where out.labels[i] == 0 && d[i] <= lim && idx[i] >= 0 {

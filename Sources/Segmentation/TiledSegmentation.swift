@@ -25,6 +25,9 @@ public protocol TileSource: Sendable {
     var height: Int { get }
     /// The images of `region` (level-0 pixels); index `nucleusIndex` is segmented.
     func images(_ region: PixelRegion) throws -> [Image]
+    /// Readies the source for windows of `width` × `height` pixels read one after another
+    /// (sizes the slide's block cache, so blocks shared by neighbouring windows decode once).
+    func prepareWindows(width: Int, height: Int)
 }
 
 /// Raw channels of a slide.
@@ -35,6 +38,7 @@ public struct ChannelSource: TileSource {
     public var width: Int { slide.width }
     public var height: Int { slide.height }
     public func images(_ region: PixelRegion) throws -> [Image] { try readImages(slide, channels: channels, region: region) }
+    public func prepareWindows(width: Int, height: Int) { slide.cacheBlocks(window: width, height: height, channels: channels) }
 }
 
 /// Segments a whole slide tile by tile with a halo. A nucleus belongs to the tile whose core
@@ -71,9 +75,18 @@ public struct TiledSegmentation: Sendable {
     public var tileCount: Int { tilesX * tilesY }
     var tilesX: Int { (width + tileSize - 1) / tileSize }
     var tilesY: Int { (height + tileSize - 1) / tileSize }
+    /// Tile rows per band (bands about 4096 px high).
+    var bandRows: Int { max(1, 4096 / tileSize) }
 
+    /// Tile `i`'s core. Tiles go in bands of `bandRows` tile rows, column by column within a
+    /// band, top to bottom within a column: a tile shares its halo blocks with the tile before
+    /// it and with the previous column, both still in the block cache, which then needs room
+    /// for one column of a band only — a row-major order would need a whole row of blocks.
     func core(_ i: Int) -> PixelRegion {
-        let tx = i % tilesX, ty = i / tilesX
+        let band = i / (bandRows * tilesX)
+        let rows = min(bandRows, tilesY - band * bandRows)
+        let k = i - band * bandRows * tilesX
+        let tx = k / rows, ty = band * bandRows + k % rows
         let x = tx * tileSize, y = ty * tileSize
         return PixelRegion(x: x, y: y, width: min(tileSize, width - x), height: min(tileSize, height - y))
     }
@@ -160,6 +173,7 @@ public struct TiledSegmentation: Sendable {
     /// only its result waits for the in-order `consume`.
     public func run<T>(threshold: Float, cellExpansionPx: Double, map: @escaping @Sendable (TileSegmentation) throws -> T,
                        consume: (T) throws -> Void) throws {
+        source.prepareWindows(width: tileSize + 2 * halo, height: bandRows * tileSize + 2 * halo)
         let pipeline = TilePipeline<T>(count: tileCount, window: 3 * threads)
         let group = DispatchGroup()
         for _ in 0..<min(threads, tileCount) {

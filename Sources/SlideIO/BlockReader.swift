@@ -47,26 +47,40 @@ struct BlockReader {
     }
 
     /// Decodes `region` and scatters each requested sample to its output buffer.
-    func read(region: PixelRegion, separateSample: Int, targets: [(sample: Int, out: UnsafeMutableBufferPointer<Float>)]) throws {
+    /// With a `cache`, blocks come from it (and decoded ones go into it).
+    func read(region: PixelRegion, separateSample: Int, targets: [(sample: Int, out: UnsafeMutableBufferPointer<Float>)],
+              cache: BlockCache? = nil) throws {
         let bw = directory.blockWidth, bh = directory.blockHeight
         let size = blockBytes
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 64)
-        defer { scratch.deallocate() }
+        let scratch = cache == nil ? UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 64) : nil
+        defer { scratch?.deallocate() }
         let spp = samplesPerBlockPixel
         let type = directory.sampleType ?? .float32
         var by = (region.y / bh) * bh
         while by < region.y + region.height {
             var bx = (region.x / bw) * bw
             while bx < region.x + region.width {
-                try decode(blockIndex(x: bx, y: by, sample: separateSample), into: scratch, size: size)
+                let index = blockIndex(x: bx, y: by, sample: separateSample)
+                var cached: BlockCache.Block? = nil
+                if let cache {
+                    cached = try cache.block(BlockCache.Key(directory: directory.offset, block: index), size: size) {
+                        try decode(index, into: $0, size: size)
+                    }
+                } else {
+                    try decode(index, into: scratch!, size: size)
+                }
                 let x0 = max(bx, region.x), x1 = min(bx + bw, region.x + region.width)
                 let y0 = max(by, region.y), y1 = min(by + bh, region.y + region.height)
-                for t in targets {
-                    let sampleInPixel = directory.planarSeparate ? 0 : t.sample
-                    for yy in y0..<y1 {
-                        let src = ((yy - by) * bw + (x0 - bx)) * spp + sampleInPixel
-                        let dst = (yy - region.y) * region.width + (x0 - region.x)
-                        convert(type, scratch, from: src, stride: spp, count: x1 - x0, to: t.out.baseAddress! + dst)
+                // The block stays alive while it is read, even if the cache drops it meanwhile.
+                withExtendedLifetime(cached) {
+                    let data = UnsafeRawPointer(cached?.bytes ?? scratch!)
+                    for t in targets {
+                        let sampleInPixel = directory.planarSeparate ? 0 : t.sample
+                        for yy in y0..<y1 {
+                            let src = ((yy - by) * bw + (x0 - bx)) * spp + sampleInPixel
+                            let dst = (yy - region.y) * region.width + (x0 - region.x)
+                            convert(type, data, from: src, stride: spp, count: x1 - x0, to: t.out.baseAddress! + dst)
+                        }
                     }
                 }
                 bx += bw

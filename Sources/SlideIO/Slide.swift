@@ -156,6 +156,27 @@ public final class Slide: @unchecked Sendable {
 
     // MARK: reading pixels
 
+    /// Decoded blocks kept by `read` (nil: every read decodes the blocks it touches).
+    public private(set) var blockCache: BlockCache?
+
+    /// Keeps decoded blocks for reads of a window of `width` × `height` pixels that moves over
+    /// `channels` at `level`: room for every block such a window touches plus one more row and
+    /// column of them, so that a block shared by neighbouring windows is decoded once. At most
+    /// `budget` bytes. Call before reading from several threads.
+    public func cacheBlocks(window width: Int, height: Int, channels wanted: [Int], level: Int = 0, budget: Int = 256 << 20) {
+        var seen = Set<[Int]>()
+        var bytes = 0
+        for c in wanted where c >= 0 && c < channels.count {
+            let p = planes[level][c], d = p.directory
+            guard seen.insert([Int(d.offset), d.planarSeparate ? p.sample : -1]).inserted else { continue }
+            let across = min((width + d.blockWidth - 1) / d.blockWidth + 1, (d.width + d.blockWidth - 1) / d.blockWidth)
+            let down = min((height + d.blockHeight - 1) / d.blockHeight + 1, (d.height + d.blockHeight - 1) / d.blockHeight)
+            let samples = d.planarSeparate ? 1 : d.samplesPerPixel
+            bytes += across * down * d.blockWidth * d.blockHeight * samples * max(1, Int(d.bitsPerSample) / 8)
+        }
+        blockCache = BlockCache(capacity: min(bytes, budget))
+    }
+
     /// Decodes `region` of each channel in `channels` at `level` into the matching buffer
     /// (row-major, `region.width` × `region.height` floats each). Tiles shared by several
     /// channels (contiguous multi-sample pages) are decoded once.
@@ -189,7 +210,7 @@ public final class Slide: @unchecked Sendable {
             try withHandle(dir.offset) { h in
                 try BlockReader(handle: h, directory: dir, path: path).read(
                     region: region, separateSample: max(g.separate, 0),
-                    targets: g.items.map { ($0.0, outputs[$0.1]) })
+                    targets: g.items.map { ($0.0, outputs[$0.1]) }, cache: blockCache)
             }
         }
     }

@@ -84,6 +84,29 @@ final class ImagingTests: XCTestCase {
         }
     }
 
+    /// With a limit, every pixel within it gets the same distance and nearest feature as without
+    /// one, and every pixel beyond it none; found on a random mask.
+    func testLimitedDistanceTransformIsExactWithinTheLimit() {
+        var rng = SystemRandomNumberGenerator()
+        let w = 61, h = 47
+        let m = Mask(width: w, height: h, bits: (0..<(w * h)).map { _ in Int.random(in: 0..<40, using: &rng) == 0 })
+        let (d, idx) = DistanceTransform.nearest(to: m)
+        for limit in [0, 1, 3, 6] {
+            let (dl, il) = DistanceTransform.nearest(to: m, limit: limit)
+            var wrong = 0
+            for i in 0..<(w * h) {
+                if d[i] <= Float(limit) {
+                    if dl[i] != d[i] || il[i] != idx[i] { wrong += 1 }
+                } else if dl[i] != .infinity || il[i] != -1 { wrong += 1 }
+            }
+            XCTAssertEqual(wrong, 0, "limit \(limit)")
+        }
+        let inside = DistanceTransform.insideDistance(mask), capped = DistanceTransform.insideDistance(mask, limit: 1)
+        for i in inside.pixels.indices {
+            XCTAssertEqual(capped.pixels[i], inside.pixels[i] <= 1 ? inside.pixels[i] : Float(mask.width + mask.height))
+        }
+    }
+
     func testOtsuMatchesSkimage() {
         let v = (ref["otsu_values"] as! [NSNumber]).map(\.floatValue)
         XCTAssertEqual(Double(Threshold.otsu(v)), (ref["otsu_skimage"] as! NSNumber).doubleValue, accuracy: 1e-4)

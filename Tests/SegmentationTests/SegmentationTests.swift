@@ -67,6 +67,32 @@ final class SegmentationTests: XCTestCase {
         }
     }
 
+    /// A source of a given size whose pixels are never read.
+    struct SizeOnly: TileSource {
+        let width: Int, height: Int
+        func images(_ region: PixelRegion) throws -> [Image] { [] }
+        func prepareWindows(width: Int, height: Int) {}
+    }
+
+    /// Tiles go in bands 4096 px high, column by column, top to bottom, and cover the image
+    /// once: 9000 × 5000 in 1024-px tiles is a band of 4 tile rows, then one of 1.
+    func testTileOrderIsBandsOfColumns() {
+        let tiled = TiledSegmentation(source: SizeOnly(width: 9000, height: 5000), nucleusIndex: 0,
+                                      parameters: NucleusParameters(), pixelSizeUm: 0.5, tileSize: 1024, threads: 1)
+        XCTAssertEqual(tiled.tileCount, 9 * 5)
+        let cores = (0..<tiled.tileCount).map { tiled.core($0) }
+        XCTAssertEqual(cores.prefix(6).map { [$0.x, $0.y] }, [[0, 0], [0, 1024], [0, 2048], [0, 3072], [1024, 0], [1024, 1024]])
+        XCTAssertEqual(cores[36].y, 4096); XCTAssertEqual(cores[36].x, 0); XCTAssertEqual(cores[37].x, 1024)
+        XCTAssertEqual(cores.last, PixelRegion(x: 8192, y: 4096, width: 808, height: 904))
+        // Inside the image, pairwise disjoint, areas adding up to the image's.
+        XCTAssertTrue(cores.allSatisfy { $0.x >= 0 && $0.y >= 0 && $0.x + $0.width <= 9000 && $0.y + $0.height <= 5000 })
+        for i in cores.indices { for j in cores.indices where j > i {
+            let a = cores[i], b = cores[j]
+            XCTAssertTrue(a.x + a.width <= b.x || b.x + b.width <= a.x || a.y + a.height <= b.y || b.y + b.height <= a.y)
+        } }
+        XCTAssertEqual(cores.reduce(0) { $0 + $1.count }, 9000 * 5000)
+    }
+
     /// Two single-pixel nuclei 10 px apart grown by 3 px: discs of radius 3 that never meet;
     /// grown by 7 px they meet at the perpendicular bisector.
     func testCellExpansionDoesNotOverlap() {
