@@ -186,91 +186,107 @@ public enum Filters {
     }
 
     /// Minimum (erosion) or maximum (dilation) over a (2r+1)² square, by the van Herk /
-    /// Gil–Werman algorithm: three comparisons per pixel whatever the window size. Rows are
-    /// filtered one by one; columns all at once, row-vector by row-vector, so memory is walked
-    /// contiguously and the comparisons vectorise.
+    /// Gil–Werman algorithm: three comparisons per pixel whatever the window size. Both passes
+    /// run down columns, on whole rows at a time (memory walked contiguously, comparisons
+    /// vectorised): the row pass is a column pass of the transposed image. Minimum and maximum
+    /// are exact, so the order of the passes does not change a value.
     public static func rank(_ img: Image, radius r: Int, maximum: Bool) -> Image {
         guard r > 0 else { return img }
-        return maximum ? rank2D(img, r, MaxOp.self) : rank2D(img, r, MinOp.self)
-    }
-
-    private static func rank2D<Op: RankOp>(_ img: Image, _ r: Int, _: Op.Type) -> Image {
-        let w = img.width, h = img.height
-        let win = 2 * r + 1
-        var tmp = [Float](repeating: 0, count: img.count)
-        // Rows.
-        do {
-            let padded = w + 2 * r
-            let blocks = (padded + win - 1) / win * win
-            var line = [Float](repeating: 0, count: blocks), g = line, hh = line
-            img.pixels.withUnsafeBufferPointer { src in
-                for y in 0..<h {
-                    let row = y * w
-                    line.withUnsafeMutableBufferPointer { lp in
-                        padReflected(lp.baseAddress!, src.baseAddress! + row, w, r)
-                        for i in padded..<blocks { lp[i] = Op.identity }
-                    }
-                    var b = 0
-                    while b < blocks {
-                        g[b] = line[b]
-                        for i in (b + 1)..<(b + win) { g[i] = Op.pick(g[i - 1], line[i]) }
-                        hh[b + win - 1] = line[b + win - 1]
-                        var i = b + win - 2
-                        while i >= b { hh[i] = Op.pick(hh[i + 1], line[i]); i -= 1 }
-                        b += win
-                    }
-                    for x in 0..<w { tmp[row + x] = Op.pick(hh[x], g[x + win - 1]) }
-                }
-            }
-        }
-        // Columns, on whole rows.
-        let padded = h + 2 * r
-        let blocks = (padded + win - 1) / win * win
-        var g = [Float](repeating: 0, count: blocks * w), hh = g
-        var out = [Float](repeating: 0, count: img.count)
-        tmp.withUnsafeBufferPointer { src in
-            g.withUnsafeMutableBufferPointer { gp in
-                hh.withUnsafeMutableBufferPointer { hp in
-                    let G = gp.baseAddress!, Hh = hp.baseAddress!, S = src.baseAddress!
-                    func rowPtr(_ i: Int) -> UnsafePointer<Float>? { i < padded ? S + reflect(i - r, h) * w : nil }
-                    var b = 0
-                    while b < blocks {
-                        for i in b..<(b + win) {
-                            let gi = G + i * w
-                            if let s = rowPtr(i) {
-                                if i == b { gi.update(from: s, count: w) } else { let gp = G + (i - 1) * w; for x in 0..<w { gi[x] = Op.pick(gp[x], s[x]) } }
-                            } else {
-                                if i == b { gi.update(repeating: Op.identity, count: w) } else { gi.update(from: G + (i - 1) * w, count: w) }
-                            }
-                        }
-                        var i = b + win - 1
-                        while i >= b {
-                            let hi = Hh + i * w
-                            if let s = rowPtr(i) {
-                                if i == b + win - 1 { hi.update(from: s, count: w) } else { let hn = Hh + (i + 1) * w; for x in 0..<w { hi[x] = Op.pick(hn[x], s[x]) } }
-                            } else {
-                                if i == b + win - 1 { hi.update(repeating: Op.identity, count: w) } else { hi.update(from: Hh + (i + 1) * w, count: w) }
-                            }
-                            i -= 1
-                        }
-                        b += win
-                    }
-                    out.withUnsafeMutableBufferPointer { op in
-                        for y in 0..<h {
-                            let o = op.baseAddress! + y * w, a = Hh + y * w, c = G + (y + win - 1) * w
-                            for x in 0..<w { o[x] = Op.pick(a[x], c[x]) }
-                        }
-                    }
-                }
-            }
-        }
-        return Image(width: w, height: h, pixels: out)
+        return maximum ? squareRank(img, r, MaxOp.self, then: MaxOp.self, twice: false)
+            : squareRank(img, r, MinOp.self, then: MinOp.self, twice: false)
     }
 
     /// Grey-level opening (erosion then dilation) with a (2r+1)² square: removes bright
     /// structures narrower than the window, leaving the background (rolling-ball-like).
+    /// Columns-min, transpose, rows-min, rows-max, transpose, columns-max: one transpose pair
+    /// for both filters.
     public static func opening(_ img: Image, radius r: Int) -> Image {
-        rank(rank(img, radius: r, maximum: false), radius: r, maximum: true)
+        guard r > 0 else { return img }
+        return squareRank(img, r, MinOp.self, then: MaxOp.self, twice: true)
+    }
+
+    /// `First` over the square, then (if `twice`) `Second` over the same square.
+    private static func squareRank<First: RankOp, Second: RankOp>(_ img: Image, _ r: Int, _: First.Type, then _: Second.Type,
+                                                                  twice: Bool) -> Image {
+        let w = img.width, h = img.height
+        guard w > 0, h > 0 else { return img }
+        var a = [Float](repeating: 0, count: img.count), b = a
+        img.pixels.withUnsafeBufferPointer { src in
+        a.withUnsafeMutableBufferPointer { ab in
+        b.withUnsafeMutableBufferPointer { bb in
+            let A = ab.baseAddress!, B = bb.baseAddress!
+            rankColumns(src.baseAddress!, width: w, height: h, r, First.self, into: A)
+            transpose(A, width: w, height: h, into: B)                  // h × w
+            rankColumns(B, width: h, height: w, r, First.self, into: A)
+            if twice {
+                rankColumns(A, width: h, height: w, r, Second.self, into: B)
+                transpose(B, width: h, height: w, into: A)              // w × h
+                rankColumns(A, width: w, height: h, r, Second.self, into: B)
+            } else {
+                transpose(A, width: h, height: w, into: B)
+            }
+        }
+        }
+        }
+        return Image(width: w, height: h, pixels: b)
+    }
+
+    /// dst (h × w) = transpose of src (w × h): eight source rows at a time, so each column
+    /// of them goes out as one 8-wide store.
+    static func transpose(_ src: UnsafePointer<Float>, width w: Int, height h: Int, into dst: UnsafeMutablePointer<Float>) {
+        var y = 0
+        while y + 8 <= h {
+            let s = src + y &* w
+            let raw = UnsafeMutableRawPointer(dst + y)
+            for x in 0..<w {
+                let v = SIMD8<Float>(s[x], s[x &+ w], s[x &+ 2 &* w], s[x &+ 3 &* w],
+                                     s[x &+ 4 &* w], s[x &+ 5 &* w], s[x &+ 6 &* w], s[x &+ 7 &* w])
+                raw.storeBytes(of: v, toByteOffset: x &* h &* 4, as: SIMD8<Float>.self)
+            }
+            y += 8
+        }
+        while y < h {
+            let s = src + y &* w
+            for x in 0..<w { dst[x &* h &+ y] = s[x] }
+            y += 1
+        }
+    }
+
+    /// The van Herk / Gil–Werman pass down the columns of a w × h image (reflected edges).
+    private static func rankColumns<Op: RankOp>(_ S: UnsafePointer<Float>, width w: Int, height h: Int, _ r: Int, _: Op.Type,
+                                                into out: UnsafeMutablePointer<Float>) {
+        let win = 2 * r + 1
+        let padded = h + 2 * r
+        let blocks = (padded + win - 1) / win * win
+        let G = UnsafeMutablePointer<Float>.allocate(capacity: blocks * w), Hh = UnsafeMutablePointer<Float>.allocate(capacity: blocks * w)
+        defer { G.deallocate(); Hh.deallocate() }
+        func rowPtr(_ i: Int) -> UnsafePointer<Float>? { i < padded ? S + reflect(i - r, h) * w : nil }
+        var b = 0
+        while b < blocks {
+            for i in b..<(b + win) {
+                let gi = G + i * w
+                if let s = rowPtr(i) {
+                    if i == b { gi.update(from: s, count: w) } else { let gp = G + (i - 1) * w; for x in 0..<w { gi[x] = Op.pick(gp[x], s[x]) } }
+                } else {
+                    if i == b { gi.update(repeating: Op.identity, count: w) } else { gi.update(from: G + (i - 1) * w, count: w) }
+                }
+            }
+            var i = b + win - 1
+            while i >= b {
+                let hi = Hh + i * w
+                if let s = rowPtr(i) {
+                    if i == b + win - 1 { hi.update(from: s, count: w) } else { let hn = Hh + (i + 1) * w; for x in 0..<w { hi[x] = Op.pick(hn[x], s[x]) } }
+                } else {
+                    if i == b + win - 1 { hi.update(repeating: Op.identity, count: w) } else { hi.update(from: Hh + (i + 1) * w, count: w) }
+                }
+                i -= 1
+            }
+            b += win
+        }
+        for y in 0..<h {
+            let o = out + y * w, a = Hh + y * w, c = G + (y + win - 1) * w
+            for x in 0..<w { o[x] = Op.pick(a[x], c[x]) }
+        }
     }
 
     /// Laplacian of Gaussian, scale-normalised and negated (−σ²∇²G∗I): bright blobs of radius

@@ -49,17 +49,24 @@ public struct LabelImage: Equatable, Sendable {
     /// Pixel count of every label (index = label; index 0 = background).
     public func areas() -> [Int] {
         var a = [Int](repeating: 0, count: Int(maxLabel) + 1)
-        for l in labels { a[Int(l)] += 1 }
+        a.withUnsafeMutableBufferPointer { ab in
+            labels.withUnsafeBufferPointer { lb in for l in lb { ab[Int(l)] += 1 } }
+        }
         return a
     }
 
     /// Renumbers labels to 1…n in order of first appearance (row-major); returns n.
     @discardableResult
     public mutating func relabelSequential() -> Int {
-        var map = [Int32: Int32]()
+        guard let top = labels.max(), top > 0 else { return 0 }
+        var map = [Int32](repeating: 0, count: Int(top) + 1)   // 0: not seen yet
         var next: Int32 = 0
-        for i in labels.indices where labels[i] != 0 {
-            if let m = map[labels[i]] { labels[i] = m } else { next += 1; map[labels[i]] = next; labels[i] = next }
+        labels.withUnsafeMutableBufferPointer { lb in
+            for i in lb.indices where lb[i] > 0 {
+                let l = Int(lb[i])
+                if map[l] == 0 { next += 1; map[l] = next }
+                lb[i] = map[l]
+            }
         }
         return Int(next)
     }

@@ -57,6 +57,29 @@ final class QuantificationTests: XCTestCase {
         return m
     }
 
+    /// The cell table's number formatting prints what "%.3f" prints: random values over many
+    /// magnitudes, exact binary ties (0.0625 → 0.062, round half to even), near-ties,
+    /// negative zero and tiny negatives, and values past the fast path.
+    func testThreeDecimalsAsPrintf() {
+        var rng = SystemRandomNumberGenerator()
+        var values: [Double] = [0, -0.0, 0.0625, 0.1875, -0.0625, 2.5e-4, 0.0005, 1.0005, 123.4565, -0.0004, -0.0005, 999_999.9995,
+                                1e6, 1e9, 2e12, -3.5e7, .nan, .infinity, -.infinity, 0.9995, 9.9995, 4.0675]
+        for _ in 0..<20_000 {
+            let e = Double.random(in: -6...8, using: &rng)
+            values.append((Bool.random(using: &rng) ? 1 : -1) * pow(10, e))
+            values.append(Double(Float.random(in: -500...5000, using: &rng)))
+            values.append(Double(Int.random(in: -10_000...10_000, using: &rng)) / 1000 + (Bool.random(using: &rng) ? 0.0005 : 0))
+        }
+        var bad: [String] = []
+        for v in values {
+            var out: [UInt8] = []
+            CellTable.f3(v, into: &out)
+            let want = String(format: "%.3f", v)
+            if String(decoding: out, as: UTF8.self) != want { bad.append("\(v): \(String(decoding: out, as: UTF8.self)) vs \(want)") }
+        }
+        XCTAssertEqual(bad, [])
+    }
+
     func testAccuracyAgainstSimulatedTruth() throws {
         let out = try quantify(tile: 512, threads: 2)
         let pred = try Self.csv(out.appendingPathComponent("cells/P01_A.csv"))

@@ -93,6 +93,29 @@ final class SegmentationTests: XCTestCase {
         XCTAssertEqual(cores.reduce(0) { $0 + $1.count }, 9000 * 5000)
     }
 
+    /// The membrane ring equals the definition checked pixel by pixel (another label or the
+    /// image's edge within `width`, Chebyshev) on random label images, also ones narrower
+    /// than the window.
+    func testMembraneMatchesTheDefinition() {
+        var rng = SystemRandomNumberGenerator()
+        for (w, h, k) in [(40, 30, 1), (40, 30, 2), (33, 7, 3), (5, 40, 2), (3, 3, 1)] {
+            // Blocky labels (runs of 1–6 px) so that cells have insides.
+            var lab = LabelImage(width: w, height: h)
+            for y in 0..<h { var x = 0; while x < w {
+                let run = Int.random(in: 1...6, using: &rng), l = Int32.random(in: 0...4, using: &rng)
+                for xx in x..<min(w, x + run) { lab[xx, y] = y > 0 && Bool.random(using: &rng) ? lab[xx, y - 1] : l }
+                x += run
+            } }
+            let m = Cells.membrane(lab, width: k)
+            for y in 0..<h { for x in 0..<w {
+                let l = lab[x, y]
+                var edge = false
+                for yy in (y - k)...(y + k) { for xx in (x - k)...(x + k) where xx < 0 || yy < 0 || xx >= w || yy >= h || lab[xx, yy] != l { edge = true } }
+                XCTAssertEqual(m[x, y], l != 0 && edge, "\(w)×\(h) k \(k) at \(x),\(y)")
+            } }
+        }
+    }
+
     /// Two single-pixel nuclei 10 px apart grown by 3 px: discs of radius 3 that never meet;
     /// grown by 7 px they meet at the perpendicular bisector.
     func testCellExpansionDoesNotOverlap() {
