@@ -70,9 +70,11 @@ public enum Watershed {
     }
 }
 
-/// Binary min-heap keyed by (height, age), both packed in one UInt64 so that a comparison is
+/// Four-ary min-heap keyed by (height, age), both packed in one UInt64 so that a comparison is
 /// one integer compare: the height's bits mapped to an order-preserving unsigned integer
-/// (−0 taken as +0, as Float comparison does) above the arrival number.
+/// (−0 taken as +0, as Float comparison does) above the arrival number. Keys are unique (the
+/// ages are), so any correct heap pops the same sequence; four children per node halve the
+/// levels a binary heap walks and keep siblings on one cache line.
 struct FloodQueue {
     private var keys: [UInt64] = []
     private var pixels: [Int32] = []
@@ -92,7 +94,7 @@ struct FloodQueue {
                 // Sift up with a hole: parents move down until the new key's place is found.
                 var i = kb.count - 1
                 while i > 0 {
-                    let parent = (i - 1) / 2
+                    let parent = (i - 1) >> 2
                     if k < kb[parent] { kb[i] = kb[parent]; pb[i] = pb[parent]; i = parent } else { break }
                 }
                 kb[i] = k; pb[i] = Int32(p)
@@ -111,11 +113,13 @@ struct FloodQueue {
                     // Sift the last item down from the root with a hole.
                     var i = 0
                     while true {
-                        let l = 2 * i + 1
-                        if l >= n { break }
-                        let r = l + 1
-                        let m = r < n && kb[r] < kb[l] ? r : l
-                        if kb[m] < lastKey { kb[i] = kb[m]; pb[i] = pb[m]; i = m } else { break }
+                        let first = 4 * i + 1
+                        if first >= n { break }
+                        var m = first, mk = kb[first]
+                        let end = min(first + 4, n)
+                        var c = first + 1
+                        while c < end { if kb[c] < mk { m = c; mk = kb[c] }; c += 1 }
+                        if mk < lastKey { kb[i] = mk; pb[i] = pb[m]; i = m } else { break }
                     }
                     kb[i] = lastKey; pb[i] = lastPixel
                 }

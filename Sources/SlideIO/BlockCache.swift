@@ -31,6 +31,8 @@ public final class BlockCache: @unchecked Sendable {
     private var decoding = Set<Key>()
     private var clock: UInt64 = 0
     private var held = 0
+    /// Buffers of dropped blocks, reused.
+    private var spare: [Block] = []
     private(set) var decoded = 0, hits = 0
 
     public init(capacity: Int) { self.capacity = max(0, capacity) }
@@ -52,8 +54,8 @@ public final class BlockCache: @unchecked Sendable {
             cond.wait()
         }
         decoding.insert(key)
+        let b = spare.last?.size == size ? spare.removeLast() : Block(size: size)
         cond.unlock()
-        let b = Block(size: size)
         do {
             try decode(b.bytes)
         } catch {
@@ -67,9 +69,12 @@ public final class BlockCache: @unchecked Sendable {
             clock += 1
             entries[key] = (b, clock)
             held += size
-            while held > capacity, let oldest = entries.min(by: { $0.value.used < $1.value.used }) {
-                entries[oldest.key] = nil
-                held -= oldest.value.block.size
+            while held > capacity, let oldest = entries.min(by: { $0.value.used < $1.value.used })?.key {
+                var dropped = entries.removeValue(forKey: oldest)!.block
+                held -= dropped.size
+                // No reader holds it: its buffer serves the next decode (allocating afresh
+                // for every block fragmented the heap by more than the cache holds).
+                if isKnownUniquelyReferenced(&dropped) && spare.count < 8 { spare.append(dropped) }
             }
         }
         cond.broadcast()
