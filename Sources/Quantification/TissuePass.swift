@@ -79,6 +79,8 @@ public enum TissuePass {
         // only its own map rows.
         let stripRows = f * max(1, 64 / f)
         let strips = (lv.height + stripRows - 1) / stripRows
+        // A strip is thinner than a block: the blocks it shares with the next strips stay cached.
+        source.prepareWindows(width: lv.width, height: stripRows)
         let errors = FirstError()
         signal.withUnsafeMutableBufferPointer { sig in
         marker.withUnsafeMutableBufferPointer { mk in
