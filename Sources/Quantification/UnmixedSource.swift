@@ -31,12 +31,12 @@ public struct UnmixedSource: TileSource {
         let n = r.count
         let c = channelMap.count, k = unmixer.componentCount
         let obs = UnsafeMutablePointer<Float>.allocate(capacity: c * n)
-        let out = UnsafeMutablePointer<Float>.allocate(capacity: k * n)
-        defer { obs.deallocate(); out.deallocate() }
+        defer { obs.deallocate() }
         let bufs = (0..<c).map { UnsafeMutableBufferPointer(start: obs + $0 * n, count: n) }
         try slide.read(channels: channelMap, level: level, region: r, into: bufs)
-        unmixer.unmix(observed: obs, pixels: n, out: out)
-        var planes = (0..<k).map { Image(width: r.width, height: r.height, pixels: Array(UnsafeBufferPointer(start: out + $0 * n, count: n))) }
+        // The components go straight into the images' arrays.
+        var planes = arrays(k, count: n) { unmixer.unmix(observed: obs, pixels: n, into: $0) }
+            .map { Image(width: r.width, height: r.height, pixels: $0) }
         if totalLight {
             let dark = Float(unmixer.library.darkOffset)
             var total = [Float](repeating: 0, count: n)
@@ -45,4 +45,20 @@ public struct UnmixedSource: TileSource {
         }
         return planes
     }
+}
+
+/// `k` new arrays of `count` floats each, filled by `fill` through their own storage (no copy).
+private func arrays(_ k: Int, count n: Int, _ fill: ([UnsafeMutablePointer<Float>]) -> Void) -> [[Float]] {
+    var out = [[Float]](repeating: [], count: k)
+    var pointers: [UnsafeMutablePointer<Float>] = []
+    func make(_ i: Int) {
+        guard i < k else { fill(pointers); return }
+        out[i] = [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
+            pointers.append(buffer.baseAddress!)
+            make(i + 1)
+            initialized = n
+        }
+    }
+    make(0)
+    return out
 }

@@ -49,22 +49,34 @@ public struct Unmixer: Sendable {
     /// Unmixes `pixels` pixels. `observed` holds channelCount planes, `out` componentCount planes;
     /// `observed` is only read.
     public func unmix(observed: UnsafePointer<Float>, pixels: Int, out: UnsafeMutablePointer<Float>) {
+        unmix(observed: observed, pixels: pixels, into: (0..<componentCount).map { out + $0 * pixels })
+    }
+
+    /// Unmixes `pixels` pixels into one buffer per component (`planes[k]`, `pixels` floats each),
+    /// so that a caller's own arrays receive the components without a further copy.
+    public func unmix(observed: UnsafePointer<Float>, pixels: Int, into planes: [UnsafeMutablePointer<Float>]) {
         let m = channelCount, n = componentCount
+        precondition(planes.count == n)
         // pinv·(obs − d·1) = pinv·obs − d·(pinv·1): the dark offset becomes one bias per
-        // component, subtracted from each block's output while it is still in cache.
+        // component, subtracted while each block's output is copied out of the cache-sized
+        // scratch into the planes.
         let block = Unmixer.blockPixels
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: n * block)
+        defer { scratch.deallocate() }
         pinv.withUnsafeBufferPointer { p in
             var start = 0
             while start < pixels {
                 let w = min(block, pixels - start)
-                // (n × m)·(m × w), the planes addressed with their full leading dimension,
-                // so nothing is copied or re-laid out.
+                // (n × m)·(m × w), the input planes addressed with their full leading dimension.
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(w), Int32(m),
-                            1, p.baseAddress, Int32(m), observed + start, Int32(pixels), 0, out + start, Int32(pixels))
-                if let bias = darkBias {
-                    for k in 0..<n {
-                        let row = out + k * pixels + start, b = bias[k]
-                        for i in 0..<w { row[i] -= b }
+                            1, p.baseAddress, Int32(m), observed + start, Int32(pixels), 0, scratch, Int32(w))
+                for k in 0..<n {
+                    let src = scratch + k * w, dst = planes[k] + start
+                    if let bias = darkBias {
+                        let b = bias[k]
+                        for i in 0..<w { dst[i] = src[i] - b }
+                    } else {
+                        dst.update(from: src, count: w)
                     }
                 }
                 start += w
@@ -77,11 +89,11 @@ public struct Unmixer: Sendable {
         var x = [Double](repeating: 0, count: n)
         for px in 0..<pixels {
             var negative = false
-            for k in 0..<n where out[k * pixels + px] < 0 { negative = true; break }
+            for k in 0..<n where planes[k][px] < 0 { negative = true; break }
             if !negative { continue }  // OLS is feasible, hence optimal for NNLS
             for c in 0..<m { b[c] = Double(observed[c * pixels + px]) - dark }
             solver.solve(b, into: &x)
-            for k in 0..<n { out[k * pixels + px] = Float(x[k]) }
+            for k in 0..<n { planes[k][px] = Float(x[k]) }
         }
     }
 
