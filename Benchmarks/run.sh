@@ -10,7 +10,7 @@ S=${2:-16384}
 MIFQ=$PWD/.build/release/mifq
 BENCH=$PWD/.build/release/mifq-bench
 PEER=$PWD/../shared/peer
-swift build -c release >/dev/null
+swift build -c release >/dev/null 2>&1 || { echo "release build failed: run swift build -c release"; exit 1; }
 mkdir -p "$W"
 peak() { grep "Maximum resident" "$1" | awk '{printf "%.0f MB", $6/1024}'; }
 secs() { grep "Elapsed (wall" "$1" | awk '{n=split($8,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}'; }
@@ -105,7 +105,7 @@ fi
 if [ -f "$W/peer8k.ome.tif" ]; then
   echo
   echo "## instruction set: the same quantify (8192² peer slide) built for any x86-64 (above) and with -target-cpu native"
-  swift build -c release --scratch-path "$W/native-build" -Xswiftc -target-cpu -Xswiftc native >/dev/null
+  swift build -c release --scratch-path "$W/native-build" -Xswiftc -target-cpu -Xswiftc native >/dev/null 2>&1 || { echo "native build failed"; exit 1; }
   for t in 1 2; do
     for build in portable native; do
       bin=$MIFQ; [ $build = native ] && bin="$W/native-build/release/mifq"
