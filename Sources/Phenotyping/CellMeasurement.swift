@@ -40,32 +40,50 @@ public enum CellMeasurement {
         let slots = 8
         var sums = [Double](repeating: 0, count: (n + 1) * m * slots)
         var counts = [Int](repeating: 0, count: (n + 1) * slots)
-        let planes = components.map { tile.channels[$0].pixels }
-        let cells = tile.cells.labels, nuclei = tile.nuclei.labels
-        let w = tile.region.width
-        for p in 0..<cells.count {
-            let l = Int(cells[p])
-            if l == 0 || !isOwned[l] { continue }
-            let inNucleus = nuclei[p] == cells[p]
-            let inMembrane = membrane.bits[p]
-            var quadrant = -1
-            if !inNucleus {
-                let dx = Double(tile.region.x + p % w) - tile.centroids[l].x, dy = Double(tile.region.y + p / w) - tile.centroids[l].y
-                quadrant = abs(dx) >= abs(dy) ? (dx >= 0 ? 0 : 1) : (dy >= 0 ? 2 : 3)
+        let w = tile.region.width, h = tile.region.height
+        withPointers(components.map { tile.channels[$0].pixels }) { planes in
+        tile.cells.labels.withUnsafeBufferPointer { cells in
+        tile.nuclei.labels.withUnsafeBufferPointer { nuclei in
+        membrane.bits.withUnsafeBufferPointer { inMembrane in
+        isOwned.withUnsafeBufferPointer { owned in
+        tile.centroids.withUnsafeBufferPointer { centroids in
+        counts.withUnsafeMutableBufferPointer { counts in
+        sums.withUnsafeMutableBufferPointer { sums in
+            for y in 0..<h {
+                let gy = Double(tile.region.y + y)
+                for x in 0..<w {
+                    let p = y * w + x
+                    let l = Int(cells[p])
+                    if l == 0 || !owned[l] { continue }
+                    let inNucleus = nuclei[p] == cells[p]
+                    let memb = inMembrane[p]
+                    var quadrant = -1
+                    if !inNucleus {
+                        let dx = Double(tile.region.x + x) - centroids[l].x, dy = gy - centroids[l].y
+                        quadrant = abs(dx) >= abs(dy) ? (dx >= 0 ? 0 : 1) : (dy >= 0 ? 2 : 3)
+                    }
+                    let base = l * slots
+                    counts[base + (inNucleus ? 0 : 1)] += 1
+                    if memb { counts[base + 2] += 1 }
+                    counts[base + 3] += 1
+                    if quadrant >= 0 { counts[base + 4 + quadrant] += 1 }
+                    for k in 0..<m {
+                        let v = Double(planes[k][p])
+                        let s = (l * m + k) * slots
+                        sums[s + (inNucleus ? 0 : 1)] += v
+                        if memb { sums[s + 2] += v }
+                        sums[s + 3] += v
+                        if quadrant >= 0 { sums[s + 4 + quadrant] += v }
+                    }
+                }
             }
-            let base = l * slots
-            counts[base + (inNucleus ? 0 : 1)] += 1
-            if inMembrane { counts[base + 2] += 1 }
-            counts[base + 3] += 1
-            if quadrant >= 0 { counts[base + 4 + quadrant] += 1 }
-            for k in 0..<m {
-                let v = Double(planes[k][p])
-                let s = (l * m + k) * slots
-                sums[s + (inNucleus ? 0 : 1)] += v
-                if inMembrane { sums[s + 2] += v }
-                sums[s + 3] += v
-                if quadrant >= 0 { sums[s + 4 + quadrant] += v }
-            }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
         }
         return tile.owned.map { l32 in
             let l = Int(l32)
@@ -89,4 +107,17 @@ public enum CellMeasurement {
             return CellRecord(x: centroid.x, y: centroid.y, nucleusPixels: counts[l * slots], cellPixels: cellCount, means: means)
         }
     }
+}
+
+/// Calls `body` with the base address of every array in `arrays`, each valid for the call.
+private func withPointers<R>(_ arrays: [[Float]], _ body: ([UnsafePointer<Float>]) -> R) -> R {
+    var pointers: [UnsafePointer<Float>] = []
+    func nest(_ i: Int) -> R {
+        guard i < arrays.count else { return body(pointers) }
+        return arrays[i].withUnsafeBufferPointer { b in
+            pointers.append(b.baseAddress!)
+            return nest(i + 1)
+        }
+    }
+    return nest(0)
 }
