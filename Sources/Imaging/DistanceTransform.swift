@@ -12,6 +12,21 @@ public enum DistanceTransform {
     /// `limit` pixels when a limit is given) get `.infinity` and −1; every pixel within `limit`
     /// gets exactly what it would without the limit, which only saves work.
     public static func nearest(to feature: Mask, limit: Int? = nil) -> (distance: [Float], index: [Int32]) {
+        transform(feature, invert: false, limit: limit, indices: true, missing: .infinity)
+    }
+
+    /// Distance of every foreground pixel to the nearest background pixel (0 on background),
+    /// as `scipy.ndimage.distance_transform_edt(mask)`. With `limit`, distances beyond it are
+    /// reported as `width + height` (anything larger than the limit) and cost less to find.
+    public static func insideDistance(_ mask: Mask, limit: Int? = nil) -> Image {
+        let d = transform(mask, invert: true, limit: limit, indices: false, missing: Float(mask.width + mask.height)).distance
+        return Image(width: mask.width, height: mask.height, pixels: d)
+    }
+
+    /// The transform to the pixels where `mask` is `!invert`; pixels without a feature (within
+    /// `limit`) get `missing` and −1; nearest-feature indices only when `indices`.
+    private static func transform(_ feature: Mask, invert: Bool, limit: Int?, indices: Bool,
+                                  missing: Float) -> (distance: [Float], index: [Int32]) {
         let w = feature.width, h = feature.height
         guard w > 0 && h > 0 else { return ([], []) }
         let cap = min(max(limit ?? (w + h), 0), w + h)
@@ -27,16 +42,16 @@ public enum DistanceTransform {
         g.withUnsafeMutableBufferPointer { gbb in
         up.withUnsafeMutableBufferPointer { ubb in
             let fb = fbb.baseAddress!, rows = rbb.baseAddress!, gp = gbb.baseAddress!, up = ubb.baseAddress!
-            for x in 0..<w where fb[x] { rows[x] = 0 }
+            for x in 0..<w where fb[x] != invert { rows[x] = 0 }
             for y in 1..<h {
                 let o = y * w
-                for x in 0..<w { rows[o + x] = fb[o + x] ? Int32(y) : rows[o - w + x] }
+                for x in 0..<w { rows[o + x] = fb[o + x] != invert ? Int32(y) : rows[o - w + x] }
             }
             let far = Int32(w + h + 1)
             for y in stride(from: h - 1, through: 0, by: -1) {
                 let o = y * w, yy = Int32(y)
                 for x in 0..<w {
-                    if fb[o + x] { up[x] = yy }
+                    if fb[o + x] != invert { up[x] = yy }
                     let d = rows[o + x], u = up[x]
                     let dd = d >= 0 ? yy - d : far, du = u >= 0 ? u - yy : far
                     if du < dd { rows[o + x] = u }
@@ -53,8 +68,8 @@ public enum DistanceTransform {
         let v = UnsafeMutablePointer<Int>.allocate(capacity: max(n, 1))
         let zn = UnsafeMutablePointer<Int>.allocate(capacity: n + 1), zd = UnsafeMutablePointer<Int>.allocate(capacity: n + 1)
         defer { v.deallocate(); zn.deallocate(); zd.deallocate() }
-        var dist = [Float](repeating: .infinity, count: w * h)
-        var index = [Int32](repeating: -1, count: w * h)
+        var dist = [Float](repeating: missing, count: w * h)
+        var index = [Int32](repeating: -1, count: indices ? w * h : 0)
         let cap2 = cap * cap
         // Square roots of the squared distances, looked up when they are few (a limit): the
         // root's latency was the row pass's bottleneck.
@@ -90,7 +105,7 @@ public enum DistanceTransform {
                     let d2 = dq * dq + Int(f[p])
                     if d2 <= cap2 {
                         db[o + q] = roots.isEmpty ? Float(Double(d2).squareRoot()) : roots[d2]
-                        ib[o + q] = rb[o + p] * Int32(w) + Int32(p)
+                        if indices { ib[o + q] = rb[o + p] * Int32(w) + Int32(p) }
                     }
                 }
             }
@@ -99,15 +114,5 @@ public enum DistanceTransform {
         }
         }
         return (dist, index)
-    }
-
-    /// Distance of every foreground pixel to the nearest background pixel (0 on background),
-    /// as `scipy.ndimage.distance_transform_edt(mask)`. With `limit`, distances beyond it are
-    /// reported as `width + height` (anything larger than the limit) and cost less to find.
-    public static func insideDistance(_ mask: Mask, limit: Int? = nil) -> Image {
-        let bg = Mask(width: mask.width, height: mask.height, bits: mask.bits.map { !$0 })
-        let (d, _) = nearest(to: bg, limit: limit)
-        let far = Float(mask.width + mask.height)
-        return Image(width: mask.width, height: mask.height, pixels: d.map { $0.isFinite ? $0 : far })
     }
 }
