@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import SlideIO
 
@@ -30,6 +31,28 @@ final class BadInputTests: XCTestCase {
     func testCorruptCompressedData() { assertOpenOrDecodeFails("bad/bad_deflate_data.tif", contains: ["tile 1", "cannot be decoded"]) }
     func testUnsupportedSampleFormat() { assertOpenOrDecodeFails("bad/bad_sample_format.tif", contains: ["unsupported", "format 5"]) }
     func testOneBitSamples() { assertOpenOrDecodeFails("bad/bad_one_bit.tif", contains: ["1-bit"]) }
+
+    /// Through the block cache, a block that cannot be decoded fails every read that needs it,
+    /// from several threads at once, with the same error; nothing waits forever on it and the
+    /// good blocks still read.
+    func testUndecodableBlockThroughTheCache() throws {
+        let path = TestData.path("bad/bad_deflate_data.tif")
+        let slide = try Slide(path: path)
+        slide.cacheBlocks(window: slide.width, height: slide.height, channels: [0])
+        let whole = PixelRegion(x: 0, y: 0, width: slide.width, height: slide.height)
+        var messages = [String](repeating: "", count: 6)
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: messages.count) { i in
+            var m = "read"
+            do { _ = try slide.read(channel: 0, region: whole) } catch { m = "\(error)" }
+            lock.lock(); messages[i] = m; lock.unlock()
+        }
+        for m in messages { XCTAssertTrue(m.hasPrefix(path) && m.contains("tile 1"), m) }
+        // The first tile alone decodes.
+        let d = slide.storage
+        XCTAssertEqual(try slide.read(channel: 0, region: PixelRegion(x: 0, y: 0, width: d.blockWidth, height: d.blockHeight)).count,
+                       d.blockWidth * d.blockHeight)
+    }
 
     func testEmptyAndMissingFiles() throws {
         let dir = TestData.temporaryDirectory()
