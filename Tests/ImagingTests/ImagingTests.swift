@@ -91,7 +91,7 @@ final class ImagingTests: XCTestCase {
         let w = 61, h = 47
         let m = Mask(width: w, height: h, bits: (0..<(w * h)).map { _ in Int.random(in: 0..<40, using: &rng) == 0 })
         let (d, idx) = DistanceTransform.nearest(to: m)
-        for limit in [0, 1, 3, 6] {
+        for limit in [0, 1, 3, 6, 20, 500] {
             let (dl, il) = DistanceTransform.nearest(to: m, limit: limit)
             var wrong = 0
             for i in 0..<(w * h) {
