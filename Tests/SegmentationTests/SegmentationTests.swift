@@ -84,13 +84,19 @@ final class SegmentationTests: XCTestCase {
         XCTAssertEqual(cores.prefix(6).map { [$0.x, $0.y] }, [[0, 0], [0, 1024], [0, 2048], [0, 3072], [1024, 0], [1024, 1024]])
         XCTAssertEqual(cores[36].y, 4096); XCTAssertEqual(cores[36].x, 0); XCTAssertEqual(cores[37].x, 1024)
         XCTAssertEqual(cores.last, PixelRegion(x: 8192, y: 4096, width: 808, height: 904))
-        // Inside the image, pairwise disjoint, areas adding up to the image's.
-        XCTAssertTrue(cores.allSatisfy { $0.x >= 0 && $0.y >= 0 && $0.x + $0.width <= 9000 && $0.y + $0.height <= 5000 })
-        for i in cores.indices { for j in cores.indices where j > i {
-            let a = cores[i], b = cores[j]
-            XCTAssertTrue(a.x + a.width <= b.x || b.x + b.width <= a.x || a.y + a.height <= b.y || b.y + b.height <= a.y)
-        } }
-        XCTAssertEqual(cores.reduce(0) { $0 + $1.count }, 9000 * 5000)
+        // Inside the image, pairwise disjoint, areas adding up to the image's; also for a tile
+        // size that divides neither the band nor the image (700: bands of 5 and 3 tile rows).
+        for tile in [1024, 700] {
+            let t = TiledSegmentation(source: SizeOnly(width: 9000, height: 5000), nucleusIndex: 0,
+                                      parameters: NucleusParameters(), pixelSizeUm: 0.5, tileSize: tile, threads: 1)
+            let cores = (0..<t.tileCount).map { t.core($0) }
+            XCTAssertTrue(cores.allSatisfy { $0.x >= 0 && $0.y >= 0 && $0.x + $0.width <= 9000 && $0.y + $0.height <= 5000 })
+            for i in cores.indices { for j in cores.indices where j > i {
+                let a = cores[i], b = cores[j]
+                XCTAssertTrue(a.x + a.width <= b.x || b.x + b.width <= a.x || a.y + a.height <= b.y || b.y + b.height <= a.y)
+            } }
+            XCTAssertEqual(cores.reduce(0) { $0 + $1.count }, 9000 * 5000, "tile \(tile)")
+        }
     }
 
     /// The membrane ring equals the definition checked pixel by pixel (another label or the
