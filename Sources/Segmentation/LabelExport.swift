@@ -24,19 +24,20 @@ public enum LabelExport {
             let lab = cells ? tile.cells : tile.nuclei
             var newID = [UInt32](repeating: 0, count: Int(lab.maxLabel) + 1)
             for l in tile.owned { next += 1; newID[Int(l)] = next }
+            // Each row's owned pixels, from the first to the last, laid over the file: pixels
+            // of objects other tiles own stay as those tiles wrote them.
             let r = tile.region
-            var run = [UInt32]()
+            var row = [UInt32](repeating: 0, count: r.width)
             for y in 0..<r.height {
-                var x = 0
-                while x < r.width {
+                var first = r.width, last = -1
+                for x in 0..<r.width {
                     let id = newID[Int(lab.labels[y * r.width + x])]
-                    if id == 0 { x += 1; continue }
-                    let x0 = x
-                    run.removeAll(keepingCapacity: true)
-                    while x < r.width && newID[Int(lab.labels[y * r.width + x])] == id { run.append(id); x += 1 }
-                    try run.withUnsafeBufferPointer {
-                        try writer.write(channel: 0, region: PixelRegion(x: r.x + x0, y: r.y + y, width: x - x0, height: 1), labels: $0)
-                    }
+                    row[x] = id
+                    if id != 0 { first = min(first, x); last = x }
+                }
+                guard last >= first else { continue }
+                try row[first...last].withUnsafeBufferPointer {
+                    try writer.overlay(channel: 0, row: PixelRegion(x: r.x + first, y: r.y + y, width: last - first + 1, height: 1), labels: $0)
                 }
             }
             done += 1

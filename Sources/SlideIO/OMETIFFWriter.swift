@@ -139,6 +139,28 @@ public final class OMETIFFWriter: @unchecked Sendable {
         try write(channel: channel, region: region, samples: UnsafeRawBufferPointer(labels))
     }
 
+    /// Writes the nonzero labels of one row (`region.height` 1) over what the file holds there
+    /// and leaves the rest as it is: a label mask whose objects several tiles write, each only
+    /// its own, with one read and one write per file tile the row crosses (not one per run).
+    public func overlay(channel: Int, row region: PixelRegion, labels: UnsafeBufferPointer<UInt32>) throws {
+        precondition(spec.sampleType == .uint32 && region.height == 1 && labels.count >= region.width)
+        precondition(channel >= 0 && channel < spec.channelNames.count)
+        precondition(region.x >= 0 && region.y >= 0 && region.x + region.width <= spec.width && region.y < spec.height)
+        guard region.width > 0 else { return }
+        try tileWriter?.drain()   // queued direct writes land before the read
+        accumulator?.abandon()
+        let t = spec.tileSize, y = region.y, ty = y / t
+        let seg = UnsafeMutablePointer<UInt32>.allocate(capacity: t)
+        defer { seg.deallocate() }
+        for tx in (region.x / t)...((region.x + region.width - 1) / t) {
+            let x0 = max(region.x, tx * t), x1 = min(region.x + region.width, tx * t + t), n = x1 - x0
+            let off = tileOffset(channel: channel, level: 0, tx: tx, ty: ty) + ((y - ty * t) * t + x0 - tx * t) * 4
+            try readFully(UnsafeMutableRawPointer(seg), n * 4, at: off)
+            for i in 0..<n where labels[x0 - region.x + i] != 0 { seg[i] = labels[x0 - region.x + i] }
+            try writeFully(UnsafeRawPointer(seg), n * 4, at: off)
+        }
+    }
+
     /// Stores samples already in the file's sample type (row-major, `region.width` per row).
     /// A region that is exactly one tile wide goes to the file straight from `samples`.
     public func write(channel: Int, region: PixelRegion, samples: UnsafeRawBufferPointer) throws {
@@ -278,10 +300,6 @@ public final class OMETIFFWriter: @unchecked Sendable {
         }
     }
 
-    /// Pixels of a plane: page-aligned whole runs go direct when they can (a buffer the writer
-    /// owns as it is, a borrowed one copied); anything else waits for the queued ones (so a later
-    /// write to the same place is not overtaken) and goes through the page cache. An owned
-    /// buffer is freed either way.
     /// Hands a whole level-0 tile to the accumulator, writing the reduced tiles it completes.
     private func reduceTile(channel: Int, tx: Int, ty: Int, samples: UnsafeRawPointer) throws {
         let bytes = spec.tileSize * spec.tileSize * spec.sampleType.bytes
@@ -290,6 +308,10 @@ public final class OMETIFFWriter: @unchecked Sendable {
         }
     }
 
+    /// Pixels of a plane: page-aligned whole runs go direct when they can (a buffer the writer
+    /// owns as it is, a borrowed one copied); anything else waits for the queued ones (so a later
+    /// write to the same place is not overtaken) and goes through the page cache. An owned
+    /// buffer is freed either way.
     private func writeTile(_ buf: UnsafeRawPointer, _ n: Int, at off: Int, owned: Bool = false) throws {
         var queued = false
         defer { if owned && !queued { UnsafeMutableRawPointer(mutating: buf).deallocate() } }
