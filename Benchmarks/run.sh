@@ -47,12 +47,14 @@ for t in 1 2; do
   s=$(secs "$W/seg$t.time"); echo "  $t thread(s): $s s, $(mpx $S $s) Mpx/s, peak RSS $(peak "$W/seg$t.time")"
 done
 echo
-echo "## quantify (tissue pass, unmix, segment, measure, tables; --no-cells); phases from MIFQ_TIMING"
+echo "## quantify (tissue pass, unmix, segment, measure, tables; --no-cells); phases and stages from MIFQ_TIMING"
 phases() { grep -E "^(tissue|threshold|tiles|table|qc) " "$1" | tr '\n' ' '; }
+stages() { grep -E "^stages " "$1" | sed "s/^stages (CPU s over all workers): //"; }
 for t in 1 2; do
   rm -rf "$W/q$t"
   MIFQ_TIMING=1 /usr/bin/time -v "$MIFQ" quantify "$SLIDE" --panel panels/escc-opal7.json --out "$W/q$t" --threads $t --no-cells --quiet 2> "$W/q$t.time" >/dev/null
   s=$(secs "$W/q$t.time"); echo "  $t thread(s): $s s, $(mpx $S $s) Mpx/s, peak RSS $(peak "$W/q$t.time")   [$(phases "$W/q$t.time")]"
+  echo "    tile pass by stage, CPU seconds summed over the workers: $(stages "$W/q$t.time")"
 done
 rm -rf "$W/small"
 "$MIFQ" simulate --out "$W/small" --patients 1 --size 4096x4096 --threads 2 --no-masks --quiet >/dev/null

@@ -80,10 +80,11 @@ public struct SlideQuantifier: Sendable {
         var gateValues = [[Float]](repeating: [], count: panel.markers.count)
         var gateMapIndex: [Int32] = []
         var done = 0
+        StageTimes.shared.reset()   // the tile pass's stages only (slides run one at a time)
         try tiled.run(threshold: threshold, cellExpansionPx: expansionPx, map: { tile in
-            (CellMeasurement.measure(tile, components: components, membraneWidthPx: membranePx),
-             fused ? TissuePass.blockSums(plan: plan, core: tile.core, region: tile.region,
-                                          channels: tile.channels, totalIndex: totalIndex) : [])
+            (StageTimes.measure("measure") { CellMeasurement.measure(tile, components: components, membraneWidthPx: membranePx) },
+             fused ? StageTimes.measure("map sums") { TissuePass.blockSums(plan: plan, core: tile.core, region: tile.region,
+                                                                            channels: tile.channels, totalIndex: totalIndex) } : [])
         }, consume: { records, blocks in
             for b in blocks {
                 signalSums[b.index] = b.signal; markerSums[b.index] = b.marker
@@ -100,6 +101,7 @@ public struct SlideQuantifier: Sendable {
         })
         try spool.finishWriting()
         mark("tiles")
+        if timing { FileHandle.standardError.write(Data("stages (CPU s over all workers): \(StageTimes.shared.report())\n".utf8)) }
         let tissueResult = try tissue ?? TissuePass.detect(signal: TissuePass.take(&signalSums), marker: TissuePass.take(&markerSums),
                                                            exclude: TissuePass.take(&excludeSums),
                                                            plan: plan, slide: slide, panel: panel, pixelSizeUm: px)

@@ -33,9 +33,9 @@ public struct UnmixedSource: TileSource {
         let obs = UnsafeMutablePointer<Float>.allocate(capacity: c * n)
         defer { obs.deallocate() }
         let bufs = (0..<c).map { UnsafeMutableBufferPointer(start: obs + $0 * n, count: n) }
-        try slide.read(channels: channelMap, level: level, region: r, into: bufs)
+        try StageTimes.measure("decode") { try slide.read(channels: channelMap, level: level, region: r, into: bufs) }
         // The components go straight into the images' arrays.
-        var planes = arrays(k, count: n) { unmixer.unmix(observed: obs, pixels: n, into: $0) }
+        var planes = StageTimes.measure("unmix") { arrays(k, count: n) { unmixer.unmix(observed: obs, pixels: n, into: $0) } }
             .map { Image(width: r.width, height: r.height, pixels: $0) }
         if totalLight {
             let dark = Float(unmixer.library.darkOffset)

@@ -37,7 +37,9 @@ public struct ChannelSource: TileSource {
     public init(slide: Slide, channels: [Int]) { self.slide = slide; self.channels = channels }
     public var width: Int { slide.width }
     public var height: Int { slide.height }
-    public func images(_ region: PixelRegion) throws -> [Image] { try readImages(slide, channels: channels, region: region) }
+    public func images(_ region: PixelRegion) throws -> [Image] {
+        try StageTimes.measure("decode") { try readImages(slide, channels: channels, region: region) }
+    }
     public func prepareWindows(width: Int, height: Int) { slide.cacheBlocks(window: width, height: height, channels: channels) }
 }
 
@@ -135,7 +137,7 @@ public struct TiledSegmentation: Sendable {
         let c = core(i)
         let r = expanded(c)
         let images = try source.images(r)
-        let nuclei = segmenter.segment(images[nucleusIndex], threshold: threshold)
+        let nuclei = StageTimes.measure("segment") { segmenter.segment(images[nucleusIndex], threshold: threshold) }
         let n = Int(nuclei.maxLabel)
         var sx = [Double](repeating: 0, count: n + 1), sy = sx, cnt = sx
         for y in 0..<r.height {
@@ -155,7 +157,7 @@ public struct TiledSegmentation: Sendable {
             if px >= c.x && px < c.x + c.width && py >= c.y && py < c.y + c.height { owned.append(Int32(l)) }
         }
         owned.sort { (centroids[Int($0)].y, centroids[Int($0)].x) < (centroids[Int($1)].y, centroids[Int($1)].x) }
-        let cells = Cells.expand(nuclei, distance: cellExpansionPx)
+        let cells = StageTimes.measure("cells") { Cells.expand(nuclei, distance: cellExpansionPx) }
         return TileSegmentation(index: i, core: c, region: r, nuclei: nuclei, cells: cells, owned: owned,
                                 centroids: centroids, channels: images)
     }

@@ -67,6 +67,17 @@ final class SegmentationTests: XCTestCase {
         }
     }
 
+    /// Stage times add up per stage and report in first-seen order; without MIFQ_TIMING
+    /// `measure` only runs its body.
+    func testStageTimesAddUp() {
+        let t = StageTimes()
+        t.add("decode", 1.5); t.add("segment", 0.25); t.add("decode", 0.5)
+        XCTAssertEqual(t.report(), "decode 2.00 s segment 0.25 s")
+        t.reset()
+        XCTAssertEqual(t.report(), "")
+        XCTAssertEqual(StageTimes.measure("x") { 41 + 1 }, 42)
+    }
+
     /// A source of a given size whose pixels are never read.
     struct SizeOnly: TileSource {
         let width: Int, height: Int
