@@ -16,11 +16,8 @@ deps:
 build: deps
 	$(SWIFT) build
 
-# CPU=native builds for this machine's instruction set (e.g. AVX2): quantify about 10% faster,
-# same tables (Benchmarks/); the binary then needs a CPU like the one that built it.
-CPU ?=
 release: deps
-	$(SWIFT) build -c release $(if $(CPU),-Xswiftc -target-cpu -Xswiftc $(CPU))
+	$(SWIFT) build -c release
 
 test: deps
 	$(SWIFT) build

@@ -104,18 +104,3 @@ if [ -f "$PEER/peer_pipeline.py" ] && python3 -c "import tifffile, skimage, scip
     echo "  mifq, $t thread(s): $(secs "$W/qp$t.time") s, peak RSS $(peak "$W/qp$t.time"); $(python3 scripts/eval/peer_truth.py "$P.truth.csv" "$W/qp$t/cells/peer8k.csv" | grep -o 'F1 [0-9.]*' | head -1)"
   done
 fi
-if [ -f "$W/peer8k.ome.tif" ]; then
-  echo
-  echo "## instruction set: the same quantify (8192² peer slide) built for any x86-64 (above) and with -target-cpu native"
-  swift build -c release --scratch-path "$W/native-build" -Xswiftc -target-cpu -Xswiftc native >/dev/null 2>&1 || { echo "native build failed"; exit 1; }
-  for t in 1 2; do
-    for build in portable native; do
-      bin=$MIFQ; [ $build = native ] && bin="$W/native-build/release/mifq"
-      rm -rf "$W/qn"
-      /usr/bin/time -v "$bin" quantify "$W/peer8k.ome.tif" --panel panels/peer-slide.json --out "$W/qn" --threads $t --no-qc --quiet 2> "$W/qn-$build$t.time" >/dev/null
-      [ $build = portable ] && cp "$W/qn/cells/peer8k.csv" "$W/qn-portable.csv"
-    done
-    same=$(cmp -s "$W/qn/cells/peer8k.csv" "$W/qn-portable.csv" && echo "identical cell tables" || echo "CELL TABLES DIFFER")
-    echo "  $t thread(s): portable $(secs "$W/qn-portable$t.time") s, native $(secs "$W/qn-native$t.time") s; $same"
-  done
-fi
