@@ -128,59 +128,48 @@ public enum Filters {
         }
     }
 
-    /// Mean over a (2r+1)² square window, O(1) per pixel (running sums).
+    /// Mean over a (2r+1)² square window, O(1) per pixel (running sums in Double). The row
+    /// sums are column sums of the transposed image: the same additions in the same order,
+    /// vectorised across the rows instead of one row after another.
     public static func boxMean(_ img: Image, radius r: Int) -> Image {
         guard r > 0 else { return img }
         let n = Float(2 * r + 1)
-        var out = runningSum(img, radius: r, horizontal: true)
-        out = runningSum(out, radius: r, horizontal: false)
+        let rows = transposed(columnSums(transposed(img), radius: r))
         let inv = 1 / (n * n)
-        return out.map { $0 * inv }
+        return columnSums(rows, radius: r).map { $0 * inv }
     }
 
-    private static func runningSum(_ img: Image, radius r: Int, horizontal: Bool) -> Image {
+    /// A copy with rows and columns exchanged.
+    static func transposed(_ img: Image) -> Image {
+        var out = [Float](repeating: 0, count: img.count)
+        img.pixels.withUnsafeBufferPointer { s in
+            out.withUnsafeMutableBufferPointer { transpose(s.baseAddress!, width: img.width, height: img.height, into: $0.baseAddress!) }
+        }
+        return Image(width: img.height, height: img.width, pixels: out)
+    }
+
+    /// Sum over the 2r + 1 rows around each row (reflected edges), all columns at once: a row of
+    /// running sums updated row by row, memory walked contiguously.
+    private static func columnSums(_ img: Image, radius r: Int) -> Image {
         let w = img.width, h = img.height
         var out = [Float](repeating: 0, count: img.count)
-        if horizontal {
-            var line = [Double](repeating: 0, count: w)
-            // padded[j] = line[reflect(j − r)], one sample more than the windows need.
-            var padded = [Double](repeating: 0, count: w + 2 * r + 1)
+        var sum = [Double](repeating: 0, count: w)
+        img.pixels.withUnsafeBufferPointer { src in
+        out.withUnsafeMutableBufferPointer { dst in
+        sum.withUnsafeMutableBufferPointer { sb in
+            let S = sb.baseAddress!, P = src.baseAddress!, D = dst.baseAddress!
+            for j in 0...(2 * r) {
+                let row = P + reflect(j - r, h) * w
+                for x in 0..<w { S[x] += Double(row[x]) }
+            }
             for y in 0..<h {
-                for x in 0..<w { line[x] = Double(img.pixels[y * w + x]) }
-                line.withUnsafeBufferPointer { lp in
-                    padded.withUnsafeMutableBufferPointer { pp in
-                        padReflected(pp.baseAddress!, lp.baseAddress!, w, r)
-                        pp[w + 2 * r] = lp[reflect(w + r, w)]
-                    }
-                }
-                var s = 0.0
-                for j in 0...(2 * r) { s += padded[j] }
-                for x in 0..<w {
-                    out[y * w + x] = Float(s)
-                    s += padded[x + 2 * r + 1] - padded[x]
-                }
+                let o = D + y * w
+                for x in 0..<w { o[x] = Float(S[x]) }
+                let add = P + reflect(y + r + 1, h) * w, sub = P + reflect(y - r, h) * w
+                for x in 0..<w { S[x] += Double(add[x]) - Double(sub[x]) }
             }
-        } else {
-            // Columns all at once, a row of running sums updated row by row (memory walked
-            // contiguously); per column the same additions in the same order as the rows.
-            var sum = [Double](repeating: 0, count: w)
-            img.pixels.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-            sum.withUnsafeMutableBufferPointer { sb in
-                let S = sb.baseAddress!, P = src.baseAddress!, D = dst.baseAddress!
-                for j in 0...(2 * r) {
-                    let row = P + reflect(j - r, h) * w
-                    for x in 0..<w { S[x] += Double(row[x]) }
-                }
-                for y in 0..<h {
-                    let o = D + y * w
-                    for x in 0..<w { o[x] = Float(S[x]) }
-                    let add = P + reflect(y + r + 1, h) * w, sub = P + reflect(y - r, h) * w
-                    for x in 0..<w { S[x] += Double(add[x]) - Double(sub[x]) }
-                }
-            }
-            }
-            }
+        }
+        }
         }
         return Image(width: w, height: h, pixels: out)
     }
