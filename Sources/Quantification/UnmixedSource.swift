@@ -40,7 +40,9 @@ public struct UnmixedSource: TileSource {
         if totalLight {
             let dark = Float(unmixer.library.darkOffset)
             var total = [Float](repeating: 0, count: n)
-            for ch in 0..<c { for i in 0..<n { total[i] += obs[ch * n + i] - dark } }
+            total.withUnsafeMutableBufferPointer { t in
+                for ch in 0..<c { let o = obs + ch * n; for i in 0..<n { t[i] += o[i] - dark } }
+            }
             planes.append(Image(width: r.width, height: r.height, pixels: total))
         }
         return planes

@@ -24,19 +24,23 @@ public enum Cells {
         var m = Mask(width: w, height: h)
         let k = max(1, width)
         cells.labels.withUnsafeBufferPointer { c in
+        m.bits.withUnsafeMutableBufferPointer { out in
             for y in 0..<h {
+                // A window that leaves the image makes every cell pixel of the row membrane.
+                let rowInside = y >= k && y < h - k
                 for x in 0..<w {
                     let l = c[y * w + x]
                     if l == 0 { continue }
+                    guard rowInside && x >= k && x < w - k else { out[y * w + x] = true; continue }
                     var edge = false
                     outer: for yy in (y - k)...(y + k) {
-                        for xx in (x - k)...(x + k) {
-                            if xx < 0 || yy < 0 || xx >= w || yy >= h || c[yy * w + xx] != l { edge = true; break outer }
-                        }
+                        let row = c.baseAddress! + yy * w
+                        for xx in (x - k)...(x + k) where row[xx] != l { edge = true; break outer }
                     }
-                    if edge { m.bits[y * w + x] = true }
+                    if edge { out[y * w + x] = true }
                 }
             }
+        }
         }
         return m
     }
