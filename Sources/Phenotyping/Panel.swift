@@ -102,6 +102,9 @@ public struct TissueParameters: Codable, Equatable, Sendable {
     public var tumorThreshold: Double? = nil
     public var tumorEdgeFraction: Double = 0.55
     public var minTumorAreaMicrons2: Double = 1000
+    /// Stroma islands enclosed by tumour and smaller than this count as tumour (0: off): a few
+    /// marker-negative cells together inside a nest leave a dip in the smoothed marker, not stroma.
+    public var fillTumorHolesBelowMicrons2: Double = 0
     /// Markers of cells that sit inside nests without the tumour marker (T cells, macrophages,
     /// DCs): their pixels, widened by `tumorExcludeMarginMicrons`, are left out of the tumour
     /// marker's smoothed average, so a lymphocyte in a nest's outer row does not push the edge in.
@@ -133,6 +136,7 @@ public struct TissueParameters: Codable, Equatable, Sendable {
         tumorThreshold = try c.decodeIfPresent(Double.self, forKey: .tumorThreshold)
         tumorEdgeFraction = try c.decodeIfPresent(Double.self, forKey: .tumorEdgeFraction) ?? d.tumorEdgeFraction
         minTumorAreaMicrons2 = try c.decodeIfPresent(Double.self, forKey: .minTumorAreaMicrons2) ?? d.minTumorAreaMicrons2
+        fillTumorHolesBelowMicrons2 = try c.decodeIfPresent(Double.self, forKey: .fillTumorHolesBelowMicrons2) ?? d.fillTumorHolesBelowMicrons2
         tumorExcludeMarkers = try c.decodeIfPresent([String].self, forKey: .tumorExcludeMarkers) ?? d.tumorExcludeMarkers
         tumorExcludeMarginMicrons = try c.decodeIfPresent(Double.self, forKey: .tumorExcludeMarginMicrons) ?? d.tumorExcludeMarginMicrons
         tumorCellSnapMicrons = try c.decodeIfPresent(Double.self, forKey: .tumorCellSnapMicrons) ?? d.tumorCellSnapMicrons

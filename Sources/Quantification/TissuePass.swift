@@ -180,6 +180,7 @@ public enum TissuePass {
                                       minTissueAreaMicrons2: t.minTissueAreaMicrons2, fillHolesBelowMicrons2: t.fillHolesBelowMicrons2,
                                       sigmaTumorMicrons: t.tumorSigmaMicrons, tumorThreshold: t.tumorThreshold,
                                       tumorEdgeFraction: t.tumorEdgeFraction, minTumorAreaMicrons2: t.minTumorAreaMicrons2,
+                                      fillTumorHolesBelowMicrons2: t.fillTumorHolesBelowMicrons2,
                                       excludeMarginMicrons: t.tumorExcludeMarginMicrons)
         let res = detector.detect(signal: Image(width: mw, height: mh, pixels: take(&signal)),
                                   tumorMarker: Image(width: mw, height: mh, pixels: take(&marker)),

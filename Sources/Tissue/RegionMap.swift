@@ -62,14 +62,15 @@ public struct RegionMap: Sendable {
 /// for cells the smoothed map places poorly at a nest's outline (the areas stay the map's):
 /// - a tumour-marker-positive cell in stroma within `snapMicrons` of the tumour map is
 ///   tumour-region (the smoothing rounds a nest's outline off its outermost tumour cells);
-/// - a cell positive for a marker left out of the tumour average (immune cells) is
-///   tumour-region where it lies within one map pixel of the tumour map and the tumour score
-///   interpolated at its centroid is at least `immuneThresholdFactor` × the threshold, else
-///   stroma.
+/// - a cell positive for a marker left out of the tumour average (immune cells) at the tumour
+///   map's edge (its map pixel within one pixel of both tumour and non-tumour) is tumour-region
+///   where the tumour score interpolated at its centroid is at least `immuneThresholdFactor` ×
+///   the threshold, else stroma. Away from the edge the label decides, so a filled stroma island
+///   in a nest stays tumour for every cell in it.
 public struct CellRegions: Sendable {
     public let map: RegionMap
     let nearTumor: [Bool]?
-    let besideTumor: [Bool]?
+    let tumorEdge: [Bool]?
     let immuneScore: Double
 
     public init(map: RegionMap, snapMicrons: Double, immuneThresholdFactor: Double?) {
@@ -78,10 +79,13 @@ public struct CellRegions: Sendable {
         let snap = snapMicrons / (map.pixelSizeUm * map.scale)
         nearTumor = snap >= 1 ? Morphology.dilate(tumor, radius: snap).bits : nil
         if let f = immuneThresholdFactor, !map.tumorScore.isEmpty {
-            besideTumor = Morphology.dilate(tumor, radius: 1.5).bits   // the 3 × 3 neighbourhood
+            // The 3 × 3 neighbourhood holds both tumour and non-tumour pixels.
+            let besideTumor = Morphology.dilate(tumor, radius: 1.5).bits
+            let besideOther = Morphology.dilate(Mask(width: map.width, height: map.height, bits: tumor.bits.map { !$0 }), radius: 1.5).bits
+            tumorEdge = zip(besideTumor, besideOther).map { $0 && $1 }
             immuneScore = f * 100
         } else {
-            besideTumor = nil; immuneScore = 0
+            tumorEdge = nil; immuneScore = 0
         }
     }
 
@@ -90,8 +94,9 @@ public struct CellRegions: Sendable {
         let i = my * map.width + mx
         let label = map.labels[i]
         if label == RegionMap.background { return label }
-        if immunePositive, let beside = besideTumor {
-            return beside[i] && map.tumorScore(atX: x, y: y) >= immuneScore ? RegionMap.tumor : RegionMap.stroma
+        if immunePositive, let edge = tumorEdge {
+            guard edge[i] else { return label }
+            return map.tumorScore(atX: x, y: y) >= immuneScore ? RegionMap.tumor : RegionMap.stroma
         }
         if label == RegionMap.stroma, tumorPositive, let near = nearTumor, near[i] { return RegionMap.tumor }
         return label

@@ -13,6 +13,7 @@ import Imaging
 ///   (or a fixed threshold), inside tissue; nests smaller than the minimum tumour area dropped;
 ///   the automatic threshold is `tumorEdgeFraction` of the nests' plateau (the median of tissue
 ///   pixels above Otsu's threshold), which puts the edge where the signal falls to that fraction;
+///   stroma islands enclosed by tumour and smaller than `fillTumorHolesBelowMicrons2` are tumour;
 /// - with an exclusion plane (the summed abundance of markers of cells that sit inside nests
 ///   without the tumour marker: T cells, macrophages, DCs), the smoothing is a normalised
 ///   convolution that leaves those cells out: pixels above Otsu's threshold of that plane over
@@ -28,16 +29,18 @@ public struct TissueDetector: Sendable {
     public var tumorThreshold: Double?
     public var tumorEdgeFraction: Double
     public var minTumorAreaMicrons2: Double
+    public var fillTumorHolesBelowMicrons2: Double
     public var excludeMarginMicrons: Double
 
     public init(sigmaTissueMicrons: Double, tissueOtsuFactor: Double, minTissueAreaMicrons2: Double,
                 fillHolesBelowMicrons2: Double, sigmaTumorMicrons: Double, tumorThreshold: Double?,
-                tumorEdgeFraction: Double, minTumorAreaMicrons2: Double,
+                tumorEdgeFraction: Double, minTumorAreaMicrons2: Double, fillTumorHolesBelowMicrons2: Double = 0,
                 excludeMarginMicrons: Double = 0) {
         self.sigmaTissueMicrons = sigmaTissueMicrons; self.tissueOtsuFactor = tissueOtsuFactor
         self.minTissueAreaMicrons2 = minTissueAreaMicrons2; self.fillHolesBelowMicrons2 = fillHolesBelowMicrons2
         self.sigmaTumorMicrons = sigmaTumorMicrons; self.tumorThreshold = tumorThreshold
         self.tumorEdgeFraction = tumorEdgeFraction; self.minTumorAreaMicrons2 = minTumorAreaMicrons2
+        self.fillTumorHolesBelowMicrons2 = fillTumorHolesBelowMicrons2
         self.excludeMarginMicrons = excludeMarginMicrons
     }
 
@@ -111,6 +114,10 @@ public struct TissueDetector: Sendable {
         }
         var tumor = Mask(width: w, height: h, bits: (0..<(w * h)).map { tissue.bits[$0] && marker.pixels[$0] > tumorT })
         tumor = Labeling.filterComponents(tumor, minArea: max(1, Int(minTumorAreaMicrons2 / pxArea)))
+        if fillTumorHolesBelowMicrons2 > 0 {
+            tumor = Labeling.fillHoles(tumor, maxArea: Int(fillTumorHolesBelowMicrons2 / pxArea))
+            for i in 0..<(w * h) where !tissue.bits[i] { tumor.bits[i] = false }
+        }
         var labels = [UInt8](repeating: 0, count: w * h)
         for i in 0..<(w * h) where tissue.bits[i] { labels[i] = tumor.bits[i] ? 2 : 1 }
         // (A fixed threshold of 0 or less: 255 above it, 0 elsewhere.)

@@ -62,6 +62,42 @@ final class TissueTests: XCTestCase {
         XCTAssertEqual(excluded.tumorScore[31 * w + 28], 190, accuracy: 1)
     }
 
+    /// A nest (left 40 columns, marker 100, fixed threshold 45, σ 2 px) with three holes in it:
+    /// an 8 × 8 marker-free island (smoothed centre 100 × (1 − erf(√2)²) ≈ 8.9, so stroma), a
+    /// 16 × 16 one (centre ≈ 0), and an 8 × 8 patch of glass. Filling stroma islands below
+    /// 100 µm² makes the small island tumour and leaves the large one stroma and the glass
+    /// background; nothing else changes.
+    func testSmallStromaIslandsInNestsBecomeTumour() {
+        let w = 64, h = 64
+        var signal = Image(width: w, height: h, value: 200), marker = Image(width: w, height: h)
+        for y in 0..<h { for x in 0..<40 { marker[x, y] = 100 } }
+        for y in 6..<14 { for x in 10..<18 { marker[x, y] = 0 } }          // small island, centre (14, 10)
+        for y in 24..<40 { for x in 8..<24 { marker[x, y] = 0 } }          // large island, centre (16, 32)
+        for y in 50..<58 { for x in 12..<20 { signal[x, y] = 2; marker[x, y] = 0 } }   // glass, centre (16, 54)
+        func detect(fill: Double) -> TissueDetector.Result {
+            TissueDetector(sigmaTissueMicrons: 1, tissueOtsuFactor: 1, minTissueAreaMicrons2: 16, fillHolesBelowMicrons2: 16,
+                           sigmaTumorMicrons: 2, tumorThreshold: 45, tumorEdgeFraction: 0.45, minTumorAreaMicrons2: 16,
+                           fillTumorHolesBelowMicrons2: fill)
+                .detect(signal: signal, tumorMarker: marker, mapPixelUm: 1)
+        }
+        let plain = detect(fill: 0), filled = detect(fill: 100)
+        XCTAssertEqual(plain.labels[10 * w + 14], RegionMap.stroma)
+        XCTAssertEqual(filled.labels[10 * w + 14], RegionMap.tumor)
+        XCTAssertEqual(filled.labels[32 * w + 16], RegionMap.stroma)
+        XCTAssertEqual(plain.labels[54 * w + 16], RegionMap.background)
+        XCTAssertEqual(filled.labels[54 * w + 16], RegionMap.background)
+        var changed = 0
+        for y in 0..<h {
+            for x in 0..<w where plain.labels[y * w + x] != filled.labels[y * w + x] {
+                changed += 1
+                XCTAssertTrue((6..<14).contains(y) && (10..<18).contains(x), "changed outside the small island at (\(x), \(y))")
+                XCTAssertEqual(plain.labels[y * w + x], RegionMap.stroma)
+            }
+        }
+        XCTAssertGreaterThan(changed, 16)
+        XCTAssertEqual(plain.tumorScore, filled.tumorScore)
+    }
+
     /// The score between map pixel centres, bilinear by hand (map pixels of 4 level-0 pixels,
     /// centres at 2 and 6), clamped beyond the outer centres.
     func testTumourScoreInterpolation() {
@@ -120,5 +156,13 @@ final class TissueTests: XCTestCase {
         XCTAssertEqual(at(18, tumor: true, off), RegionMap.stroma)
         XCTAssertEqual(at(12, immune: true, off), RegionMap.stroma)
         XCTAssertEqual(rules.region(x: 22, y: 2, mapX: 5, mapY: 0, tumorPositive: true, immunePositive: true), RegionMap.background)
+        // Away from the map's edge the label decides: a filled stroma island inside a nest is
+        // tumour with a low score (here 20 at the centre of a 5 × 5 all-tumour map).
+        var island = [UInt8](repeating: 150, count: 25)
+        island[12] = 20
+        let nest = RegionMap(width: 5, height: 5, scale: 4, pixelSizeUm: 0.5, labels: [UInt8](repeating: 2, count: 25),
+                             tumorScore: island, fullWidth: 20, fullHeight: 20)
+        XCTAssertEqual(CellRegions(map: nest, snapMicrons: 4, immuneThresholdFactor: 0.95)
+            .region(x: 10, y: 10, mapX: 2, mapY: 2, tumorPositive: false, immunePositive: true), RegionMap.tumor)
     }
 }

@@ -3,8 +3,11 @@
 peer's own rule (one-to-one greedy matching of centroids within 4 px), so both tools' F1 compare.
 
     python3 scripts/eval/peer_truth.py SLIDE.ome.tif.truth.csv QUANT/cells/SLIDE.csv [PIXEL_UM]
-Prints detection recall/precision/F1 and, on matched cells, per-marker F1."""
-import csv, sys
+Prints detection recall/precision/F1 and, on matched cells, per-marker F1. When QUANT/slides.csv
+and SLIDE.ome.tif.meta.json are there, also the tumour and stroma areas against the meta's, and
+every phenotype's density (total, tumour, stroma) against the truth's counts over the true areas,
+for the phenotype x region pairs with at least 30 true cells."""
+import csv, json, os, sys
 import numpy as np
 from scipy.spatial import cKDTree
 
@@ -32,3 +35,35 @@ for m in ["CD8", "CD68", "CD11c", "CD4", "PDL1", "panCK"]:
     dpos = sum(1 for r in cells if r[f"{m}_positive"] == "1")
     out.append(f"{m} {2 * tp / max(1, tpos + dpos):.3f}")
 print("marker F1 (all truth and all detected positives): " + ", ".join(out))
+
+quant = os.path.dirname(os.path.dirname(os.path.abspath(cells_path)))
+meta_path = truth_path[:-len(".truth.csv")] + ".meta.json" if truth_path.endswith(".truth.csv") else ""
+slides_path = os.path.join(quant, "slides.csv")
+if os.path.exists(meta_path) and os.path.exists(slides_path):
+    meta = json.load(open(meta_path))
+    sid = os.path.basename(cells_path)[:-4]
+    row = next(r for r in csv.DictReader(open(slides_path)) if r["slide_id"] == sid)
+    true_area = {"tumor": meta["tumour_area_mm2"], "stroma": meta["stroma_area_mm2"]}
+    true_area["total"] = true_area["tumor"] + true_area["stroma"]
+    print(f"areas: tumour {100 * (float(row['tumor_area_mm2']) / true_area['tumor'] - 1):+.2f}%, "
+          f"stroma {100 * (float(row['stroma_area_mm2']) / true_area['stroma'] - 1):+.2f}%")
+    phenotypes = {"CD8": ["CD8"], "CD4": ["CD4"], "CD68": ["CD68"], "CD11c": ["CD11c"], "panCK": ["panCK"],
+                  "PDL1": ["PDL1"], "PDL1_tumor": ["PDL1", "panCK"], "PDL1_DC": ["PDL1", "CD11c"],
+                  "PDL1_macrophage": ["PDL1", "CD68"]}
+    worst = {}
+    for ph, markers in phenotypes.items():
+        n = {"tumor": 0, "stroma": 0}
+        for r in truth:
+            if all(r[m] == "1" for m in markers):
+                n["tumor" if r["region"] == "tumour" else "stroma"] += 1
+        n["total"] = n["tumor"] + n["stroma"]
+        parts = []
+        for reg in ["total", "tumor", "stroma"]:
+            if n[reg] < 30:
+                continue
+            err = 100 * (float(row[f"{ph}_density_{reg}"]) / (n[reg] / true_area[reg]) - 1)
+            worst[reg] = max(worst.get(reg, 0), abs(err))
+            parts.append(f"{reg} {err:+.1f}% ({n[reg]})")
+        if parts:
+            print(f"density {ph}: " + ", ".join(parts))
+    print("worst |density error|: " + ", ".join(f"{reg} {v:.1f}%" for reg, v in worst.items()))
