@@ -2,6 +2,7 @@
 # Throughput and memory benchmarks, release build, everything side by side in one run.
 #   bash Benchmarks/run.sh [WORKDIR] [SIZE]     (default /tmp/mifq-bench, 16384)
 #   BIG=32768 bash Benchmarks/run.sh …          also quantify a BIG² slide (2 threads) for time ∝ area
+#   PEER_ONLY=1 bash Benchmarks/run.sh …        only the side-by-side with the Python peer
 # Slides are generated in WORKDIR (up to ~15 GB), never in the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ secs() { grep "Elapsed (wall" "$1" | awk '{n=split($8,a,":"); s=0; for(i=1;i<=n;
 mpx() { python3 -c "print(f'{$1*$1/1e6/$2:.1f}')"; }
 
 echo "# mifq benchmarks — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"
+own_slides() {
 echo
 echo "## simulate: ${S}×${S}×7 uint16 OME-TIFF, one thread (uncompressed three times: the VM's page cache varies)"
 for mode in uncompressed uncompressed uncompressed deflate; do
@@ -89,6 +91,8 @@ if [ -n "${BIG:-}" ]; then
   echo "  ${BIG}²: $b s, $(mpx $BIG $b) Mpx/s, peak RSS $(peak "$W/qbig.time")   [$(phases "$W/qbig.time")]"
   echo "  time ratio to ${S}²: $(python3 -c "print(f'{$b/$s2:.2f}')") (area ratio $(python3 -c "print(f'{($BIG/$S)**2:.0f}')"))"
 fi
+}
+[ -n "${PEER_ONLY:-}" ] || own_slides
 if [ -f "$PEER/peer_pipeline.py" ] && python3 -c "import tifffile, skimage, scipy" 2>/dev/null; then
   echo
   echo "## side by side with the Python peer (../shared/peer), same 8192² slide, one sitting"
@@ -103,4 +107,16 @@ if [ -f "$PEER/peer_pipeline.py" ] && python3 -c "import tifffile, skimage, scip
     /usr/bin/time -v "$MIFQ" quantify "$P" --panel panels/peer-slide.json --out "$W/qp$t" --threads $t --no-qc --quiet 2> "$W/qp$t.time" >/dev/null
     echo "  mifq, $t thread(s): $(secs "$W/qp$t.time") s, peak RSS $(peak "$W/qp$t.time"); $(python3 scripts/eval/peer_truth.py "$P.truth.csv" "$W/qp$t/cells/peer8k.csv" | grep -o 'F1 [0-9.]*' | head -1)"
   done
+  python3 scripts/eval/peer_truth.py "$P.truth.csv" "$W/qp1/cells/peer8k.csv" | grep -E "^(marker|areas|worst)" | sed 's/^/    mifq /'
+  python3 - "$W" <<'PY'
+import re, sys
+W = sys.argv[1]
+def wall(f):
+    s = 0.0
+    for p in re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", open(f).read()).group(1).split(":"):
+        s = s * 60 + float(p)
+    return s
+for n in (1, 2):
+    print(f"  mifq / peer, {n} thread(s): {wall(f'{W}/peer{n}.time') / wall(f'{W}/qp{n}.time'):.2f}×")
+PY
 fi
