@@ -154,7 +154,7 @@ public struct QuantifyRun {
         var panelName: String
         var panelHash: String
         var slides: [String]
-        var thresholds: [String: [String: Double]]
+        var thresholds: [String: [String: Double?]]
         var secondsPerSlide: [String: Double]
         var totalSeconds: Double
         var threads: Int

@@ -167,8 +167,10 @@ public struct SlideQuantifier: Sendable {
         return SlideResult(slideId: slideId, patientId: patientId, path: path, pixelSizeUm: px,
                            tissueAreaMm2: map.areaMm2(RegionMap.tumor) + map.areaMm2(RegionMap.stroma),
                            tumorAreaMm2: map.areaMm2(RegionMap.tumor), stromaAreaMm2: map.areaMm2(RegionMap.stroma),
-                           cells: id, phenotypes: panel.phenotypes.map(\.name), counts: counts, thresholds: thresholds, nucleusThreshold: Double(threshold),
-                           tissueThreshold: Double(tissueResult.tissueThreshold), tumorThreshold: Double(tissueResult.tumorThreshold),
+                           cells: id, phenotypes: panel.phenotypes.map(\.name), counts: counts, thresholds: thresholds.mapValues(SlideResult.finite),
+                           nucleusThreshold: SlideResult.finite(Double(threshold)),
+                           tissueThreshold: SlideResult.finite(Double(tissueResult.tissueThreshold)),
+                           tumorThreshold: SlideResult.finite(Double(tissueResult.tumorThreshold)),
                            tiles: tiled.tileCount, seconds: Date().timeIntervalSince(started), mifqVersion: mifqVersion,
                            panelHash: panelHash, cellsTable: options.writeCells ? "cells/\(slideId).csv" : nil)
     }

@@ -15,11 +15,14 @@ public struct SlideResult: Codable, Sendable {
     public var phenotypes: [String]
     /// phenotype → ["total", "tumor", "stroma"] → count
     public var counts: [String: [String: Int]]
-    /// Marker thresholds actually used on this slide.
-    public var thresholds: [String: Double]
-    public var nucleusThreshold: Double
-    public var tissueThreshold: Double
-    public var tumorThreshold: Double
+    /// Marker thresholds actually used on this slide; nil (JSON null) where there was nothing
+    /// to set one from (no cells in tissue for an automatic gate).
+    public var thresholds: [String: Double?]
+    /// The nucleus foreground, tissue and tumour thresholds; nil where undefined (e.g. a slide
+    /// without tissue has no tumour threshold).
+    public var nucleusThreshold: Double?
+    public var tissueThreshold: Double?
+    public var tumorThreshold: Double?
     public var tiles: Int
     public var seconds: Double
     public var mifqVersion: String
@@ -33,6 +36,25 @@ public struct SlideResult: Codable, Sendable {
         case tumorThreshold = "tumor_threshold", tiles, seconds, mifqVersion = "mifq_version", panelHash = "panel_hash"
         case cellsTable = "cells_table"
     }
+
+    /// Every key is written, undefined thresholds as null (JSON has no infinity or NaN).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(slideId, forKey: .slideId); try c.encode(patientId, forKey: .patientId); try c.encode(path, forKey: .path)
+        try c.encode(pixelSizeUm, forKey: .pixelSizeUm)
+        try c.encode(tissueAreaMm2, forKey: .tissueAreaMm2); try c.encode(tumorAreaMm2, forKey: .tumorAreaMm2)
+        try c.encode(stromaAreaMm2, forKey: .stromaAreaMm2)
+        try c.encode(cells, forKey: .cells); try c.encode(phenotypes, forKey: .phenotypes); try c.encode(counts, forKey: .counts)
+        try c.encode(thresholds, forKey: .thresholds)
+        try c.encode(nucleusThreshold, forKey: .nucleusThreshold); try c.encode(tissueThreshold, forKey: .tissueThreshold)
+        try c.encode(tumorThreshold, forKey: .tumorThreshold)
+        try c.encode(tiles, forKey: .tiles); try c.encode(seconds, forKey: .seconds)
+        try c.encode(mifqVersion, forKey: .mifqVersion); try c.encode(panelHash, forKey: .panelHash)
+        try c.encode(cellsTable, forKey: .cellsTable)
+    }
+
+    /// A threshold as stored: nil unless finite.
+    public static func finite(_ x: Double) -> Double? { x.isFinite ? x : nil }
 
     public func count(_ phenotype: String, _ region: String) -> Int { counts[phenotype]?[region] ?? 0 }
 

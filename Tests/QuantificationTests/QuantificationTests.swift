@@ -322,6 +322,38 @@ final class QuantificationTests: XCTestCase {
         }
     }
 
+    /// A slide with tissue (autofluorescence) but no cells, segmented at a fixed nucleus
+    /// threshold well above its noise: quantify succeeds with zero counts; the automatic gates
+    /// had nothing to be set from and are recorded as null (JSON has no infinity: such a run
+    /// used to fail writing run.json), and merge and resume read the result.
+    func testSlideWithoutCells() throws {
+        let dir = Self.tmp()
+        var d = SlideDesign(); d.width = 512; d.height = 512; d.seed = 3
+        d.tumorNucleiPerMm2 = 0; d.stromaNucleiPerMm2 = 0; d.immuneTumor = [:]; d.immuneStroma = [:]
+        _ = try SlideSimulator(panel: Self.panel, design: d).write(id: "P09_empty", to: dir, flavour: .ome)
+        var panel = Self.panel
+        panel.nucleus.parameters.threshold = 400
+        let out = dir.appendingPathComponent("out")
+        var o = QuantifyOptions(); o.writeQC = false
+        var run = QuantifyRun(panel: panel, panelPath: Self.panelPath, options: o, outDir: out)
+        let inputs = try SlideInputs.find([dir.appendingPathComponent("slides").path], patientMap: nil)
+        XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).results.count, 1)
+        let info = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("run.json"))) as! [String: Any]
+        let thresholds = try XCTUnwrap((info["thresholds"] as? [String: [String: Any]])?["P09_empty"])
+        XCTAssertEqual(Set(thresholds.keys), Set(panel.markers.map(\.name)))
+        for (name, v) in thresholds { XCTAssertTrue(v is NSNull, "\(name): \(v)") }
+        let slides = try Self.csv(out.appendingPathComponent("slides.csv"))
+        XCTAssertEqual(slides.first?["cells"], "0")
+        XCTAssertEqual(slides.first?["CD8_count_total"], "0")
+        XCTAssertGreaterThan(Double(slides.first?["tissue_area_mm2"] ?? "") ?? 0, 0)
+        let merged = dir.appendingPathComponent("merged")
+        try MergeRuns.merge([out], into: merged)
+        XCTAssertEqual(try String(contentsOf: out.appendingPathComponent("densities.csv"), encoding: .utf8),
+                       try String(contentsOf: merged.appendingPathComponent("densities.csv"), encoding: .utf8))
+        run.resume = true
+        XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).skipped, ["P09_empty"])
+    }
+
     func testMergeEqualsASingleRun() throws {
         let whole = try quantify(tile: 1024, threads: 2)
         let dir = Self.tmp()
