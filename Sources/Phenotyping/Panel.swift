@@ -123,6 +123,25 @@ public struct TissueParameters: Codable, Equatable, Sendable {
 
     public init() {}
 
+    /// Values the tissue pass cannot use, one message each.
+    public func problems() -> [String] {
+        var out: [String] = []
+        func need(_ ok: Bool, _ name: String, _ what: String) { if !ok { out.append("tissue.\(name) must be \(what)") } }
+        need(resolutionMicrons > 0, "resolutionMicrons", "above 0")
+        need(tissueSigmaMicrons >= 0, "tissueSigmaMicrons", "0 or more")
+        need(tissueOtsuFactor > 0, "tissueOtsuFactor", "above 0")
+        need(minTissueAreaMicrons2 >= 0, "minTissueAreaMicrons2", "0 or more")
+        need(fillHolesBelowMicrons2 >= 0, "fillHolesBelowMicrons2", "0 or more")
+        need(tumorSigmaMicrons >= 0, "tumorSigmaMicrons", "0 or more")
+        if let t = tumorThreshold { need(t.isFinite, "tumorThreshold", "a number") }
+        need(tumorEdgeFraction > 0, "tumorEdgeFraction", "above 0")
+        need(minTumorAreaMicrons2 >= 0, "minTumorAreaMicrons2", "0 or more")
+        need(fillTumorHolesBelowMicrons2 >= 0, "fillTumorHolesBelowMicrons2", "0 or more")
+        need(tumorExcludeMarginMicrons >= 0, "tumorExcludeMarginMicrons", "0 or more")
+        need(tumorCellSnapMicrons >= 0, "tumorCellSnapMicrons", "0 or more")
+        return out
+    }
+
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = TissueParameters()
@@ -237,7 +256,8 @@ public struct Panel: Codable, Equatable, Sendable {
         for m in tissue.tumorExcludeMarkers where !markerNames.contains(m) || m == tissue.tumorMarker {
             out.append("tissue.tumorExcludeMarkers: \(m) is \(m == tissue.tumorMarker ? "the tumour marker" : "not a panel marker")")
         }
-        if !(tissue.tumorCellSnapMicrons >= 0) { out.append("tissue.tumorCellSnapMicrons must be 0 or more") }
+        out += nucleus.parameters.problems(prefix: "nucleus.parameters.")
+        out += tissue.problems()
         if let f = tissue.tumorImmuneThresholdFactor {
             if !(f > 0) { out.append("tissue.tumorImmuneThresholdFactor must be above 0") }
             if tissue.tumorExcludeMarkers.isEmpty { out.append("tissue.tumorImmuneThresholdFactor needs tissue.tumorExcludeMarkers (the immune markers)") }

@@ -54,6 +54,25 @@ public struct NucleusParameters: Codable, Equatable, Sendable {
         membraneWidthMicrons = try v(.membraneWidthMicrons, d.membraneWidthMicrons)
     }
 
+    /// Values no segmentation can use, one message each (empty when all are usable).
+    public func problems(prefix: String = "") -> [String] {
+        var out: [String] = []
+        func need(_ ok: Bool, _ name: String, _ what: String) { if !ok { out.append("\(prefix)\(name) must be \(what)") } }
+        need(backgroundRadiusMicrons >= 0, "backgroundRadiusMicrons", "0 or more")
+        need(sigmaMicrons >= 0, "sigmaMicrons", "0 or more")
+        if let t = threshold { need(t.isFinite, "threshold", "a number") }
+        need(otsuFactor > 0, "otsuFactor", "above 0")
+        need(localWindowMicrons >= 0, "localWindowMicrons", "0 or more")
+        need(seedSigmaMicrons > 0, "seedSigmaMicrons", "above 0")
+        need(seedMinDistanceMicrons >= 0, "seedMinDistanceMicrons", "0 or more")
+        need(distanceWeight >= 0, "distanceWeight", "0 or more")
+        need(minAreaMicrons >= 0, "minAreaMicrons", "0 or more")
+        need(maxAreaMicrons > minAreaMicrons, "maxAreaMicrons", "above minAreaMicrons")
+        need(cellExpansionMicrons >= 0, "cellExpansionMicrons", "0 or more")
+        need(membraneWidthMicrons >= 0, "membraneWidthMicrons", "0 or more")
+        return out
+    }
+
     /// The halo a tile needs so that every object whose centroid lies in its core is seen
     /// whole, with its neighbourhood (µm): background window, largest nucleus, expansion.
     public var haloMicrons: Double {

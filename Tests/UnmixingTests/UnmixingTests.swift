@@ -177,6 +177,18 @@ final class UnmixingTests: XCTestCase {
               "tissue.tumorImmuneThresholdFactor needs tissue.tumorExcludeMarkers")
         check({ $0.replacingOccurrences(of: "\"tumorCellSnapMicrons\": 6", with: "\"tumorCellSnapMicrons\": -6") },
               "tissue.tumorCellSnapMicrons must be 0 or more")
+        check({ $0.replacingOccurrences(of: "\"tumorSigmaMicrons\": 10", with: "\"tumorSigmaMicrons\": -10") },
+              "tissue.tumorSigmaMicrons must be 0 or more")
+        check({ $0.replacingOccurrences(of: "\"resolutionMicrons\": 2", with: "\"resolutionMicrons\": 0") },
+              "tissue.resolutionMicrons must be above 0")
+        check({ $0.replacingOccurrences(of: "\"minTumorAreaMicrons2\": 1000", with: "\"minTumorAreaMicrons2\": 1000, \"fillTumorHolesBelowMicrons2\": -1") },
+              "tissue.fillTumorHolesBelowMicrons2 must be 0 or more")
+        check({ $0.replacingOccurrences(of: "\"seedSigmaMicrons\": 2", with: "\"seedSigmaMicrons\": 0") },
+              "nucleus.parameters.seedSigmaMicrons must be above 0")
+        check({ $0.replacingOccurrences(of: "\"maxAreaMicrons\": 400", with: "\"maxAreaMicrons\": 5") },
+              "nucleus.parameters.maxAreaMicrons must be above minAreaMicrons")
+        check({ $0.replacingOccurrences(of: "\"otsuFactor\": 0.6", with: "\"otsuFactor\": 0") },
+              "nucleus.parameters.otsuFactor must be above 0")
         // A slide lacking a panel channel.
         let panel = try Panel.load(Self.panelPath)
         XCTAssertThrowsError(try panel.channelMap(slideChannels: [("DAPI", nil), ("Opal 480", nil)], path: "s.tif")) {
