@@ -37,10 +37,50 @@ public struct NucleusSegmenter: Sendable {
         return (sub, Filters.gaussian(sub, sigma: px(parameters.sigmaMicrons)))
     }
 
-    /// The foreground threshold for images like `image` (fixed, or Otsu × factor).
-    public func threshold(for image: Image) -> Float {
+    /// How many noise standard deviations (after the smoothing) the foreground threshold must
+    /// clear. Otsu's threshold of an image without nuclei falls inside its noise.
+    public static let noiseFloorSigmas: Float = 5
+
+    /// Absolute differences of horizontally neighbouring pixels, the raw material of the noise
+    /// estimate (robust to objects: their edges are a small share of all pairs).
+    public static func neighbourDifferences(_ image: Image) -> [Float] {
+        let w = image.width
+        guard w > 1 else { return [] }
+        var out: [Float] = []
+        out.reserveCapacity(image.height * (w - 1))
+        image.pixels.withUnsafeBufferPointer { p in
+            for y in 0..<image.height {
+                let row = y * w
+                for x in 0..<(w - 1) { out.append(abs(p[row + x + 1] - p[row + x])) }
+            }
+        }
+        return out
+    }
+
+    /// The noise floor for the foreground threshold: `noiseFloorSigmas` × the pixel noise after
+    /// the Gaussian smoothing. The noise is 1.4826 × the median neighbour difference / √2 (the
+    /// MAD estimate of the SD of white noise); a Gaussian of σ px (≥ 0.5) divides white
+    /// noise's SD by 2√π σ. Reorders `differences`.
+    public func noiseFloor(differences: inout [Float]) -> Float {
+        guard !differences.isEmpty else { return 0 }
+        let noise = 1.4826 * Threshold.quantile(consuming: &differences, 0.5) / Float(2.0.squareRoot())
+        let s = px(parameters.sigmaMicrons)
+        let gain = s >= 0.5 ? Float(1 / (2 * Double.pi.squareRoot() * s)) : 1
+        return Self.noiseFloorSigmas * noise * gain
+    }
+
+    /// The foreground threshold from prepared (smoothed) pixels and raw neighbour differences:
+    /// fixed, or Otsu × factor but never below the noise floor (so a field without nuclei, an
+    /// empty scan of glass, does not turn its noise into objects). Reorders `differences`.
+    public func threshold(smoothed: [Float], differences: inout [Float]) -> Float {
         if let t = parameters.threshold { return Float(t) }
-        return Threshold.otsu(prepare(image).smoothed.pixels) * Float(parameters.otsuFactor)
+        return max(Threshold.otsu(smoothed) * Float(parameters.otsuFactor), noiseFloor(differences: &differences))
+    }
+
+    /// The foreground threshold for images like `image`.
+    public func threshold(for image: Image) -> Float {
+        var d = Self.neighbourDifferences(image)
+        return threshold(smoothed: prepare(image).smoothed.pixels, differences: &d)
     }
 
     /// Labels the nuclei of `image` given the foreground threshold.

@@ -115,21 +115,24 @@ public struct TiledSegmentation: Sendable {
         return out
     }
 
-    /// The slide's foreground threshold (fixed, or Otsu × factor on the threshold windows).
+    /// The slide's foreground threshold (`NucleusSegmenter.threshold`) on the threshold windows.
     public func estimateThreshold() throws -> Float {
         if let t = segmenter.parameters.threshold { return Float(t) }
         // Windows on the worker threads; pooled in window order, so the threshold is the same.
         let windows = thresholdWindows
-        let parts = ResultBox<[Float]>(count: windows.count)
+        let parts = ResultBox<(smoothed: [Float], differences: [Float])>(count: windows.count)
         let next = WorkCounter()
         DispatchQueue.concurrentPerform(iterations: min(threads, windows.count)) { _ in
             while let i = next.take(below: windows.count) {
-                parts.set(i, Result { segmenter.prepare(try source.images(windows[i])[nucleusIndex]).smoothed.pixels })
+                parts.set(i, Result {
+                    let raw = try source.images(windows[i])[nucleusIndex]
+                    return (segmenter.prepare(raw).smoothed.pixels, NucleusSegmenter.neighbourDifferences(raw))
+                })
             }
         }
-        var values: [Float] = []
-        for i in windows.indices { values += try parts.get(i) }
-        return Threshold.otsu(values) * Float(segmenter.parameters.otsuFactor)
+        var values: [Float] = [], differences: [Float] = []
+        for i in windows.indices { let p = try parts.get(i); values += p.smoothed; differences += p.differences }
+        return segmenter.threshold(smoothed: values, differences: &differences)
     }
 
     /// Segments tile `i`; the region's images are kept in the result for measurement.

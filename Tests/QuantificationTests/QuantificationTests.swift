@@ -323,9 +323,10 @@ final class QuantificationTests: XCTestCase {
     }
 
     /// A slide with tissue (autofluorescence) but no cells, segmented at a fixed nucleus
-    /// threshold well above its noise: quantify succeeds with zero counts; the automatic gates
-    /// had nothing to be set from and are recorded as null (JSON has no infinity: such a run
-    /// used to fail writing run.json), and merge and resume read the result.
+    /// threshold (an automatic one splits the autofluorescence's texture, which clears the
+    /// noise floor, into objects): quantify succeeds with zero counts, the automatic gates had
+    /// nothing to be set from and are recorded as null (JSON has no infinity: such a run used
+    /// to fail writing run.json), and merge and resume read the result.
     func testSlideWithoutCells() throws {
         let dir = Self.tmp()
         var d = SlideDesign(); d.width = 512; d.height = 512; d.seed = 3

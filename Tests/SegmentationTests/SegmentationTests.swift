@@ -55,6 +55,31 @@ final class SegmentationTests: XCTestCase {
     }
 
     /// Same nuclei whatever the tile size and thread count.
+    /// The noise floor of the nucleus threshold, by hand: white Gaussian noise of SD 10 has
+    /// neighbour differences of SD 10√2, whose median is 0.6745 × 10√2, so the estimate is
+    /// 1.4826 × that / √2 = 10.0; a Gaussian of σ = 1 px divides it by 2√π (0.2821), and the
+    /// floor is 5 × 10 × 0.2821 = 14.10. Plain Otsu × factor on the same noise lands inside it.
+    func testNoiseFloorOfTheNucleusThreshold() {
+        var state: UInt64 = 7
+        func uniform() -> Double {
+            state &+= 0x9E3779B97F4A7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9; z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
+            return (Double((z ^ (z >> 31)) >> 11) + 0.5) / Double(1 << 53)
+        }
+        var noise = Image(width: 400, height: 400)
+        for i in noise.pixels.indices {
+            noise.pixels[i] = 100 + Float(10 * (-2 * log(uniform())).squareRoot() * cos(2 * Double.pi * uniform()))
+        }
+        var p = NucleusParameters(); p.sigmaMicrons = 0.5
+        let seg = NucleusSegmenter(parameters: p, pixelSizeUm: 0.5)
+        var d = NucleusSegmenter.neighbourDifferences(noise)
+        XCTAssertEqual(d.count, 400 * 399)
+        XCTAssertEqual(Double(seg.noiseFloor(differences: &d)), 5 * 10 / (2 * Double.pi.squareRoot()), accuracy: 0.3)
+        XCTAssertLessThan(Threshold.otsu(seg.prepare(noise).smoothed.pixels) * Float(p.otsuFactor), 14.1 / 2)
+        XCTAssertEqual(Double(seg.threshold(for: noise)), 14.1, accuracy: 0.3)
+    }
+
     func testTileAndThreadInvariance() throws {
         let (ref, refC) = try realNuclei(tile: 1024, threads: 1)
         for (tile, threads) in [(64, 2), (128, 1), (200, 2)] {
