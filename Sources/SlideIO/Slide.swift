@@ -129,9 +129,16 @@ public final class Slide: @unchecked Sendable {
         }
     }
 
-    /// µm per level-0 pixel, or the error every area computation must raise without one.
+    /// Pixel sizes (µm) mifq works at: slide scanners record 0.1–1 µm, microscopes reach 0.05
+    /// and low magnifications a few µm. Outside, the size is almost surely a unit mix-up, and
+    /// at a tenth of the range's bottom every tile's halo (tens of µm) would hold gigabytes.
+    public static let plausiblePixelSizes = 0.05...20.0
+
+    /// µm per level-0 pixel, or the error every area computation must raise without a
+    /// plausible one.
     public func requirePixelSize() throws -> Double {
         guard let s = pixelSizeUm else { throw SlideError.noPixelSize(path: path) }
+        guard Slide.plausiblePixelSizes.contains(s) else { throw SlideError.implausiblePixelSize(path: path, micrometres: s) }
         return s
     }
 

@@ -10,6 +10,7 @@ public enum SlideError: Error, Equatable, CustomStringConvertible {
     case corrupt(path: String, detail: String)
     case unsupported(path: String, detail: String)
     case noPixelSize(path: String)
+    case implausiblePixelSize(path: String, micrometres: Double)
     case badRegion(path: String, detail: String)
     case badChannel(path: String, detail: String)
     case writeFailed(path: String, detail: String)
@@ -24,6 +25,8 @@ public enum SlideError: Error, Equatable, CustomStringConvertible {
         case .unsupported(let p, let d): return "\(p): unsupported TIFF layout (\(d))"
         case .noPixelSize(let p):
             return "\(p): the file records no pixel size; give one with --pixel-size (µm per pixel)"
+        case .implausiblePixelSize(let p, let um):
+            return "\(p): pixel size \(um) µm is outside \(Slide.plausiblePixelSizes.lowerBound)–\(Slide.plausiblePixelSizes.upperBound) µm; check the file's resolution or give one with --pixel-size"
         case .badRegion(let p, let d): return "\(p): bad region (\(d))"
         case .badChannel(let p, let d): return "\(p): \(d)"
         case .writeFailed(let p, let d): return "\(p): cannot write (\(d))"

@@ -268,6 +268,11 @@ final class QuantificationTests: XCTestCase {
                                      "--panel", Self.panelPath, "--out", out.path, "--quiet"])
         XCTAssertEqual(s2, 1)
         XCTAssertTrue(e2.contains("dsb2018_left_image.tif: the file records no pixel size"), e2)
+        let (s3, e3) = try Self.run(["quantify", Self.root.appendingPathComponent("testdata/real-nuclei/dsb2018_left_image.tif").path,
+                                     "--pixel-size", "0.001", "--panel", Self.panelPath, "--out", out.path, "--quiet"])
+        XCTAssertEqual(s3, 1)
+        XCTAssertTrue(e3.contains("dsb2018_left_image.tif: pixel size 0.001 µm is outside 0.05–20.0 µm"), e3)
+        XCTAssertEqual(e3.split(separator: "\n").count, 1, e3)
     }
 
     func testUnwritableOutputFolder() throws {
