@@ -79,9 +79,19 @@ public struct SlideQuantifier: Sendable {
         // the map is known.
         var gateValues = [[Float]](repeating: [], count: panel.markers.count)
         var gateMapIndex: [Int32] = []
+        // With the map already made (a separate tissue pass), tiles whose core holds no tissue
+        // are not read at all: every cell they own would lie outside tissue and be left out.
+        // The margin of one pixel covers centroids that round into the core from outside it.
+        let tiles = tissue.map { t in
+            (0..<tiled.tileCount).filter { i in
+                let c = tiled.core(i)
+                return t.map.hasTissue(x0: c.x - 1, y0: c.y - 1, x1: c.x + c.width + 1, y1: c.y + c.height + 1)
+            }
+        }
+        let tileTotal = tiles?.count ?? tiled.tileCount
         var done = 0
         StageTimes.shared.reset()   // the tile pass's stages only (slides run one at a time)
-        try tiled.run(threshold: threshold, cellExpansionPx: expansionPx, map: { tile in
+        try tiled.run(threshold: threshold, cellExpansionPx: expansionPx, tiles: tiles, map: { tile in
             (StageTimes.measure("measure") { CellMeasurement.measure(tile, components: components, membraneWidthPx: membranePx) },
              fused ? StageTimes.measure("map sums") { TissuePass.blockSums(plan: plan, core: tile.core, region: tile.region,
                                                                             channels: tile.channels, totalIndex: totalIndex) } : [])
@@ -97,10 +107,10 @@ public struct SlideQuantifier: Sendable {
                 for (k, slot) in gateSlots.enumerated() { gateValues[k].append(r.means[slot]) }
             }
             done += 1
-            progress?(done, tiled.tileCount)
+            progress?(done, tileTotal)
         })
         try spool.finishWriting()
-        mark("tiles")
+        mark("tiles (\(tileTotal) of \(tiled.tileCount) hold tissue)")
         if timing { FileHandle.standardError.write(Data("stages (CPU s over all workers): \(StageTimes.shared.report())\n".utf8)) }
         let tissueResult = try tissue ?? TissuePass.detect(signal: TissuePass.take(&signalSums), marker: TissuePass.take(&markerSums),
                                                            exclude: TissuePass.take(&excludeSums),

@@ -84,7 +84,7 @@ public struct TiledSegmentation: Sendable {
     /// band, top to bottom within a column: a tile shares its halo blocks with the tile before
     /// it and with the previous column, both still in the block cache, which then needs room
     /// for one column of a band only — a row-major order would need a whole row of blocks.
-    func core(_ i: Int) -> PixelRegion {
+    public func core(_ i: Int) -> PixelRegion {
         let band = i / (bandRows * tilesX)
         let rows = min(bandRows, tilesY - band * bandRows)
         let k = i - band * bandRows * tilesX
@@ -175,21 +175,23 @@ public struct TiledSegmentation: Sendable {
     }
 
     /// As `run`, with `map` applied to each tile on its worker (e.g. per-cell measurement), so
-    /// only its result waits for the in-order `consume`.
-    public func run<T>(threshold: Float, cellExpansionPx: Double, map: @escaping @Sendable (TileSegmentation) throws -> T,
-                       consume: (T) throws -> Void) throws {
+    /// only its result waits for the in-order `consume`; `tiles` (ascending) limits the run to
+    /// those tiles (default: all).
+    public func run<T>(threshold: Float, cellExpansionPx: Double, tiles: [Int]? = nil,
+                       map: @escaping @Sendable (TileSegmentation) throws -> T, consume: (T) throws -> Void) throws {
+        let order = tiles ?? Array(0..<tileCount)
         source.prepareWindows(width: tileSize + 2 * halo, height: bandRows * tileSize + 2 * halo)
-        let pipeline = TilePipeline<T>(count: tileCount, window: 3 * threads)
+        let pipeline = TilePipeline<T>(count: order.count, window: 3 * threads)
         let group = DispatchGroup()
-        for _ in 0..<min(threads, tileCount) {
+        for _ in 0..<min(threads, order.count) {
             DispatchQueue.global().async(group: group) {
-                while let i = pipeline.take() {
-                    pipeline.put(i, Result { try map(try segmentTile(i, threshold: threshold, cellExpansionPx: cellExpansionPx)) })
+                while let k = pipeline.take() {
+                    pipeline.put(k, Result { try map(try segmentTile(order[k], threshold: threshold, cellExpansionPx: cellExpansionPx)) })
                 }
             }
         }
         do {
-            for k in 0..<tileCount { try consume(try pipeline.result(k).get()) }
+            for k in order.indices { try consume(try pipeline.result(k).get()) }
         } catch {
             pipeline.stop()
             group.wait()

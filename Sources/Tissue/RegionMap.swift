@@ -44,6 +44,16 @@ public struct RegionMap: Sendable {
         (min(width - 1, max(0, Int(x / scale))), min(height - 1, max(0, Int(y / scale))))
     }
 
+    /// Whether any map pixel under the level-0 rectangle [x0, x1) × [y0, y1) is tissue.
+    public func hasTissue(x0: Int, y0: Int, x1: Int, y1: Int) -> Bool {
+        guard x1 > x0, y1 > y0 else { return false }
+        let (i0, j0) = RegionMap.pixel(atX: Double(x0), y: Double(y0), width: width, height: height, scale: scale)
+        let (i1, j1) = RegionMap.pixel(atX: Double(x1 - 1), y: Double(y1 - 1), width: width, height: height, scale: scale)
+        guard i0 <= i1, j0 <= j1 else { return false }
+        for j in j0...j1 { for i in i0...i1 where labels[j * width + i] != RegionMap.background { return true } }
+        return false
+    }
+
     /// Area of a region in mm², each map pixel weighted by the part of it inside the slide.
     public func areaMm2(_ region: UInt8) -> Double {
         var px0 = 0.0

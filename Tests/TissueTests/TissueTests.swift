@@ -98,6 +98,19 @@ final class TissueTests: XCTestCase {
         XCTAssertEqual(plain.tumorScore, filled.tumorScore)
     }
 
+    /// Which level-0 rectangles hold tissue, by hand: a 3 × 2 map of 4-px pixels with tissue
+    /// in its middle column only (level-0 x 4…7).
+    func testHasTissue() {
+        let map = RegionMap(width: 3, height: 2, scale: 4, pixelSizeUm: 0.5, labels: [0, 1, 0, 0, 2, 0], fullWidth: 12, fullHeight: 8)
+        XCTAssertFalse(map.hasTissue(x0: 0, y0: 0, x1: 4, y1: 8))
+        XCTAssertTrue(map.hasTissue(x0: 0, y0: 0, x1: 5, y1: 8))
+        XCTAssertTrue(map.hasTissue(x0: 7, y0: 4, x1: 12, y1: 8))
+        XCTAssertFalse(map.hasTissue(x0: 8, y0: 0, x1: 12, y1: 8))
+        XCTAssertFalse(map.hasTissue(x0: -1, y0: -1, x1: 4, y1: 9), "clamped to the map")
+        XCTAssertTrue(map.hasTissue(x0: 5, y0: 5, x1: 6, y1: 6))
+        XCTAssertFalse(map.hasTissue(x0: 5, y0: 5, x1: 5, y1: 6), "empty")
+    }
+
     /// The score between map pixel centres, bilinear by hand (map pixels of 4 level-0 pixels,
     /// centres at 2 and 6), clamped beyond the outer centres.
     func testTumourScoreInterpolation() {
