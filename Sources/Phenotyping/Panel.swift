@@ -125,8 +125,8 @@ public struct TissueParameters: Codable, Equatable, Sendable {
 
     /// Values the tissue pass cannot use, one message each.
     public func problems() -> [String] {
-        var out: [String] = []
-        func need(_ ok: Bool, _ name: String, _ what: String) { if !ok { out.append("tissue.\(name) must be \(what)") } }
+        var checks = ParameterChecks(prefix: "tissue.")
+        func need(_ ok: Bool, _ name: String, _ what: String) { checks.need(ok, name, what) }
         need(resolutionMicrons > 0, "resolutionMicrons", "above 0")
         need(tissueSigmaMicrons >= 0, "tissueSigmaMicrons", "0 or more")
         need(tissueOtsuFactor > 0, "tissueOtsuFactor", "above 0")
@@ -139,7 +139,7 @@ public struct TissueParameters: Codable, Equatable, Sendable {
         need(fillTumorHolesBelowMicrons2 >= 0, "fillTumorHolesBelowMicrons2", "0 or more")
         need(tumorExcludeMarginMicrons >= 0, "tumorExcludeMarginMicrons", "0 or more")
         need(tumorCellSnapMicrons >= 0, "tumorCellSnapMicrons", "0 or more")
-        return out
+        return checks.messages
     }
 
     public init(from decoder: Decoder) throws {

@@ -56,8 +56,8 @@ public struct NucleusParameters: Codable, Equatable, Sendable {
 
     /// Values no segmentation can use, one message each (empty when all are usable).
     public func problems(prefix: String = "") -> [String] {
-        var out: [String] = []
-        func need(_ ok: Bool, _ name: String, _ what: String) { if !ok { out.append("\(prefix)\(name) must be \(what)") } }
+        var checks = ParameterChecks(prefix: prefix)
+        func need(_ ok: Bool, _ name: String, _ what: String) { checks.need(ok, name, what) }
         need(backgroundRadiusMicrons >= 0, "backgroundRadiusMicrons", "0 or more")
         need(sigmaMicrons >= 0, "sigmaMicrons", "0 or more")
         if let t = threshold { need(t.isFinite, "threshold", "a number") }
@@ -70,7 +70,7 @@ public struct NucleusParameters: Codable, Equatable, Sendable {
         need(maxAreaMicrons > minAreaMicrons, "maxAreaMicrons", "above minAreaMicrons")
         need(cellExpansionMicrons >= 0, "cellExpansionMicrons", "0 or more")
         need(membraneWidthMicrons >= 0, "membraneWidthMicrons", "0 or more")
-        return out
+        return checks.messages
     }
 
     /// The halo a tile needs so that every object whose centroid lies in its core is seen
@@ -78,5 +78,16 @@ public struct NucleusParameters: Codable, Equatable, Sendable {
     public var haloMicrons: Double {
         let nucleusDiameter = 2 * (maxAreaMicrons / Double.pi).squareRoot()
         return max(backgroundRadiusMicrons, localWindowMicrons / 2, 4 * seedSigmaMicrons) + nucleusDiameter + cellExpansionMicrons + 2
+    }
+}
+
+/// Collects "PREFIX.name must be …" messages for the parameters a check finds unusable (a NaN
+/// fails every check).
+public struct ParameterChecks {
+    public let prefix: String
+    public private(set) var messages: [String] = []
+    public init(prefix: String) { self.prefix = prefix }
+    public mutating func need(_ ok: Bool, _ name: String, _ what: String) {
+        if !ok { messages.append("\(prefix)\(name) must be \(what)") }
     }
 }
