@@ -24,7 +24,8 @@ public struct Comparison: Sendable {
         otherResponses = other
         for g in [a, b] where !data.patients.contains(where: { $0.response == g }) {
             let present = Set(data.patients.compactMap(\.response)).sorted().joined(separator: ", ")
-            throw CohortError.input("--groups", "no patient has response \(g) (responses present: \(present))")
+            throw CohortError.input("--groups", "no patient has response \(g) "
+                                    + (present.isEmpty ? "(no patient has any response)" : "(responses present: \(present))"))
         }
         rows = data.variables.map { v in
             let xa = data.patients.filter { $0.response == a }.compactMap { $0.values[v] }
