@@ -105,18 +105,11 @@ if [ -f "$PEER/peer_pipeline.py" ] && python3 -c "import tifffile, skimage, scip
   for t in 1 2; do
     rm -rf "$W/qp$t"
     /usr/bin/time -v "$MIFQ" quantify "$P" --panel panels/peer-slide.json --out "$W/qp$t" --threads $t --no-qc --quiet 2> "$W/qp$t.time" >/dev/null
-    echo "  mifq, $t thread(s): $(secs "$W/qp$t.time") s, peak RSS $(peak "$W/qp$t.time"); $(python3 scripts/eval/peer_truth.py "$P.truth.csv" "$W/qp$t/cells/peer8k.csv" | grep -o 'F1 [0-9.]*' | head -1)"
+    python3 scripts/eval/peer_truth.py "$P.truth.csv" "$W/qp$t/cells/peer8k.csv" > "$W/qp$t.eval"
+    echo "  mifq, $t thread(s): $(secs "$W/qp$t.time") s, peak RSS $(peak "$W/qp$t.time"); $(grep -o 'F1 [0-9.]*' "$W/qp$t.eval" | head -1)"
   done
-  python3 scripts/eval/peer_truth.py "$P.truth.csv" "$W/qp1/cells/peer8k.csv" | grep -E "^(marker|areas|worst)" | sed 's/^/    mifq /'
-  python3 - "$W" <<'PY'
-import re, sys
-W = sys.argv[1]
-def wall(f):
-    s = 0.0
-    for p in re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", open(f).read()).group(1).split(":"):
-        s = s * 60 + float(p)
-    return s
-for n in (1, 2):
-    print(f"  mifq / peer, {n} thread(s): {wall(f'{W}/peer{n}.time') / wall(f'{W}/qp{n}.time'):.2f}×")
-PY
+  grep -E "^(marker|areas|worst)" "$W/qp1.eval" | sed 's/^/    mifq /'
+  for n in 1 2; do
+    echo "  mifq / peer, $n thread(s): $(python3 -c "print(f'{$(secs "$W/peer$n.time") / $(secs "$W/qp$n.time"):.2f}')")×"
+  done
 fi
