@@ -100,7 +100,7 @@ public struct TissueParameters: Codable, Equatable, Sendable {
     /// Fixed threshold on the smoothed tumour-marker abundance, or nil for automatic: this
     /// fraction of the nests' plateau level (the median of tissue pixels above Otsu's threshold).
     public var tumorThreshold: Double? = nil
-    public var tumorEdgeFraction: Double = 0.55
+    public var tumorEdgeFraction: Double = 0.575
     public var minTumorAreaMicrons2: Double = 1000
     /// Stroma islands enclosed by tumour and smaller than this count as tumour (0: off): a few
     /// marker-negative cells together inside a nest leave a dip in the smoothed marker, not stroma.

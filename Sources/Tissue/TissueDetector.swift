@@ -9,16 +9,18 @@ import Imaging
 ///   components smaller than
 ///   the minimum tissue area dropped; background holes smaller than `fillHolesBelowMicrons2`
 ///   filled;
-/// - tumour: the tumour marker's abundance smoothed, above a threshold (below) over tissue pixels
-///   (or a fixed threshold), inside tissue; nests smaller than the minimum tumour area dropped;
+/// - tumour: the tumour marker's abundance averaged over tissue by a normalised convolution,
+///   G∗(marker·w) / G∗(w) with w = 1 on tissue (so glass, which carries no marker, does not dim
+///   nests at the tissue's border), above a threshold (below) over tissue pixels (or a fixed
+///   threshold), inside tissue; nests smaller than the minimum tumour area dropped;
 ///   the automatic threshold is `tumorEdgeFraction` of the nests' plateau (the median of tissue
 ///   pixels above Otsu's threshold), which puts the edge where the signal falls to that fraction;
 ///   stroma islands enclosed by tumour and smaller than `fillTumorHolesBelowMicrons2` are tumour;
 /// - with an exclusion plane (the summed abundance of markers of cells that sit inside nests
-///   without the tumour marker: T cells, macrophages, DCs), the smoothing is a normalised
-///   convolution that leaves those cells out: pixels above Otsu's threshold of that plane over
-///   tissue, widened by `excludeMarginMicrons`, get weight 0, and the tumour marker is
-///   G∗(marker·w) / G∗(w). An intraepithelial lymphocyte then no longer dents the nest it sits in;
+///   without the tumour marker: T cells, macrophages, DCs), those cells are left out of the
+///   average too: pixels above Otsu's threshold of that plane over tissue, widened by
+///   `excludeMarginMicrons`, get weight 0. An intraepithelial lymphocyte then no longer dents
+///   the nest it sits in;
 /// - stroma: tissue minus tumour.
 public struct TissueDetector: Sendable {
     public var sigmaTissueMicrons: Double
@@ -65,8 +67,9 @@ public struct TissueDetector: Sendable {
         var tissue: Mask
         var tissueT: Float = 0
         var noGlass = false
+        // The signal's plane is reused: smoothed here, then the tumour marker's weight.
+        var smooth = consume signal
         do {
-            var smooth = signal
             for i in smooth.pixels.indices { smooth.pixels[i] = log1p(max(smooth.pixels[i], 0)) }
             Filters.gaussianInPlace(&smooth, sigma: sigmaTissueMicrons / mapPixelUm)
             let tLog = Threshold.otsu(smooth.pixels)
@@ -83,24 +86,27 @@ public struct TissueDetector: Sendable {
         tissue = Labeling.filterComponents(tissue, minArea: max(1, Int(minTissueAreaMicrons2 / pxArea)))
         if fillHolesBelowMicrons2 > 0 { tissue = Labeling.fillHoles(tissue, maxArea: Int(fillHolesBelowMicrons2 / pxArea)) }
 
+        // The tumour marker is averaged over tissue only, leaving out glass (which would dim
+        // nests at the tissue's border) and, when given, the excluded markers' cells. The weight
+        // takes the plane of the exclusion (or of the smoothed signal), not a new one.
         var marker = tumorMarker
         let sigma = sigmaTumorMicrons / mapPixelUm
-        if var weight = exclude {
-            let t = Self.otsu(weight, over: tissue)
-            var excluded = Mask(width: w, height: h, bits: (0..<(w * h)).map { tissue.bits[$0] && weight.pixels[$0] > t })
+        var weight: Image
+        if var ex = exclude.take() {
+            let t = Self.otsu(ex, over: tissue)
+            var excluded = Mask(width: w, height: h, bits: (0..<(w * h)).map { tissue.bits[$0] && ex.pixels[$0] > t })
             excluded = Morphology.dilate(excluded, radius: excludeMarginMicrons / mapPixelUm)
-            for i in 0..<(w * h) {
-                let keep: Float = excluded.bits[i] ? 0 : 1
-                weight.pixels[i] = keep
-                marker.pixels[i] *= keep
-            }
-            Filters.gaussianInPlace(&marker, sigma: sigma)
-            Filters.gaussianInPlace(&weight, sigma: sigma)
-            for i in 0..<(w * h) { marker.pixels[i] = weight.pixels[i] > 1e-3 ? marker.pixels[i] / weight.pixels[i] : 0 }
-            weight.pixels = []
+            for i in 0..<(w * h) { ex.pixels[i] = tissue.bits[i] && !excluded.bits[i] ? 1 : 0 }
+            weight = ex
         } else {
-            Filters.gaussianInPlace(&marker, sigma: sigma)
+            weight = consume smooth
+            for i in 0..<(w * h) { weight.pixels[i] = tissue.bits[i] ? 1 : 0 }
         }
+        for i in 0..<(w * h) { marker.pixels[i] *= weight.pixels[i] }
+        Filters.gaussianInPlace(&marker, sigma: sigma)
+        Filters.gaussianInPlace(&weight, sigma: sigma)
+        for i in 0..<(w * h) { marker.pixels[i] = weight.pixels[i] > 1e-3 ? marker.pixels[i] / weight.pixels[i] : 0 }
+        weight.pixels = []
         let tumorT: Float
         if let fixed = tumorThreshold {
             tumorT = Float(fixed)

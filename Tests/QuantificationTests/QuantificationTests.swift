@@ -119,7 +119,7 @@ final class QuantificationTests: XCTestCase {
     func testTumourEdgeHandling() throws {
         var plain = Self.panel
         plain.tissue.tumorExcludeMarkers = []
-        plain.tissue.tumorEdgeFraction = 0.55
+        plain.tissue.tumorEdgeFraction = TissueParameters().tumorEdgeFraction   // the default, fitted without exclusion
         plain.tissue.tumorCellSnapMicrons = 0
         plain.tissue.tumorImmuneThresholdFactor = nil
         var excludeOnly = Self.panel

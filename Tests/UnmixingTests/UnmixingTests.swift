@@ -152,6 +152,7 @@ final class UnmixingTests: XCTestCase {
         let dir = Self.tmp()
         func check(_ edit: (String) -> String, _ expect: String) {
             let p = dir.appendingPathComponent("p\(UUID().uuidString).json").path
+            XCTAssertNotEqual(edit(good), good, "the edit for \(expect) changes nothing")
             _ = FileManager.default.createFile(atPath: p, contents: Data(edit(good).utf8))
             XCTAssertThrowsError(try Panel.load(p)) { e in
                 let m = "\(e)"
@@ -175,7 +176,7 @@ final class UnmixingTests: XCTestCase {
               "tissue.tumorImmuneThresholdFactor must be above 0")
         check({ $0.replacingOccurrences(of: "\"tumorExcludeMarkers\": [\"CD8\", \"CD4\", \"CD68\", \"CD11c\"]", with: "\"tumorExcludeMarkers\": []") },
               "tissue.tumorImmuneThresholdFactor needs tissue.tumorExcludeMarkers")
-        check({ $0.replacingOccurrences(of: "\"tumorCellSnapMicrons\": 6", with: "\"tumorCellSnapMicrons\": -6") },
+        check({ $0.replacingOccurrences(of: "\"tumorCellSnapMicrons\": 8", with: "\"tumorCellSnapMicrons\": -8") },
               "tissue.tumorCellSnapMicrons must be 0 or more")
         check({ $0.replacingOccurrences(of: "\"tumorSigmaMicrons\": 10", with: "\"tumorSigmaMicrons\": -10") },
               "tissue.tumorSigmaMicrons must be 0 or more")
