@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// Linear and rank filters over `Image`, separable where the mathematics allows.
@@ -43,49 +44,58 @@ public enum Filters {
         return separable(img, kernel: gaussianKernel(sigma: sigma))
     }
 
-    /// Gaussian smoothing in place, for whole-slide maps (no second full-size plane).
-    public static func gaussianInPlace(_ img: inout Image, sigma: Double) {
+    /// Gaussian smoothing in place, for whole-slide maps (no second full-size plane), on
+    /// `threads` threads (rows, then strips of columns: the same sums whatever the count).
+    public static func gaussianInPlace(_ img: inout Image, sigma: Double, threads: Int = 1) {
         let w = img.width, h = img.height
-        img.pixels.withUnsafeMutableBufferPointer { gaussianInPlace($0.baseAddress!, width: w, height: h, sigma: sigma) }
+        img.pixels.withUnsafeMutableBufferPointer { gaussianInPlace($0.baseAddress!, width: w, height: h, sigma: sigma, threads: threads) }
     }
 
     /// The same on a plane the caller owns (`width × height` floats, row-major).
-    public static func gaussianInPlace(_ p: UnsafeMutablePointer<Float>, width w: Int, height h: Int, sigma: Double) {
+    public static func gaussianInPlace(_ p: UnsafeMutablePointer<Float>, width w: Int, height h: Int, sigma: Double, threads: Int = 1) {
         guard sigma > 0 else { return }
-        separableInPlace(p, width: w, height: h, kernel: gaussianKernel(sigma: sigma))
+        separableInPlace(p, width: w, height: h, kernel: gaussianKernel(sigma: sigma), threads: threads)
     }
 
-    /// The separable convolution, in place: beyond the plane it holds one padded row and the
-    /// last r + 1 rows of the row-filtered plane (r the kernel radius).
-    static func separableInPlace(_ p: UnsafeMutablePointer<Float>, width w: Int, height h: Int, kernel: [Float]) {
+    /// The separable convolution, in place: beyond the plane it holds, per thread, one padded
+    /// row and the last r + 1 rows of its strip of the row-filtered plane (r the kernel radius).
+    static func separableInPlace(_ p: UnsafeMutablePointer<Float>, width w: Int, height h: Int, kernel: [Float], threads: Int = 1) {
         guard w > 0, h > 0 else { return }
         let r = kernel.count / 2
+        // Strips of at least 64 rows / 256 columns, so small planes stay on one thread.
+        let rowParts = max(1, min(threads, h / 64)), colParts = max(1, min(threads, w / 256))
         kernel.withUnsafeBufferPointer { kb in
             let k = kb.baseAddress!, n = kb.count
             // Rows: each output is k0·line[x] + k1·line[x + 1] + … over the padded row.
-            let line = UnsafeMutablePointer<Float>.allocate(capacity: w + 2 * r)
-            defer { line.deallocate() }
-            for y in 0..<h {
-                let row = p + y * w
-                padReflected(line, row, w, r)
-                addTaps(row, count: w, start: true, k, taps: n) { UnsafePointer(line + $0) }
-            }
-            // Columns, row by row so memory is walked contiguously: row y reads rows
-            // reflect(y − r … y + r); those above y have been overwritten already, so their
-            // row-filtered values are kept in a ring of r + 1 rows.
-            let ringRows = r + 1
-            let ring = UnsafeMutablePointer<Float>.allocate(capacity: ringRows * w)
-            let out = UnsafeMutablePointer<Float>.allocate(capacity: w)
-            defer { ring.deallocate(); out.deallocate() }
-            for y in 0..<h {
-                out.update(repeating: 0, count: w)
-                addTaps(out, count: w, start: false, k, taps: n) { j in
-                    let sy = reflect(y + j - r, h)
-                    // Rows below y are untouched; y and the r rows above it are in the ring.
-                    return sy > y ? UnsafePointer(p + sy * w) : UnsafePointer(sy == y ? p + y * w : ring + (sy % ringRows) * w)
+            DispatchQueue.concurrentPerform(iterations: rowParts) { part in
+                let line = UnsafeMutablePointer<Float>.allocate(capacity: w + 2 * r)
+                defer { line.deallocate() }
+                for y in (part * h / rowParts)..<((part + 1) * h / rowParts) {
+                    let row = p + y * w
+                    padReflected(line, row, w, r)
+                    addTaps(row, count: w, start: true, k, taps: n) { UnsafePointer(line + $0) }
                 }
-                (ring + (y % ringRows) * w).update(from: p + y * w, count: w)
-                (p + y * w).update(from: out, count: w)
+            }
+            // Columns, in strips of columns [x0, x1), row by row so memory is walked
+            // contiguously: row y reads rows reflect(y − r … y + r); those above y have been
+            // overwritten already, so their row-filtered values are kept in a ring of r + 1 rows.
+            DispatchQueue.concurrentPerform(iterations: colParts) { part in
+                let x0 = part * w / colParts, sw = (part + 1) * w / colParts - x0
+                let ringRows = r + 1
+                let ring = UnsafeMutablePointer<Float>.allocate(capacity: ringRows * sw)
+                let out = UnsafeMutablePointer<Float>.allocate(capacity: sw)
+                defer { ring.deallocate(); out.deallocate() }
+                let q = p + x0
+                for y in 0..<h {
+                    out.update(repeating: 0, count: sw)
+                    addTaps(out, count: sw, start: false, k, taps: n) { j in
+                        let sy = reflect(y + j - r, h)
+                        // Rows below y are untouched; y and the r rows above it are in the ring.
+                        return sy > y ? UnsafePointer(q + sy * w) : UnsafePointer(sy == y ? q + y * w : ring + (sy % ringRows) * sw)
+                    }
+                    (ring + (y % ringRows) * sw).update(from: q + y * w, count: sw)
+                    (q + y * w).update(from: out, count: sw)
+                }
             }
         }
     }

@@ -33,17 +33,18 @@ public enum Morphology {
                 }
             }
         }
+        // Or-ed as bytes (a Bool is the byte 0 or 1) without a branch, so the loop vectorises.
         var out = Mask(width: w, height: h)
         hd.withUnsafeBufferPointer { d in
-            out.bits.withUnsafeMutableBufferPointer { o in
+            out.bits.withUnsafeMutableBufferPointer { ob in ob.withMemoryRebound(to: UInt8.self) { o in
                 for y in 0..<h {
                     for dy in max(-r, -y)...min(r, h - 1 - y) {
                         let lim = half[dy + r]
-                        let src = (y + dy) * w, dst = y * w
-                        for x in 0..<w where d[src + x] <= lim { o[dst + x] = true }
+                        let src = d.baseAddress! + (y + dy) * w, dst = o.baseAddress! + y * w
+                        for x in 0..<w { dst[x] |= src[x] <= lim ? 1 : 0 }
                     }
                 }
-            }
+            } }
         }
         return out
     }

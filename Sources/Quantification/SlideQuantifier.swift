@@ -34,7 +34,9 @@ public struct SlideQuantifier: Sendable {
         var phase = Date()
         let timing = ProcessInfo.processInfo.environment["MIFQ_TIMING"] != nil
         func mark(_ name: String) {
-            if timing { FileHandle.standardError.write(Data(String(format: "%@ %.2f s\n", name, Date().timeIntervalSince(phase)).utf8)) }
+            if timing {
+                FileHandle.standardError.write(Data(String(format: "%@ %.2f s (peak so far %d MB)\n", name, Date().timeIntervalSince(phase), Self.peakResidentMB()).utf8))
+            }
             phase = Date()
         }
         let slide = try Slide(path: path, pixelSizeUm: options.pixelSizeUm)
@@ -114,7 +116,8 @@ public struct SlideQuantifier: Sendable {
         if timing { FileHandle.standardError.write(Data("stages (CPU s over all workers): \(StageTimes.shared.report())\n".utf8)) }
         let tissueResult = try tissue ?? TissuePass.detect(signal: TissuePass.take(&signalSums), marker: TissuePass.take(&markerSums),
                                                            exclude: TissuePass.take(&excludeSums),
-                                                           plan: plan, slide: slide, panel: panel, pixelSizeUm: px)
+                                                           plan: plan, slide: slide, panel: panel, pixelSizeUm: px,
+                                                           threads: options.threads)
         let map = tissueResult.map
         if fused { mark("tissue") }
 
@@ -183,6 +186,15 @@ public struct SlideQuantifier: Sendable {
                            tumorThreshold: SlideResult.finite(Double(tissueResult.tumorThreshold)),
                            tiles: tiled.tileCount, seconds: Date().timeIntervalSince(started), mifqVersion: mifqVersion,
                            panelHash: panelHash, cellsTable: options.writeCells ? "cells/\(slideId).csv" : nil)
+    }
+
+    /// The process's peak resident memory so far (Linux's VmHWM; 0 where it cannot be read),
+    /// for the phase marks under `MIFQ_TIMING`.
+    static func peakResidentMB() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kB = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first { Int($0) != nil } ?? "") else { return 0 }
+        return kB / 1024
     }
 }
 

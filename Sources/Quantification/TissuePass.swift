@@ -110,7 +110,8 @@ public enum TissuePass {
         }
         }
         try errors.rethrow()
-        return try detect(signal: take(&signal), marker: take(&marker), exclude: take(&exclude), plan: p, slide: slide, panel: panel, pixelSizeUm: px0)
+        return try detect(signal: take(&signal), marker: take(&marker), exclude: take(&exclude), plan: p, slide: slide, panel: panel, pixelSizeUm: px0,
+                          threads: threads)
     }
 
     /// Box sums of one tile's map pixels, for building the map in the tile pass (level 0 only):
@@ -163,8 +164,10 @@ public enum TissuePass {
 
     /// Means from box sums (each map pixel covers f × f level pixels, fewer at the right and
     /// bottom edges), then tissue, tumour and stroma.
-    /// `exclude` is empty when the panel names no `tumorExcludeMarkers`.
-    public static func detect(signal: consuming [Float], marker: consuming [Float], exclude: consuming [Float], plan p: Plan, slide: Slide, panel: Panel, pixelSizeUm px0: Double) throws -> Output {
+    /// `exclude` is empty when the panel names no `tumorExcludeMarkers`. The map's smoothing
+    /// runs on `threads` threads (the same map for any count).
+    public static func detect(signal: consuming [Float], marker: consuming [Float], exclude: consuming [Float], plan p: Plan, slide: Slide, panel: Panel,
+                              pixelSizeUm px0: Double, threads: Int = 1) throws -> Output {
         var signal = signal, marker = marker, exclude = exclude
         let f = p.factor, mw = p.width, mh = p.height
         for my in 0..<mh {
@@ -176,12 +179,13 @@ public enum TissuePass {
             }
         }
         let t = panel.tissue
-        let detector = TissueDetector(sigmaTissueMicrons: t.tissueSigmaMicrons, tissueOtsuFactor: t.tissueOtsuFactor,
+        var detector = TissueDetector(sigmaTissueMicrons: t.tissueSigmaMicrons, tissueOtsuFactor: t.tissueOtsuFactor,
                                       minTissueAreaMicrons2: t.minTissueAreaMicrons2, fillHolesBelowMicrons2: t.fillHolesBelowMicrons2,
                                       sigmaTumorMicrons: t.tumorSigmaMicrons, tumorThreshold: t.tumorThreshold,
                                       tumorEdgeFraction: t.tumorEdgeFraction, minTumorAreaMicrons2: t.minTumorAreaMicrons2,
                                       fillTumorHolesBelowMicrons2: t.fillTumorHolesBelowMicrons2,
                                       excludeMarginMicrons: t.tumorExcludeMarginMicrons)
+        detector.threads = threads
         let res = detector.detect(signal: Image(width: mw, height: mh, pixels: take(&signal)),
                                   tumorMarker: Image(width: mw, height: mh, pixels: take(&marker)),
                                   exclude: exclude.isEmpty ? nil : Image(width: mw, height: mh, pixels: take(&exclude)),

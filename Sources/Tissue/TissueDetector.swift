@@ -33,6 +33,8 @@ public struct TissueDetector: Sendable {
     public var minTumorAreaMicrons2: Double
     public var fillTumorHolesBelowMicrons2: Double
     public var excludeMarginMicrons: Double
+    /// Threads for the smoothing of the map planes (the result does not depend on it).
+    public var threads = 1
 
     public init(sigmaTissueMicrons: Double, tissueOtsuFactor: Double, minTissueAreaMicrons2: Double,
                 fillHolesBelowMicrons2: Double, sigmaTumorMicrons: Double, tumorThreshold: Double?,
@@ -67,11 +69,17 @@ public struct TissueDetector: Sendable {
         var tissue: Mask
         var tissueT: Float = 0
         var noGlass = false
-        // The signal's plane is reused: smoothed here, then the tumour marker's weight.
-        var smooth = consume signal
         do {
-            for i in smooth.pixels.indices { smooth.pixels[i] = log1p(max(smooth.pixels[i], 0)) }
-            Filters.gaussianInPlace(&smooth, sigma: sigmaTissueMicrons / mapPixelUm)
+            // Smoothed in the signal's own plane, freed before the components are labelled.
+            var smooth = consume signal
+            let n = w * h, parts = max(1, min(threads, n >> 20))
+            smooth.pixels.withUnsafeMutableBufferPointer { s in
+                let s = s.baseAddress!
+                DispatchQueue.concurrentPerform(iterations: parts) { k in
+                    for i in (k * n / parts)..<((k + 1) * n / parts) { s[i] = log1p(max(s[i], 0)) }
+                }
+            }
+            Filters.gaussianInPlace(&smooth, sigma: sigmaTissueMicrons / mapPixelUm, threads: threads)
             let tLog = Threshold.otsu(smooth.pixels)
             // Glass is dark: when Otsu's lower class is within 4× of the upper one, it is dim tissue
             // (a field or slide covered by tissue), and everything is tissue.
@@ -87,24 +95,21 @@ public struct TissueDetector: Sendable {
         if fillHolesBelowMicrons2 > 0 { tissue = Labeling.fillHoles(tissue, maxArea: Int(fillHolesBelowMicrons2 / pxArea)) }
 
         // The tumour marker is averaged over tissue only, leaving out glass (which would dim
-        // nests at the tissue's border) and, when given, the excluded markers' cells. The weight
-        // takes the plane of the exclusion (or of the smoothed signal), not a new one.
+        // nests at the tissue's border) and, when given, the excluded markers' cells.
         var marker = tumorMarker
         let sigma = sigmaTumorMicrons / mapPixelUm
-        var weight: Image
-        if var ex = exclude.take() {
+        var weight = Image(width: w, height: h)
+        if let ex = exclude.take() {
             let t = Self.otsu(ex, over: tissue)
             var excluded = Mask(width: w, height: h, bits: (0..<(w * h)).map { tissue.bits[$0] && ex.pixels[$0] > t })
             excluded = Morphology.dilate(excluded, radius: excludeMarginMicrons / mapPixelUm)
-            for i in 0..<(w * h) { ex.pixels[i] = tissue.bits[i] && !excluded.bits[i] ? 1 : 0 }
-            weight = ex
+            for i in 0..<(w * h) { weight.pixels[i] = tissue.bits[i] && !excluded.bits[i] ? 1 : 0 }
         } else {
-            weight = consume smooth
             for i in 0..<(w * h) { weight.pixels[i] = tissue.bits[i] ? 1 : 0 }
         }
         for i in 0..<(w * h) { marker.pixels[i] *= weight.pixels[i] }
-        Filters.gaussianInPlace(&marker, sigma: sigma)
-        Filters.gaussianInPlace(&weight, sigma: sigma)
+        Filters.gaussianInPlace(&marker, sigma: sigma, threads: threads)
+        Filters.gaussianInPlace(&weight, sigma: sigma, threads: threads)
         for i in 0..<(w * h) { marker.pixels[i] = weight.pixels[i] > 1e-3 ? marker.pixels[i] / weight.pixels[i] : 0 }
         weight.pixels = []
         let tumorT: Float

@@ -27,10 +27,11 @@ final class ImagingTests: XCTestCase {
     /// The in-place Gaussian (for whole-slide maps, with its grouped taps and ring of output
     /// rows) is bit-identical to the convolution written out pixel by pixel with the same
     /// additions in the same order, and to the allocating one, including images smaller than
-    /// the kernel and every reflection case.
+    /// the kernel and every reflection case, on one thread or several.
     func testGaussianInPlaceMatchesGaussianExactly() {
         var seed: UInt64 = 42
-        for (w, h, sigma) in [(37, 23, 1.3), (5, 3, 2.5), (64, 1, 1.0), (1, 50, 3.0), (120, 90, 5.0), (9, 7, 0.6), (3, 4, 0.6), (11, 12, 2.0)] {
+        for (w, h, sigma) in [(37, 23, 1.3), (5, 3, 2.5), (64, 1, 1.0), (1, 50, 3.0), (120, 90, 5.0), (9, 7, 0.6), (3, 4, 0.6), (11, 12, 2.0),
+                                 (600, 150, 3.0), (530, 200, 1.4)] {
             let px = (0..<(w * h)).map { _ -> Float in
                 seed = seed &* 6364136223846793005 &+ 1442695040888963407
                 return Float(seed >> 40) / 1000
@@ -52,6 +53,12 @@ final class ImagingTests: XCTestCase {
                 direct[y * w + x] = v
             } }
             XCTAssertEqual(inPlace.pixels, direct, "\(w)×\(h) σ \(sigma) written out")
+            // On more threads (strips of rows, then of columns, on the larger images): the same bits.
+            for threads in [2, 3] {
+                var split = img
+                Filters.gaussianInPlace(&split, sigma: sigma, threads: threads)
+                XCTAssertEqual(split.pixels, direct, "\(w)×\(h) σ \(sigma) on \(threads) threads")
+            }
         }
     }
 

@@ -138,6 +138,21 @@ final class TissueTests: XCTestCase {
         c[0, 0] = true
         XCTAssertEqual(Morphology.dilate(c, radius: 2).bits.filter { $0 }.count, 6)
         XCTAssertEqual(Morphology.dilate(c, radius: 0.5), c)
+        // Random masks against the definition: set where some set pixel is within the radius.
+        var seed: UInt64 = 7
+        for (w, h, radius, density) in [(40, 30, 1.5, 0.02), (33, 47, 4.0, 0.01), (50, 20, 3.7, 0.2), (6, 5, 9.0, 0.05)] {
+            var r = Mask(width: w, height: h)
+            for i in r.bits.indices {
+                seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                r.bits[i] = Double(seed >> 11) / Double(1 << 53) < density
+            }
+            let got = Morphology.dilate(r, radius: radius)
+            for y in 0..<h { for x in 0..<w {
+                var near = false
+                for v in 0..<h { for u in 0..<w where r[u, v] && Double((u - x) * (u - x) + (v - y) * (v - y)) <= radius * radius { near = true } }
+                XCTAssertEqual(got[x, y], near, "\(w)×\(h) r \(radius) at \(x),\(y)")
+            } }
+        }
     }
 
     /// The cell-level edge rules on a hand-made map: three tumour columns (score 150), then
