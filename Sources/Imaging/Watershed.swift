@@ -29,36 +29,57 @@ public enum Watershed {
     /// Meyer's flooding (Meyer 1994; `skimage.segmentation.watershed`): every marker grows
     /// into `mask` in order of increasing `surface`, pixels of equal height in order of arrival
     /// (8-connected). Pixels of `mask` unreachable from a marker stay 0.
+    ///
+    /// A flood never leaves the 8-connected component of mask ∪ markers it starts in, and the
+    /// order of arrivals inside a component does not depend on any other, so each component is
+    /// flooded on its own: the same labels as one queue for the whole image, from a queue that
+    /// holds one component's front (tens of pixels, not the whole tile's).
     public static func flood(_ surface: Image, markers: LabelImage, mask: Mask) -> LabelImage {
-        let w = surface.width, h = surface.height
+        let w = surface.width, h = surface.height, n = w * h
         var out = markers
-        var heap = FloodQueue()
-        var queued = [Bool](repeating: false, count: w * h)
-        var age: Int = 0
-        for i in 0..<(w * h) where out.labels[i] != 0 {
-            queued[i] = true
-            heap.push(surface.pixels[i], age, i); age += 1
+        var region = mask
+        for i in 0..<n where markers.labels[i] != 0 { region.bits[i] = true }
+        let component = Labeling.components(region)
+        // Marker pixels grouped by component, in raster order within each (a counting sort).
+        var start = [Int](repeating: 0, count: Int(component.labels.max() ?? 0) + 2)
+        for i in 0..<n where markers.labels[i] != 0 { start[Int(component.labels[i]) + 1] += 1 }
+        for c in 1..<start.count { start[c] += start[c - 1] }
+        var seeds = [Int32](repeating: 0, count: start.last!)
+        var fill = start
+        for i in 0..<n where markers.labels[i] != 0 {
+            let c = Int(component.labels[i])
+            seeds[fill[c]] = Int32(i); fill[c] += 1
         }
+        var heap = FloodQueue()
+        var queued = [Bool](repeating: false, count: n)
         surface.pixels.withUnsafeBufferPointer { sp in
         mask.bits.withUnsafeBufferPointer { mp in
         queued.withUnsafeMutableBufferPointer { qp in
         out.labels.withUnsafeMutableBufferPointer { lp in
             let height = sp.baseAddress!, inMask = mp.baseAddress!, seen = qp.baseAddress!, labels = lp.baseAddress!
-            while let p = heap.pop() {
-                let label = labels[p]
-                let x = p % w, y = p / w
-                // Neighbours in the order (dy, dx) = (−1, −1) … (1, 1): arrival order breaks ties.
-                for dy in -1...1 {
-                    let yy = y + dy
-                    if yy < 0 || yy >= h { continue }
-                    for dx in -1...1 {
-                        let xx = x + dx
-                        if xx < 0 || xx >= w || (dx == 0 && dy == 0) { continue }
-                        let q = yy * w + xx
-                        if seen[q] || !inMask[q] { continue }
-                        seen[q] = true
-                        labels[q] = label
-                        heap.push(height[q], age, q); age += 1
+            for c in 0..<(start.count - 1) where start[c + 1] > start[c] {
+                var age = 0
+                for s in start[c]..<start[c + 1] {
+                    let i = Int(seeds[s])
+                    seen[i] = true
+                    heap.push(height[i], age, i); age += 1
+                }
+                while let p = heap.pop() {
+                    let label = labels[p]
+                    let x = p % w, y = p / w
+                    // Neighbours in the order (dy, dx) = (−1, −1) … (1, 1): arrival order breaks ties.
+                    for dy in -1...1 {
+                        let yy = y + dy
+                        if yy < 0 || yy >= h { continue }
+                        for dx in -1...1 {
+                            let xx = x + dx
+                            if xx < 0 || xx >= w || (dx == 0 && dy == 0) { continue }
+                            let q = yy * w + xx
+                            if seen[q] || !inMask[q] { continue }
+                            seen[q] = true
+                            labels[q] = label
+                            heap.push(height[q], age, q); age += 1
+                        }
                     }
                 }
             }

@@ -188,6 +188,41 @@ final class ImagingTests: XCTestCase {
         XCTAssertLessThanOrEqual(abs(areas[1] - areas[2]), 11)  // the neck column goes to one side
     }
 
+    /// Flooding component by component gives the labels of Meyer's algorithm with one queue for
+    /// the whole image, written out plainly here (the lowest (height, arrival) pixel next, by a
+    /// linear search): random surfaces with many ties (heights 0–3), blobby masks of several
+    /// components, markers inside and outside the mask, some components without a marker.
+    func testFloodMatchesOneQueueForTheWholeImage() {
+        var seed: UInt64 = 3
+        func next() -> UInt64 { seed = seed &* 6364136223846793005 &+ 1442695040888963407; return seed >> 33 }
+        for (w, h) in [(30, 20), (17, 31), (1, 12), (9, 1)] {
+            for _ in 0..<20 {
+                let surface = Image(width: w, height: h, pixels: (0..<(w * h)).map { _ in Float(next() % 4) })
+                var mask = Mask(width: w, height: h)
+                for i in 0..<(w * h) { mask.bits[i] = next() % 5 < 3 }
+                var markers = LabelImage(width: w, height: h)
+                for i in 0..<(w * h) where next() % 17 == 0 { markers.labels[i] = Int32(1 + next() % 6) }
+                // The reference.
+                var ref = markers
+                var seen = markers.labels.map { $0 != 0 }
+                var front: [(height: Float, age: Int, p: Int)] = []
+                var age = 0
+                for i in 0..<(w * h) where markers.labels[i] != 0 { front.append((surface.pixels[i], age, i)); age += 1 }
+                while let k = front.indices.min(by: { (front[$0].height, front[$0].age) < (front[$1].height, front[$1].age) }) {
+                    let p = front.remove(at: k).p
+                    for dy in -1...1 { for dx in -1...1 where dx != 0 || dy != 0 {
+                        let x = p % w + dx, y = p / w + dy
+                        guard x >= 0, y >= 0, x < w, y < h, !seen[y * w + x], mask.bits[y * w + x] else { continue }
+                        seen[y * w + x] = true
+                        ref.labels[y * w + x] = ref.labels[p]
+                        front.append((surface.pixels[y * w + x], age, y * w + x)); age += 1
+                    } }
+                }
+                XCTAssertEqual(Watershed.flood(surface, markers: markers, mask: mask).labels, ref.labels, "\(w)×\(h)")
+            }
+        }
+    }
+
     func testQuantileType7() {
         // R: quantile(c(1, 2, 3, 4, 10), 0.3) = 2.2
         XCTAssertEqual(Threshold.quantile([10, 1, 3, 2, 4], 0.3), 2.2, accuracy: 1e-6)
