@@ -33,9 +33,40 @@ public enum DistanceTransform {
         let none = Int32.max
         // Pass 1, columns: the distance to the nearest feature in the same column is the smaller
         // of a downward and an upward scan, done row by row so memory is walked contiguously.
-        // Keeps the squared distance (`none` beyond `cap`) and the feature's row.
+        // Keeps the squared distance (`none` beyond `cap`) and, for indices, the feature's row.
         var g = [Int32](repeating: none, count: w * h)
-        var rowOf = [Int32](repeating: -1, count: w * h)
+        var rowOf = [Int32](repeating: -1, count: indices ? w * h : 0)
+        let far = Int32(w + h + 1)
+        if !indices {
+            // Without indices only the distances are needed: running counts per column, down
+            // then up, with no per-pixel record of the feature's row.
+            var run = [Int32](repeating: far, count: w)
+            feature.bits.withUnsafeBufferPointer { fbb in
+            g.withUnsafeMutableBufferPointer { gbb in
+            run.withUnsafeMutableBufferPointer { rbb in
+                let fb = fbb.baseAddress!, gp = gbb.baseAddress!, run = rbb.baseAddress!
+                for y in 0..<h {
+                    let o = y * w
+                    for x in 0..<w {
+                        let d = fb[o + x] != invert ? 0 : min(run[x] + 1, far)
+                        run[x] = d; gp[o + x] = d
+                    }
+                }
+                for x in 0..<w { run[x] = far }
+                let cap32 = Int32(cap)
+                for y in stride(from: h - 1, through: 0, by: -1) {
+                    let o = y * w
+                    for x in 0..<w {
+                        let u = fb[o + x] != invert ? 0 : min(run[x] + 1, far)
+                        run[x] = u
+                        let best = min(gp[o + x], u)
+                        gp[o + x] = best <= cap32 ? best * best : none
+                    }
+                }
+            }
+            }
+            }
+        } else {
         var up = [Int32](repeating: -1, count: w)
         feature.bits.withUnsafeBufferPointer { fbb in
         rowOf.withUnsafeMutableBufferPointer { rbb in
@@ -47,7 +78,6 @@ public enum DistanceTransform {
                 let o = y * w
                 for x in 0..<w { rows[o + x] = fb[o + x] != invert ? Int32(y) : rows[o - w + x] }
             }
-            let far = Int32(w + h + 1)
             for y in stride(from: h - 1, through: 0, by: -1) {
                 let o = y * w, yy = Int32(y)
                 for x in 0..<w {
@@ -59,6 +89,7 @@ public enum DistanceTransform {
                     if best <= cap { gp[o + x] = best * best }
                 }
             }
+        }
         }
         }
         }
