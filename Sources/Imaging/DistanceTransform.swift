@@ -94,6 +94,13 @@ public enum DistanceTransform {
         }
         }
         }
+        let cap2 = cap * cap
+        // Square roots of the squared distances, looked up when they are few (a limit): the
+        // root's latency was the row pass's bottleneck.
+        let roots = cap2 < 1 << 16 ? (0...cap2).map { Float(Double($0).squareRoot()) } : []
+        if !indices && cap <= 32 {
+            return (bruteForceRows(g, width: w, height: h, cap: cap, missing: missing, roots: roots), [])
+        }
         // Pass 2, rows: lower envelope of the parabolas (q − p)² + g[p].
         let n = w
         let v = UnsafeMutablePointer<Int>.allocate(capacity: max(n, 1))
@@ -101,10 +108,6 @@ public enum DistanceTransform {
         defer { v.deallocate(); zn.deallocate(); zd.deallocate() }
         var dist = [Float](repeating: missing, count: w * h)
         var index = [Int32](repeating: -1, count: indices ? w * h : 0)
-        let cap2 = cap * cap
-        // Square roots of the squared distances, looked up when they are few (a limit): the
-        // root's latency was the row pass's bottleneck.
-        let roots = cap2 < 1 << 16 ? (0...cap2).map { Float(Double($0).squareRoot()) } : []
         g.withUnsafeBufferPointer { gb in
         rowOf.withUnsafeBufferPointer { rb in
         dist.withUnsafeMutableBufferPointer { db in
@@ -145,5 +148,35 @@ public enum DistanceTransform {
         }
         }
         return (dist, index)
+    }
+
+    /// The row pass for a small limit and no indices: each pixel's squared distance is the
+    /// smallest (dx)² + g[x + dx] over |dx| ≤ cap, which is the lower envelope's value whenever
+    /// that is within the limit (any farther column adds more than cap²) and beyond the limit
+    /// otherwise, so the output is the envelope's. One branch-free, vectorised pass per dx.
+    private static func bruteForceRows(_ g: [Int32], width w: Int, height h: Int, cap: Int, missing: Float, roots: [Float]) -> [Float] {
+        let cap2 = Int32(cap * cap), beyond = cap2 + 1
+        var dist = [Float](repeating: missing, count: w * h)
+        let pad = UnsafeMutablePointer<Int32>.allocate(capacity: w + 2 * cap)
+        let best = UnsafeMutablePointer<Int32>.allocate(capacity: w)
+        defer { pad.deallocate(); best.deallocate() }
+        pad.update(repeating: beyond, count: w + 2 * cap)
+        g.withUnsafeBufferPointer { gb in
+        dist.withUnsafeMutableBufferPointer { db in
+            for y in 0..<h {
+                let f = gb.baseAddress! + y * w
+                // `none` (beyond the limit) becomes cap² + 1, which cannot overflow when added to.
+                for x in 0..<w { pad[cap + x] = min(f[x], beyond) }
+                best.update(repeating: beyond, count: w)
+                for dx in -cap...cap {
+                    let c = Int32(dx * dx), src = pad + cap + dx
+                    for q in 0..<w { best[q] = min(best[q], src[q] &+ c) }
+                }
+                let out = db.baseAddress! + y * w
+                for q in 0..<w where best[q] <= cap2 { out[q] = roots[Int(best[q])] }
+            }
+        }
+        }
+        return dist
     }
 }

@@ -112,6 +112,18 @@ final class ImagingTests: XCTestCase {
         for i in inside.pixels.indices {
             XCTAssertEqual(capped.pixels[i], inside.pixels[i] <= 1 ? inside.pixels[i] : Float(mask.width + mask.height))
         }
+        // Blobby random masks, limits on both row passes (a window of columns up to 32, the
+        // lower envelope above): exact within the limit, `width + height` beyond it.
+        for (bw, bh, p) in [(70, 45, 0.93), (33, 80, 0.99), (5, 60, 0.8)] {
+            let blob = Mask(width: bw, height: bh, bits: (0..<(bw * bh)).map { _ in Double.random(in: 0..<1, using: &rng) < p })
+            let exact = DistanceTransform.insideDistance(blob)
+            for limit in [0, 1, 3, 9, 32, 33] {
+                let got = DistanceTransform.insideDistance(blob, limit: limit)
+                var wrong = 0
+                for i in exact.pixels.indices where got.pixels[i] != (exact.pixels[i] <= Float(limit) ? exact.pixels[i] : Float(bw + bh)) { wrong += 1 }
+                XCTAssertEqual(wrong, 0, "\(bw)×\(bh) limit \(limit)")
+            }
+        }
     }
 
     func testOtsuMatchesSkimage() {
