@@ -91,6 +91,31 @@ final class ImagingTests: XCTestCase {
         }
     }
 
+    /// Which of several equally near features a pixel takes, written out: per column the nearest
+    /// feature row (the upper one on a tie), then the column p with the smallest (x − p)² + g(p)
+    /// (the leftmost on a tie). Lattices of features make ties everywhere.
+    func testNearestFeatureTies() {
+        var rng = SystemRandomNumberGenerator()
+        for (w, h, step, p) in [(40, 30, 4, 1.0), (37, 29, 6, 1.0), (40, 30, 1, 0.05), (25, 33, 3, 0.6)] {
+            let m = Mask(width: w, height: h, bits: (0..<(w * h)).map {
+                $0 % w % step == 0 && $0 / w % step == 0 && Double.random(in: 0..<1, using: &rng) < p })
+            for limit in [nil, 5] as [Int?] {
+                let (d, idx) = DistanceTransform.nearest(to: m, limit: limit)
+                for y in 0..<h { for x in 0..<w {
+                    var best = Int.max, at = -1
+                    for c in 0..<w {
+                        guard let r = (0..<h).filter({ m[c, $0] }).min(by: { (abs($0 - y), $0) < (abs($1 - y), $1) }) else { continue }
+                        let v = (x - c) * (x - c) + (r - y) * (r - y)
+                        if v < best { best = v; at = r * w + c }
+                    }
+                    let within = at >= 0 && (limit == nil || best <= limit! * limit!)
+                    XCTAssertEqual(idx[y * w + x], within ? Int32(at) : -1, "\(w)×\(h) step \(step) limit \(String(describing: limit)) at \(x),\(y)")
+                    if within { XCTAssertEqual(d[y * w + x], Float(Double(best).squareRoot())) }
+                } }
+            }
+        }
+    }
+
     /// With a limit, every pixel within it gets the same distance and nearest feature as without
     /// one, and every pixel beyond it none; found on a random mask.
     func testLimitedDistanceTransformIsExactWithinTheLimit() {
