@@ -31,7 +31,7 @@ let package = Package(
             "CMalloc", "SlideIO", "Imaging", "Segmentation", "Unmixing", "Phenotyping", "Simulation", "Quantification", "Cohort",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "mifq-bench", dependencies: ["SlideIO", "CTIFF", "Unmixing", "Phenotyping"],
+        .executableTarget(name: "mifq-bench", dependencies: ["SlideIO", "CTIFF", "Unmixing", "Phenotyping", "Segmentation"],
                           path: "Benchmarks/mifq-bench"),
         .testTarget(name: "SlideIOTests", dependencies: ["SlideIO"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),

@@ -8,16 +8,9 @@ import CTIFF
 import Dispatch
 import Foundation
 import Phenotyping
+import Segmentation
 import SlideIO
 import Unmixing
-
-func peakRSSMB() -> Double {
-    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-        return Double(line.split(separator: " ").dropFirst().first.flatMap { Double($0) } ?? 0) / 1024
-    }
-    return 0
-}
 
 func now() -> Double { Date().timeIntervalSince1970 }
 
@@ -82,7 +75,7 @@ func report(_ name: String, _ seconds: Double, bytes: Int? = nil, pixels: Int? =
     var line = name.padding(toLength: 40, withPad: " ", startingAt: 0) + String(format: " %8.2f s", seconds)
     if let bytes { line += String(format: "  %9.1f MB/s", Double(bytes) / 1e6 / seconds) }
     if let pixels { line += String(format: "  %9.1f Mpx/s", Double(pixels) / 1e6 / seconds) }
-    line += String(format: "  peak RSS %7.0f MB", peakRSSMB())
+    line += String(format: "  peak RSS %7.0f MB", StageTimes.peakResidentMB())
     print(line)
 }
 

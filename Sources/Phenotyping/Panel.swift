@@ -126,19 +126,19 @@ public struct TissueParameters: Codable, Equatable, Sendable {
     /// Values the tissue pass cannot use, one message each.
     public func problems() -> [String] {
         var checks = ParameterChecks(prefix: "tissue.")
-        func need(_ ok: Bool, _ name: String, _ what: String) { checks.need(ok, name, what) }
-        need(resolutionMicrons > 0, "resolutionMicrons", "above 0")
-        need(tissueSigmaMicrons >= 0, "tissueSigmaMicrons", "0 or more")
-        need(tissueOtsuFactor > 0, "tissueOtsuFactor", "above 0")
-        need(minTissueAreaMicrons2 >= 0, "minTissueAreaMicrons2", "0 or more")
-        need(fillHolesBelowMicrons2 >= 0, "fillHolesBelowMicrons2", "0 or more")
-        need(tumorSigmaMicrons >= 0, "tumorSigmaMicrons", "0 or more")
-        if let t = tumorThreshold { need(t.isFinite, "tumorThreshold", "a number") }
-        need(tumorEdgeFraction > 0, "tumorEdgeFraction", "above 0")
-        need(minTumorAreaMicrons2 >= 0, "minTumorAreaMicrons2", "0 or more")
-        need(fillTumorHolesBelowMicrons2 >= 0, "fillTumorHolesBelowMicrons2", "0 or more")
-        need(tumorExcludeMarginMicrons >= 0, "tumorExcludeMarginMicrons", "0 or more")
-        need(tumorCellSnapMicrons >= 0, "tumorCellSnapMicrons", "0 or more")
+        checks.need(resolutionMicrons > 0, "resolutionMicrons", "above 0")
+        checks.need(tissueSigmaMicrons >= 0, "tissueSigmaMicrons", "0 or more")
+        checks.need(tissueOtsuFactor > 0, "tissueOtsuFactor", "above 0")
+        checks.need(minTissueAreaMicrons2 >= 0, "minTissueAreaMicrons2", "0 or more")
+        checks.need(fillHolesBelowMicrons2 >= 0, "fillHolesBelowMicrons2", "0 or more")
+        checks.need(tumorSigmaMicrons >= 0, "tumorSigmaMicrons", "0 or more")
+        if let t = tumorThreshold { checks.need(t.isFinite, "tumorThreshold", "a number") }
+        checks.need(tumorEdgeFraction > 0, "tumorEdgeFraction", "above 0")
+        checks.need(minTumorAreaMicrons2 >= 0, "minTumorAreaMicrons2", "0 or more")
+        checks.need(fillTumorHolesBelowMicrons2 >= 0, "fillTumorHolesBelowMicrons2", "0 or more")
+        checks.need(tumorExcludeMarginMicrons >= 0, "tumorExcludeMarginMicrons", "0 or more")
+        checks.need(tumorCellSnapMicrons >= 0, "tumorCellSnapMicrons", "0 or more")
+        if let f = tumorImmuneThresholdFactor { checks.need(f > 0, "tumorImmuneThresholdFactor", "above 0") }
         return checks.messages
     }
 
@@ -258,9 +258,8 @@ public struct Panel: Codable, Equatable, Sendable {
         }
         out += nucleus.parameters.problems(prefix: "nucleus.parameters.")
         out += tissue.problems()
-        if let f = tissue.tumorImmuneThresholdFactor {
-            if !(f > 0) { out.append("tissue.tumorImmuneThresholdFactor must be above 0") }
-            if tissue.tumorExcludeMarkers.isEmpty { out.append("tissue.tumorImmuneThresholdFactor needs tissue.tumorExcludeMarkers (the immune markers)") }
+        if tissue.tumorImmuneThresholdFactor != nil && tissue.tumorExcludeMarkers.isEmpty {
+            out.append("tissue.tumorImmuneThresholdFactor needs tissue.tumorExcludeMarkers (the immune markers)")
         }
         let cond = library.conditionNumber
         if !(cond < Panel.maxConditionNumber) {

@@ -35,7 +35,7 @@ public struct SlideQuantifier: Sendable {
         let timing = ProcessInfo.processInfo.environment["MIFQ_TIMING"] != nil
         func mark(_ name: String) {
             if timing {
-                FileHandle.standardError.write(Data(String(format: "%@ %.2f s (peak so far %d MB)\n", name, Date().timeIntervalSince(phase), Self.peakResidentMB()).utf8))
+                FileHandle.standardError.write(Data(String(format: "%@ %.2f s (peak so far %.0f MB)\n", name, Date().timeIntervalSince(phase), StageTimes.peakResidentMB()).utf8))
             }
             phase = Date()
         }
@@ -186,15 +186,6 @@ public struct SlideQuantifier: Sendable {
                            tumorThreshold: SlideResult.finite(Double(tissueResult.tumorThreshold)),
                            tiles: tiled.tileCount, seconds: Date().timeIntervalSince(started), mifqVersion: mifqVersion,
                            panelHash: panelHash, cellsTable: options.writeCells ? "cells/\(slideId).csv" : nil)
-    }
-
-    /// The process's peak resident memory so far (Linux's VmHWM; 0 where it cannot be read),
-    /// for the phase marks under `MIFQ_TIMING`.
-    static func peakResidentMB() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kB = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first { Int($0) != nil } ?? "") else { return 0 }
-        return kB / 1024
     }
 }
 

@@ -57,19 +57,18 @@ public struct NucleusParameters: Codable, Equatable, Sendable {
     /// Values no segmentation can use, one message each (empty when all are usable).
     public func problems(prefix: String = "") -> [String] {
         var checks = ParameterChecks(prefix: prefix)
-        func need(_ ok: Bool, _ name: String, _ what: String) { checks.need(ok, name, what) }
-        need(backgroundRadiusMicrons >= 0, "backgroundRadiusMicrons", "0 or more")
-        need(sigmaMicrons >= 0, "sigmaMicrons", "0 or more")
-        if let t = threshold { need(t.isFinite, "threshold", "a number") }
-        need(otsuFactor > 0, "otsuFactor", "above 0")
-        need(localWindowMicrons >= 0, "localWindowMicrons", "0 or more")
-        need(seedSigmaMicrons > 0, "seedSigmaMicrons", "above 0")
-        need(seedMinDistanceMicrons >= 0, "seedMinDistanceMicrons", "0 or more")
-        need(distanceWeight >= 0, "distanceWeight", "0 or more")
-        need(minAreaMicrons >= 0, "minAreaMicrons", "0 or more")
-        need(maxAreaMicrons > minAreaMicrons, "maxAreaMicrons", "above minAreaMicrons")
-        need(cellExpansionMicrons >= 0, "cellExpansionMicrons", "0 or more")
-        need(membraneWidthMicrons >= 0, "membraneWidthMicrons", "0 or more")
+        checks.need(backgroundRadiusMicrons >= 0, "backgroundRadiusMicrons", "0 or more")
+        checks.need(sigmaMicrons >= 0, "sigmaMicrons", "0 or more")
+        if let t = threshold { checks.need(t.isFinite, "threshold", "a number") }
+        checks.need(otsuFactor > 0, "otsuFactor", "above 0")
+        checks.need(localWindowMicrons >= 0, "localWindowMicrons", "0 or more")
+        checks.need(seedSigmaMicrons > 0, "seedSigmaMicrons", "above 0")
+        checks.need(seedMinDistanceMicrons >= 0, "seedMinDistanceMicrons", "0 or more")
+        checks.need(distanceWeight >= 0, "distanceWeight", "0 or more")
+        checks.need(minAreaMicrons >= 0, "minAreaMicrons", "0 or more")
+        checks.need(maxAreaMicrons > minAreaMicrons, "maxAreaMicrons", "above minAreaMicrons")
+        checks.need(cellExpansionMicrons >= 0, "cellExpansionMicrons", "0 or more")
+        checks.need(membraneWidthMicrons >= 0, "membraneWidthMicrons", "0 or more")
         return checks.messages
     }
 

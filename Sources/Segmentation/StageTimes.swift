@@ -33,6 +33,15 @@ public final class StageTimes: @unchecked Sendable {
         return order.map { String(format: "%@ %.2f s", $0, seconds[$0]!) }.joined(separator: " ")
     }
 
+    /// The process's peak resident memory so far in MB (Linux's VmHWM; 0 where it cannot be
+    /// read), for the benchmarks' and the phase marks' memory figures.
+    public static func peakResidentMB() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kB = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) }) else { return 0 }
+        return kB / 1024
+    }
+
     public func reset() {
         lock.lock(); defer { lock.unlock() }
         seconds = [:]; order = []
