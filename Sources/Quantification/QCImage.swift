@@ -3,40 +3,100 @@ import Imaging
 import Phenotyping
 import SlideIO
 import Tissue
+import Unmixing
 
-/// The per-slide QC picture: a downsampled false-colour composite (nuclear channel blue,
-/// tumour marker red, the first immune marker green), the tumour outline in yellow, and a dot
-/// per phenotyped cell coloured by its first phenotype.
+/// The per-slide QC picture: a downsampled false-colour composite of unmixed components
+/// (tumour marker red, the first immune marker green, nuclear component blue), the tumour
+/// outline in yellow, and a dot per phenotyped cell coloured by its first phenotype.
+///
+/// A picture pixel is the point sample at level position (x·step, y·step) of the coarsest
+/// pyramid level at least 1024 px wide (level 0 without a pyramid). From level 0 the tile pass
+/// hands the samples over as it goes (`samples`), so the slide is not decoded a second time;
+/// a pyramid level is read row by row (`read`). Either way no level is held whole in memory.
 enum QCImage {
     static let palette: [(UInt8, UInt8, UInt8)] = [(0, 255, 0), (255, 160, 0), (0, 255, 255), (255, 0, 255),
                                                    (255, 255, 255), (255, 80, 80), (160, 120, 255), (120, 255, 120), (255, 200, 200)]
 
-    static func write(slide: Slide, panel: Panel, channelMap: [Int], map: RegionMap, dots: [(Double, Double, Int)], to url: URL) throws {
-        // The coarsest level at least 1024 px wide (or level 0), then a further integer step.
-        var level = 0
-        for lv in slide.levels where max(lv.width, lv.height) >= 1024 { level = lv.index }
-        let lv = slide.levels[level]
-        let f = max(1, max(lv.width, lv.height) / 1024)
-        let w = lv.width / f, h = lv.height / f
-        let comp = { (name: String) -> Int? in panel.library.components.firstIndex(of: name) }
-        let nucleus = comp(panel.nucleus.component) ?? 0
-        let tumor = panel.marker(panel.tissue.tumorMarker).flatMap { comp($0.component) } ?? 0
-        let immune = panel.markers.first { $0.name != panel.tissue.tumorMarker }.flatMap { comp($0.component) } ?? 0
-        let picks = [tumor, immune, nucleus].map { min($0, channelMap.count - 1) }
-        var rgb = [UInt8](repeating: 0, count: w * h * 3)
-        for (ci, libIndex) in picks.enumerated() {
-            let v = try slide.read(channel: channelMap[libIndex], level: level,
-                                   region: PixelRegion(x: 0, y: 0, width: w * f, height: h * f))
-            var small = [Float](repeating: 0, count: w * h)
-            for y in 0..<h { for x in 0..<w { small[y * w + x] = v[(y * f) * (w * f) + x * f] } }
-            var order = small
-            let n = order.count
-            let lo = Threshold.kthSmallest(&order, n / 100), hi = max(Threshold.kthSmallest(&order, min(n - 1, n * 997 / 1000)), lo + 1)
-            for i in 0..<(w * h) {
-                rgb[i * 3 + ci] = UInt8(max(0, min(255, (small[i] - lo) / (hi - lo) * 255)))
-            }
+    /// Which level the picture samples, at which step, and which components it shows.
+    struct Layout: Sendable {
+        let level: Int
+        let step: Int
+        let width: Int, height: Int
+        /// Level-0 pixels per picture pixel.
+        let scale: Double
+        /// Library components shown as red, green, blue.
+        let components: [Int]
+
+        /// `size`: the picture's longer side is at least this (or the level's, if smaller).
+        init(slide: Slide, panel: Panel, size: Int = 1024) {
+            var level = 0
+            for lv in slide.levels where max(lv.width, lv.height) >= size { level = lv.index }
+            let lv = slide.levels[level]
+            let step = max(1, max(lv.width, lv.height) / size)
+            self.level = level
+            self.step = step
+            width = lv.width / step; height = lv.height / step
+            scale = lv.downsample * Double(step)
+            let nucleus = panel.componentIndex(panel.nucleus.component) ?? 0
+            let tumor = panel.marker(panel.tissue.tumorMarker).flatMap { panel.componentIndex($0.component) } ?? 0
+            let immune = panel.markers.first { $0.name != panel.tissue.tumorMarker }.flatMap { panel.componentIndex($0.component) } ?? 0
+            components = [tumor, immune, nucleus]
         }
-        let s = lv.downsample * Double(f)   // level-0 px per picture px
+
+        /// Picture pixels whose sample point lies in a level-0 tile's `core`, taken from the
+        /// tile's component planes (`region` = the area they cover). Each sample point lies in
+        /// exactly one core, so the picture does not depend on the tiling.
+        func samples(core: PixelRegion, region: PixelRegion, channels: [Image]) -> [Sample] {
+            precondition(level == 0)
+            let x0 = (core.x + step - 1) / step, x1 = min(width, (core.x + core.width + step - 1) / step)
+            let y0 = (core.y + step - 1) / step, y1 = min(height, (core.y + core.height + step - 1) / step)
+            guard x0 < x1, y0 < y1 else { return [] }
+            var out: [Sample] = []
+            out.reserveCapacity((x1 - x0) * (y1 - y0))
+            for y in y0..<y1 {
+                let row = (y * step - region.y) * region.width - region.x
+                for x in x0..<x1 {
+                    let i = row + x * step
+                    out.append(Sample(index: y * width + x, values: (channels[components[0]].pixels[i], channels[components[1]].pixels[i],
+                                                                     channels[components[2]].pixels[i])))
+                }
+            }
+            return out
+        }
+
+        /// The picture's three planes read from the slide, one sampled level row at a time
+        /// (OLS-unmixed, as the tissue pass reads a level).
+        func read(slide: Slide, panel: Panel, channelMap: [Int]) throws -> [[Float]] {
+            let source = UnmixedSource(slide: slide, channelMap: channelMap, unmixer: Unmixer(library: panel.library, method: .ols), level: level)
+            let levelWidth = slide.levels[level].width
+            source.prepareWindows(width: levelWidth, height: 1)
+            var planes = [[Float]](repeating: [Float](repeating: 0, count: width * height), count: 3)
+            for y in 0..<height {
+                let row = try source.images(PixelRegion(x: 0, y: y * step, width: levelWidth, height: 1))
+                for (c, k) in components.enumerated() {
+                    for x in 0..<width { planes[c][y * width + x] = row[k].pixels[x * step] }
+                }
+            }
+            return planes
+        }
+    }
+
+    struct Sample: Sendable {
+        var index: Int
+        var values: (Float, Float, Float)
+    }
+
+    /// Writes the picture from its three planes (each stretched from its 1st to its 99.7th
+    /// percentile), the map's tumour outline and the phenotype dots (level-0 px).
+    static func write(planes: [[Float]], layout: Layout, map: RegionMap, dots: [(Double, Double, Int)], to url: URL) throws {
+        let w = layout.width, h = layout.height, n = w * h
+        var rgb = [UInt8](repeating: 0, count: n * 3)
+        for (ci, plane) in planes.enumerated() where n > 0 {
+            var order = plane
+            let lo = Threshold.kthSmallest(&order, n / 100), hi = max(Threshold.kthSmallest(&order, min(n - 1, n * 997 / 1000)), lo + 1)
+            for i in 0..<n { rgb[i * 3 + ci] = UInt8(max(0, min(255, (plane[i] - lo) / (hi - lo) * 255))) }
+        }
+        let s = layout.scale
         // Tumour outline.
         for y in 0..<h {
             for x in 0..<w {

@@ -62,6 +62,11 @@ public struct SlideQuantifier: Sendable {
         var signalSums = fused ? [Float](repeating: 0, count: plan.width * plan.height) : []
         var markerSums = signalSums
         var excludeSums = plan.excludeComponents.isEmpty ? [] : signalSums
+        // The QC picture's samples from level 0 come from the tile pass when it covers the
+        // whole slide (no tile skipped), otherwise from a row-by-row read of its level.
+        let qcLayout = options.writeQC ? QCImage.Layout(slide: slide, panel: panel) : nil
+        let qcFromTiles = fused && qcLayout?.level == 0
+        var qcPlanes = qcFromTiles ? [[Float]](repeating: [Float](repeating: 0, count: qcLayout!.width * qcLayout!.height), count: 3) : []
 
         let tiled = TiledSegmentation(source: source, nucleusIndex: nucleusIndex, parameters: params, pixelSizeUm: px,
                                       tileSize: options.tileSize, threads: options.threads)
@@ -96,8 +101,12 @@ public struct SlideQuantifier: Sendable {
         try tiled.run(threshold: threshold, cellExpansionPx: expansionPx, tiles: tiles, map: { tile in
             (StageTimes.measure("measure") { CellMeasurement.measure(tile, components: components, membraneWidthPx: membranePx) },
              fused ? StageTimes.measure("map sums") { TissuePass.blockSums(plan: plan, core: tile.core, region: tile.region,
-                                                                            channels: tile.channels, totalIndex: totalIndex) } : [])
-        }, consume: { records, blocks in
+                                                                            channels: tile.channels, totalIndex: totalIndex) } : [],
+             qcFromTiles ? qcLayout!.samples(core: tile.core, region: tile.region, channels: tile.channels) : [])
+        }, consume: { records, blocks, samples in
+            for s in samples {
+                qcPlanes[0][s.index] = s.values.0; qcPlanes[1][s.index] = s.values.1; qcPlanes[2][s.index] = s.values.2
+            }
             for b in blocks {
                 signalSums[b.index] = b.signal; markerSums[b.index] = b.marker
                 if !excludeSums.isEmpty { excludeSums[b.index] = b.exclude }
@@ -172,8 +181,10 @@ public struct SlideQuantifier: Sendable {
         try writer?.finish()
         mark("table")
 
-        if options.writeQC {
-            try QCImage.write(slide: slide, panel: panel, channelMap: channelMap, map: map, dots: qcDots,
+        if let qcLayout {
+            let planes = qcFromTiles ? qcPlanes : try qcLayout.read(slide: slide, panel: panel, channelMap: channelMap)
+            qcPlanes = []
+            try QCImage.write(planes: planes, layout: qcLayout, map: map, dots: qcDots,
                               to: outDir.appendingPathComponent("qc").appendingPathComponent("\(slideId).png"))
             mark("qc")
         }

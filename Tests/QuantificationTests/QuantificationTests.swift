@@ -209,6 +209,55 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(results[0].cells, results[1].cells)
     }
 
+    /// The QC picture's samples taken tile by tile (as the tile pass hands them over) equal
+    /// the row-by-row read of the level, at a step of 2 px; and the picture written by the
+    /// tile pass is the same file for any tiling and thread count.
+    func testQCPictureFromTilesEqualsTheRowRead() throws {
+        let dir = Self.tmp()
+        var d = SlideDesign(); d.width = 512; d.height = 448; d.seed = 34
+        var sim = SlideSimulator(panel: Self.panel, design: d); sim.writeMasks = false
+        try sim.write(id: "P03_A", to: dir, flavour: .ome)
+        let path = dir.appendingPathComponent("slides/P03_A.ome.tif").path
+        let slide = try Slide(path: path)
+        let channelMap = try Self.panel.channelMap(for: slide)
+        let layout = QCImage.Layout(slide: slide, panel: Self.panel, size: 200)
+        XCTAssertEqual([layout.level, layout.step, layout.width, layout.height], [0, 2, 256, 224])
+        XCTAssertEqual(layout.scale, 2)
+        let read = try layout.read(slide: slide, panel: Self.panel, channelMap: channelMap)
+        let source = UnmixedSource(slide: slide, channelMap: channelMap, unmixer: Unmixer(library: Self.panel.library, method: .ols))
+        var tiled = [[Float]](repeating: [Float](repeating: .nan, count: 256 * 224), count: 3)
+        var filled = 0
+        // Odd-sized cores, regions with a halo of 5 px.
+        for y0 in stride(from: 0, to: 448, by: 77) {
+            for x0 in stride(from: 0, to: 512, by: 101) {
+                let core = PixelRegion(x: x0, y: y0, width: min(101, 512 - x0), height: min(77, 448 - y0))
+                let rx = max(0, x0 - 5), ry = max(0, y0 - 5)
+                let region = PixelRegion(x: rx, y: ry, width: min(512, x0 + 106) - rx, height: min(448, y0 + 82) - ry)
+                for s in layout.samples(core: core, region: region, channels: try source.images(region)) {
+                    XCTAssertTrue(tiled[0][s.index].isNaN, "sample \(s.index) twice")
+                    tiled[0][s.index] = s.values.0; tiled[1][s.index] = s.values.1; tiled[2][s.index] = s.values.2
+                    filled += 1
+                }
+            }
+        }
+        XCTAssertEqual(filled, 256 * 224)
+        for c in 0..<3 {
+            let worst = zip(read[c], tiled[c]).map { abs($0 - $1) / max(1, abs($0)) }.max()!
+            XCTAssertLessThan(worst, 1e-4, "plane \(c)")
+        }
+        // Through the quantifier: the same picture for any tiling.
+        var pictures: [Data] = []
+        for (tile, threads) in [(512, 1), (160, 2)] {
+            var o = QuantifyOptions(); o.tileSize = tile; o.threads = threads; o.writeCells = false
+            let out = Self.tmp()
+            _ = try SlideQuantifier(panel: Self.panel, panelHash: "test", options: o).quantify(path: path, slideId: "P03_A", patientId: "P03", outDir: out)
+            pictures.append(try Data(contentsOf: out.appendingPathComponent("qc/P03_A.png")))
+        }
+        XCTAssertEqual(pictures[0], pictures[1])
+        // PNG header: 512 × 448 (step 1 at the default size), 8-bit RGB.
+        XCTAssertEqual(Array(pictures[0][16..<25]), [0, 0, 2, 0, 0, 0, 1, 192, 8])
+    }
+
     func testDensitiesPerPatientSumSlides() throws {
         let r1 = SlideResult(slideId: "P1_a", patientId: "P1", path: "", pixelSizeUm: 0.5, tissueAreaMm2: 1, tumorAreaMm2: 0.4,
                              stromaAreaMm2: 0.6, cells: 10, phenotypes: ["CD8"], counts: ["CD8": ["total": 10, "tumor": 4, "stroma": 6]], thresholds: [:],
