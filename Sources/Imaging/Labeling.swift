@@ -2,66 +2,16 @@
 public enum Labeling {
     /// Labels the connected components of `mask` 1…n in raster order of their first pixel.
     /// - Parameter eightConnected: 8-neighbourhood (default) or 4-neighbourhood.
-    ///
-    /// Two passes over runs (horizontal stretches of set pixels): the first gives each run a
-    /// provisional label and unites it with the runs it touches in the row above (union–find);
-    /// the second numbers the components in the order their first run appears, which is the
-    /// raster order of their first pixel (as `scipy.ndimage.label`).
     public static func components(_ mask: Mask, eightConnected: Bool = true) -> LabelImage {
-        let w = mask.width, h = mask.height
-        var labels = [Int32](repeating: 0, count: w * h)
-        var runStart: [Int] = [], runEnd: [Int] = [], runLabel: [Int32] = []
-        var rowRuns = [Int](repeating: 0, count: h + 1)   // runs of row y: rowRuns[y]..<rowRuns[y + 1]
-        var parent: [Int32] = [0]
-        func find(_ x: Int32) -> Int32 {
-            var x = x
-            while parent[Int(x)] != x { parent[Int(x)] = parent[Int(parent[Int(x)])]; x = parent[Int(x)] }
-            return x
-        }
-        mask.bits.withUnsafeBufferPointer { b in
-            for y in 0..<h {
-                rowRuns[y] = runStart.count
-                let aboveEnd = rowRuns[y]
-                var above = y > 0 ? rowRuns[y - 1] : aboveEnd
-                let row = y * w
-                var x = 0
-                while x < w {
-                    guard b[row + x] else { x += 1; continue }
-                    let s = x
-                    while x < w && b[row + x] { x += 1 }
-                    // Runs above that touch [s, x): overlap [s − 1, x + 1) with 8-neighbours.
-                    let lo = eightConnected ? s - 1 : s, hi = eightConnected ? x + 1 : x
-                    while above < aboveEnd && runEnd[above] <= lo { above += 1 }
-                    var label: Int32 = 0
-                    var k = above
-                    while k < aboveEnd && runStart[k] < hi {
-                        let r = find(runLabel[k])
-                        if label == 0 { label = r } else if r != label {
-                            let (keep, drop) = r < label ? (r, label) : (label, r)
-                            parent[Int(drop)] = keep
-                            label = keep
-                        }
-                        k += 1
-                    }
-                    if label == 0 { label = Int32(parent.count); parent.append(label) }
-                    runStart.append(s); runEnd.append(x); runLabel.append(label)
-                }
-            }
-            rowRuns[h] = runStart.count
-        }
-        var final = [Int32](repeating: 0, count: parent.count)
-        var next: Int32 = 0
+        let runs = Runs(mask, value: true, eightConnected: eightConnected)
+        var labels = [Int32](repeating: 0, count: mask.width * mask.height)
         labels.withUnsafeMutableBufferPointer { out in
-            for y in 0..<h {
-                for i in rowRuns[y]..<rowRuns[y + 1] {
-                    let root = Int(find(runLabel[i]))
-                    if final[root] == 0 { next += 1; final[root] = next }
-                    let v = final[root]
-                    for x in runStart[i]..<runEnd[i] { out[y * w + x] = v }
-                }
+            runs.forEachRun { i, row, x0, x1 in
+                let v = runs.component[i]
+                for x in x0..<x1 { out[row + x] = v }
             }
         }
-        return LabelImage(width: w, height: h, labels: labels)
+        return LabelImage(width: mask.width, height: mask.height, labels: labels)
     }
 
     /// Fills holes: background regions (4-connected) that do not touch the image border and
@@ -69,23 +19,128 @@ public enum Labeling {
     public static func fillHoles(_ mask: Mask, maxArea: Int = .max) -> Mask {
         let w = mask.width, h = mask.height
         guard w > 0 && h > 0 else { return mask }
-        let background = components(Mask(width: w, height: h, bits: mask.bits.map { !$0 }), eightConnected: false)
+        let background = Runs(mask, value: false, eightConnected: false)
         let areas = background.areas()
         var keep = [Bool](repeating: false, count: areas.count)   // background that stays background
-        for x in 0..<w { keep[Int(background.labels[x])] = true; keep[Int(background.labels[(h - 1) * w + x])] = true }
-        for y in 0..<h { keep[Int(background.labels[y * w])] = true; keep[Int(background.labels[y * w + w - 1])] = true }
+        background.forEachRun { i, row, x0, x1 in
+            if row == 0 || row == (h - 1) * w || x0 == 0 || x1 == w { keep[Int(background.component[i])] = true }
+        }
         for l in areas.indices where areas[l] > maxArea { keep[l] = true }
         var out = mask
-        for i in out.bits.indices where !out.bits[i] && !keep[Int(background.labels[i])] { out.bits[i] = true }
+        out.bits.withUnsafeMutableBufferPointer { b in
+            background.forEachRun { i, row, x0, x1 in
+                if !keep[Int(background.component[i])] { for x in x0..<x1 { b[row + x] = true } }
+            }
+        }
         return out
     }
 
-    /// Removes components smaller than `minArea` pixels (and larger than `maxArea`) from a mask.
+    /// Removes components (8-connected) smaller than `minArea` pixels (and larger than
+    /// `maxArea`) from a mask.
     public static func filterComponents(_ mask: Mask, minArea: Int, maxArea: Int = .max) -> Mask {
-        let lab = components(mask)
-        let areas = lab.areas()
-        return Mask(width: mask.width, height: mask.height,
-                    bits: lab.labels.map { $0 != 0 && areas[Int($0)] >= minArea && areas[Int($0)] <= maxArea })
+        let runs = Runs(mask, value: true, eightConnected: true)
+        let areas = runs.areas()
+        var out = Mask(width: mask.width, height: mask.height)
+        out.bits.withUnsafeMutableBufferPointer { b in
+            runs.forEachRun { i, row, x0, x1 in
+                let a = areas[Int(runs.component[i])]
+                if a >= minArea && a <= maxArea { for x in x0..<x1 { b[row + x] = true } }
+            }
+        }
+        return out
+    }
+
+    /// The connected components of the pixels of a mask equal to `value`, as runs (horizontal
+    /// stretches) without a label image: mask clean-up needs only each run's component.
+    ///
+    /// Two passes over runs: the first gives each run a provisional label and unites it with
+    /// the runs it touches in the row above (union–find); the second numbers the components
+    /// 1…n in the order their first run appears, which is the raster order of their first
+    /// pixel (as `scipy.ndimage.label`).
+    struct Runs {
+        let width: Int
+        /// Runs of row y: `rowRuns[y]..<rowRuns[y + 1]`; run i covers `start[i]..<end[i]`.
+        var rowRuns: [Int]
+        var start: [Int32] = [], end: [Int32] = []
+        /// Component of each run, 1…count.
+        var component: [Int32] = []
+        var count = 0
+
+        init(_ mask: Mask, value: Bool, eightConnected: Bool) {
+            let w = mask.width, h = mask.height
+            width = w
+            rowRuns = [Int](repeating: 0, count: h + 1)
+            var provisional: [Int32] = []
+            var parent: [Int32] = [0]
+            func find(_ x: Int32) -> Int32 {
+                var x = x
+                while parent[Int(x)] != x { parent[Int(x)] = parent[Int(parent[Int(x)])]; x = parent[Int(x)] }
+                return x
+            }
+            mask.bits.withUnsafeBufferPointer { b in
+                for y in 0..<h {
+                    rowRuns[y] = start.count
+                    let aboveEnd = rowRuns[y]
+                    var above = y > 0 ? rowRuns[y - 1] : aboveEnd
+                    let row = y * w
+                    var x = 0
+                    while x < w {
+                        guard b[row + x] == value else { x += 1; continue }
+                        let s = x
+                        while x < w && b[row + x] == value { x += 1 }
+                        // Runs above that touch [s, x): overlap [s − 1, x + 1) with 8-neighbours.
+                        let lo = eightConnected ? s - 1 : s, hi = eightConnected ? x + 1 : x
+                        while above < aboveEnd && Int(end[above]) <= lo { above += 1 }
+                        var label: Int32 = 0
+                        var k = above
+                        while k < aboveEnd && Int(start[k]) < hi {
+                            let r = find(provisional[k])
+                            if label == 0 { label = r } else if r != label {
+                                let (keep, drop) = r < label ? (r, label) : (label, r)
+                                parent[Int(drop)] = keep
+                                label = keep
+                            }
+                            k += 1
+                        }
+                        if label == 0 { label = Int32(parent.count); parent.append(label) }
+                        start.append(Int32(s)); end.append(Int32(x)); provisional.append(label)
+                    }
+                }
+                rowRuns[h] = start.count
+            }
+            var final = [Int32](repeating: 0, count: parent.count)
+            var next: Int32 = 0
+            component = provisional.map { p in
+                let root = Int(find(p))
+                if final[root] == 0 { next += 1; final[root] = next }
+                return final[root]
+            }
+            count = Int(next)
+        }
+
+        /// Calls `body(run, rowOffset, x0, x1)` for every run, in raster order.
+        @inline(__always) func forEachRun(_ body: (Int, Int, Int, Int) -> Void) {
+            for y in 0..<(rowRuns.count - 1) {
+                for i in rowRuns[y]..<rowRuns[y + 1] { body(i, y * width, Int(start[i]), Int(end[i])) }
+            }
+        }
+
+        /// Pixels per component (index 0 unused).
+        func areas() -> [Int] {
+            var a = [Int](repeating: 0, count: count + 1)
+            for i in component.indices { a[Int(component[i])] += Int(end[i] - start[i]) }
+            return a
+        }
+
+        /// The component of the run holding pixel (x, y), or 0 outside every run.
+        func component(atX x: Int, y: Int) -> Int32 {
+            var lo = rowRuns[y], hi = rowRuns[y + 1]
+            while lo < hi {
+                let m = (lo + hi) / 2
+                if Int(end[m]) <= x { lo = m + 1 } else { hi = m }
+            }
+            return lo < rowRuns[y + 1] && Int(start[lo]) <= x ? component[lo] : 0
+        }
     }
 
     /// Zeroes labels whose area lies outside [minArea, maxArea] pixels, then renumbers 1…n.

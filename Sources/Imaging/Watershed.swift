@@ -27,27 +27,34 @@ public enum Watershed {
     }
 
     /// Meyer's flooding (Meyer 1994; `skimage.segmentation.watershed`): every marker grows
-    /// into `mask` in order of increasing `surface`, pixels of equal height in order of arrival
+    /// into `mask` in order of increasing `surface` (decreasing with `descending`, which is
+    /// flooding −surface without making it), pixels of equal height in order of arrival
     /// (8-connected). Pixels of `mask` unreachable from a marker stay 0.
     ///
     /// A flood never leaves the 8-connected component of mask ∪ markers it starts in, and the
     /// order of arrivals inside a component does not depend on any other, so each component is
     /// flooded on its own: the same labels as one queue for the whole image, from a queue that
     /// holds one component's front (tens of pixels, not the whole tile's).
-    public static func flood(_ surface: Image, markers: LabelImage, mask: Mask) -> LabelImage {
+    public static func flood(_ surface: Image, markers: LabelImage, mask: Mask, descending: Bool = false) -> LabelImage {
         let w = surface.width, h = surface.height, n = w * h
         var out = markers
-        var region = mask
-        for i in 0..<n where markers.labels[i] != 0 { region.bits[i] = true }
-        let component = Labeling.components(region)
+        var region = mask   // copied only if a marker lies outside the mask
+        var markerPixels: [Int] = []
+        markers.labels.withUnsafeBufferPointer { m in
+            for i in 0..<n where m[i] != 0 {
+                markerPixels.append(i)
+                if !mask.bits[i] { region.bits[i] = true }
+            }
+        }
+        let runs = Labeling.Runs(region, value: true, eightConnected: true)
         // Marker pixels grouped by component, in raster order within each (a counting sort).
-        var start = [Int](repeating: 0, count: Int(component.labels.max() ?? 0) + 2)
-        for i in 0..<n where markers.labels[i] != 0 { start[Int(component.labels[i]) + 1] += 1 }
+        let component = markerPixels.map { Int(runs.component(atX: $0 % w, y: $0 / w)) }
+        var start = [Int](repeating: 0, count: runs.count + 2)
+        for c in component { start[c + 1] += 1 }
         for c in 1..<start.count { start[c] += start[c - 1] }
         var seeds = [Int32](repeating: 0, count: start.last!)
         var fill = start
-        for i in 0..<n where markers.labels[i] != 0 {
-            let c = Int(component.labels[i])
+        for (i, c) in zip(markerPixels, component) {
             seeds[fill[c]] = Int32(i); fill[c] += 1
         }
         var heap = FloodQueue()
@@ -62,7 +69,7 @@ public enum Watershed {
                 for s in start[c]..<start[c + 1] {
                     let i = Int(seeds[s])
                     seen[i] = true
-                    heap.push(height[i], age, i); age += 1
+                    heap.push(height[i], age, i, descending: descending); age += 1
                 }
                 while let p = heap.pop() {
                     let label = labels[p]
@@ -78,7 +85,7 @@ public enum Watershed {
                             if seen[q] || !inMask[q] { continue }
                             seen[q] = true
                             labels[q] = label
-                            heap.push(height[q], age, q); age += 1
+                            heap.push(height[q], age, q, descending: descending); age += 1
                         }
                     }
                 }
@@ -100,15 +107,17 @@ struct FloodQueue {
     private var keys: [UInt64] = []
     private var pixels: [Int32] = []
 
-    @inline(__always) static func key(_ v: Float, _ age: Int) -> UInt64 {
+    /// `descending`: the key of −v (the same bits as negating first; −0 taken as +0).
+    @inline(__always) static func key(_ v: Float, _ age: Int, descending: Bool = false) -> UInt64 {
         precondition(age < 1 << 32)
-        let b = (v + 0).bitPattern
+        let plus = (v + 0).bitPattern
+        let b = descending && plus != 0 ? plus ^ 0x8000_0000 : plus
         let ordered = b & 0x8000_0000 != 0 ? ~b : b | 0x8000_0000
         return UInt64(ordered) << 32 | UInt64(age)
     }
 
-    mutating func push(_ v: Float, _ age: Int, _ p: Int) {
-        let k = FloodQueue.key(v, age)
+    mutating func push(_ v: Float, _ age: Int, _ p: Int, descending: Bool = false) {
+        let k = FloodQueue.key(v, age, descending: descending)
         keys.append(k); pixels.append(Int32(p))
         keys.withUnsafeMutableBufferPointer { kb in
             pixels.withUnsafeMutableBufferPointer { pb in

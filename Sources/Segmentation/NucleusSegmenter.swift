@@ -111,7 +111,7 @@ public struct NucleusSegmenter: Sendable {
         let seeds = Watershed.peaks(surface, mask: fg, minDistance: max(1, Int(px(parameters.seedMinDistanceMicrons).rounded())))
         var markers = LabelImage(width: w, height: h)
         for (k, p) in seeds.enumerated() { markers.labels[p] = Int32(k + 1) }
-        let flooded = Watershed.flood(surface.map { -$0 }, markers: markers, mask: fg)
+        let flooded = Watershed.flood(surface, markers: markers, mask: fg, descending: true)
         let maxArea = Int((parameters.maxAreaMicrons / (pixelSizeUm * pixelSizeUm)).rounded())
         return Labeling.filterObjects(flooded, minArea: minArea, maxArea: maxArea)
     }

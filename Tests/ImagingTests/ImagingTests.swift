@@ -200,6 +200,19 @@ final class ImagingTests: XCTestCase {
             for y in 0..<h { border.insert(outside[y * w]); border.insert(outside[y * w + w - 1]) }
             let filled = (0..<(w * h)).map { m.bits[$0] || !border.contains(outside[$0]) }
             XCTAssertEqual(Labeling.fillHoles(m).bits, filled, "trial \(trial)")
+            // Area limits, from the flood fill's areas.
+            func areas(_ lab: [Int32]) -> [Int] { lab.reduce(into: [Int](repeating: 0, count: Int(lab.max() ?? 0) + 1)) { $0[Int($1)] += 1 } }
+            let holeLimit = 1 + trial % 5
+            let holeAreas = areas(outside)
+            let smallHolesFilled = (0..<(w * h)).map { m.bits[$0] || (!border.contains(outside[$0]) && holeAreas[Int(outside[$0])] <= holeLimit) }
+            XCTAssertEqual(Labeling.fillHoles(m, maxArea: holeLimit).bits, smallHolesFilled, "trial \(trial)")
+            let objects = flood(m, eight: true), objectAreas = areas(objects)
+            let minArea = 1 + trial % 4, maxArea = minArea + trial % 9
+            let kept = (0..<(w * h)).map { m.bits[$0] && (minArea...maxArea).contains(objectAreas[Int(objects[$0])]) }
+            XCTAssertEqual(Labeling.filterComponents(m, minArea: minArea, maxArea: maxArea).bits, kept, "trial \(trial)")
+            // A pixel's component looked up in the runs.
+            let runs = Labeling.Runs(m, value: true, eightConnected: true)
+            XCTAssertEqual((0..<(w * h)).map { runs.component(atX: $0 % w, y: $0 / w) }, objects, "trial \(trial)")
         }
     }
 
@@ -228,7 +241,8 @@ final class ImagingTests: XCTestCase {
     /// Flooding component by component gives the labels of Meyer's algorithm with one queue for
     /// the whole image, written out plainly here (the lowest (height, arrival) pixel next, by a
     /// linear search): random surfaces with many ties (heights 0–3), blobby masks of several
-    /// components, markers inside and outside the mask, some components without a marker.
+    /// components, markers inside and outside the mask, some components without a marker; and
+    /// descending on the negated surface.
     func testFloodMatchesOneQueueForTheWholeImage() {
         var seed: UInt64 = 3
         func next() -> UInt64 { seed = seed &* 6364136223846793005 &+ 1442695040888963407; return seed >> 33 }
@@ -256,6 +270,8 @@ final class ImagingTests: XCTestCase {
                     } }
                 }
                 XCTAssertEqual(Watershed.flood(surface, markers: markers, mask: mask).labels, ref.labels, "\(w)×\(h)")
+                // Descending on the negated surface (heights 0 become −0): the same flood.
+                XCTAssertEqual(Watershed.flood(surface.map { -$0 }, markers: markers, mask: mask, descending: true).labels, ref.labels, "\(w)×\(h)")
             }
         }
     }
