@@ -4,13 +4,32 @@ public enum Watershed {
     /// (Chebyshev), strongest first — as `skimage.feature.peak_local_max(min_distance=…,
     /// exclude_border=False)` with a label mask: a pixel is a candidate when it equals the
     /// maximum of its (2·minDistance+1)² window; candidates are accepted greedily by height.
+    ///
+    /// The window is clipped at the image's edges (a reflected window holds no other values).
+    /// A window's maximum is also the maximum of its 3 × 3 centre, so each mask pixel is tested
+    /// on its 3 × 3 neighbourhood first, and only the few that pass on the whole window.
     public static func peaks(_ surface: Image, mask: Mask, minDistance: Int, minHeight: Float = -.infinity) -> [Int] {
         let w = surface.width, h = surface.height
         let md = max(1, minDistance)
-        let mx = Filters.rank(surface, radius: md, maximum: true)
         var cand: [Int] = []
-        for i in 0..<(w * h) where mask.bits[i] && surface.pixels[i] >= mx.pixels[i] && surface.pixels[i] > minHeight {
-            cand.append(i)
+        surface.pixels.withUnsafeBufferPointer { s in
+        mask.bits.withUnsafeBufferPointer { m in
+            /// No pixel of the window of radius r around (x, y) exceeds v.
+            @inline(__always) func isMaximum(_ v: Float, _ x: Int, _ y: Int, _ r: Int) -> Bool {
+                let x0 = max(0, x - r), x1 = min(w - 1, x + r)
+                for yy in max(0, y - r)...min(h - 1, y + r) {
+                    let row = yy * w
+                    for xx in x0...x1 where s[row + xx] > v { return false }
+                }
+                return true
+            }
+            for y in 0..<h {
+                for x in 0..<w where m[y * w + x] {
+                    let v = s[y * w + x]
+                    if v > minHeight && isMaximum(v, x, y, 1) && isMaximum(v, x, y, md) { cand.append(y * w + x) }
+                }
+            }
+        }
         }
         // Stable order: height descending, then raster order (deterministic on plateaus).
         cand.sort { surface.pixels[$0] != surface.pixels[$1] ? surface.pixels[$0] > surface.pixels[$1] : $0 < $1 }

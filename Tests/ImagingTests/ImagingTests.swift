@@ -238,6 +238,30 @@ final class ImagingTests: XCTestCase {
         XCTAssertLessThanOrEqual(abs(areas[1] - areas[2]), 11)  // the neck column goes to one side
     }
 
+    /// Peaks against their definition written out with the (2d+1)² maximum filter (reflected
+    /// edges, itself checked against scipy): candidates are mask pixels equal to the filtered
+    /// value and above the minimum height, accepted greedily by height, then raster order.
+    /// Random surfaces with many ties (heights 0–5, so plateaus), blobby masks, several
+    /// distances, images narrower than the window.
+    func testPeaksMatchTheMaximumFilterDefinition() {
+        var seed: UInt64 = 11
+        func next() -> UInt64 { seed = seed &* 6364136223846793005 &+ 1442695040888963407; return seed >> 33 }
+        for (w, h) in [(40, 30), (23, 41), (3, 25), (25, 2), (1, 1)] {
+            for trial in 0..<12 {
+                let surface = Image(width: w, height: h, pixels: (0..<(w * h)).map { _ in Float(next() % 6) })
+                let mask = Mask(width: w, height: h, bits: (0..<(w * h)).map { _ in next() % 4 != 0 })
+                let md = 1 + trial % 4
+                let minHeight: Float = trial % 3 == 0 ? 2 : -.infinity
+                let mx = Filters.rank(surface, radius: md, maximum: true)
+                var cand = (0..<(w * h)).filter { mask.bits[$0] && surface.pixels[$0] >= mx.pixels[$0] && surface.pixels[$0] > minHeight }
+                cand.sort { surface.pixels[$0] != surface.pixels[$1] ? surface.pixels[$0] > surface.pixels[$1] : $0 < $1 }
+                var accepted: [Int] = []
+                for p in cand where !accepted.contains(where: { max(abs($0 % w - p % w), abs($0 / w - p / w)) <= md }) { accepted.append(p) }
+                XCTAssertEqual(Watershed.peaks(surface, mask: mask, minDistance: md, minHeight: minHeight), accepted, "\(w)×\(h) trial \(trial)")
+            }
+        }
+    }
+
     /// Flooding component by component gives the labels of Meyer's algorithm with one queue for
     /// the whole image, written out plainly here (the lowest (height, arrival) pixel next, by a
     /// linear search): random surfaces with many ties (heights 0–3), blobby masks of several
