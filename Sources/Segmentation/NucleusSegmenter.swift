@@ -31,8 +31,11 @@ public struct NucleusSegmenter: Sendable {
         var sub = image
         if parameters.backgroundRadiusMicrons > 0 {
             let r = max(1, Int(px(parameters.backgroundRadiusMicrons).rounded()))
-            let bg = Filters.opening(Filters.gaussian(image, sigma: 1), radius: r)
-            for i in sub.pixels.indices { sub.pixels[i] -= bg.pixels[i] }
+            // The difference is written over the background's own plane (no copy of the image).
+            sub = Filters.opening(Filters.gaussian(image, sigma: 1), radius: r)
+            sub.pixels.withUnsafeMutableBufferPointer { d in
+                image.pixels.withUnsafeBufferPointer { s in for i in 0..<d.count { d[i] = s[i] - d[i] } }
+            }
         }
         return (sub, Filters.gaussian(sub, sigma: px(parameters.sigmaMicrons)))
     }
@@ -87,11 +90,18 @@ public struct NucleusSegmenter: Sendable {
     public func segment(_ image: Image, threshold t: Float) -> LabelImage {
         let (sub, smooth) = prepare(image)
         let w = image.width, h = image.height
-        var fg = Mask(width: w, height: h, bits: smooth.pixels.map { $0 > t })
-        if parameters.localWindowMicrons > 0 {
-            let r = max(1, Int(px(parameters.localWindowMicrons / 2).rounded()))
-            let local = Filters.boxMean(smooth, radius: r)
-            for i in fg.bits.indices where fg.bits[i] && smooth.pixels[i] <= local.pixels[i] { fg.bits[i] = false }
+        // Foreground: above the threshold and, with a local window, above the local mean.
+        var fg = Mask(width: w, height: h)
+        let local = parameters.localWindowMicrons > 0
+            ? Filters.boxMean(smooth, radius: max(1, Int(px(parameters.localWindowMicrons / 2).rounded()))) : nil
+        fg.bits.withUnsafeMutableBufferPointer { b in
+        smooth.pixels.withUnsafeBufferPointer { s in
+            if let local {
+                local.pixels.withUnsafeBufferPointer { m in for i in 0..<b.count { b[i] = s[i] > t && s[i] > m[i] } }
+            } else {
+                for i in 0..<b.count { b[i] = s[i] > t }
+            }
+        }
         }
         fg = Labeling.fillHoles(fg)
         let minArea = max(1, Int((parameters.minAreaMicrons / (pixelSizeUm * pixelSizeUm)).rounded()))
@@ -100,14 +110,14 @@ public struct NucleusSegmenter: Sendable {
         let radius = Float(px(parameters.seedSigmaMicrons) * 2.0.squareRoot())
         // The surface caps the distance at 1.5 radii, so farther distances need not be exact.
         let dist = DistanceTransform.insideDistance(fg, limit: Int((1.5 * radius).rounded(.up)))
-        let blob = Filters.negativeLoG(sub, sigma: px(parameters.seedSigmaMicrons))
+        // The surface is written over the blob plane and smoothed in place.
+        var surface = Filters.negativeLoG(sub, sigma: px(parameters.seedSigmaMicrons))
         let alpha = Float(parameters.distanceWeight)
         let scale = max(abs(t), 1e-6)
-        var surface = Image(width: w, height: h)
-        for i in 0..<surface.count {
-            surface.pixels[i] = alpha * min(dist.pixels[i] / radius, 1.5) + blob.pixels[i] / scale
+        surface.pixels.withUnsafeMutableBufferPointer { o in
+            dist.pixels.withUnsafeBufferPointer { d in for i in 0..<o.count { o[i] = alpha * min(d[i] / radius, 1.5) + o[i] / scale } }
         }
-        surface = Filters.gaussian(surface, sigma: 1)
+        Filters.gaussianInPlace(&surface, sigma: 1)
         let seeds = Watershed.peaks(surface, mask: fg, minDistance: max(1, Int(px(parameters.seedMinDistanceMicrons).rounded())))
         var markers = LabelImage(width: w, height: h)
         for (k, p) in seeds.enumerated() { markers.labels[p] = Int32(k + 1) }
