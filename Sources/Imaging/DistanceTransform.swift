@@ -17,6 +17,26 @@ public enum DistanceTransform {
         transform(feature, invert: false, limit: limit, indices: true, missing: .infinity)
     }
 
+    /// `labels` with every unlabelled pixel within `distance` of a labelled one given the label
+    /// of its nearest labelled pixel (the one `nearest(to:)` finds): the labels are written in
+    /// the row pass, with no distance or index planes.
+    public static func grow(_ labels: LabelImage, distance: Double) -> LabelImage {
+        let cap = max(0, Int(distance.rounded(.up)))
+        // The largest squared distance whose root (as `nearest` reports it) is within `distance`.
+        var within = -1
+        while within < cap * cap && Float(Double(within + 1).squareRoot()) <= Float(distance) { within += 1 }
+        var out = labels
+        guard within > 0 else { return out }
+        let feature = Mask(width: labels.width, height: labels.height, bits: labels.labels.map { $0 != 0 })
+        labels.labels.withUnsafeBufferPointer { l in
+            out.labels.withUnsafeMutableBufferPointer { o in
+                _ = transform(feature, invert: false, limit: cap, indices: true, missing: .infinity,
+                              grow: (l.baseAddress!, o.baseAddress!, within))
+            }
+        }
+        return out
+    }
+
     /// Distance of every foreground pixel to the nearest background pixel (0 on background),
     /// as `scipy.ndimage.distance_transform_edt(mask)`. With `limit`, distances beyond it are
     /// reported as `width + height` (anything larger than the limit) and cost less to find.
@@ -26,9 +46,12 @@ public enum DistanceTransform {
     }
 
     /// The transform to the pixels where `mask` is `!invert`; pixels without a feature (within
-    /// `limit`) get `missing` and −1; nearest-feature indices only when `indices`.
-    private static func transform(_ feature: Mask, invert: Bool, limit: Int?, indices: Bool,
-                                  missing: Float) -> (distance: [Float], index: [Int32]) {
+    /// `limit`) get `missing` and −1; nearest-feature indices only when `indices`. With `grow`
+    /// (and `indices`), nothing is returned: each pixel whose squared distance is 1…`within`
+    /// gets, in `out`, the label of its nearest feature pixel in `labels`.
+    private static func transform(_ feature: Mask, invert: Bool, limit: Int?, indices: Bool, missing: Float,
+                                  grow: (labels: UnsafePointer<Int32>, out: UnsafeMutablePointer<Int32>, within: Int)? = nil)
+        -> (distance: [Float], index: [Int32]) {
         let w = feature.width, h = feature.height
         guard w > 0 && h > 0 else { return ([], []) }
         let cap = min(max(limit ?? (w + h), 0), w + h)
@@ -108,8 +131,8 @@ public enum DistanceTransform {
         let v = UnsafeMutablePointer<Int>.allocate(capacity: max(n, 1))
         let zn = UnsafeMutablePointer<Int>.allocate(capacity: n + 1), zd = UnsafeMutablePointer<Int>.allocate(capacity: n + 1)
         defer { v.deallocate(); zn.deallocate(); zd.deallocate() }
-        var dist = [Float](repeating: missing, count: w * h)
-        var index = [Int32](repeating: -1, count: indices ? w * h : 0)
+        var dist = [Float](repeating: missing, count: grow == nil ? w * h : 0)
+        var index = [Int32](repeating: -1, count: indices && grow == nil ? w * h : 0)
         g.withUnsafeBufferPointer { gb in
         rowOf.withUnsafeBufferPointer { rb in
         dist.withUnsafeMutableBufferPointer { db in
@@ -139,7 +162,9 @@ public enum DistanceTransform {
                     while zd[j + 1] != 0 && zn[j + 1] < q * zd[j + 1] { j += 1 }
                     let p = v[j], dq = q - p
                     let d2 = dq * dq + Int(f[p])
-                    if d2 <= cap2 {
+                    if let grow {
+                        if d2 > 0 && d2 <= grow.within { grow.out[o + q] = grow.labels[Int(rb[o + p]) * w + p] }
+                    } else if d2 <= cap2 {
                         db[o + q] = roots.isEmpty ? Float(Double(d2).squareRoot()) : roots[d2]
                         if indices { ib[o + q] = rb[o + p] * Int32(w) + Int32(p) }
                     }

@@ -6,15 +6,7 @@ public enum Cells {
     /// to its nearest nucleus pixel's label, so neighbours never overlap — the rule of QuPath's
     /// cell expansion and `skimage.segmentation.expand_labels`.
     public static func expand(_ nuclei: LabelImage, distance: Double) -> LabelImage {
-        guard distance > 0 else { return nuclei }
-        let feature = Mask(width: nuclei.width, height: nuclei.height, bits: nuclei.labels.map { $0 != 0 })
-        let (d, idx) = DistanceTransform.nearest(to: feature, limit: Int(distance.rounded(.up)))
-        var out = nuclei
-        let lim = Float(distance)
-        for i in out.labels.indices where out.labels[i] == 0 && d[i] <= lim && idx[i] >= 0 {
-            out.labels[i] = nuclei.labels[Int(idx[i])]
-        }
-        return out
+        DistanceTransform.grow(nuclei, distance: distance)
     }
 
     /// Pixels of each cell that lie within `width` pixels (Chebyshev) of a pixel outside that
