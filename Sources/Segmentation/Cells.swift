@@ -23,19 +23,24 @@ public enum Cells {
         let k = max(1, width)
         guard w > 0, h > 0 else { return m }
         var segment = [Int32](repeating: -1, count: w * h)
+        // Differences accumulate in a row buffer, one offset at a time, so every loop is a
+        // straight vectorisable pass along a row.
+        let diff = UnsafeMutablePointer<Int32>.allocate(capacity: w)
+        defer { diff.deallocate() }
         cells.labels.withUnsafeBufferPointer { cb in
         segment.withUnsafeMutableBufferPointer { sb in
         m.bits.withUnsafeMutableBufferPointer { ob in ob.withMemoryRebound(to: UInt8.self) { ob in
             let c = cb.baseAddress!, seg = sb.baseAddress!, out = ob.baseAddress!
             if w > 2 * k {
+                let inner = w - 2 * k
                 for y in 0..<h {
-                    let row = c + y * w, srow = seg + y * w
-                    for x in k..<(w - k) {
-                        let l = row[x]
-                        var diff: Int32 = 0
-                        for d in 1...k { diff |= (row[x - d] ^ l) | (row[x + d] ^ l) }
-                        srow[x] = diff == 0 ? l : -1
+                    let row = c + y * w + k, srow = seg + y * w + k
+                    diff.update(repeating: 0, count: inner)
+                    for d in 1...k {
+                        let left = row - d, right = row + d
+                        for x in 0..<inner { diff[x] |= (left[x] ^ row[x]) | (right[x] ^ row[x]) }
                     }
+                    for x in 0..<inner { srow[x] = diff[x] == 0 ? row[x] : -1 }
                 }
             }
             for y in 0..<h {
@@ -45,12 +50,12 @@ public enum Cells {
                     for x in 0..<w { orow[x] = row[x] != 0 ? 1 : 0 }
                     continue
                 }
-                for x in 0..<w {
-                    let l = row[x]
-                    var diff: Int32 = 0
-                    for yy in (y - k)...(y + k) { diff |= seg[yy * w + x] ^ l }
-                    orow[x] = l != 0 && diff != 0 ? 1 : 0
+                diff.update(repeating: 0, count: w)
+                for yy in (y - k)...(y + k) {
+                    let srow = seg + yy * w
+                    for x in 0..<w { diff[x] |= srow[x] ^ row[x] }
                 }
+                for x in 0..<w { orow[x] = row[x] != 0 && diff[x] != 0 ? 1 : 0 }
             }
         } }
         }
