@@ -144,14 +144,20 @@ public enum Labeling {
     }
 
     /// Zeroes labels whose area lies outside [minArea, maxArea] pixels, then renumbers 1…n.
+    /// (One pass does both: a kept label is numbered where it first appears.)
     public static func filterObjects(_ labels: LabelImage, minArea: Int, maxArea: Int = .max) -> LabelImage {
         let areas = labels.areas()
+        var number = [Int32](repeating: 0, count: areas.count)   // 0: not seen yet (or removed)
+        var next: Int32 = 0
         var out = labels
-        for i in out.labels.indices {
-            let l = Int(out.labels[i])
-            if l != 0 && (areas[l] < minArea || areas[l] > maxArea) { out.labels[i] = 0 }
+        out.labels.withUnsafeMutableBufferPointer { lb in
+            for i in lb.indices where lb[i] > 0 {
+                let l = Int(lb[i])
+                if areas[l] < minArea || areas[l] > maxArea { lb[i] = 0; continue }
+                if number[l] == 0 { next += 1; number[l] = next }
+                lb[i] = number[l]
+            }
         }
-        out.relabelSequential()
         return out
     }
 }

@@ -232,6 +232,15 @@ final class ImagingTests: XCTestCase {
             let minArea = 1 + trial % 4, maxArea = minArea + trial % 9
             let kept = (0..<(w * h)).map { m.bits[$0] && (minArea...maxArea).contains(objectAreas[Int(objects[$0])]) }
             XCTAssertEqual(Labeling.filterComponents(m, minArea: minArea, maxArea: maxArea).bits, kept, "trial \(trial)")
+            // Objects outside the limits removed, the rest renumbered 1…n by first appearance
+            // (labels given in reverse order, so the numbering has to change).
+            let top = objects.max() ?? 0
+            let reversed = objects.map { $0 == 0 ? 0 : top + 1 - $0 }
+            var order: [Int32] = []
+            for (l, o) in zip(reversed, objects) where l != 0 && (minArea...maxArea).contains(objectAreas[Int(o)]) && !order.contains(l) { order.append(l) }
+            let renumbered = reversed.map { l in order.firstIndex(of: l).map { Int32($0 + 1) } ?? 0 }
+            XCTAssertEqual(Labeling.filterObjects(LabelImage(width: w, height: h, labels: reversed), minArea: minArea, maxArea: maxArea).labels,
+                           renumbered, "trial \(trial)")
             // A pixel's component looked up in the runs.
             let runs = Labeling.Runs(m, value: true, eightConnected: true)
             XCTAssertEqual((0..<(w * h)).map { runs.component(atX: $0 % w, y: $0 / w) }, objects, "trial \(trial)")
