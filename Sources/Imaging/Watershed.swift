@@ -55,18 +55,28 @@ public enum Watershed {
     /// flooded on its own: the same labels as one queue for the whole image, from a queue that
     /// holds one component's front (tens of pixels, not the whole tile's).
     public static func flood(_ surface: Image, markers: LabelImage, mask: Mask, descending: Bool = false) -> LabelImage {
-        let w = surface.width, h = surface.height, n = w * h
-        var out = markers
-        var region = mask   // copied only if a marker lies outside the mask
-        var markerPixels: [Int] = []
+        var pixels: [Int] = [], labels: [Int32] = []
         markers.labels.withUnsafeBufferPointer { m in
-            for i in 0..<n where m[i] != 0 {
-                markerPixels.append(i)
-                if !mask.bits[i] { region.bits[i] = true }
-            }
+            for i in 0..<m.count where m[i] != 0 { pixels.append(i); labels.append(m[i]) }
+        }
+        return flood(surface, seeds: pixels, labels: labels, mask: mask, descending: descending)
+    }
+
+    /// The same flood from markers given as pixel indices in ascending (raster) order and
+    /// their labels (nonzero), without a marker image.
+    public static func flood(_ surface: Image, seeds markerPixels: [Int], labels seedLabels: [Int32], mask: Mask,
+                             descending: Bool = false) -> LabelImage {
+        let w = surface.width, h = surface.height
+        precondition(zip(markerPixels, markerPixels.dropFirst()).allSatisfy { $0 < $1 }, "seeds in raster order")
+        var out = LabelImage(width: w, height: h)
+        var region = mask   // copied only if a marker lies outside the mask
+        for (i, l) in zip(markerPixels, seedLabels) {
+            precondition(l != 0, "seed labels are nonzero")
+            out.labels[i] = l
+            if !mask.bits[i] { region.bits[i] = true }
         }
         let runs = Labeling.Runs(region, value: true, eightConnected: true)
-        // Marker pixels grouped by component, in raster order within each (a counting sort).
+        // Seeds grouped by component, in raster order within each (a counting sort).
         let component = markerPixels.map { Int(runs.component(atX: $0 % w, y: $0 / w)) }
         var start = [Int](repeating: 0, count: runs.count + 2)
         for c in component { start[c + 1] += 1 }
@@ -77,17 +87,16 @@ public enum Watershed {
             seeds[fill[c]] = Int32(i); fill[c] += 1
         }
         var heap = FloodQueue()
-        var queued = [Bool](repeating: false, count: n)
+        // A pixel is queued once: when it takes a label (seeds have theirs), so a nonzero label
+        // marks it as seen.
         surface.pixels.withUnsafeBufferPointer { sp in
         mask.bits.withUnsafeBufferPointer { mp in
-        queued.withUnsafeMutableBufferPointer { qp in
         out.labels.withUnsafeMutableBufferPointer { lp in
-            let height = sp.baseAddress!, inMask = mp.baseAddress!, seen = qp.baseAddress!, labels = lp.baseAddress!
+            let height = sp.baseAddress!, inMask = mp.baseAddress!, labels = lp.baseAddress!
             for c in 0..<(start.count - 1) where start[c + 1] > start[c] {
                 var age = 0
                 for s in start[c]..<start[c + 1] {
                     let i = Int(seeds[s])
-                    seen[i] = true
                     heap.push(height[i], age, i, descending: descending); age += 1
                 }
                 while let p = heap.pop() {
@@ -101,15 +110,13 @@ public enum Watershed {
                             let xx = x + dx
                             if xx < 0 || xx >= w || (dx == 0 && dy == 0) { continue }
                             let q = yy * w + xx
-                            if seen[q] || !inMask[q] { continue }
-                            seen[q] = true
+                            if labels[q] != 0 || !inMask[q] { continue }
                             labels[q] = label
                             heap.push(height[q], age, q, descending: descending); age += 1
                         }
                     }
                 }
             }
-        }
         }
         }
         }

@@ -119,9 +119,9 @@ public struct NucleusSegmenter: Sendable {
         }
         Filters.gaussianInPlace(&surface, sigma: 1)
         let seeds = Watershed.peaks(surface, mask: fg, minDistance: max(1, Int(px(parameters.seedMinDistanceMicrons).rounded())))
-        var markers = LabelImage(width: w, height: h)
-        for (k, p) in seeds.enumerated() { markers.labels[p] = Int32(k + 1) }
-        let flooded = Watershed.flood(surface, markers: markers, mask: fg, descending: true)
+        // Seed k (in order of height) is label k + 1; the flood takes its seeds in raster order.
+        let order = seeds.indices.sorted { seeds[$0] < seeds[$1] }
+        let flooded = Watershed.flood(surface, seeds: order.map { seeds[$0] }, labels: order.map { Int32($0 + 1) }, mask: fg, descending: true)
         let maxArea = Int((parameters.maxAreaMicrons / (pixelSizeUm * pixelSizeUm)).rounded())
         return Labeling.filterObjects(flooded, minArea: minArea, maxArea: maxArea)
     }
