@@ -144,9 +144,8 @@ public enum Filters {
     public static func boxMean(_ img: Image, radius r: Int) -> Image {
         guard r > 0 else { return img }
         let n = Float(2 * r + 1)
-        let rows = transposed(columnSums(transposed(img), radius: r))
-        let inv = 1 / (n * n)
-        return columnSums(rows, radius: r).map { $0 * inv }
+        let rows = transposed(columnSums(transposed(img), radius: r, times: 1))
+        return columnSums(rows, radius: r, times: 1 / (n * n))
     }
 
     /// A copy with rows and columns exchanged.
@@ -159,8 +158,9 @@ public enum Filters {
     }
 
     /// Sum over the 2r + 1 rows around each row (reflected edges), all columns at once: a row of
-    /// running sums updated row by row, memory walked contiguously.
-    private static func columnSums(_ img: Image, radius r: Int) -> Image {
+    /// running sums updated row by row, memory walked contiguously; each sum (rounded to Float)
+    /// is multiplied by `times` as it is written.
+    private static func columnSums(_ img: Image, radius r: Int, times: Float) -> Image {
         let w = img.width, h = img.height
         var out = [Float](repeating: 0, count: img.count)
         var sum = [Double](repeating: 0, count: w)
@@ -174,7 +174,7 @@ public enum Filters {
             }
             for y in 0..<h {
                 let o = D + y * w
-                for x in 0..<w { o[x] = Float(S[x]) }
+                for x in 0..<w { o[x] = Float(S[x]) * times }
                 let add = P + reflect(y + r + 1, h) * w, sub = P + reflect(y - r, h) * w
                 for x in 0..<w { S[x] += Double(add[x]) - Double(sub[x]) }
             }
@@ -252,39 +252,49 @@ public enum Filters {
     }
 
     /// The van Herk / Gil–Werman pass down the columns of a w × h image (reflected edges).
+    /// The padded column is cut into blocks of one window; G runs the operation forward within
+    /// a block, H backward, and output row y is pick(H[y], G[y + win − 1]). Those two rows lie
+    /// in one block or two neighbouring ones, so G and H are kept for two blocks only (a ring
+    /// that stays in cache), and rows are written as soon as their blocks are done.
     private static func rankColumns<Op: RankOp>(_ S: UnsafePointer<Float>, width w: Int, height h: Int, _ r: Int, _: Op.Type,
                                                 into out: UnsafeMutablePointer<Float>) {
         let win = 2 * r + 1
         let padded = h + 2 * r
-        let blocks = (padded + win - 1) / win * win
-        let G = UnsafeMutablePointer<Float>.allocate(capacity: blocks * w), Hh = UnsafeMutablePointer<Float>.allocate(capacity: blocks * w)
+        let blocks = (padded + win - 1) / win
+        let G = UnsafeMutablePointer<Float>.allocate(capacity: 2 * win * w), Hh = UnsafeMutablePointer<Float>.allocate(capacity: 2 * win * w)
         defer { G.deallocate(); Hh.deallocate() }
         func rowPtr(_ i: Int) -> UnsafePointer<Float>? { i < padded ? S + reflect(i - r, h) * w : nil }
-        var b = 0
-        while b < blocks {
+        // Padded row i's slot in the two-block ring.
+        func slot(_ i: Int) -> Int { ((i / win) % 2 * win + i % win) * w }
+        for k in 0..<blocks {
+            let b = k * win
             for i in b..<(b + win) {
-                let gi = G + i * w
+                let gi = G + slot(i)
                 if let s = rowPtr(i) {
-                    if i == b { gi.update(from: s, count: w) } else { let gp = G + (i - 1) * w; for x in 0..<w { gi[x] = Op.pick(gp[x], s[x]) } }
+                    if i == b { gi.update(from: s, count: w) } else { let gp = G + slot(i - 1); for x in 0..<w { gi[x] = Op.pick(gp[x], s[x]) } }
                 } else {
-                    if i == b { gi.update(repeating: Op.identity, count: w) } else { gi.update(from: G + (i - 1) * w, count: w) }
+                    if i == b { gi.update(repeating: Op.identity, count: w) } else { gi.update(from: G + slot(i - 1), count: w) }
                 }
             }
             var i = b + win - 1
             while i >= b {
-                let hi = Hh + i * w
+                let hi = Hh + slot(i)
                 if let s = rowPtr(i) {
-                    if i == b + win - 1 { hi.update(from: s, count: w) } else { let hn = Hh + (i + 1) * w; for x in 0..<w { hi[x] = Op.pick(hn[x], s[x]) } }
+                    if i == b + win - 1 { hi.update(from: s, count: w) } else { let hn = Hh + slot(i + 1); for x in 0..<w { hi[x] = Op.pick(hn[x], s[x]) } }
                 } else {
-                    if i == b + win - 1 { hi.update(repeating: Op.identity, count: w) } else { hi.update(from: Hh + (i + 1) * w, count: w) }
+                    if i == b + win - 1 { hi.update(repeating: Op.identity, count: w) } else { hi.update(from: Hh + slot(i + 1), count: w) }
                 }
                 i -= 1
             }
-            b += win
-        }
-        for y in 0..<h {
-            let o = out + y * w, a = Hh + y * w, c = G + (y + win - 1) * w
-            for x in 0..<w { o[x] = Op.pick(a[x], c[x]) }
+            // Rows whose G row (y + win − 1) lies in this block: their H row is in this block
+            // or the one before.
+            let yEnd = min(h - 1, b)
+            var y = max(0, b - win + 1)
+            while y <= yEnd {
+                let o = out + y * w, a = Hh + slot(y), c = G + slot(y + win - 1)
+                for x in 0..<w { o[x] = Op.pick(a[x], c[x]) }
+                y += 1
+            }
         }
     }
 
@@ -296,6 +306,7 @@ public enum Filters {
         let w = g.width, h = g.height
         var out = [Float](repeating: 0, count: g.count)
         let s2 = Float(sigma * sigma)
+        out.withUnsafeMutableBufferPointer { out in
         g.pixels.withUnsafeBufferPointer { p in
             for y in 0..<h {
                 let ym = reflect(y - 1, h) * w, yp = reflect(y + 1, h) * w, yc = y * w
@@ -307,6 +318,7 @@ public enum Filters {
                 if w > 2 { for x in 1..<(w - 1) { at(x, x - 1, x + 1) } }
                 if w > 1 { at(w - 1, reflect(w - 2, w), reflect(w, w)) }
             }
+        }
         }
         return Image(width: w, height: h, pixels: out)
     }
