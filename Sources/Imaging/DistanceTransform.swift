@@ -23,8 +23,11 @@ public enum DistanceTransform {
     public static func grow(_ labels: LabelImage, distance: Double) -> LabelImage {
         let cap = max(0, Int(distance.rounded(.up)))
         // The largest squared distance whose root (as `nearest` reports it) is within `distance`.
-        var within = -1
-        while within < cap * cap && Float(Double(within + 1).squareRoot()) <= Float(distance) { within += 1 }
+        // (Started at ⌊distance²⌋ and corrected by the few steps the Float rounding can move it.)
+        func inside(_ d2: Int) -> Bool { Float(Double(d2).squareRoot()) <= Float(distance) }
+        var within = min(cap * cap, Int(max(0, distance * distance).rounded(.down)))
+        while within < cap * cap && inside(within + 1) { within += 1 }
+        while within >= 0 && !inside(within) { within -= 1 }
         var out = labels
         guard within > 0 else { return out }
         let feature = Mask(width: labels.width, height: labels.height, bits: labels.labels.map { $0 != 0 })
@@ -52,6 +55,7 @@ public enum DistanceTransform {
     private static func transform(_ feature: Mask, invert: Bool, limit: Int?, indices: Bool, missing: Float,
                                   grow: (labels: UnsafePointer<Int32>, out: UnsafeMutablePointer<Int32>, within: Int)? = nil)
         -> (distance: [Float], index: [Int32]) {
+        precondition(grow == nil || indices, "growing labels needs the feature rows")
         let w = feature.width, h = feature.height
         guard w > 0 && h > 0 else { return ([], []) }
         let cap = min(max(limit ?? (w + h), 0), w + h)

@@ -118,7 +118,7 @@ final class ImagingTests: XCTestCase {
 
     /// Growing labels gives each unlabelled pixel within the distance the label of the nearest
     /// feature pixel `nearest` reports (ties included: lattices of labelled pixels), for whole
-    /// and fractional distances, 0, and distances larger than the image.
+    /// and fractional distances, 0 and below, and distances larger than the image.
     func testGrowLabelsIsNearestFeatureWithinTheDistance() {
         var rng = SystemRandomNumberGenerator()
         for (w, h, step, p) in [(40, 30, 4, 1.0), (37, 29, 6, 0.7), (50, 31, 1, 0.03), (25, 33, 3, 0.6)] {
@@ -128,7 +128,7 @@ final class ImagingTests: XCTestCase {
             }
             let feature = Mask(width: w, height: h, bits: labels.labels.map { $0 != 0 })
             let (d, idx) = DistanceTransform.nearest(to: feature)
-            for distance in [0, 1, 2.5, 3, 4.2, 100] {
+            for distance in [-1, 0, 1e-7, 1, 2.5, 3, 4.2, 100] {
                 let grown = DistanceTransform.grow(labels, distance: distance)
                 let want = (0..<(w * h)).map { i in
                     labels.labels[i] != 0 ? labels.labels[i] : (idx[i] >= 0 && d[i] <= Float(distance) ? labels.labels[Int(idx[i])] : 0)
