@@ -101,18 +101,22 @@ public struct TiledSegmentation: Sendable {
 
     /// The fixed windows the threshold is estimated on: up to 4×4 windows of 512² px on a
     /// regular grid (the whole image when it is small), independent of tiling and threads.
+    /// Along a side of at least 2560 px the windows start on multiples of 512 px, so a slide
+    /// stored in 512-px tiles decodes one tile per channel for each window instead of four
+    /// (the positions move by at most 256 px and stay distinct and inside the slide).
     public var thresholdWindows: [PixelRegion] {
         let win = 512
         if width <= 2 * win && height <= 2 * win { return [PixelRegion(x: 0, y: 0, width: width, height: height)] }
-        var out: [PixelRegion] = []
         let n = 4
-        for j in 0..<n {
-            for i in 0..<n {
-                let w = min(win, width), h = min(win, height)
-                out.append(PixelRegion(x: (width - w) * (2 * i + 1) / (2 * n), y: (height - h) * (2 * j + 1) / (2 * n), width: w, height: h))
+        func starts(_ side: Int) -> [Int] {
+            let span = side - min(win, side)
+            return (0..<n).map { i in
+                let x = span * (2 * i + 1) / (2 * n)
+                return span >= 2048 ? min(span, (x + win / 2) / win * win) : x
             }
         }
-        return out
+        let w = min(win, width), h = min(win, height)
+        return starts(height).flatMap { y in starts(width).map { x in PixelRegion(x: x, y: y, width: w, height: h) } }
     }
 
     /// The slide's foreground threshold (`NucleusSegmenter.threshold`) on the threshold windows.

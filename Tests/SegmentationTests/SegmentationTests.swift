@@ -135,6 +135,26 @@ final class SegmentationTests: XCTestCase {
         }
     }
 
+
+    /// Threshold windows: 4 × 4 of 512² px, row by row. Along a side of 2560 px or more they
+    /// start on multiples of 512 (8192: the grid points 960, 2880, 4800, 6720 rounded to the
+    /// nearest multiple); along a shorter side at the unrounded grid points; a small image is
+    /// one window. Worked by hand from (side − 512) × (2i + 1) / 8.
+    func testThresholdWindowsStartOnTheBlockGridOfLargeSlides() {
+        func windows(_ w: Int, _ h: Int) -> [PixelRegion] {
+            TiledSegmentation(source: SizeOnly(width: w, height: h), nucleusIndex: 0, parameters: NucleusParameters(),
+                              pixelSizeUm: 0.5, tileSize: 1024, threads: 1).thresholdWindows
+        }
+        let big = windows(8192, 2000)
+        XCTAssertEqual(big.count, 16)
+        XCTAssertEqual(big.prefix(4).map(\.x), [1024, 3072, 4608, 6656])
+        // 2000 − 512 = 1488 < 2048: 186, 558, 930, 1302.
+        XCTAssertEqual(stride(from: 0, to: 16, by: 4).map { big[$0].y }, [186, 558, 930, 1302])
+        XCTAssertTrue(big.allSatisfy { $0.width == 512 && $0.height == 512 && $0.x + 512 <= 8192 && $0.y + 512 <= 2000 })
+        // The smallest side that is rounded: 2560 − 512 = 2048 gives 256, 768, 1280, 1792 → 512 … 2048.
+        XCTAssertEqual(windows(2560, 2560).prefix(4).map(\.x), [512, 1024, 1536, 2048])
+        XCTAssertEqual(windows(1000, 900), [PixelRegion(x: 0, y: 0, width: 1000, height: 900)])
+    }
     /// The membrane ring equals the definition checked pixel by pixel (another label or the
     /// image's edge within `width`, Chebyshev) on random label images, also ones narrower
     /// than the window.
