@@ -51,12 +51,15 @@ done
 echo
 echo "## quantify (tissue pass, unmix, segment, measure, tables; --no-cells); phases and stages from MIFQ_TIMING"
 phases() { grep -E "^(tissue|threshold|tiles|table|qc) " "$1" | tr '\n' ' '; }
-stages() { grep -E "^stages " "$1" | sed "s/^stages (CPU s over all workers): //"; }
+# Each stage's CPU seconds and the slide's megapixels per CPU second in it (side² / seconds).
+stages() { grep -E "^stages " "$1" | sed "s/^stages (CPU s over all workers): //" \
+  | awk -v side="$2" '{ for (i = 1; i + 2 <= NF; ) { name = $i; i++; while ($(i + 1) != "s") { name = name " " $i; i++ }
+      printf "%s%s %.2f s (%.1f Mpx/s)", (out++ ? ", " : ""), name, $i, side * side / 1e6 / $i; i += 2 } }'; }
 for t in 1 2; do
   rm -rf "$W/q$t"
   MIFQ_TIMING=1 /usr/bin/time -v "$MIFQ" quantify "$SLIDE" --panel panels/escc-opal7.json --out "$W/q$t" --threads $t --no-cells --quiet 2> "$W/q$t.time" >/dev/null
   s=$(secs "$W/q$t.time"); echo "  $t thread(s): $s s, $(mpx $S $s) Mpx/s, peak RSS $(peak "$W/q$t.time")   [$(phases "$W/q$t.time")]"
-  echo "    tile pass by stage, CPU seconds summed over the workers: $(stages "$W/q$t.time")"
+  echo "    tile pass by stage, CPU seconds summed over the workers: $(stages "$W/q$t.time" "$S")"
 done
 rm -rf "$W/small"
 "$MIFQ" simulate --out "$W/small" --patients 1 --size 4096x4096 --threads 2 --no-masks --quiet >/dev/null
@@ -64,6 +67,7 @@ for t in 1 2; do
   rm -rf "$W/qs$t"
   MIFQ_TIMING=1 /usr/bin/time -v "$MIFQ" quantify "$W/small/slides/P001_S1.ome.tif" --panel panels/escc-opal7.json --out "$W/qs$t" --threads $t --no-cells --quiet 2> "$W/qs$t.time" >/dev/null
   s=$(secs "$W/qs$t.time"); echo "  4096², $t thread(s): $s s, $(mpx 4096 $s) Mpx/s, peak RSS $(peak "$W/qs$t.time")   [$(phases "$W/qs$t.time")]"
+  echo "    tile pass by stage: $(stages "$W/qs$t.time" 4096)"
 done
 python3 - "$W" "$S" <<'PY'
 import re, sys
@@ -92,6 +96,7 @@ if [ -n "${BIG:-}" ]; then
   MIFQ_TIMING=1 /usr/bin/time -v "$MIFQ" quantify "$W/big/slides/P001_S1.ome.tif" --panel panels/escc-opal7.json --out "$W/qbig" --threads 2 --no-cells --quiet 2> "$W/qbig.time" >/dev/null
   b=$(secs "$W/qbig.time"); s2=$(secs "$W/q2.time")
   echo "  ${BIG}²: $b s, $(mpx $BIG $b) Mpx/s, peak RSS $(peak "$W/qbig.time")   [$(phases "$W/qbig.time")]"
+  echo "    tile pass by stage: $(stages "$W/qbig.time" "$BIG")"
   echo "  time ratio to ${S}²: $(python3 -c "print(f'{$b/$s2:.2f}')") (area ratio $(python3 -c "print(f'{($BIG/$S)**2:.0f}')"))"
 fi
 }

@@ -5,9 +5,10 @@
 /// gives — which cell expansion uses to give each pixel to its nearest nucleus.
 ///
 /// Squared distances are integers and the envelope's breakpoints are compared as exact
-/// fractions (cross-multiplied in 64-bit integers), so no rounding decides a tie. Distances
-/// alone under a limit of at most 32 px take a window minimum per row instead of the envelope
-/// (the same numbers, vectorised).
+/// fractions (cross-multiplied in 64-bit integers), so no rounding decides a tie. Under a small
+/// limit — the segmenter's seed distances (at most 32 px) and cell growth (at most 15 px) — a
+/// window minimum per row in 8- or 16-bit integers replaces the envelope: the same numbers and
+/// the same nearest features, in branch-free loops the compiler vectorises.
 public enum DistanceTransform {
     /// Distance from every pixel to the nearest pixel where `feature` is true (0 on features)
     /// and that pixel's linear index. Pixels with no feature (none in the image, or none within
@@ -30,6 +31,14 @@ public enum DistanceTransform {
         while within >= 0 && !inside(within) { within -= 1 }
         var out = labels
         guard within > 0 else { return out }
+        if cap <= 15 {
+            labels.labels.withUnsafeBufferPointer { l in
+                out.labels.withUnsafeMutableBufferPointer { o in
+                    windowGrow(l.baseAddress!, o.baseAddress!, width: labels.width, height: labels.height, cap: cap, within: within)
+                }
+            }
+            return out
+        }
         let feature = Mask(width: labels.width, height: labels.height, bits: labels.labels.map { $0 != 0 })
         labels.labels.withUnsafeBufferPointer { l in
             out.labels.withUnsafeMutableBufferPointer { o in
@@ -59,43 +68,17 @@ public enum DistanceTransform {
         let w = feature.width, h = feature.height
         guard w > 0 && h > 0 else { return ([], []) }
         let cap = min(max(limit ?? (w + h), 0), w + h)
+        if !indices && cap <= 11 { return (windowTransform(feature, invert: invert, cap: cap, missing: missing, as: UInt8.self), []) }
+        if !indices && cap <= 32 { return (windowTransform(feature, invert: invert, cap: cap, missing: missing, as: Int16.self), []) }
         let none = Int32.max
         // Pass 1, columns: the distance to the nearest feature in the same column is the smaller
         // of a downward and an upward scan, done row by row so memory is walked contiguously.
-        // Keeps the squared distance (`none` beyond `cap`) and, for indices, the feature's row.
+        // Keeps the squared distance (`none` beyond `cap`) and the feature's row, for indices.
+        // (Distances under a small limit, the segmenter's case, went to `windowTransform`.)
         var g = [Int32](repeating: none, count: w * h)
-        var rowOf = [Int32](repeating: -1, count: indices ? w * h : 0)
+        var rowOf = [Int32](repeating: -1, count: w * h)
         let far = Int32(w + h + 1)
-        if !indices {
-            // Without indices only the distances are needed: running counts per column, down
-            // then up, with no per-pixel record of the feature's row.
-            var run = [Int32](repeating: far, count: w)
-            feature.bits.withUnsafeBufferPointer { fbb in
-            g.withUnsafeMutableBufferPointer { gbb in
-            run.withUnsafeMutableBufferPointer { rbb in
-                let fb = fbb.baseAddress!, gp = gbb.baseAddress!, run = rbb.baseAddress!
-                for y in 0..<h {
-                    let o = y * w
-                    for x in 0..<w {
-                        let d = fb[o + x] != invert ? 0 : min(run[x] + 1, far)
-                        run[x] = d; gp[o + x] = d
-                    }
-                }
-                for x in 0..<w { run[x] = far }
-                let cap32 = Int32(cap)
-                for y in stride(from: h - 1, through: 0, by: -1) {
-                    let o = y * w
-                    for x in 0..<w {
-                        let u = fb[o + x] != invert ? 0 : min(run[x] + 1, far)
-                        run[x] = u
-                        let best = min(gp[o + x], u)
-                        gp[o + x] = best <= cap32 ? best * best : none
-                    }
-                }
-            }
-            }
-            }
-        } else {
+        do {
             var up = [Int32](repeating: -1, count: w)
             feature.bits.withUnsafeBufferPointer { fbb in
             rowOf.withUnsafeMutableBufferPointer { rbb in
@@ -127,9 +110,6 @@ public enum DistanceTransform {
         // Square roots of the squared distances, looked up when they are few (a limit): the
         // root's latency was the row pass's bottleneck.
         let roots = cap2 < 1 << 16 ? (0...cap2).map { Float(Double($0).squareRoot()) } : []
-        if !indices && cap <= 32 {
-            return (windowRows(g, width: w, height: h, cap: cap, missing: missing, roots: roots), [])
-        }
         // Pass 2, rows: lower envelope of the parabolas (q − p)² + g[p].
         let n = w
         let v = UnsafeMutablePointer<Int>.allocate(capacity: max(n, 1))
@@ -181,29 +161,56 @@ public enum DistanceTransform {
         return (dist, index)
     }
 
-    /// The row pass for a small limit and no indices: each pixel's squared distance is the
-    /// smallest (dx)² + g[x + dx] over |dx| ≤ cap, which is the lower envelope's value whenever
-    /// that is within the limit (any farther column adds more than cap²) and beyond the limit
-    /// otherwise, so the output is the envelope's. One branch-free, vectorised pass per dx.
-    /// (For indices the envelope stays: tracking the nearest column in these passes made the
-    /// cell-growth transform 1.7× slower, and searching for the leftmost matching column after
-    /// them 1.16× slower.)
-    private static func windowRows(_ g: [Int32], width w: Int, height h: Int, cap: Int, missing: Float, roots: [Float]) -> [Float] {
-        let cap2 = Int32(cap * cap), beyond = cap2 + 1
+    /// Distances alone under a small limit (at most 32 px) in small integers — bytes up to
+    /// 11 px, 16 bits above — which the vector unit takes 16 or 8 at a time, compared in one
+    /// instruction each (32-bit minima take four without SSE4.1): per column, running counts
+    /// down then up, saturated just past the limit, with no branch on the mask; per row, each
+    /// pixel's squared distance is the smallest (dx)² + g[x + dx] over |dx| ≤ cap, which is
+    /// the lower envelope's value whenever that is within the limit (any farther column adds
+    /// more than cap²) and beyond the limit otherwise, so the output is the envelope's.
+    private static func windowTransform<T: FixedWidthInteger>(_ feature: Mask, invert: Bool, cap: Int, missing: Float, as _: T.Type) -> [Float] {
+        let w = feature.width, h = feature.height
+        // Counts stop at cap + 1 and squares at cap² + 1 ("beyond"); sums stay below 2 · 32² + 1.
+        let over = T(cap + 1), cap2 = T(cap * cap), beyond = cap2 + 1
+        let roots = (0...Int(cap2)).map { Float(Double($0).squareRoot()) }
+        var g = [T](repeating: 0, count: w * h)
         var dist = [Float](repeating: missing, count: w * h)
-        let pad = UnsafeMutablePointer<Int32>.allocate(capacity: w + 2 * cap)
-        let best = UnsafeMutablePointer<Int32>.allocate(capacity: w)
-        defer { pad.deallocate(); best.deallocate() }
-        pad.update(repeating: beyond, count: w + 2 * cap)
-        g.withUnsafeBufferPointer { gb in
+        let run = UnsafeMutablePointer<T>.allocate(capacity: w)
+        let pad = UnsafeMutablePointer<T>.allocate(capacity: w + 2 * cap)
+        let best = UnsafeMutablePointer<T>.allocate(capacity: w)
+        defer { run.deallocate(); pad.deallocate(); best.deallocate() }
+        feature.bits.withUnsafeBufferPointer { fbb in
+        g.withUnsafeMutableBufferPointer { gbb in
         dist.withUnsafeMutableBufferPointer { db in
+            // Bool is one byte, 0 or 1: `keep` is all ones off the features and 0 on them.
+            let fb = UnsafeRawPointer(fbb.baseAddress!).assumingMemoryBound(to: UInt8.self), gp = gbb.baseAddress!
+            let inv: UInt8 = invert ? 1 : 0
+            run.update(repeating: over, count: w)
             for y in 0..<h {
-                let f = gb.baseAddress! + y * w
-                // `none` (beyond the limit) becomes cap² + 1, which cannot overflow when added to.
-                for x in 0..<w { pad[cap + x] = min(f[x], beyond) }
+                let f = fb + y * w, o = gp + y * w
+                for x in 0..<w {
+                    let keep = T(truncatingIfNeeded: f[x] ^ inv) &- 1
+                    let d = min(run[x] &+ 1, over) & keep
+                    run[x] = d; o[x] = d
+                }
+            }
+            run.update(repeating: over, count: w)
+            for y in stride(from: h - 1, through: 0, by: -1) {
+                let f = fb + y * w, o = gp + y * w
+                for x in 0..<w {
+                    let keep = T(truncatingIfNeeded: f[x] ^ inv) &- 1
+                    let u = min(run[x] &+ 1, over) & keep
+                    run[x] = u
+                    let d = min(o[x], u)
+                    o[x] = d < over ? d &* d : beyond
+                }
+            }
+            pad.update(repeating: beyond, count: w + 2 * cap)
+            for y in 0..<h {
+                (pad + cap).update(from: gp + y * w, count: w)
                 best.update(repeating: beyond, count: w)
                 for dx in -cap...cap {
-                    let c = Int32(dx * dx), src = pad + cap + dx
+                    let c = T(dx * dx), src = pad + cap + dx
                     for q in 0..<w { best[q] = min(best[q], src[q] &+ c) }
                 }
                 let out = db.baseAddress! + y * w
@@ -211,6 +218,70 @@ public enum DistanceTransform {
             }
         }
         }
+        }
         return dist
+    }
+
+    /// Cell growth up to 15 px, in 16-bit integers (eight per vector instruction). Per column,
+    /// the distance to the nearest label above and below (saturated just past `cap`), the nearer
+    /// kept, the upper one on a tie, as the envelope's column pass does, with its row offset.
+    /// Per row, each pixel's key is the smallest ((dx)² + g[x + dx]) · 64 + (dx + cap) over
+    /// |dx| ≤ cap: the nearest squared distance, and among equal ones the leftmost column,
+    /// which is the feature the envelope picks (on a tie it keeps the left parabola). Keys stay
+    /// below (2 · 15² + 1) · 64 + 30 < 2¹⁵.
+    private static func windowGrow(_ labels: UnsafePointer<Int32>, _ out: UnsafeMutablePointer<Int32>,
+                                   width w: Int, height h: Int, cap: Int, within: Int) {
+        precondition(cap >= 1 && cap <= 15)
+        guard w > 0 && h > 0 else { return }
+        let over = Int16(cap + 1), beyond = Int16(cap * cap + 1)
+        let g = UnsafeMutablePointer<Int16>.allocate(capacity: w * h)
+        let dy = UnsafeMutablePointer<Int8>.allocate(capacity: w * h)
+        let run = UnsafeMutablePointer<Int16>.allocate(capacity: w)
+        let pad = UnsafeMutablePointer<Int16>.allocate(capacity: w + 2 * cap)
+        let best = UnsafeMutablePointer<Int16>.allocate(capacity: w)
+        defer { g.deallocate(); dy.deallocate(); run.deallocate(); pad.deallocate(); best.deallocate() }
+        // Down: distance to the nearest label at or above, kept in g for the way up.
+        run.update(repeating: over, count: w)
+        for y in 0..<h {
+            let l = labels + y * w, o = g + y * w
+            for x in 0..<w {
+                let keep: Int16 = l[x] == 0 ? -1 : 0
+                let a = min(run[x] &+ 1, over) & keep
+                run[x] = a; o[x] = a
+            }
+        }
+        // Up: the nearer of the two (below only if strictly nearer), squared, and its row offset.
+        run.update(repeating: over, count: w)
+        for y in stride(from: h - 1, through: 0, by: -1) {
+            let l = labels + y * w, o = g + y * w, r = dy + y * w
+            for x in 0..<w {
+                let keep: Int16 = l[x] == 0 ? -1 : 0
+                let b = min(run[x] &+ 1, over) & keep
+                run[x] = b
+                let a = o[x]
+                let below = b < a
+                let d = below ? b : a
+                r[x] = Int8(truncatingIfNeeded: below ? b : 0 &- a)
+                o[x] = d < over ? d &* d : beyond
+            }
+        }
+        pad.update(repeating: beyond << 6, count: w + 2 * cap)
+        let within16 = Int16(within)
+        for y in 0..<h {
+            let o = g + y * w
+            for x in 0..<w { pad[cap + x] = o[x] << 6 }
+            best.update(repeating: Int16.max, count: w)
+            for dx in -cap...cap {
+                let c = Int16(dx * dx) << 6 | Int16(dx + cap), src = pad + cap + dx
+                for q in 0..<w { best[q] = min(best[q], src[q] &+ c) }
+            }
+            let dst = out + y * w, rows = dy + y * w
+            for q in 0..<w {
+                let k = best[q], d2 = k >> 6
+                guard d2 > 0 && d2 <= within16 else { continue }
+                let p = q + Int(k & 63) - cap
+                dst[q] = labels[(y + Int(rows[p])) * w + p]
+            }
+        }
     }
 }

@@ -128,7 +128,8 @@ final class ImagingTests: XCTestCase {
             }
             let feature = Mask(width: w, height: h, bits: labels.labels.map { $0 != 0 })
             let (d, idx) = DistanceTransform.nearest(to: feature)
-            for distance in [-1, 0, 1e-7, 1, 2.5, 3, 4.2, 100] {
+            // Up to 15 px in 16-bit windows, beyond on the envelope: both sides of the switch.
+            for distance in [-1, 0, 1e-7, 1, 2.5, 3, 4.2, 8, 15, 15.5, 100] {
                 let grown = DistanceTransform.grow(labels, distance: distance)
                 let want = (0..<(w * h)).map { i in
                     labels.labels[i] != 0 ? labels.labels[i] : (idx[i] >= 0 && d[i] <= Float(distance) ? labels.labels[Int(idx[i])] : 0)
@@ -159,12 +160,13 @@ final class ImagingTests: XCTestCase {
         for i in inside.pixels.indices {
             XCTAssertEqual(capped.pixels[i], inside.pixels[i] <= 1 ? inside.pixels[i] : Float(mask.width + mask.height))
         }
-        // Blobby random masks, limits on both row passes (a window of columns up to 32, the
-        // lower envelope above): exact within the limit, `width + height` beyond it.
+        // Blobby random masks, limits on both row passes (a window of columns up to 32, in bytes
+        // up to 11 and 16-bit integers above; the lower envelope above 32): exact within the
+        // limit, `width + height` beyond it.
         for (bw, bh, p) in [(70, 45, 0.93), (33, 80, 0.99), (5, 60, 0.8)] {
             let blob = Mask(width: bw, height: bh, bits: (0..<(bw * bh)).map { _ in Double.random(in: 0..<1, using: &rng) < p })
             let exact = DistanceTransform.insideDistance(blob)
-            for limit in [0, 1, 3, 9, 32, 33] {
+            for limit in [0, 1, 3, 9, 11, 12, 32, 33] {
                 let got = DistanceTransform.insideDistance(blob, limit: limit)
                 var wrong = 0
                 for i in exact.pixels.indices where got.pixels[i] != (exact.pixels[i] <= Float(limit) ? exact.pixels[i] : Float(bw + bh)) { wrong += 1 }
