@@ -7,7 +7,8 @@ public enum Watershed {
     ///
     /// The window is clipped at the image's edges (a reflected window holds no other values).
     /// A window's maximum is also the maximum of its 3 × 3 centre, so each mask pixel is tested
-    /// on its 3 × 3 neighbourhood first, and only the few that pass on the whole window.
+    /// on its 3 × 3 neighbourhood first (row by row, vectorised), and only the few that pass on
+    /// the whole window.
     public static func peaks(_ surface: Image, mask: Mask, minDistance: Int, minHeight: Float = -.infinity) -> [Int] {
         let w = surface.width, h = surface.height
         let md = max(1, minDistance)
@@ -23,10 +24,21 @@ public enum Watershed {
                 }
                 return true
             }
+            // The 3 × 3 test for a whole row at once, without a branch: the column maxima of
+            // rows y − 1 … y + 1 (clipped at the image's edges), then their maxima over x − 1 …
+            // x + 1, with each row's end repeated (its own pixel is in the window anyway).
+            let column = UnsafeMutablePointer<Float>.allocate(capacity: w + 2)
+            let near = UnsafeMutablePointer<Float>.allocate(capacity: w)
+            defer { column.deallocate(); near.deallocate() }
             for y in 0..<h {
+                let row = s.baseAddress! + y * w
+                let above = y > 0 ? row - w : row, below = y < h - 1 ? row + w : row
+                for x in 0..<w { column[x + 1] = max(max(above[x], row[x]), below[x]) }
+                column[0] = column[1]; column[w + 1] = column[w]
+                for x in 0..<w { near[x] = max(max(column[x], column[x + 1]), column[x + 2]) }
                 for x in 0..<w where m[y * w + x] {
-                    let v = s[y * w + x]
-                    if v > minHeight && isMaximum(v, x, y, 1) && isMaximum(v, x, y, md) { cand.append(y * w + x) }
+                    let v = row[x]
+                    if v > minHeight && v >= near[x] && isMaximum(v, x, y, md) { cand.append(y * w + x) }
                 }
             }
         }
