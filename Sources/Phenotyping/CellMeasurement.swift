@@ -37,6 +37,9 @@ public enum CellMeasurement {
         let nc = Compartment.allCases.count      // nucleus, cytoplasm, membrane, cell, ring
         let m = components.count
         // Sums per (cell, component): nucleus, cytoplasm, membrane, cell, then 4 cytoplasm quadrants.
+        // A pixel adds to its nucleus or quadrant slot, and to the membrane's; the cytoplasm
+        // (the four quadrants) and the whole cell (nucleus and cytoplasm) are added up per cell
+        // afterwards, not per pixel.
         let slots = 8
         var sums = [Double](repeating: 0, count: (n + 1) * m * slots)
         var counts = [Int](repeating: 0, count: (n + 1) * slots)
@@ -55,25 +58,23 @@ public enum CellMeasurement {
                     let p = y * w + x
                     let l = Int(cells[p])
                     if l == 0 || !owned[l] { continue }
-                    let inNucleus = nuclei[p] == cells[p]
-                    let memb = inMembrane[p]
-                    var quadrant = -1
-                    if !inNucleus {
+                    let slot: Int
+                    if nuclei[p] == cells[p] {
+                        slot = 0
+                    } else {
                         let dx = Double(tile.region.x + x) - centroids[l].x, dy = gy - centroids[l].y
-                        quadrant = abs(dx) >= abs(dy) ? (dx >= 0 ? 0 : 1) : (dy >= 0 ? 2 : 3)
+                        slot = 4 + (abs(dx) >= abs(dy) ? (dx >= 0 ? 0 : 1) : (dy >= 0 ? 2 : 3))
                     }
-                    let base = l * slots
-                    counts[base + (inNucleus ? 0 : 1)] += 1
-                    if memb { counts[base + 2] += 1 }
-                    counts[base + 3] += 1
-                    if quadrant >= 0 { counts[base + 4 + quadrant] += 1 }
-                    for k in 0..<m {
-                        let v = Double(planes[k][p])
-                        let s = (l * m + k) * slots
-                        sums[s + (inNucleus ? 0 : 1)] += v
-                        if memb { sums[s + 2] += v }
-                        sums[s + 3] += v
-                        if quadrant >= 0 { sums[s + 4 + quadrant] += v }
+                    counts[l * slots + slot] += 1
+                    let cell = l * m * slots
+                    if inMembrane[p] {
+                        counts[l * slots + 2] += 1
+                        for k in 0..<m {
+                            let v = Double(planes[k][p]), s = cell + k * slots
+                            sums[s + slot] += v; sums[s + 2] += v
+                        }
+                    } else {
+                        for k in 0..<m { sums[cell + k * slots + slot] += Double(planes[k][p]) }
                     }
                 }
             }
@@ -84,6 +85,16 @@ public enum CellMeasurement {
         }
         }
         }
+        }
+        // Cytoplasm = the four quadrants, cell = nucleus + cytoplasm, per owned cell.
+        func addUp<T: AdditiveArithmetic>(_ a: inout [T], _ b: Int) {
+            a[b + 1] = a[b + 4] + a[b + 5] + a[b + 6] + a[b + 7]
+            a[b + 3] = a[b] + a[b + 1]
+        }
+        for l32 in tile.owned {
+            let l = Int(l32)
+            addUp(&counts, l * slots)
+            for k in 0..<m { addUp(&sums, (l * m + k) * slots) }
         }
         return tile.owned.map { l32 in
             let l = Int(l32)

@@ -4,6 +4,8 @@ import Phenotyping
 import Simulation
 import Unmixing
 import SlideIO
+import Imaging
+@testable import Segmentation
 @testable import Quantification
 
 final class QuantificationTests: XCTestCase {
@@ -426,6 +428,79 @@ final class QuantificationTests: XCTestCase {
         for f in ["slides.csv", "densities.csv"] {
             XCTAssertEqual(try String(contentsOf: whole.appendingPathComponent(f), encoding: .utf8),
                            try String(contentsOf: merged.appendingPathComponent(f), encoding: .utf8))
+        }
+    }
+
+    /// Per-cell compartment means, worked by hand on a 4 × 3 tile at (100, 200): cell 1 is the
+    /// 3 × 3 block with its nucleus at the centre, cell 2 the last column, all nucleus (100,
+    /// 200, 300). Cell 1's values, row by row: 1 20 3 / 40 52 6 / 7 30 12. Nucleus 52;
+    /// cytoplasm 119 / 8 = 14.875; membrane (its pixels at the tile's edge or beside cell 2: all
+    /// but the centre) 14.875; cell 171 / 9 = 19. Quadrants from the centroid (101, 201), a
+    /// diagonal going to the side (left or right): right 3, 6, 12 → 7, left 1, 40, 7 → 16,
+    /// below 30, above 20, so the ring is 7 (with diagonals going up or down it would be 6).
+    /// Cell 2 has no cytoplasm: cytoplasm and ring take the cell's mean, 200.
+    func testCellMeasurementByHand() {
+        let cells = LabelImage(width: 4, height: 3, labels: [1, 1, 1, 2, 1, 1, 1, 2, 1, 1, 1, 2])
+        let nuclei = LabelImage(width: 4, height: 3, labels: [0, 0, 0, 2, 0, 1, 0, 2, 0, 0, 0, 2])
+        let values = Image(width: 4, height: 3, pixels: [1, 20, 3, 100, 40, 52, 6, 200, 7, 30, 12, 300])
+        let tile = TileSegmentation(index: 0, core: PixelRegion(x: 100, y: 200, width: 4, height: 3),
+                                    region: PixelRegion(x: 100, y: 200, width: 4, height: 3), nuclei: nuclei, cells: cells,
+                                    owned: [1, 2], centroids: [(0, 0), (101, 201), (103, 201)], channels: [values])
+        let r = CellMeasurement.measure(tile, components: [0], membraneWidthPx: 1)
+        XCTAssertEqual(r.count, 2)
+        XCTAssertEqual(r[0].means, [52, 14.875, 14.875, 19, 7])
+        XCTAssertEqual(r[0].nucleusPixels, 1); XCTAssertEqual(r[0].cellPixels, 9)
+        XCTAssertEqual(r[1].means, [200, 200, 200, 200, 200])
+        XCTAssertEqual(r[1].nucleusPixels, 3); XCTAssertEqual(r[1].cellPixels, 3)
+        XCTAssertEqual(r[1].x, 103); XCTAssertEqual(r[1].y, 201)
+    }
+
+    /// The same against the definitions written out plainly (each compartment's pixels
+    /// collected per cell, then averaged), on random tiles of blobs, some cells not owned,
+    /// some without a nucleus pixel left, three components.
+    func testCellMeasurementMatchesTheDefinitions() {
+        var rng = SplitMix64(7, 0, 0)
+        for (w, h, n) in [(23, 17, 9), (40, 31, 30), (12, 50, 6)] {
+            // Cells: nearest of n random sites; nuclei: the cell's pixels within 2.5 px of its site.
+            let sites = (0..<n).map { _ in (Double(w) * rng.uniform(), Double(h) * rng.uniform()) }
+            var cells = LabelImage(width: w, height: h), nuclei = LabelImage(width: w, height: h)
+            for y in 0..<h { for x in 0..<w {
+                let d = sites.map { ($0.0 - Double(x)) * ($0.0 - Double(x)) + ($0.1 - Double(y)) * ($0.1 - Double(y)) }
+                let k = d.indices.min { d[$0] < d[$1] }!
+                if d[k] > 36 { continue }   // background beyond 6 px
+                cells.labels[y * w + x] = Int32(k + 1)
+                if d[k] <= 6.25 && k % 5 != 4 { nuclei.labels[y * w + x] = Int32(k + 1) }
+            } }
+            let channels = (0..<3).map { _ in Image(width: w, height: h, pixels: (0..<(w * h)).map { _ in Float(1000 * rng.uniform()) }) }
+            let rx = 37, ry = 11
+            let centroids = [(x: 0.0, y: 0.0)] + sites.map { (x: $0.0 + Double(rx), y: $0.1 + Double(ry)) }
+            let owned = (1...n).filter { $0 % 3 != 0 }.map(Int32.init)
+            let region = PixelRegion(x: rx, y: ry, width: w, height: h)
+            let tile = TileSegmentation(index: 0, core: region, region: region, nuclei: nuclei, cells: cells,
+                                        owned: owned, centroids: centroids, channels: channels)
+            let got = CellMeasurement.measure(tile, components: [2, 0], membraneWidthPx: 2)
+            let membrane = Cells.membrane(cells, width: 2)
+            XCTAssertEqual(got.count, owned.count)
+            for (r, l) in zip(got, owned) {
+                let pixels = (0..<(w * h)).filter { cells.labels[$0] == l }
+                let inNucleus = pixels.filter { nuclei.labels[$0] == l }, cytoplasm = pixels.filter { nuclei.labels[$0] != l }
+                func quadrant(_ p: Int) -> Int {
+                    let dx = Double(p % w + rx) - centroids[Int(l)].x, dy = Double(p / w + ry) - centroids[Int(l)].y
+                    if abs(dx) >= abs(dy) { return dx >= 0 ? 0 : 1 }
+                    return dy >= 0 ? 2 : 3
+                }
+                XCTAssertEqual(r.nucleusPixels, inNucleus.count); XCTAssertEqual(r.cellPixels, pixels.count)
+                for (j, c) in [2, 0].enumerated() {
+                    func mean(_ ps: [Int]) -> Double? { ps.isEmpty ? nil : ps.map { Double(channels[c].pixels[$0]) }.reduce(0, +) / Double(ps.count) }
+                    let cell = mean(pixels)!
+                    let quarters = (0..<4).compactMap { q in mean(cytoplasm.filter { quadrant($0) == q }) }
+                    let want = [mean(inNucleus) ?? cell, mean(cytoplasm) ?? cell, mean(pixels.filter { membrane.bits[$0] }) ?? cell,
+                                cell, quarters.min() ?? cell]
+                    for (k, v) in want.enumerated() {
+                        XCTAssertEqual(Double(r.means[j * 5 + k]), v, accuracy: 1e-4 * max(1, abs(v)), "\(w)×\(h) cell \(l) component \(c) compartment \(k)")
+                    }
+                }
+            }
         }
     }
 }
