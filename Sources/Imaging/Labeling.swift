@@ -77,17 +77,26 @@ public enum Labeling {
                 while parent[Int(x)] != x { parent[Int(x)] = parent[Int(parent[Int(x)])]; x = parent[Int(x)] }
                 return x
             }
-            mask.bits.withUnsafeBufferPointer { b in
+            // Bool is one byte, 0 or 1: runs are skipped eight bytes at a time while a whole
+            // word holds the same value.
+            let same: UInt8 = value ? 1 : 0, other: UInt8 = 1 - same
+            @inline(__always) func skip(_ row: UnsafePointer<UInt8>, from x: Int, while v: UInt8) -> Int {
+                let word: UInt64 = v == 1 ? 0x0101_0101_0101_0101 : 0
+                var x = x
+                while x + 8 <= w && UnsafeRawPointer(row + x).loadUnaligned(as: UInt64.self) == word { x += 8 }
+                while x < w && row[x] == v { x += 1 }
+                return x
+            }
+            mask.bits.withUnsafeBufferPointer { bb in bb.withMemoryRebound(to: UInt8.self) { b in
                 for y in 0..<h {
                     rowRuns[y] = start.count
                     let aboveEnd = rowRuns[y]
                     var above = y > 0 ? rowRuns[y - 1] : aboveEnd
-                    let row = y * w
-                    var x = 0
+                    let row = b.baseAddress! + y * w
+                    var x = skip(row, from: 0, while: other)
                     while x < w {
-                        guard b[row + x] == value else { x += 1; continue }
                         let s = x
-                        while x < w && b[row + x] == value { x += 1 }
+                        x = skip(row, from: x, while: same)
                         // Runs above that touch [s, x): overlap [s − 1, x + 1) with 8-neighbours.
                         let lo = eightConnected ? s - 1 : s, hi = eightConnected ? x + 1 : x
                         while above < aboveEnd && Int(end[above]) <= lo { above += 1 }
@@ -104,10 +113,11 @@ public enum Labeling {
                         }
                         if label == 0 { label = Int32(parent.count); parent.append(label) }
                         start.append(Int32(s)); end.append(Int32(x)); provisional.append(label)
+                        x = skip(row, from: x, while: other)
                     }
                 }
                 rowRuns[h] = start.count
-            }
+            } }
             var final = [Int32](repeating: 0, count: parent.count)
             var next: Int32 = 0
             component = provisional.map { p in
