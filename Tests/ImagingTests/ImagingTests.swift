@@ -121,7 +121,8 @@ final class ImagingTests: XCTestCase {
     /// and fractional distances, 0 and below, and distances larger than the image.
     func testGrowLabelsIsNearestFeatureWithinTheDistance() {
         var rng = SystemRandomNumberGenerator()
-        for (w, h, step, p) in [(40, 30, 4, 1.0), (37, 29, 6, 0.7), (50, 31, 1, 0.03), (25, 33, 3, 0.6)] {
+        // Also a single column and a single row (windows and runs at their narrowest).
+        for (w, h, step, p) in [(40, 30, 4, 1.0), (37, 29, 6, 0.7), (50, 31, 1, 0.03), (25, 33, 3, 0.6), (1, 17, 3, 0.5), (19, 1, 4, 0.8)] {
             var labels = LabelImage(width: w, height: h)
             for i in 0..<(w * h) where i % w % step == 0 && i / w % step == 0 && Double.random(in: 0..<1, using: &rng) < p {
                 labels.labels[i] = Int32.random(in: 1...5, using: &rng)
@@ -163,7 +164,7 @@ final class ImagingTests: XCTestCase {
         // Blobby random masks, limits on both row passes (a window of columns up to 32, in bytes
         // up to 11 and 16-bit integers above; the lower envelope above 32): exact within the
         // limit, `width + height` beyond it.
-        for (bw, bh, p) in [(70, 45, 0.93), (33, 80, 0.99), (5, 60, 0.8)] {
+        for (bw, bh, p) in [(70, 45, 0.93), (33, 80, 0.99), (5, 60, 0.8), (1, 30, 0.8), (30, 1, 0.8)] {
             let blob = Mask(width: bw, height: bh, bits: (0..<(bw * bh)).map { _ in Double.random(in: 0..<1, using: &rng) < p })
             let exact = DistanceTransform.insideDistance(blob)
             for limit in [0, 1, 3, 9, 11, 12, 32, 33] {
