@@ -30,12 +30,18 @@ public enum Filters {
         return k.map(Float.init)
     }
 
-    /// Convolves rows, then columns, with the same symmetric 1-D kernel.
+    /// Convolves rows, then columns, with the same symmetric 1-D kernel. The row pass reads the
+    /// input's rows and writes the new plane, so the input is not copied first.
     public static func separable(_ img: Image, kernel: [Float]) -> Image {
-        var out = img
-        let w = img.width, h = img.height
-        out.pixels.withUnsafeMutableBufferPointer { separableInPlace($0.baseAddress!, width: w, height: h, kernel: kernel) }
-        return out
+        let w = img.width, h = img.height, n = w * h
+        guard n > 0 else { return img }
+        let pixels = [Float](unsafeUninitializedCapacity: n) { out, count in
+            img.pixels.withUnsafeBufferPointer { src in
+                separableInPlace(out.baseAddress!, width: w, height: h, kernel: kernel, rowsFrom: src.baseAddress!)
+            }
+            count = n
+        }
+        return Image(width: w, height: h, pixels: pixels)
     }
 
     /// Gaussian smoothing with standard deviation `sigma` in pixels (σ ≤ 0 returns the input).
@@ -59,7 +65,9 @@ public enum Filters {
 
     /// The separable convolution, in place: beyond the plane it holds, per thread, one padded
     /// row and the last r + 1 rows of its strip of the row-filtered plane (r the kernel radius).
-    static func separableInPlace(_ p: UnsafeMutablePointer<Float>, width w: Int, height h: Int, kernel: [Float], threads: Int = 1) {
+    /// With `rowsFrom`, the row pass reads that plane's rows instead (and fills all of `p`).
+    static func separableInPlace(_ p: UnsafeMutablePointer<Float>, width w: Int, height h: Int, kernel: [Float], threads: Int = 1,
+                                 rowsFrom source: UnsafePointer<Float>? = nil) {
         guard w > 0, h > 0 else { return }
         let r = kernel.count / 2
         // Strips of at least 64 rows / 256 columns, so small planes stay on one thread.
@@ -72,7 +80,7 @@ public enum Filters {
                 defer { line.deallocate() }
                 for y in (part * h / rowParts)..<((part + 1) * h / rowParts) {
                     let row = p + y * w
-                    padReflected(line, row, w, r)
+                    padReflected(line, source.map { $0 + y * w } ?? UnsafePointer(row), w, r)
                     addTaps(row, count: w, start: true, k, taps: n) { UnsafePointer(line + $0) }
                 }
             }
