@@ -84,7 +84,6 @@ public enum Watershed {
         var region = mask   // copied only if a marker lies outside the mask
         for (i, l) in zip(markerPixels, seedLabels) {
             precondition(l != 0, "seed labels are nonzero")
-            out.labels[i] = l
             if !mask.bits[i] { region.bits[i] = true }
         }
         let runs = Labeling.Runs(region, value: true, eightConnected: true)
@@ -98,37 +97,48 @@ public enum Watershed {
         for (i, c) in zip(markerPixels, component) {
             seeds[fill[c]] = Int32(i); fill[c] += 1
         }
+        // The labels are kept on a plane with a one-pixel frame, where the frame and every pixel
+        // outside the region hold −1: a neighbour is free exactly when its label is 0, with no
+        // test of the image's edges and no division to find a pixel's row. The heap carries
+        // each pixel's index on both planes (framed above, plain below).
+        let fw = w + 2
+        var framed = [Int32](repeating: -1, count: fw * (h + 2))
         var heap = FloodQueue()
-        // A pixel is queued once: when it takes a label (seeds have theirs), so a nonzero label
-        // marks it as seen.
         surface.pixels.withUnsafeBufferPointer { sp in
         mask.bits.withUnsafeBufferPointer { mp in
+        framed.withUnsafeMutableBufferPointer { fp in
         out.labels.withUnsafeMutableBufferPointer { lp in
-            let height = sp.baseAddress!, inMask = mp.baseAddress!, labels = lp.baseAddress!
+            let height = sp.baseAddress!, inMask = mp.baseAddress!, labels = fp.baseAddress!
+            for y in 0..<h {
+                let src = inMask + y * w, dst = labels + (y + 1) * fw + 1
+                for x in 0..<w { dst[x] = src[x] ? 0 : -1 }
+            }
+            for (i, l) in zip(markerPixels, seedLabels) { labels[(i / w + 1) * fw + i % w + 1] = l }
+            // Neighbours in the order (dy, dx) = (−1, −1) … (1, 1): arrival order breaks ties.
+            let framedStep = [-fw - 1, -fw, -fw + 1, -1, 1, fw - 1, fw, fw + 1]
+            let plainStep = [-w - 1, -w, -w + 1, -1, 1, w - 1, w, w + 1]
             for c in 0..<(start.count - 1) where start[c + 1] > start[c] {
                 var age = 0
                 for s in start[c]..<start[c + 1] {
                     let i = Int(seeds[s])
-                    heap.push(height[i], age, i, descending: descending); age += 1
+                    heap.push(height[i], age, framed: (i / w + 1) * fw + i % w + 1, plain: i, descending: descending); age += 1
                 }
-                while let p = heap.pop() {
-                    let label = labels[p]
-                    let x = p % w, y = p / w
-                    // Neighbours in the order (dy, dx) = (−1, −1) … (1, 1): arrival order breaks ties.
-                    for dy in -1...1 {
-                        let yy = y + dy
-                        if yy < 0 || yy >= h { continue }
-                        for dx in -1...1 {
-                            let xx = x + dx
-                            if xx < 0 || xx >= w || (dx == 0 && dy == 0) { continue }
-                            let q = yy * w + xx
-                            if labels[q] != 0 || !inMask[q] { continue }
-                            labels[q] = label
-                            heap.push(height[q], age, q, descending: descending); age += 1
-                        }
+                while let (f, p) = heap.pop() {
+                    let label = labels[f]
+                    for k in 0..<8 {
+                        let g = f + framedStep[k]
+                        if labels[g] != 0 { continue }
+                        labels[g] = label
+                        let q = p + plainStep[k]
+                        heap.push(height[q], age, framed: g, plain: q, descending: descending); age += 1
                     }
                 }
             }
+            for y in 0..<h {
+                let src = labels + (y + 1) * fw + 1, dst = lp.baseAddress! + y * w
+                for x in 0..<w { dst[x] = max(src[x], 0) }
+            }
+        }
         }
         }
         }
@@ -143,7 +153,8 @@ public enum Watershed {
 /// levels a binary heap walks and keep siblings on one cache line.
 struct FloodQueue {
     private var keys: [UInt64] = []
-    private var pixels: [Int32] = []
+    /// The pixel's framed index above its plain index.
+    private var pixels: [UInt64] = []
 
     /// `descending`: the key of −v (the same bits as negating first; −0 taken as +0).
     @inline(__always) static func key(_ v: Float, _ age: Int, descending: Bool = false) -> UInt64 {
@@ -154,9 +165,10 @@ struct FloodQueue {
         return UInt64(ordered) << 32 | UInt64(age)
     }
 
-    mutating func push(_ v: Float, _ age: Int, _ p: Int, descending: Bool = false) {
+    mutating func push(_ v: Float, _ age: Int, framed f: Int, plain p: Int, descending: Bool = false) {
         let k = FloodQueue.key(v, age, descending: descending)
-        keys.append(k); pixels.append(Int32(p))
+        let payload = UInt64(f) << 32 | UInt64(p)
+        keys.append(k); pixels.append(payload)
         keys.withUnsafeMutableBufferPointer { kb in
             pixels.withUnsafeMutableBufferPointer { pb in
                 // Sift up with a hole: parents move down until the new key's place is found.
@@ -165,13 +177,13 @@ struct FloodQueue {
                     let parent = (i - 1) >> 2
                     if k < kb[parent] { kb[i] = kb[parent]; pb[i] = pb[parent]; i = parent } else { break }
                 }
-                kb[i] = k; pb[i] = Int32(p)
+                kb[i] = k; pb[i] = payload
             }
         }
     }
 
-    /// The pixel with the lowest (height, age), or nil when empty.
-    mutating func pop() -> Int? {
+    /// The pixel with the lowest (height, age), framed and plain index, or nil when empty.
+    mutating func pop() -> (framed: Int, plain: Int)? {
         guard let top = pixels.first else { return nil }
         let lastKey = keys.removeLast(), lastPixel = pixels.removeLast()
         let n = keys.count
@@ -193,6 +205,6 @@ struct FloodQueue {
                 }
             }
         }
-        return Int(top)
+        return (Int(top >> 32), Int(top & 0xFFFF_FFFF))
     }
 }
