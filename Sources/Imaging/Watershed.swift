@@ -80,7 +80,6 @@ public enum Watershed {
                              descending: Bool = false) -> LabelImage {
         let w = surface.width, h = surface.height
         precondition(zip(markerPixels, markerPixels.dropFirst()).allSatisfy { $0 < $1 }, "seeds in raster order")
-        var out = LabelImage(width: w, height: h)
         var region = mask   // copied only if a marker lies outside the mask
         for (i, l) in zip(markerPixels, seedLabels) {
             precondition(l != 0, "seed labels are nonzero")
@@ -102,18 +101,18 @@ public enum Watershed {
         // test of the image's edges and no division to find a pixel's row. The heap carries
         // each pixel's index on both planes (framed above, plain below).
         let fw = w + 2
+        func framedIndex(_ i: Int) -> Int { (i / w + 1) * fw + i % w + 1 }
         var framed = [Int32](repeating: -1, count: fw * (h + 2))
         var heap = FloodQueue()
         surface.pixels.withUnsafeBufferPointer { sp in
         mask.bits.withUnsafeBufferPointer { mp in
         framed.withUnsafeMutableBufferPointer { fp in
-        out.labels.withUnsafeMutableBufferPointer { lp in
             let height = sp.baseAddress!, inMask = mp.baseAddress!, labels = fp.baseAddress!
             for y in 0..<h {
                 let src = inMask + y * w, dst = labels + (y + 1) * fw + 1
                 for x in 0..<w { dst[x] = src[x] ? 0 : -1 }
             }
-            for (i, l) in zip(markerPixels, seedLabels) { labels[(i / w + 1) * fw + i % w + 1] = l }
+            for (i, l) in zip(markerPixels, seedLabels) { labels[framedIndex(i)] = l }
             // Neighbours in the order (dy, dx) = (−1, −1) … (1, 1): arrival order breaks ties.
             let framedStep = [-fw - 1, -fw, -fw + 1, -1, 1, fw - 1, fw, fw + 1]
             let plainStep = [-w - 1, -w, -w + 1, -1, 1, w - 1, w, w + 1]
@@ -121,7 +120,7 @@ public enum Watershed {
                 var age = 0
                 for s in start[c]..<start[c + 1] {
                     let i = Int(seeds[s])
-                    heap.push(height[i], age, framed: (i / w + 1) * fw + i % w + 1, plain: i, descending: descending); age += 1
+                    heap.push(height[i], age, framed: framedIndex(i), plain: i, descending: descending); age += 1
                 }
                 while let (f, p) = heap.pop() {
                     let label = labels[f]
@@ -134,15 +133,20 @@ public enum Watershed {
                     }
                 }
             }
-            for y in 0..<h {
-                let src = labels + (y + 1) * fw + 1, dst = lp.baseAddress! + y * w
-                for x in 0..<w { dst[x] = max(src[x], 0) }
+        }
+        }
+        }
+        // The frame dropped, −1 (outside the region) back to 0.
+        let labels = [Int32](unsafeUninitializedCapacity: w * h) { out, count in
+            framed.withUnsafeBufferPointer { fp in
+                for y in 0..<h {
+                    let src = fp.baseAddress! + (y + 1) * fw + 1, dst = out.baseAddress! + y * w
+                    for x in 0..<w { dst[x] = max(src[x], 0) }
+                }
             }
+            count = w * h
         }
-        }
-        }
-        }
-        return out
+        return LabelImage(width: w, height: h, labels: labels)
     }
 }
 
