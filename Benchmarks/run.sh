@@ -50,7 +50,7 @@ for t in 1 2; do
 done
 echo
 echo "## quantify (tissue pass, unmix, segment, measure, tables; --no-cells); phases and stages from MIFQ_TIMING"
-phases() { grep -E "^(tissue|threshold|tiles|table|qc) " "$1" | tr '\n' ' '; }
+phases() { grep -E "^(tissue|threshold|tiles|table|qc)[ ,]" "$1" | tr '\n' ' '; }
 # Each stage's CPU seconds and the slide's megapixels per CPU second in it (side² / seconds).
 stages() { grep -E "^stages " "$1" | sed "s/^stages (CPU s over all workers): //" \
   | awk -v side="$2" '{ for (i = 1; i + 2 <= NF; ) { name = $i; i++; while ($(i + 1) != "s") { name = name " " $i; i++ }

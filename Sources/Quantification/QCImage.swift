@@ -67,9 +67,9 @@ enum QCImage {
         /// The picture's three planes read from the slide, one sampled level row at a time
         /// (OLS-unmixed, as the tissue pass reads a level).
         func read(slide: Slide, panel: Panel, channelMap: [Int]) throws -> [[Float]] {
-            let source = UnmixedSource(slide: slide, channelMap: channelMap, unmixer: Unmixer(library: panel.library, method: .ols), level: level)
             let levelWidth = slide.levels[level].width
-            source.prepareWindows(width: levelWidth, height: 1)
+            let source = UnmixedSource(slide: slide, channelMap: channelMap, unmixer: Unmixer(library: panel.library, method: .ols), level: level)
+                .cachingWindows(width: levelWidth, height: 1)
             var planes = [[Float]](repeating: [Float](repeating: 0, count: width * height), count: 3)
             for y in 0..<height {
                 let row = try source.images(PixelRegion(x: 0, y: y * step, width: levelWidth, height: 1))

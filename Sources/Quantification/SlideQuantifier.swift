@@ -53,11 +53,6 @@ public struct SlideQuantifier: Sendable {
         // (same sums, same order) instead of a separate pass decoding the slide a second time.
         let fused = plan.level == 0 && panel.unmixing == .ols && halo >= plan.factor - 1
         source.totalLight = fused
-        var tissue: TissuePass.Output?
-        if !fused {
-            tissue = try TissuePass.run(slide: slide, panel: panel, channelMap: channelMap, pixelSizeUm: px, threads: options.threads)
-            mark("tissue")
-        }
         let totalIndex = unmixer.componentCount
         var signalSums = fused ? [Float](repeating: 0, count: plan.width * plan.height) : []
         var markerSums = signalSums
@@ -70,8 +65,24 @@ public struct SlideQuantifier: Sendable {
 
         let tiled = TiledSegmentation(source: source, nucleusIndex: nucleusIndex, parameters: params, pixelSizeUm: px,
                                       tileSize: options.tileSize, threads: options.threads)
-        let threshold = try tiled.estimateThreshold()
-        mark("threshold")
+        // A separate tissue pass reads its level on every thread; finding the regions in its
+        // map is mostly one thread's work, and needs nothing from the nucleus threshold or the
+        // QC picture's level: with two threads or more, those are read meanwhile.
+        var sums = fused ? nil : try TissuePass.sums(slide: slide, panel: panel, channelMap: channelMap, pixelSizeUm: px, threads: options.threads)
+        if !fused { mark("tissue level read") }
+        var tissue: TissuePass.Output?
+        var threshold: Float = 0
+        var qcRead: [[Float]] = []
+        try runBoth(together: options.threads > 1, {
+            if var s = sums.take() {
+                tissue = try TissuePass.detect(signal: TissuePass.take(&s.signal), marker: TissuePass.take(&s.marker), exclude: TissuePass.take(&s.exclude),
+                                               plan: plan, slide: slide, panel: panel, pixelSizeUm: px, threads: options.threads)
+            }
+        }, {
+            threshold = try tiled.estimateThreshold()
+            if let qcLayout, !qcFromTiles { qcRead = try qcLayout.read(slide: slide, panel: panel, channelMap: channelMap) }
+        })
+        mark(fused ? "threshold" : "tissue map and threshold")
         let components = panel.markers.map { panel.componentIndex($0.component)! }
         let membranePx = max(1, Int((params.membraneWidthMicrons / px).rounded()))
         let expansionPx = params.cellExpansionMicrons / px
@@ -182,15 +193,16 @@ public struct SlideQuantifier: Sendable {
         mark("table")
 
         if let qcLayout {
-            let planes = qcFromTiles ? qcPlanes : try qcLayout.read(slide: slide, panel: panel, channelMap: channelMap)
-            qcPlanes = []
+            let planes = qcFromTiles ? qcPlanes : qcRead
+            qcPlanes = []; qcRead = []
             try QCImage.write(planes: planes, layout: qcLayout, map: map, dots: qcDots,
                               to: outDir.appendingPathComponent("qc").appendingPathComponent("\(slideId).png"))
             mark("qc")
         }
+        let areas = map.areasMm2()
         return SlideResult(slideId: slideId, patientId: patientId, path: path, pixelSizeUm: px,
-                           tissueAreaMm2: map.areaMm2(RegionMap.tumor) + map.areaMm2(RegionMap.stroma),
-                           tumorAreaMm2: map.areaMm2(RegionMap.tumor), stromaAreaMm2: map.areaMm2(RegionMap.stroma),
+                           tissueAreaMm2: areas[Int(RegionMap.tumor)] + areas[Int(RegionMap.stroma)],
+                           tumorAreaMm2: areas[Int(RegionMap.tumor)], stromaAreaMm2: areas[Int(RegionMap.stroma)],
                            cells: id, phenotypes: panel.phenotypes.map(\.name), counts: counts, thresholds: thresholds.mapValues(SlideResult.finite),
                            nucleusThreshold: SlideResult.finite(Double(threshold)),
                            tissueThreshold: SlideResult.finite(Double(tissueResult.tissueThreshold)),

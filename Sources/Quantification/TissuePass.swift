@@ -65,6 +65,19 @@ public enum TissuePass {
 
     /// The whole pass on its own: reads the plan's level in strips, unmixes, box-sums, detects.
     public static func run(slide: Slide, panel: Panel, channelMap: [Int], pixelSizeUm px0: Double, threads: Int = 1) throws -> Output {
+        var s = try sums(slide: slide, panel: panel, channelMap: channelMap, pixelSizeUm: px0, threads: threads)
+        return try detect(signal: take(&s.signal), marker: take(&s.marker), exclude: take(&s.exclude), plan: s.plan, slide: slide, panel: panel,
+                          pixelSizeUm: px0, threads: threads)
+    }
+
+    /// A map's box sums (see `detect`); `exclude` is empty without `tumorExcludeMarkers`.
+    public struct Sums: Sendable {
+        public let plan: Plan
+        public var signal: [Float], marker: [Float], exclude: [Float]
+    }
+
+    /// Reads the plan's level in strips on `threads` workers, unmixes, and box-sums.
+    public static func sums(slide: Slide, panel: Panel, channelMap: [Int], pixelSizeUm px0: Double, threads: Int = 1) throws -> Sums {
         let p = plan(slide: slide, panel: panel, pixelSizeUm: px0)
         let level = p.level, f = p.factor, mw = p.width
         let lv = slide.levels[level]
@@ -76,18 +89,23 @@ public enum TissuePass {
         var marker = [Float](repeating: 0, count: p.width * p.height)
         var exclude = p.excludeComponents.isEmpty ? [] : marker
         // Strips of whole map rows, decoded and unmixed on `threads` workers; each strip writes
-        // only its own map rows.
+        // only its own map rows. A worker takes all the strips that start in one row of the
+        // file's blocks, so two workers do not wait for each other's decoding of the same blocks.
         let stripRows = f * max(1, 64 / f)
         let strips = (lv.height + stripRows - 1) / stripRows
-        // A strip is thinner than a block: the blocks it shares with the next strips stay cached.
-        source.prepareWindows(width: lv.width, height: stripRows)
+        let blockRows = max(1, slide.blockHeight(level: level))
+        let groups = Dictionary(grouping: 0..<strips) { ($0 * stripRows) / blockRows }.sorted { $0.key < $1.key }.map(\.value)
+        // A strip is thinner than a block: the blocks it shares with the next strips stay cached,
+        // one row of them per worker and one more for strips that straddle two.
+        source = source.cachingWindows(width: lv.width, height: blockRows * max(1, min(threads, groups.count)))
         let errors = FirstError()
         signal.withUnsafeMutableBufferPointer { sig in
         marker.withUnsafeMutableBufferPointer { mk in
         exclude.withUnsafeMutableBufferPointer { ex in
             let next = WorkCounter()
-            DispatchQueue.concurrentPerform(iterations: max(1, min(threads, strips))) { _ in
-                while let s = next.take(below: strips) {
+            DispatchQueue.concurrentPerform(iterations: max(1, min(threads, groups.count))) { _ in
+                while let g = next.take(below: groups.count) {
+                  for s in groups[g] {
                     let y0 = s * stripRows
                     let h = min(stripRows, lv.height - y0)
                     let planes: [Image]
@@ -104,14 +122,14 @@ public enum TissuePass {
                         if excluded.isEmpty { continue }
                         for x in 0..<lv.width { ex[my * mw + x / f] += excluded[y * lv.width + x] }
                     }
+                  }
                 }
             }
         }
         }
         }
         try errors.rethrow()
-        return try detect(signal: take(&signal), marker: take(&marker), exclude: take(&exclude), plan: p, slide: slide, panel: panel, pixelSizeUm: px0,
-                          threads: threads)
+        return Sums(plan: p, signal: take(&signal), marker: take(&marker), exclude: take(&exclude))
     }
 
     /// Box sums of one tile's map pixels, for building the map in the tile pass (level 0 only):
@@ -156,7 +174,7 @@ public enum TissuePass {
 
     /// Moves an array out of a variable (leaving it empty), so the callee holds the only
     /// reference and can work on it in place.
-    static func take(_ a: inout [Float]) -> [Float] {
+    public static func take(_ a: inout [Float]) -> [Float] {
         let v = a
         a = []
         return v

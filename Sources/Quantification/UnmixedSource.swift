@@ -15,6 +15,8 @@ public struct UnmixedSource: TileSource {
     /// Also return, after the components, the total light (Σ channels − dark offset), as the
     /// tissue pass sums it, so that the tile pass can build the tissue map itself.
     public var totalLight = false
+    /// Decoded blocks kept for this source's reads (see `caching`).
+    var cache: BlockCache?
 
     public init(slide: Slide, channelMap: [Int], unmixer: Unmixer, level: Int = 0) {
         self.slide = slide; self.channelMap = channelMap; self.unmixer = unmixer; self.level = level
@@ -23,8 +25,13 @@ public struct UnmixedSource: TileSource {
     public var width: Int { slide.levels[level].width }
     public var height: Int { slide.levels[level].height }
 
-    public func prepareWindows(width: Int, height: Int) {
-        slide.cacheBlocks(window: width, height: height, channels: channelMap, level: level)
+    public func caching(window width: Int, height: Int) -> TileSource { cachingWindows(width: width, height: height) }
+
+    /// This source with a block cache of its own for windows of `width` × `height` pixels.
+    func cachingWindows(width: Int, height: Int) -> UnmixedSource {
+        var s = self
+        s.cache = slide.blockCache(window: width, height: height, channels: channelMap, level: level)
+        return s
     }
 
     public func images(_ r: PixelRegion) throws -> [Image] {
@@ -33,7 +40,7 @@ public struct UnmixedSource: TileSource {
         let obs = UnsafeMutablePointer<Float>.allocate(capacity: c * n)
         defer { obs.deallocate() }
         let bufs = (0..<c).map { UnsafeMutableBufferPointer(start: obs + $0 * n, count: n) }
-        try StageTimes.measure("decode") { try slide.read(channels: channelMap, level: level, region: r, into: bufs) }
+        try StageTimes.measure("decode") { try slide.read(channels: channelMap, level: level, region: r, into: bufs, cache: cache) }
         // The components go straight into the images' arrays.
         var planes = StageTimes.measure("unmix") { arrays(k, count: n) { unmixer.unmix(observed: obs, pixels: n, into: $0) } }
             .map { Image(width: r.width, height: r.height, pixels: $0) }

@@ -25,22 +25,27 @@ public protocol TileSource: Sendable {
     var height: Int { get }
     /// The images of `region` (level-0 pixels); index `nucleusIndex` is segmented.
     func images(_ region: PixelRegion) throws -> [Image]
-    /// Readies the source for windows of `width` × `height` pixels read one after another
-    /// (sizes the slide's block cache, so blocks shared by neighbouring windows decode once).
-    func prepareWindows(width: Int, height: Int)
+    /// The same source keeping decoded blocks for windows of `width` × `height` pixels read one
+    /// after another, in a cache of its own, so blocks shared by neighbouring windows decode once.
+    func caching(window width: Int, height: Int) -> TileSource
 }
 
 /// Raw channels of a slide.
 public struct ChannelSource: TileSource {
     public let slide: Slide
     public let channels: [Int]
+    var cache: BlockCache?
     public init(slide: Slide, channels: [Int]) { self.slide = slide; self.channels = channels }
     public var width: Int { slide.width }
     public var height: Int { slide.height }
     public func images(_ region: PixelRegion) throws -> [Image] {
-        try StageTimes.measure("decode") { try readImages(slide, channels: channels, region: region) }
+        try StageTimes.measure("decode") { try readImages(slide, channels: channels, region: region, cache: cache) }
     }
-    public func prepareWindows(width: Int, height: Int) { slide.cacheBlocks(window: width, height: height, channels: channels) }
+    public func caching(window width: Int, height: Int) -> TileSource {
+        var s = self
+        s.cache = slide.blockCache(window: width, height: height, channels: channels)
+        return s
+    }
 }
 
 /// Segments a whole slide tile by tile with a halo. A nucleus belongs to the tile whose core
@@ -58,13 +63,13 @@ public struct TiledSegmentation: Sendable {
 
     public init(source: TileSource, nucleusIndex: Int, parameters: NucleusParameters, pixelSizeUm: Double,
                 tileSize: Int = 1024, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
-        self.source = source
         self.nucleusIndex = nucleusIndex
         self.segmenter = NucleusSegmenter(parameters: parameters, pixelSizeUm: pixelSizeUm)
         self.tileSize = max(64, tileSize)
         self.threads = max(1, threads)
         self.halo = Int((parameters.haloMicrons / pixelSizeUm).rounded(.up))
         width = source.width; height = source.height
+        self.source = source.caching(window: self.tileSize + 2 * halo, height: max(1, 4096 / self.tileSize) * self.tileSize + 2 * halo)
     }
 
     /// Segments one channel of a slide.
@@ -184,7 +189,6 @@ public struct TiledSegmentation: Sendable {
     public func run<T>(threshold: Float, cellExpansionPx: Double, tiles: [Int]? = nil,
                        map: @escaping @Sendable (TileSegmentation) throws -> T, consume: (T) throws -> Void) throws {
         let order = tiles ?? Array(0..<tileCount)
-        source.prepareWindows(width: tileSize + 2 * halo, height: bandRows * tileSize + 2 * halo)
         let pipeline = TilePipeline<T>(count: order.count, window: 3 * threads)
         let group = DispatchGroup()
         for _ in 0..<min(threads, order.count) {
@@ -253,9 +257,9 @@ final class ResultBox<T>: @unchecked Sendable {
 }
 
 /// Reads `region` of several channels as Images (tiles shared by channels decode once).
-public func readImages(_ slide: Slide, channels: [Int], region r: PixelRegion, level: Int = 0) throws -> [Image] {
+public func readImages(_ slide: Slide, channels: [Int], region r: PixelRegion, level: Int = 0, cache: BlockCache? = nil) throws -> [Image] {
     let bufs = channels.map { _ in UnsafeMutableBufferPointer<Float>.allocate(capacity: r.count) }
     defer { bufs.forEach { $0.deallocate() } }
-    try slide.read(channels: channels, level: level, region: r, into: bufs)
+    try slide.read(channels: channels, level: level, region: r, into: bufs, cache: cache)
     return bufs.map { Image(width: r.width, height: r.height, pixels: Array($0)) }
 }

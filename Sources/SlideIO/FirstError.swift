@@ -23,3 +23,16 @@ public final class WorkCounter: @unchecked Sendable {
         return next - 1
     }
 }
+
+/// Runs `first` and `second`: on two threads at once when `together`, one after the other
+/// otherwise. Either way the error thrown is `first`'s if it failed, else `second`'s.
+public func runBoth(together: Bool, _ first: () throws -> Void, _ second: () throws -> Void) throws {
+    guard together else { try first(); try second(); return }
+    var errors: [Error?] = [nil, nil]
+    errors.withUnsafeMutableBufferPointer { e in
+        DispatchQueue.concurrentPerform(iterations: 2) { k in
+            do { try (k == 0 ? first : second)() } catch { e[k] = error }
+        }
+    }
+    if let e = errors[0] ?? errors[1] { throw e }
+}

@@ -152,6 +152,9 @@ public final class Slide: @unchecked Sendable {
         return (d.compressionName, d.tiled, d.blockWidth, d.blockHeight)
     }
 
+    /// Height in rows of the blocks (tiles or strips) that store a level (its first channel's plane).
+    public func blockHeight(level: Int) -> Int { planes[level][0].directory.blockHeight }
+
     /// File offset of a channel's directory at a level (for benchmarks that drive libtiff directly).
     public func planeDirectoryOffset(channel: Int, level: Int = 0) -> UInt64 { planes[level][channel].directory.offset }
 
@@ -163,14 +166,12 @@ public final class Slide: @unchecked Sendable {
 
     // MARK: reading pixels
 
-    /// Decoded blocks kept by `read` (nil: every read decodes the blocks it touches).
-    public private(set) var blockCache: BlockCache?
-
-    /// Keeps decoded blocks for reads of a window of `width` × `height` pixels that moves over
-    /// `channels` at `level`: room for every block such a window touches plus one more row and
-    /// column of them, so that a block shared by neighbouring windows is decoded once. At most
-    /// `budget` bytes. Call before reading from several threads.
-    public func cacheBlocks(window width: Int, height: Int, channels wanted: [Int], level: Int = 0, budget: Int = 256 << 20) {
+    /// A cache for reads of a window of `width` × `height` pixels that moves over `channels`
+    /// at `level`: room for every block such a window touches plus one more row and column of
+    /// them, so that a block shared by neighbouring windows is decoded once. At most `budget`
+    /// bytes. Several threads may read through one cache; each reader that moves its own kind
+    /// of window over the slide (tile pass, tissue pass, QC picture) keeps its own.
+    public func blockCache(window width: Int, height: Int, channels wanted: [Int], level: Int = 0, budget: Int = 256 << 20) -> BlockCache {
         var seen = Set<[Int]>()
         var bytes = 0
         for c in wanted where c >= 0 && c < channels.count {
@@ -181,14 +182,15 @@ public final class Slide: @unchecked Sendable {
             let samples = d.planarSeparate ? 1 : d.samplesPerPixel
             bytes += across * down * d.blockWidth * d.blockHeight * samples * max(1, Int(d.bitsPerSample) / 8)
         }
-        blockCache = BlockCache(capacity: min(bytes, budget))
+        return BlockCache(capacity: min(bytes, budget))
     }
 
     /// Decodes `region` of each channel in `channels` at `level` into the matching buffer
     /// (row-major, `region.width` × `region.height` floats each). Tiles shared by several
-    /// channels (contiguous multi-sample pages) are decoded once.
+    /// channels (contiguous multi-sample pages) are decoded once; with a `cache`, blocks it
+    /// holds are not decoded again.
     public func read(channels wanted: [Int], level: Int = 0, region: PixelRegion,
-                     into outputs: [UnsafeMutableBufferPointer<Float>]) throws {
+                     into outputs: [UnsafeMutableBufferPointer<Float>], cache: BlockCache? = nil) throws {
         guard level >= 0, level < levels.count else {
             throw SlideError.badRegion(path: path, detail: "level \(level) does not exist (the file has \(levels.count))")
         }
@@ -217,15 +219,15 @@ public final class Slide: @unchecked Sendable {
             try withHandle(dir.offset) { h in
                 try BlockReader(handle: h, directory: dir, path: path).read(
                     region: region, separateSample: max(g.separate, 0),
-                    targets: g.items.map { ($0.0, outputs[$0.1]) }, cache: blockCache)
+                    targets: g.items.map { ($0.0, outputs[$0.1]) }, cache: cache)
             }
         }
     }
 
     /// Convenience: one channel's region as a new array.
-    public func read(channel: Int, level: Int = 0, region: PixelRegion) throws -> [Float] {
+    public func read(channel: Int, level: Int = 0, region: PixelRegion, cache: BlockCache? = nil) throws -> [Float] {
         var out = [Float](repeating: 0, count: region.count)
-        try out.withUnsafeMutableBufferPointer { try read(channels: [channel], level: level, region: region, into: [$0]) }
+        try out.withUnsafeMutableBufferPointer { try read(channels: [channel], level: level, region: region, into: [$0], cache: cache) }
         return out
     }
 

@@ -38,19 +38,19 @@ final class BadInputTests: XCTestCase {
     func testUndecodableBlockThroughTheCache() throws {
         let path = TestData.path("bad/bad_deflate_data.tif")
         let slide = try Slide(path: path)
-        slide.cacheBlocks(window: slide.width, height: slide.height, channels: [0])
+        let cache = slide.blockCache(window: slide.width, height: slide.height, channels: [0])
         let whole = PixelRegion(x: 0, y: 0, width: slide.width, height: slide.height)
         var messages = [String](repeating: "", count: 6)
         let lock = NSLock()
         DispatchQueue.concurrentPerform(iterations: messages.count) { i in
             var m = "read"
-            do { _ = try slide.read(channel: 0, region: whole) } catch { m = "\(error)" }
+            do { _ = try slide.read(channel: 0, region: whole, cache: cache) } catch { m = "\(error)" }
             lock.lock(); messages[i] = m; lock.unlock()
         }
         for m in messages { XCTAssertTrue(m.hasPrefix(path) && m.contains("tile 1"), m) }
         // The first tile alone decodes.
         let d = slide.storage
-        XCTAssertEqual(try slide.read(channel: 0, region: PixelRegion(x: 0, y: 0, width: d.blockWidth, height: d.blockHeight)).count,
+        XCTAssertEqual(try slide.read(channel: 0, region: PixelRegion(x: 0, y: 0, width: d.blockWidth, height: d.blockHeight), cache: cache).count,
                        d.blockWidth * d.blockHeight)
     }
 

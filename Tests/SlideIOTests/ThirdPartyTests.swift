@@ -112,8 +112,7 @@ final class ThirdPartyTests: XCTestCase {
             let whole = PixelRegion(x: 0, y: 0, width: W, height: H)
             let full = try [3, 0].map { try plain.read(channel: $0, region: whole) }
             let slide = try Slide(path: TestData.path(file))
-            slide.cacheBlocks(window: 300, height: 200, channels: [3, 0])
-            let cache = try XCTUnwrap(slide.blockCache)
+            let cache = slide.blockCache(window: 300, height: 200, channels: [3, 0])
             XCTAssertLessThan(cache.capacity, W * H * 2 * 2, file)  // smaller than the two planes
             let regions = (0..<40).map { i in
                 PixelRegion(x: (i * 97) % (W - 330), y: (i * 61) % (H - 320), width: 200 + i * 3, height: 150 + i)
@@ -124,7 +123,7 @@ final class ThirdPartyTests: XCTestCase {
                 let r = regions[i]
                 var a = [Float](repeating: 0, count: r.count), b = a
                 let ok = (try? a.withUnsafeMutableBufferPointer { pa in
-                    try b.withUnsafeMutableBufferPointer { pb in try slide.read(channels: [3, 0], region: r, into: [pa, pb]) }
+                    try b.withUnsafeMutableBufferPointer { pb in try slide.read(channels: [3, 0], region: r, into: [pa, pb], cache: cache) }
                 }) != nil
                 var n = 0
                 for y in 0..<r.height { for x in 0..<r.width {
