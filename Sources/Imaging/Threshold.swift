@@ -21,6 +21,26 @@ public enum Threshold {
     }
 
     /// Otsu on a histogram whose bins evenly cover [low, high].
+    /// Otsu's threshold of the values where `inside` is set: the same as `otsu(_:)` of those
+    /// values, without gathering them. nil when `inside` is set nowhere.
+    public static func otsu(_ values: UnsafeBufferPointer<Float>, inside: UnsafeBufferPointer<Bool>, bins: Int = 256) -> Float? {
+        precondition(inside.count == values.count)
+        var lo = Float.infinity, hi = -Float.infinity, any = false
+        for i in 0..<values.count where inside[i] {
+            any = true
+            let v = values[i]
+            if v.isFinite { if v < lo { lo = v }; if v > hi { hi = v } }
+        }
+        guard any else { return nil }
+        guard lo < hi else { return lo.isFinite ? lo : 0 }
+        var counts = [Int](repeating: 0, count: bins)
+        let scale = Double(bins) / Double(hi - lo)
+        for i in 0..<values.count where inside[i] && values[i].isFinite {
+            counts[min(bins - 1, Int(Double(values[i] - lo) * scale))] += 1
+        }
+        return otsu(histogram: counts.map(Double.init), low: Double(lo), high: Double(hi))
+    }
+
     public static func otsu(histogram hist: [Double], low: Double, high: Double) -> Float {
         let bins = hist.count
         let width = (high - low) / Double(bins)

@@ -55,16 +55,20 @@ public struct RegionMap: Sendable {
     }
 
     /// Area of a region in mm², each map pixel weighted by the part of it inside the slide.
-    public func areaMm2(_ region: UInt8) -> Double {
-        var px0 = 0.0
+    public func areaMm2(_ region: UInt8) -> Double { areasMm2()[Int(region)] }
+
+    /// The areas of background, stroma and tumour (indexed by label) in one pass over the map.
+    public func areasMm2() -> [Double] {
+        var px0 = [Double](repeating: 0, count: 3)
+        let widths = (0..<width).map { i in max(0, min(Double(fullWidth), Double(i + 1) * scale) - Double(i) * scale) }
         for j in 0..<height {
-            let h = min(Double(fullHeight), Double(j + 1) * scale) - Double(j) * scale
-            for i in 0..<width where labels[j * width + i] == region {
-                let w = min(Double(fullWidth), Double(i + 1) * scale) - Double(i) * scale
-                px0 += max(0, w) * max(0, h)
+            let h = max(0, min(Double(fullHeight), Double(j + 1) * scale) - Double(j) * scale)
+            for i in 0..<width {
+                let l = Int(labels[j * width + i])
+                if l < 3 { px0[l] += widths[i] * h }
             }
         }
-        return px0 * pixelSizeUm * pixelSizeUm / 1e6
+        return px0.map { $0 * pixelSizeUm * pixelSizeUm / 1e6 }
     }
 }
 
@@ -77,26 +81,46 @@ public struct RegionMap: Sendable {
 ///   where the tumour score interpolated at its centroid is at least `immuneThresholdFactor` ×
 ///   the threshold, else stroma. Away from the edge the label decides, so a filled stroma island
 ///   in a nest stays tumour for every cell in it.
+///
+/// Both neighbourhoods are looked at around the few cells that need them, not dilated over the
+/// whole map (a 32k slide's map is 67 Mpx).
 public struct CellRegions: Sendable {
     public let map: RegionMap
-    let nearTumor: [Bool]?
-    let tumorEdge: [Bool]?
-    let immuneScore: Double
+    /// Half-widths of the snap disc's rows, dy = −r … r (as `Morphology.dilate` draws a disc);
+    /// empty when snapping is off.
+    let snapRows: [Int]
+    /// Tumour score an immune cell at the edge needs, or nil.
+    let immuneScore: Double?
 
     public init(map: RegionMap, snapMicrons: Double, immuneThresholdFactor: Double?) {
         self.map = map
-        let tumor = Mask(width: map.width, height: map.height, bits: map.labels.map { $0 == RegionMap.tumor })
         let snap = snapMicrons / (map.pixelSizeUm * map.scale)
-        nearTumor = snap >= 1 ? Morphology.dilate(tumor, radius: snap).bits : nil
-        if let f = immuneThresholdFactor, !map.tumorScore.isEmpty {
-            // The 3 × 3 neighbourhood holds both tumour and non-tumour pixels.
-            let besideTumor = Morphology.dilate(tumor, radius: 1.5).bits
-            let besideOther = Morphology.dilate(Mask(width: map.width, height: map.height, bits: tumor.bits.map { !$0 }), radius: 1.5).bits
-            tumorEdge = zip(besideTumor, besideOther).map { $0 && $1 }
-            immuneScore = f * 100
-        } else {
-            tumorEdge = nil; immuneScore = 0
+        let r = snap >= 1 ? Int(snap.rounded(.down)) : -1
+        snapRows = r < 0 ? [] : (-r...r).map { dy in Int((snap * snap - Double(dy * dy)).squareRoot().rounded(.down)) }
+        immuneScore = map.tumorScore.isEmpty ? nil : immuneThresholdFactor.map { $0 * 100 }
+    }
+
+    /// Whether a tumour map pixel lies in the snap disc around (mx, my).
+    func nearTumor(_ mx: Int, _ my: Int) -> Bool {
+        let r = snapRows.count / 2, w = map.width
+        for (k, half) in snapRows.enumerated() {
+            let y = my + k - r
+            guard y >= 0 && y < map.height else { continue }
+            for x in max(0, mx - half)...min(w - 1, mx + half) where map.labels[y * w + x] == RegionMap.tumor { return true }
         }
+        return false
+    }
+
+    /// Whether the 3 × 3 neighbourhood of (mx, my) (inside the map) holds both tumour and
+    /// non-tumour pixels.
+    func atTumorEdge(_ mx: Int, _ my: Int) -> Bool {
+        var tumor = false, other = false
+        for y in max(0, my - 1)...min(map.height - 1, my + 1) {
+            for x in max(0, mx - 1)...min(map.width - 1, mx + 1) {
+                if map.labels[y * map.width + x] == RegionMap.tumor { tumor = true } else { other = true }
+            }
+        }
+        return tumor && other
     }
 
     /// Region of a cell at level-0 position (x, y) px, whose map pixel is (mx, my).
@@ -104,11 +128,11 @@ public struct CellRegions: Sendable {
         let i = my * map.width + mx
         let label = map.labels[i]
         if label == RegionMap.background { return label }
-        if immunePositive, let edge = tumorEdge {
-            guard edge[i] else { return label }
+        if immunePositive, let immuneScore {
+            guard atTumorEdge(mx, my) else { return label }
             return map.tumorScore(atX: x, y: y) >= immuneScore ? RegionMap.tumor : RegionMap.stroma
         }
-        if label == RegionMap.stroma, tumorPositive, let near = nearTumor, near[i] { return RegionMap.tumor }
+        if label == RegionMap.stroma, tumorPositive, !snapRows.isEmpty, nearTumor(mx, my) { return RegionMap.tumor }
         return label
     }
 }

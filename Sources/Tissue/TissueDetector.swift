@@ -64,53 +64,68 @@ public struct TissueDetector: Sendable {
     /// The planes are consumed and smoothed in place: on a 32k slide at 2 µm a map plane is
     /// 268 MB, so no full-size copy is made that is not needed.
     public func detect(signal: consuming Image, tumorMarker: consuming Image, exclude: consuming Image? = nil, mapPixelUm: Double) -> Result {
-        let w = signal.width, h = signal.height
+        let w = signal.width, h = signal.height, n = w * h
         let pxArea = mapPixelUm * mapPixelUm
-        var tissue: Mask
+        var tissue = Mask(width: w, height: h)
         var tissueT: Float = 0
         var noGlass = false
         do {
             // Smoothed in the signal's own plane, freed before the components are labelled.
             var smooth = consume signal
-            let n = w * h, parts = max(1, min(threads, n >> 20))
             smooth.pixels.withUnsafeMutableBufferPointer { s in
                 let s = s.baseAddress!
-                DispatchQueue.concurrentPerform(iterations: parts) { k in
-                    for i in (k * n / parts)..<((k + 1) * n / parts) { s[i] = log1p(max(s[i], 0)) }
-                }
+                inParts(n) { r in for i in r { s[i] = log1p(max(s[i], 0)) } }
             }
             Filters.gaussianInPlace(&smooth, sigma: sigmaTissueMicrons / mapPixelUm, threads: threads)
             let tLog = Threshold.otsu(smooth.pixels)
             // Glass is dark: when Otsu's lower class is within 4× of the upper one, it is dim tissue
             // (a field or slide covered by tissue), and everything is tissue.
             var lowSum = 0.0, lowN = 0.0, highSum = 0.0, highN = 0.0
-            for v in smooth.pixels { if v <= tLog { lowSum += Double(v); lowN += 1 } else { highSum += Double(v); highN += 1 } }
+            smooth.pixels.withUnsafeBufferPointer { p in
+                for v in p { if v <= tLog { lowSum += Double(v); lowN += 1 } else { highSum += Double(v); highN += 1 } }
+            }
             noGlass = lowN == 0 || highN == 0 || (highSum / highN - lowSum / lowN) < log(4.0)
             // The factor applies in linear units: threshold = factor × (e^t − 1), back to log.
             tissueT = noGlass ? -Float.infinity : log1p(Float(tissueOtsuFactor) * (exp(tLog) - 1))
             let t = tissueT
-            tissue = Mask(width: w, height: h, bits: smooth.pixels.map { $0 > t })
+            smooth.pixels.withUnsafeBufferPointer { p in
+                tissue.bits.withUnsafeMutableBufferPointer { m in
+                    let p = p.baseAddress!, m = m.baseAddress!
+                    inParts(n) { r in for i in r { m[i] = p[i] > t } }
+                }
+            }
         }
         tissue = Labeling.filterComponents(tissue, minArea: max(1, Int(minTissueAreaMicrons2 / pxArea)))
         if fillHolesBelowMicrons2 > 0 { tissue = Labeling.fillHoles(tissue, maxArea: Int(fillHolesBelowMicrons2 / pxArea)) }
 
         // The tumour marker is averaged over tissue only, leaving out glass (which would dim
-        // nests at the tissue's border) and, when given, the excluded markers' cells.
+        // nests at the tissue's border) and, when given, the excluded markers' cells:
+        // G∗(marker·w) / G∗(w).
         var marker = tumorMarker
         let sigma = sigmaTumorMicrons / mapPixelUm
         var weight = Image(width: w, height: h)
+        var kept = tissue
         if let ex = exclude.take() {
             let t = Self.otsu(ex, over: tissue)
-            var excluded = Mask(width: w, height: h, bits: (0..<(w * h)).map { tissue.bits[$0] && ex.pixels[$0] > t })
+            var excluded = Mask(width: w, height: h)
+            tissue.bits.withUnsafeBufferPointer { ts in ex.pixels.withUnsafeBufferPointer { e in excluded.bits.withUnsafeMutableBufferPointer { x in
+                let ts = ts.baseAddress!, e = e.baseAddress!, x = x.baseAddress!
+                inParts(n) { r in for i in r { x[i] = ts[i] && e[i] > t } }
+            } } }
             excluded = Morphology.dilate(excluded, radius: excludeMarginMicrons / mapPixelUm)
-            for i in 0..<(w * h) { weight.pixels[i] = tissue.bits[i] && !excluded.bits[i] ? 1 : 0 }
-        } else {
-            for i in 0..<(w * h) { weight.pixels[i] = tissue.bits[i] ? 1 : 0 }
+            for i in 0..<n where excluded.bits[i] { kept.bits[i] = false }
         }
-        for i in 0..<(w * h) { marker.pixels[i] *= weight.pixels[i] }
+        kept.bits.withUnsafeBufferPointer { k in weight.pixels.withUnsafeMutableBufferPointer { wt in marker.pixels.withUnsafeMutableBufferPointer { mk in
+            let k = k.baseAddress!, wt = wt.baseAddress!, mk = mk.baseAddress!
+            inParts(n) { r in for i in r { wt[i] = k[i] ? 1 : 0; mk[i] *= wt[i] } }
+        } } }
+        kept = Mask(width: 0, height: 0)
         Filters.gaussianInPlace(&marker, sigma: sigma, threads: threads)
         Filters.gaussianInPlace(&weight, sigma: sigma, threads: threads)
-        for i in 0..<(w * h) { marker.pixels[i] = weight.pixels[i] > 1e-3 ? marker.pixels[i] / weight.pixels[i] : 0 }
+        weight.pixels.withUnsafeBufferPointer { wt in marker.pixels.withUnsafeMutableBufferPointer { mk in
+            let wt = wt.baseAddress!, mk = mk.baseAddress!
+            inParts(n) { r in for i in r { mk[i] = wt[i] > 1e-3 ? mk[i] / wt[i] : 0 } }
+        } }
         weight.pixels = []
         let tumorT: Float
         if let fixed = tumorThreshold {
@@ -120,28 +135,49 @@ public struct TissueDetector: Sendable {
             // puts the edge where the smoothed signal falls to that fraction of the nests' level.
             let otsu = Self.otsu(marker, over: tissue)
             var nests: [Float] = []
-            for i in 0..<(w * h) where tissue.bits[i] && marker.pixels[i] > otsu { nests.append(marker.pixels[i]) }
+            marker.pixels.withUnsafeBufferPointer { mk in tissue.bits.withUnsafeBufferPointer { ts in
+                for i in 0..<n where ts[i] && mk[i] > otsu { nests.append(mk[i]) }
+            } }
             tumorT = Threshold.quantile(consuming: &nests, 0.5) * Float(tumorEdgeFraction)
         }
-        var tumor = Mask(width: w, height: h, bits: (0..<(w * h)).map { tissue.bits[$0] && marker.pixels[$0] > tumorT })
+        var tumor = Mask(width: w, height: h)
+        var labels = [UInt8](repeating: 0, count: n)
+        // (A fixed threshold of 0 or less: 255 above it, 0 elsewhere.)
+        var score = [UInt8](repeating: 0, count: n)
+        let toScore = 100 / tumorT
+        marker.pixels.withUnsafeBufferPointer { mk in tissue.bits.withUnsafeBufferPointer { ts in
+        tumor.bits.withUnsafeMutableBufferPointer { tm in score.withUnsafeMutableBufferPointer { sc in
+            let mk = mk.baseAddress!, ts = ts.baseAddress!, tm = tm.baseAddress!, sc = sc.baseAddress!
+            inParts(n) { r in
+                for i in r {
+                    tm[i] = ts[i] && mk[i] > tumorT
+                    sc[i] = tumorT > 0 ? UInt8(min(255, max(0, (mk[i] * toScore).rounded()))) : mk[i] > tumorT ? 255 : 0
+                }
+            }
+        } } } }
         tumor = Labeling.filterComponents(tumor, minArea: max(1, Int(minTumorAreaMicrons2 / pxArea)))
         if fillTumorHolesBelowMicrons2 > 0 {
             tumor = Labeling.fillHoles(tumor, maxArea: Int(fillTumorHolesBelowMicrons2 / pxArea))
-            for i in 0..<(w * h) where !tissue.bits[i] { tumor.bits[i] = false }
         }
-        var labels = [UInt8](repeating: 0, count: w * h)
-        for i in 0..<(w * h) where tissue.bits[i] { labels[i] = tumor.bits[i] ? 2 : 1 }
-        // (A fixed threshold of 0 or less: 255 above it, 0 elsewhere.)
-        let toScore = 100 / tumorT
-        let score = tumorT > 0 ? marker.pixels.map { UInt8(min(255, max(0, ($0 * toScore).rounded()))) }
-                               : marker.pixels.map { $0 > tumorT ? 255 : 0 }
+        tissue.bits.withUnsafeBufferPointer { ts in tumor.bits.withUnsafeBufferPointer { tm in labels.withUnsafeMutableBufferPointer { lb in
+            let ts = ts.baseAddress!, tm = tm.baseAddress!, lb = lb.baseAddress!
+            inParts(n) { r in for i in r where ts[i] { lb[i] = tm[i] ? 2 : 1 } }
+        } } }
         return Result(labels: labels, tumorScore: score, tissueThreshold: noGlass ? 0 : expm1(tissueT), tumorThreshold: tumorT)
+    }
+
+    /// Runs `body` over consecutive parts of 0..<n, on up to `threads` threads (one part per
+    /// 2²⁰ elements at most); for element-wise loops, whose result does not depend on the split.
+    func inParts(_ n: Int, _ body: (Range<Int>) -> Void) {
+        let parts = max(1, min(threads, n >> 20))
+        if parts == 1 { body(0..<n); return }
+        DispatchQueue.concurrentPerform(iterations: parts) { k in body((k * n / parts)..<((k + 1) * n / parts)) }
     }
 
     /// Otsu's threshold of the pixels inside a mask (+∞ when it is empty), without copying them.
     static func otsu(_ img: Image, over mask: Mask) -> Float {
-        let values = img.pixels, bits = mask.bits
-        let inside = values.indices.lazy.filter { bits[$0] }.map { values[$0] }
-        return inside.isEmpty ? .infinity : Threshold.otsu(inside)
+        img.pixels.withUnsafeBufferPointer { v in
+            mask.bits.withUnsafeBufferPointer { m in Threshold.otsu(v, inside: m) ?? .infinity }
+        }
     }
 }

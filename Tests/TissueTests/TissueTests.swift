@@ -193,4 +193,39 @@ final class TissueTests: XCTestCase {
         XCTAssertEqual(CellRegions(map: nest, snapMicrons: 4, immuneThresholdFactor: 0.95)
             .region(x: 10, y: 10, mapX: 2, mapY: 2, tumorPositive: false, immunePositive: true), RegionMap.tumor)
     }
+
+    /// The edge rules look at each cell's neighbourhood; that is the same as dilating the whole
+    /// map (the tumour by the snap disc, tumour and non-tumour by 3 × 3) and reading the
+    /// dilations under the cell. Random maps, every map pixel, snap radii 1 to 4.5 map pixels,
+    /// including the map's borders.
+    func testCellRegionsMatchTheDilatedMaps() {
+        var state: UInt64 = 12345
+        func next() -> Int { state = state &* 6364136223846793005 &+ 1442695040888963407; return Int(state >> 33) }
+        for (w, h, snapPx) in [(9, 7, 1.0), (12, 5, 2.5), (16, 16, 4.5), (1, 6, 2.0), (7, 1, 3.0)] {
+            let labels = (0..<(w * h)).map { _ in UInt8(next() % 3) }
+            let score = (0..<(w * h)).map { _ in UInt8(next() % 200) }
+            let map = RegionMap(width: w, height: h, scale: 4, pixelSizeUm: 0.5, labels: labels, tumorScore: score,
+                                fullWidth: 4 * w, fullHeight: 4 * h)
+            let rules = CellRegions(map: map, snapMicrons: snapPx * 2, immuneThresholdFactor: 0.95)
+            let tumor = Mask(width: w, height: h, bits: labels.map { $0 == RegionMap.tumor })
+            let near = Morphology.dilate(tumor, radius: snapPx)
+            let besideTumor = Morphology.dilate(tumor, radius: 1.5)
+            let besideOther = Morphology.dilate(Mask(width: w, height: h, bits: labels.map { $0 != RegionMap.tumor }), radius: 1.5)
+            for my in 0..<h {
+                for mx in 0..<w {
+                    let i = my * w + mx
+                    let x = Double(mx * 4) + 1.5, y = Double(my * 4) + 2.5
+                    var expected = labels[i]
+                    if labels[i] != RegionMap.background, besideTumor.bits[i] && besideOther.bits[i] {
+                        expected = map.tumorScore(atX: x, y: y) >= 95 ? RegionMap.tumor : RegionMap.stroma
+                    }
+                    XCTAssertEqual(rules.region(x: x, y: y, mapX: mx, mapY: my, tumorPositive: false, immunePositive: true), expected,
+                                   "immune \(w)×\(h) at \(mx),\(my)")
+                    let snapped = labels[i] == RegionMap.stroma && near.bits[i] ? RegionMap.tumor : labels[i]
+                    XCTAssertEqual(rules.region(x: x, y: y, mapX: mx, mapY: my, tumorPositive: true, immunePositive: false), snapped,
+                                   "snap \(w)×\(h) r \(snapPx) at \(mx),\(my)")
+                }
+            }
+        }
+    }
 }
