@@ -103,7 +103,6 @@ public struct TissueDetector: Sendable {
         // G∗(marker·w) / G∗(w).
         var marker = tumorMarker
         let sigma = sigmaTumorMicrons / mapPixelUm
-        var weight = Image(width: w, height: h)
         var kept = tissue
         if let ex = exclude.take() {
             let t = Self.otsu(ex, over: tissue)
@@ -115,6 +114,8 @@ public struct TissueDetector: Sendable {
             excluded = Morphology.dilate(excluded, radius: excludeMarginMicrons / mapPixelUm)
             for i in 0..<n where excluded.bits[i] { kept.bits[i] = false }
         }
+        // Made once the exclusion plane is freed: one map plane less at the peak.
+        var weight = Image(width: w, height: h)
         kept.bits.withUnsafeBufferPointer { k in weight.pixels.withUnsafeMutableBufferPointer { wt in marker.pixels.withUnsafeMutableBufferPointer { mk in
             let k = k.baseAddress!, wt = wt.baseAddress!, mk = mk.baseAddress!
             inParts(n) { r in for i in r { wt[i] = k[i] ? 1 : 0; mk[i] *= wt[i] } }
