@@ -24,15 +24,20 @@ public final class WorkCounter: @unchecked Sendable {
     }
 }
 
-/// Runs `first` and `second`: on two threads at once when `together`, one after the other
-/// otherwise. Either way the error thrown is `first`'s if it failed, else `second`'s.
+/// Runs `first` and `second`: at the same time when `together` (`second` on a queue of its own,
+/// `first` on the calling thread), one after the other otherwise. Either way the error thrown
+/// is `first`'s if it failed, else `second`'s. Not `concurrentPerform`: libdispatch runs an
+/// apply nested in another one serially, and both tasks use all threads for parts of their work.
 public func runBoth(together: Bool, _ first: () throws -> Void, _ second: () throws -> Void) throws {
     guard together else { try first(); try second(); return }
-    var errors: [Error?] = [nil, nil]
-    errors.withUnsafeMutableBufferPointer { e in
-        DispatchQueue.concurrentPerform(iterations: 2) { k in
-            do { try (k == 0 ? first : second)() } catch { e[k] = error }
+    let secondError = FirstError()
+    try withoutActuallyEscaping(second) { second in
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) {
+            do { try second() } catch { secondError.set(error) }
         }
+        defer { group.wait() }
+        try first()
     }
-    if let e = errors[0] ?? errors[1] { throw e }
+    try secondError.rethrow()
 }
