@@ -74,10 +74,7 @@ public struct SlideQuantifier: Sendable {
         var threshold: Float = 0
         var qcRead: [[Float]] = []
         try runBoth(together: options.threads > 1, {
-            if var s = sums.take() {
-                tissue = try TissuePass.detect(signal: TissuePass.take(&s.signal), marker: TissuePass.take(&s.marker), exclude: TissuePass.take(&s.exclude),
-                                               plan: plan, slide: slide, panel: panel, pixelSizeUm: px, threads: options.threads)
-            }
+            if let s = sums.take() { tissue = try TissuePass.detect(s, slide: slide, panel: panel, pixelSizeUm: px, threads: options.threads) }
         }, {
             threshold = try tiled.estimateThreshold()
             if let qcLayout, !qcFromTiles { qcRead = try qcLayout.read(slide: slide, panel: panel, channelMap: channelMap) }
@@ -134,10 +131,9 @@ public struct SlideQuantifier: Sendable {
         try spool.finishWriting()
         mark("tiles (\(tileTotal) of \(tiled.tileCount) hold tissue)")
         if timing { FileHandle.standardError.write(Data("stages (CPU s over all workers): \(StageTimes.shared.report())\n".utf8)) }
-        let tissueResult = try tissue ?? TissuePass.detect(signal: TissuePass.take(&signalSums), marker: TissuePass.take(&markerSums),
-                                                           exclude: TissuePass.take(&excludeSums),
-                                                           plan: plan, slide: slide, panel: panel, pixelSizeUm: px,
-                                                           threads: options.threads)
+        let tissueResult = try tissue ?? TissuePass.detect(TissuePass.Sums(plan: plan, signal: TissuePass.take(&signalSums),
+                                                                           marker: TissuePass.take(&markerSums), exclude: TissuePass.take(&excludeSums)),
+                                                           slide: slide, panel: panel, pixelSizeUm: px, threads: options.threads)
         let map = tissueResult.map
         if fused { mark("tissue") }
 

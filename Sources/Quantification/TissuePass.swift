@@ -65,15 +65,17 @@ public enum TissuePass {
 
     /// The whole pass on its own: reads the plan's level in strips, unmixes, box-sums, detects.
     public static func run(slide: Slide, panel: Panel, channelMap: [Int], pixelSizeUm px0: Double, threads: Int = 1) throws -> Output {
-        var s = try sums(slide: slide, panel: panel, channelMap: channelMap, pixelSizeUm: px0, threads: threads)
-        return try detect(signal: take(&s.signal), marker: take(&s.marker), exclude: take(&s.exclude), plan: s.plan, slide: slide, panel: panel,
-                          pixelSizeUm: px0, threads: threads)
+        try detect(try sums(slide: slide, panel: panel, channelMap: channelMap, pixelSizeUm: px0, threads: threads),
+                   slide: slide, panel: panel, pixelSizeUm: px0, threads: threads)
     }
 
     /// A map's box sums (see `detect`); `exclude` is empty without `tumorExcludeMarkers`.
     public struct Sums: Sendable {
         public let plan: Plan
         public var signal: [Float], marker: [Float], exclude: [Float]
+        public init(plan: Plan, signal: [Float], marker: [Float], exclude: [Float]) {
+            self.plan = plan; self.signal = signal; self.marker = marker; self.exclude = exclude
+        }
     }
 
     /// Reads the plan's level in strips on `threads` workers, unmixes, and box-sums.
@@ -104,8 +106,7 @@ public enum TissuePass {
         exclude.withUnsafeMutableBufferPointer { ex in
             let next = WorkCounter()
             DispatchQueue.concurrentPerform(iterations: max(1, min(threads, groups.count))) { _ in
-                while let g = next.take(below: groups.count) {
-                  for s in groups[g] {
+                while let g = next.take(below: groups.count) { for s in groups[g] {
                     let y0 = s * stripRows
                     let h = min(stripRows, lv.height - y0)
                     let planes: [Image]
@@ -122,8 +123,7 @@ public enum TissuePass {
                         if excluded.isEmpty { continue }
                         for x in 0..<lv.width { ex[my * mw + x / f] += excluded[y * lv.width + x] }
                     }
-                  }
-                }
+                } }
             }
         }
         }
@@ -181,21 +181,24 @@ public enum TissuePass {
     }
 
     /// Means from box sums (each map pixel covers f × f level pixels, fewer at the right and
-    /// bottom edges), then tissue, tumour and stroma.
-    /// `exclude` is empty when the panel names no `tumorExcludeMarkers`. The map's smoothing
-    /// runs on `threads` threads (the same map for any count).
-    public static func detect(signal: consuming [Float], marker: consuming [Float], exclude: consuming [Float], plan p: Plan, slide: Slide, panel: Panel,
-                              pixelSizeUm px0: Double, threads: Int = 1) throws -> Output {
-        var signal = signal, marker = marker, exclude = exclude
-        let f = p.factor, mw = p.width, mh = p.height
-        for my in 0..<mh {
-            let rows = min(f, p.levelHeight - my * f)
-            for mx in 0..<mw {
-                let n = Float(rows * min(f, p.levelWidth - mx * f))
-                signal[my * mw + mx] /= n; marker[my * mw + mx] /= n
-                if !exclude.isEmpty { exclude[my * mw + mx] /= n }
+    /// bottom edges), then tissue, tumour and stroma. The means and the map's smoothing run on
+    /// `threads` threads (the same map for any count).
+    public static func detect(_ sums: consuming Sums, slide: Slide, panel: Panel, pixelSizeUm px0: Double, threads: Int = 1) throws -> Output {
+        var s = sums
+        let p = s.plan, f = p.factor, mw = p.width, mh = p.height
+        s.signal.withUnsafeMutableBufferPointer { sig in s.marker.withUnsafeMutableBufferPointer { mk in s.exclude.withUnsafeMutableBufferPointer { ex in
+            let parts = max(1, min(threads, mh))
+            DispatchQueue.concurrentPerform(iterations: parts) { k in
+                for my in (k * mh / parts)..<((k + 1) * mh / parts) {
+                    let rows = min(f, p.levelHeight - my * f)
+                    for mx in 0..<mw {
+                        let n = Float(rows * min(f, p.levelWidth - mx * f)), i = my * mw + mx
+                        sig[i] /= n; mk[i] /= n
+                        if ex.count > 0 { ex[i] /= n }
+                    }
+                }
             }
-        }
+        } } }
         let t = panel.tissue
         var detector = TissueDetector(sigmaTissueMicrons: t.tissueSigmaMicrons, tissueOtsuFactor: t.tissueOtsuFactor,
                                       minTissueAreaMicrons2: t.minTissueAreaMicrons2, fillHolesBelowMicrons2: t.fillHolesBelowMicrons2,
@@ -204,9 +207,9 @@ public enum TissuePass {
                                       fillTumorHolesBelowMicrons2: t.fillTumorHolesBelowMicrons2,
                                       excludeMarginMicrons: t.tumorExcludeMarginMicrons)
         detector.threads = threads
-        let res = detector.detect(signal: Image(width: mw, height: mh, pixels: take(&signal)),
-                                  tumorMarker: Image(width: mw, height: mh, pixels: take(&marker)),
-                                  exclude: exclude.isEmpty ? nil : Image(width: mw, height: mh, pixels: take(&exclude)),
+        let res = detector.detect(signal: Image(width: mw, height: mh, pixels: take(&s.signal)),
+                                  tumorMarker: Image(width: mw, height: mh, pixels: take(&s.marker)),
+                                  exclude: s.exclude.isEmpty ? nil : Image(width: mw, height: mh, pixels: take(&s.exclude)),
                                   mapPixelUm: px0 * p.scale)
         let map = RegionMap(width: mw, height: mh, scale: p.scale, pixelSizeUm: px0, labels: res.labels, tumorScore: res.tumorScore,
                             fullWidth: slide.width, fullHeight: slide.height)
