@@ -69,7 +69,7 @@ public struct TiledSegmentation: Sendable {
         self.threads = max(1, threads)
         self.halo = Int((parameters.haloMicrons / pixelSizeUm).rounded(.up))
         width = source.width; height = source.height
-        self.source = source.caching(window: self.tileSize + 2 * halo, height: max(1, 4096 / self.tileSize) * self.tileSize + 2 * halo)
+        self.source = source.caching(window: self.tileSize + 2 * halo, height: Self.bandRows(self.tileSize) * self.tileSize + 2 * halo)
     }
 
     /// Segments one channel of a slide.
@@ -83,7 +83,8 @@ public struct TiledSegmentation: Sendable {
     var tilesX: Int { (width + tileSize - 1) / tileSize }
     var tilesY: Int { (height + tileSize - 1) / tileSize }
     /// Tile rows per band (bands about 4096 px high).
-    var bandRows: Int { max(1, 4096 / tileSize) }
+    var bandRows: Int { Self.bandRows(tileSize) }
+    static func bandRows(_ tileSize: Int) -> Int { max(1, 4096 / tileSize) }
 
     /// Tile `i`'s core. Tiles go in bands of `bandRows` tile rows, column by column within a
     /// band, top to bottom within a column: a tile shares its halo blocks with the tile before

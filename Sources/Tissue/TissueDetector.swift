@@ -167,8 +167,8 @@ public struct TissueDetector: Sendable {
         return Result(labels: labels, tumorScore: score, tissueThreshold: noGlass ? 0 : expm1(tissueT), tumorThreshold: tumorT)
     }
 
-    /// Runs `body` over consecutive parts of 0..<n, on up to `threads` threads (one part per
-    /// 2²⁰ elements at most); for element-wise loops, whose result does not depend on the split.
+    /// Runs `body` over consecutive parts of 0..<n, on up to `threads` threads (parts of at
+    /// least 2²⁰ elements); for element-wise loops, whose result does not depend on the split.
     func inParts(_ n: Int, _ body: (Range<Int>) -> Void) {
         let parts = max(1, min(threads, n >> 20))
         if parts == 1 { body(0..<n); return }
