@@ -16,7 +16,8 @@ public struct QuantifyOptions: Sendable {
     public init() {}
 }
 
-/// Quantifies one slide: tissue pass, then decode → unmix → segment → measure per tile on
+/// Quantifies one slide: tissue pass (its map made while the nucleus threshold's windows and
+/// the QC picture's level are read), then decode → unmix → segment → measure per tile on
 /// worker threads, per-cell records spooled to disk, per-slide gates, then the cell table
 /// streamed out and phenotypes counted per region.
 public struct SlideQuantifier: Sendable {
