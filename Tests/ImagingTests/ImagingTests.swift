@@ -181,6 +181,27 @@ final class ImagingTests: XCTestCase {
         XCTAssertEqual(Double(Threshold.otsu(v)), (ref["otsu_skimage"] as! NSNumber).doubleValue, accuracy: 1e-4)
     }
 
+    /// Otsu over a mask equals Otsu of the values gathered under it, bit for bit (the skimage
+    /// values with a random mask, non-finite values mixed in, one value only, and none).
+    func testOtsuInsideAMaskEqualsOtsuOfTheGatheredValues() {
+        var v = (ref["otsu_values"] as! [NSNumber]).map(\.floatValue)
+        v[3] = .nan; v[10] = .infinity
+        var state: UInt64 = 99
+        let inside = v.indices.map { _ in state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 62 != 0 }
+        func masked(_ m: [Bool]) -> Float? {
+            v.withUnsafeBufferPointer { vp in m.withUnsafeBufferPointer { Threshold.otsu(vp, inside: $0) } }
+        }
+        let gathered = v.indices.filter { inside[$0] }.map { v[$0] }
+        XCTAssertEqual(masked(inside), Threshold.otsu(gathered))
+        let median = Threshold.quantile(v.filter(\.isFinite), 0.5)
+        let low = v.map { $0 < median }
+        XCTAssertEqual(masked(low), Threshold.otsu(v.filter { $0 < median }))
+        XCTAssertLessThan(masked(low)!, Threshold.otsu(v.filter(\.isFinite)), "the mask matters")
+        let one = v.indices.map { $0 == 5 }
+        XCTAssertEqual(masked(one), v[5])
+        XCTAssertNil(masked([Bool](repeating: false, count: v.count)))
+    }
+
     func testComponentsAndHoles() {
         let lab = Labeling.components(mask)
         XCTAssertEqual(Int(lab.maxLabel), (ref["labels_8_count"] as! NSNumber).intValue)

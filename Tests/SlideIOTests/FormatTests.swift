@@ -69,3 +69,40 @@ final class FormatTests: XCTestCase {
         XCTAssertEqual(s.pixelSizeSource, "TIFF resolution tags")
     }
 }
+
+/// `runBoth`: both tasks run, together or one after the other, and the first task's error is
+/// the one thrown when both fail.
+final class RunBothTests: XCTestCase {
+    struct Failure: Error, Equatable { let which: Int }
+
+    func testBothRunAndTheFirstErrorWins() throws {
+        for together in [false, true] {
+            var ran = [false, false]
+            try runBoth(together: together, { ran[0] = true }, { ran[1] = true })
+            XCTAssertEqual(ran, [true, true])
+            func failure(_ a: Bool, _ b: Bool) -> Failure? {
+                do {
+                    try runBoth(together: together, { if a { throw Failure(which: 1) } }, { if b { throw Failure(which: 2) } })
+                    return nil
+                } catch { return error as? Failure }
+            }
+            XCTAssertEqual(failure(true, true), Failure(which: 1), "together \(together)")
+            XCTAssertEqual(failure(false, true), Failure(which: 2))
+            XCTAssertEqual(failure(true, false), Failure(which: 1))
+            XCTAssertNil(failure(false, false))
+        }
+    }
+
+    /// Together, the second task runs while the first is still running (each waits for the
+    /// other to start; one after the other, this would never finish).
+    func testTogetherTheTasksOverlap() throws {
+        let started = [DispatchSemaphore(value: 0), DispatchSemaphore(value: 0)]
+        var met = [false, false]
+        try runBoth(together: true, {
+            started[0].signal(); met[0] = started[1].wait(timeout: .now() + 10) == .success
+        }, {
+            started[1].signal(); met[1] = started[0].wait(timeout: .now() + 10) == .success
+        })
+        XCTAssertEqual(met, [true, true])
+    }
+}
