@@ -3,30 +3,18 @@ public enum Threshold {
     /// Otsu's threshold (Otsu 1979, "A threshold selection method from gray-level histograms"),
     /// on a `bins`-bin histogram between the minimum and maximum, returning the bin centre that
     /// maximises between-class variance — as `skimage.filters.threshold_otsu` (256 bins).
-    /// Non-finite values are ignored; a constant input returns that constant.
-    /// Inlinable so that callers get it specialised for their collection type (a lazy view of
-    /// tens of millions of masked pixels is otherwise iterated through generic witnesses).
-    @inlinable
-    public static func otsu<C: Collection>(_ values: C, bins: Int = 256) -> Float where C.Element == Float {
-        var lo = Float.infinity, hi = -Float.infinity
-        for v in values where v.isFinite { if v < lo { lo = v }; if v > hi { hi = v } }
-        guard lo < hi else { return lo.isFinite ? lo : 0 }
-        var hist = [Double](repeating: 0, count: bins)
-        let scale = Double(bins) / Double(hi - lo)
-        for v in values where v.isFinite {
-            let b = min(bins - 1, Int(Double(v - lo) * scale))
-            hist[b] += 1
-        }
-        return otsu(histogram: hist, low: Double(lo), high: Double(hi))
+    /// Non-finite values are ignored; a constant input returns that constant (0 when there is
+    /// no finite value).
+    public static func otsu(_ values: [Float], bins: Int = 256) -> Float {
+        values.withUnsafeBufferPointer { otsu($0, bins: bins) } ?? 0
     }
 
-    /// Otsu on a histogram whose bins evenly cover [low, high].
-    /// Otsu's threshold of the values where `inside` is set: the same as `otsu(_:)` of those
-    /// values, without gathering them. nil when `inside` is set nowhere.
-    public static func otsu(_ values: UnsafeBufferPointer<Float>, inside: UnsafeBufferPointer<Bool>, bins: Int = 256) -> Float? {
-        precondition(inside.count == values.count)
+    /// The same over the values where `inside` is set (all of them without a mask), without
+    /// gathering them; nil when there are no values.
+    public static func otsu(_ values: UnsafeBufferPointer<Float>, inside: UnsafeBufferPointer<Bool>? = nil, bins: Int = 256) -> Float? {
+        precondition(inside == nil || inside!.count == values.count)
         var lo = Float.infinity, hi = -Float.infinity, any = false
-        for i in 0..<values.count where inside[i] {
+        for i in 0..<values.count where inside?[i] ?? true {
             any = true
             let v = values[i]
             if v.isFinite { if v < lo { lo = v }; if v > hi { hi = v } }
@@ -35,12 +23,13 @@ public enum Threshold {
         guard lo < hi else { return lo.isFinite ? lo : 0 }
         var counts = [Int](repeating: 0, count: bins)
         let scale = Double(bins) / Double(hi - lo)
-        for i in 0..<values.count where inside[i] && values[i].isFinite {
+        for i in 0..<values.count where (inside?[i] ?? true) && values[i].isFinite {
             counts[min(bins - 1, Int(Double(values[i] - lo) * scale))] += 1
         }
         return otsu(histogram: counts.map(Double.init), low: Double(lo), high: Double(hi))
     }
 
+    /// Otsu on a histogram whose bins evenly cover [low, high].
     public static func otsu(histogram hist: [Double], low: Double, high: Double) -> Float {
         let bins = hist.count
         let width = (high - low) / Double(bins)

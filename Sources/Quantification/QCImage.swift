@@ -69,7 +69,7 @@ enum QCImage {
         func read(slide: Slide, panel: Panel, channelMap: [Int]) throws -> [[Float]] {
             let levelWidth = slide.levels[level].width
             let source = UnmixedSource(slide: slide, channelMap: channelMap, unmixer: Unmixer(library: panel.library, method: .ols), level: level)
-                .cachingWindows(width: levelWidth, height: 1)
+                .caching(window: levelWidth, height: 1)
             var planes = [[Float]](repeating: [Float](repeating: 0, count: width * height), count: 3)
             for y in 0..<height {
                 let row = try source.images(PixelRegion(x: 0, y: y * step, width: levelWidth, height: 1))

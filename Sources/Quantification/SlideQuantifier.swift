@@ -73,12 +73,11 @@ public struct SlideQuantifier: Sendable {
         if !fused { mark("tissue level read") }
         var tissue: TissuePass.Output?
         var threshold: Float = 0
-        var qcRead: [[Float]] = []
         try runBoth(together: options.threads > 1, {
             if let s = sums.take() { tissue = try TissuePass.detect(s, slide: slide, panel: panel, pixelSizeUm: px, threads: options.threads) }
         }, {
             threshold = try tiled.estimateThreshold()
-            if let qcLayout, !qcFromTiles { qcRead = try qcLayout.read(slide: slide, panel: panel, channelMap: channelMap) }
+            if let qcLayout, !qcFromTiles { qcPlanes = try qcLayout.read(slide: slide, panel: panel, channelMap: channelMap) }
         })
         mark(fused ? "threshold" : "tissue map and threshold")
         let components = panel.markers.map { panel.componentIndex($0.component)! }
@@ -190,9 +189,7 @@ public struct SlideQuantifier: Sendable {
         mark("table")
 
         if let qcLayout {
-            let planes = qcFromTiles ? qcPlanes : qcRead
-            qcPlanes = []; qcRead = []
-            try QCImage.write(planes: planes, layout: qcLayout, map: map, dots: qcDots,
+            try QCImage.write(planes: qcPlanes, layout: qcLayout, map: map, dots: qcDots,
                               to: outDir.appendingPathComponent("qc").appendingPathComponent("\(slideId).png"))
             mark("qc")
         }

@@ -99,7 +99,7 @@ public enum TissuePass {
         let groups = Dictionary(grouping: 0..<strips) { ($0 * stripRows) / blockRows }.sorted { $0.key < $1.key }.map(\.value)
         // A strip is thinner than a block: the blocks it shares with the next strips stay cached,
         // one row of them per worker and one more for strips that straddle two.
-        source = source.cachingWindows(width: lv.width, height: blockRows * max(1, min(threads, groups.count)))
+        source = source.caching(window: lv.width, height: blockRows * max(1, min(threads, groups.count)))
         let errors = FirstError()
         signal.withUnsafeMutableBufferPointer { sig in
         marker.withUnsafeMutableBufferPointer { mk in

@@ -25,10 +25,8 @@ public struct UnmixedSource: TileSource {
     public var width: Int { slide.levels[level].width }
     public var height: Int { slide.levels[level].height }
 
-    public func caching(window width: Int, height: Int) -> TileSource { cachingWindows(width: width, height: height) }
-
     /// This source with a block cache of its own for windows of `width` × `height` pixels.
-    func cachingWindows(width: Int, height: Int) -> UnmixedSource {
+    public func caching(window width: Int, height: Int) -> UnmixedSource {
         var s = self
         s.cache = slide.blockCache(window: width, height: height, channels: channelMap, level: level)
         return s

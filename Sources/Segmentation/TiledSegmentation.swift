@@ -27,7 +27,7 @@ public protocol TileSource: Sendable {
     func images(_ region: PixelRegion) throws -> [Image]
     /// The same source keeping decoded blocks for windows of `width` × `height` pixels read one
     /// after another, in a cache of its own, so blocks shared by neighbouring windows decode once.
-    func caching(window width: Int, height: Int) -> TileSource
+    func caching(window width: Int, height: Int) -> Self
 }
 
 /// Raw channels of a slide.
@@ -41,7 +41,7 @@ public struct ChannelSource: TileSource {
     public func images(_ region: PixelRegion) throws -> [Image] {
         try StageTimes.measure("decode") { try readImages(slide, channels: channels, region: region, cache: cache) }
     }
-    public func caching(window width: Int, height: Int) -> TileSource {
+    public func caching(window width: Int, height: Int) -> ChannelSource {
         var s = self
         s.cache = slide.blockCache(window: width, height: height, channels: channels)
         return s

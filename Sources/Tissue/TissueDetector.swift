@@ -103,24 +103,31 @@ public struct TissueDetector: Sendable {
         // G∗(marker·w) / G∗(w).
         var marker = tumorMarker
         let sigma = sigmaTumorMicrons / mapPixelUm
-        var kept = tissue
+        var excluded: Mask?
         if let ex = exclude.take() {
             let t = Self.otsu(ex, over: tissue)
-            var excluded = Mask(width: w, height: h)
-            tissue.bits.withUnsafeBufferPointer { ts in ex.pixels.withUnsafeBufferPointer { e in excluded.bits.withUnsafeMutableBufferPointer { x in
-                let ts = ts.baseAddress!, e = e.baseAddress!, x = x.baseAddress!
-                inParts(n) { r in for i in r { x[i] = ts[i] && e[i] > t } }
+            var x = Mask(width: w, height: h)
+            tissue.bits.withUnsafeBufferPointer { ts in ex.pixels.withUnsafeBufferPointer { e in x.bits.withUnsafeMutableBufferPointer { xb in
+                let ts = ts.baseAddress!, e = e.baseAddress!, xb = xb.baseAddress!
+                inParts(n) { r in for i in r { xb[i] = ts[i] && e[i] > t } }
             } } }
-            excluded = Morphology.dilate(excluded, radius: excludeMarginMicrons / mapPixelUm)
-            for i in 0..<n where excluded.bits[i] { kept.bits[i] = false }
+            excluded = Morphology.dilate(x, radius: excludeMarginMicrons / mapPixelUm)
         }
-        // Made once the exclusion plane is freed: one map plane less at the peak.
+        // Made once the exclusion plane is freed: one map plane less at the peak. Weight 1 on
+        // tissue outside the excluded cells' pixels.
         var weight = Image(width: w, height: h)
-        kept.bits.withUnsafeBufferPointer { k in weight.pixels.withUnsafeMutableBufferPointer { wt in marker.pixels.withUnsafeMutableBufferPointer { mk in
-            let k = k.baseAddress!, wt = wt.baseAddress!, mk = mk.baseAddress!
-            inParts(n) { r in for i in r { wt[i] = k[i] ? 1 : 0; mk[i] *= wt[i] } }
+        tissue.bits.withUnsafeBufferPointer { ts in weight.pixels.withUnsafeMutableBufferPointer { wt in marker.pixels.withUnsafeMutableBufferPointer { mk in
+            let ts = ts.baseAddress!, wt = wt.baseAddress!, mk = mk.baseAddress!
+            if let excluded {
+                excluded.bits.withUnsafeBufferPointer { xb in
+                    let xb = xb.baseAddress!
+                    inParts(n) { r in for i in r { wt[i] = ts[i] && !xb[i] ? 1 : 0; mk[i] *= wt[i] } }
+                }
+            } else {
+                inParts(n) { r in for i in r { wt[i] = ts[i] ? 1 : 0; mk[i] *= wt[i] } }
+            }
         } } }
-        kept = Mask(width: 0, height: 0)
+        excluded = nil
         Filters.gaussianInPlace(&marker, sigma: sigma, threads: threads)
         Filters.gaussianInPlace(&weight, sigma: sigma, threads: threads)
         weight.pixels.withUnsafeBufferPointer { wt in marker.pixels.withUnsafeMutableBufferPointer { mk in

@@ -107,7 +107,7 @@ final class SegmentationTests: XCTestCase {
     struct SizeOnly: TileSource {
         let width: Int, height: Int
         func images(_ region: PixelRegion) throws -> [Image] { [] }
-        func caching(window width: Int, height: Int) -> TileSource { self }
+        func caching(window width: Int, height: Int) -> SizeOnly { self }
     }
 
     /// Tiles go in bands 4096 px high, column by column, top to bottom, and cover the image
