@@ -111,14 +111,19 @@ if [ -n "${BIG:-}" ]; then
 fi
 }
 [ -n "${PEER_ONLY:-}" ] || own_slides
-if [ -f "$PEER/peer_pipeline.py" ] && python3 -c "import tifffile, skimage, scipy" 2>/dev/null; then
+if [ ! -f "$PEER/peer_pipeline.py" ]; then
+  echo; echo "## side by side with the Python peer: skipped, $PEER/peer_pipeline.py is not there"
+elif ! python3 -c "import tifffile, skimage, scipy, zarr" 2>/dev/null; then
+  echo; echo "## side by side with the Python peer: skipped, it needs: pip install numpy scipy scikit-image tifffile imagecodecs zarr"
+else
   echo
   echo "## side by side with the Python peer (../shared/peer), same 8192² slide, one sitting"
   P="$W/peer8k.ome.tif"
   [ -f "$P" ] || python3 "$PEER/make_slide.py" --size 8192 --out "$P" >/dev/null
   sync; cat "$P" > /dev/null   # no write-back of earlier slides during the timings, file in the page cache
   for n in 1 2; do
-    /usr/bin/time -v python3 "$PEER/peer_pipeline.py" "$P" --truth "$P.truth.csv" --workers $n > "$W/peer$n.out" 2> "$W/peer$n.time"
+    /usr/bin/time -v python3 "$PEER/peer_pipeline.py" "$P" --truth "$P.truth.csv" --workers $n > "$W/peer$n.out" 2> "$W/peer$n.time" \
+      || { echo "  peer, $n worker(s) failed: $(grep -v -e '^\s' -e '^Command exited' "$W/peer$n.time" | tail -1)"; exit 1; }
     echo "  peer, $n worker(s): $(secs "$W/peer$n.time") s, peak RSS $(peak "$W/peer$n.time"); $(grep -o 'F1 [0-9.]*' "$W/peer$n.out" | head -1)"
   done
   for t in 1 2; do
