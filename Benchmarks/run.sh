@@ -52,15 +52,19 @@ echo
 echo "## quantify (tissue pass, unmix, segment, measure, tables; --no-cells); phases and stages from MIFQ_TIMING"
 phases() { grep -E "^(tissue|threshold|tiles|table|qc)[ ,]" "$1" | tr '\n' ' '; }
 # Each stage's CPU seconds and the slide's megapixels per CPU second in it (side² / seconds).
+# With a third argument, the segmentation's steps ("segment: …") instead of the stages.
 stages() { grep -E "^stages " "$1" | sed "s/^stages (CPU s over all workers): //" \
-  | awk -v side="$2" '{ for (i = 1; i + 2 <= NF; ) { name = $i; i++; while ($(i + 1) != "s") { name = name " " $i; i++ }
-      printf "%s%s %.2f s (%.1f Mpx/s)", (out++ ? ", " : ""), name, $i, side * side / 1e6 / $i; i += 2 } }'; }
+  | awk -v side="$2" -v steps="${3:-}" '{ for (i = 1; i + 2 <= NF; ) { name = $i; i++; while ($(i + 1) != "s") { name = name " " $i; i++ }
+      step = sub(/^segment: /, "", name)
+      if ((steps != "") == (step == 1)) printf "%s%s %.2f s (%.1f Mpx/s)", (out++ ? ", " : ""), name, $i, side * side / 1e6 / $i
+      i += 2 } }'; }
 for t in 1 2; do
   rm -rf "$W/q$t"
   cat "$SLIDE" > /dev/null   # this VM drops idle page cache: time every run from memory
   MIFQ_TIMING=1 /usr/bin/time -v "$MIFQ" quantify "$SLIDE" --panel panels/escc-opal7.json --out "$W/q$t" --threads $t --no-cells --quiet 2> "$W/q$t.time" >/dev/null
   s=$(secs "$W/q$t.time"); echo "  $t thread(s): $s s, $(mpx $S $s) Mpx/s, peak RSS $(peak "$W/q$t.time")   [$(phases "$W/q$t.time")]"
   echo "    tile pass by stage, CPU seconds summed over the workers: $(stages "$W/q$t.time" "$S")"
+  echo "    segmentation by step: $(stages "$W/q$t.time" "$S" steps)"
 done
 # What the machine itself gives two threads: two one-thread runs at once, each against the
 # one-thread run above (the ceiling for "two threads / one thread" below).

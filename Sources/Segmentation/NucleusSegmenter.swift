@@ -32,12 +32,14 @@ public struct NucleusSegmenter: Sendable {
         if parameters.backgroundRadiusMicrons > 0 {
             let r = max(1, Int(px(parameters.backgroundRadiusMicrons).rounded()))
             // The difference is written over the background's own plane (no copy of the image).
-            sub = Filters.opening(Filters.gaussian(image, sigma: 1), radius: r)
-            sub.pixels.withUnsafeMutableBufferPointer { d in
-                image.pixels.withUnsafeBufferPointer { s in for i in 0..<d.count { d[i] = s[i] - d[i] } }
+            StageTimes.measure("segment: background") {
+                sub = Filters.opening(Filters.gaussian(image, sigma: 1), radius: r)
+                sub.pixels.withUnsafeMutableBufferPointer { d in
+                    image.pixels.withUnsafeBufferPointer { s in for i in 0..<d.count { d[i] = s[i] - d[i] } }
+                }
             }
         }
-        return (sub, Filters.gaussian(sub, sigma: px(parameters.sigmaMicrons)))
+        return (sub, StageTimes.measure("segment: smoothing") { Filters.gaussian(sub, sigma: px(parameters.sigmaMicrons)) })
     }
 
     /// How many noise standard deviations (after the smoothing) the foreground threshold must
@@ -86,12 +88,29 @@ public struct NucleusSegmenter: Sendable {
         return threshold(smoothed: prepare(image).smoothed.pixels, differences: &d)
     }
 
-    /// Labels the nuclei of `image` given the foreground threshold.
+    /// Labels the nuclei of `image` given the foreground threshold. Under `MIFQ_TIMING` each
+    /// step's time goes to a stage of its own ("segment: …").
     public func segment(_ image: Image, threshold t: Float) -> LabelImage {
         let (sub, smooth) = prepare(image)
-        let w = image.width, h = image.height
-        // Foreground: above the threshold and, with a local window, above the local mean.
-        var fg = Mask(width: w, height: h)
+        let minArea = max(1, Int((parameters.minAreaMicrons / (pixelSizeUm * pixelSizeUm)).rounded()))
+        let fg = StageTimes.measure("segment: foreground") { foreground(smooth, threshold: t, minArea: minArea) }
+        let surface = StageTimes.measure("segment: seed surface") { seedSurface(sub, foreground: fg, threshold: t) }
+        let seeds = StageTimes.measure("segment: seeds") {
+            Watershed.peaks(surface, mask: fg, minDistance: max(1, Int(px(parameters.seedMinDistanceMicrons).rounded())))
+        }
+        // Seed k (in order of height) is label k + 1; the flood takes its seeds in raster order.
+        let flooded = StageTimes.measure("segment: flood") {
+            let order = seeds.indices.sorted { seeds[$0] < seeds[$1] }
+            return Watershed.flood(surface, seeds: order.map { seeds[$0] }, labels: order.map { Int32($0 + 1) }, mask: fg, descending: true)
+        }
+        let maxArea = Int((parameters.maxAreaMicrons / (pixelSizeUm * pixelSizeUm)).rounded())
+        return StageTimes.measure("segment: size filter") { Labeling.filterObjects(flooded, minArea: minArea, maxArea: maxArea) }
+    }
+
+    /// Foreground: above the threshold and, with a local window, above the local mean; holes
+    /// filled, specks below `minArea` px removed.
+    func foreground(_ smooth: Image, threshold t: Float, minArea: Int) -> Mask {
+        var fg = Mask(width: smooth.width, height: smooth.height)
         let local = parameters.localWindowMicrons > 0
             ? Filters.boxMean(smooth, radius: max(1, Int(px(parameters.localWindowMicrons / 2).rounded()))) : nil
         fg.bits.withUnsafeMutableBufferPointer { b in
@@ -103,10 +122,12 @@ public struct NucleusSegmenter: Sendable {
             }
         }
         }
-        fg = Labeling.fillHoles(fg)
-        let minArea = max(1, Int((parameters.minAreaMicrons / (pixelSizeUm * pixelSizeUm)).rounded()))
-        fg = Labeling.filterComponents(fg, minArea: minArea)
+        return Labeling.filterComponents(Labeling.fillHoles(fg), minArea: minArea)
+    }
 
+    /// The seed surface: the distance to the foreground's edge (in seed radii, capped at 1.5)
+    /// weighted against the scale-normalised LoG over the threshold, smoothed (σ 1 px).
+    func seedSurface(_ sub: Image, foreground fg: Mask, threshold t: Float) -> Image {
         let radius = Float(px(parameters.seedSigmaMicrons) * 2.0.squareRoot())
         // The surface caps the distance at 1.5 radii, so farther distances need not be exact.
         let dist = DistanceTransform.insideDistance(fg, limit: Int((1.5 * radius).rounded(.up)))
@@ -118,11 +139,6 @@ public struct NucleusSegmenter: Sendable {
             dist.pixels.withUnsafeBufferPointer { d in for i in 0..<o.count { o[i] = alpha * min(d[i] / radius, 1.5) + o[i] / scale } }
         }
         Filters.gaussianInPlace(&surface, sigma: 1)
-        let seeds = Watershed.peaks(surface, mask: fg, minDistance: max(1, Int(px(parameters.seedMinDistanceMicrons).rounded())))
-        // Seed k (in order of height) is label k + 1; the flood takes its seeds in raster order.
-        let order = seeds.indices.sorted { seeds[$0] < seeds[$1] }
-        let flooded = Watershed.flood(surface, seeds: order.map { seeds[$0] }, labels: order.map { Int32($0 + 1) }, mask: fg, descending: true)
-        let maxArea = Int((parameters.maxAreaMicrons / (pixelSizeUm * pixelSizeUm)).rounded())
-        return Labeling.filterObjects(flooded, minArea: minArea, maxArea: maxArea)
+        return surface
     }
 }
