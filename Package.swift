@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "Simulation", dependencies: ["Phenotyping", "Unmixing", "SlideIO", "Imaging"], exclude: ["README.md"]),
         .target(name: "Tissue", dependencies: ["Imaging"], exclude: ["README.md"]),
         .target(name: "Cohort", dependencies: ["SlideIO"], exclude: ["README.md"]),
-        .target(name: "Quantification", dependencies: ["Phenotyping", "Segmentation", "Tissue", "Unmixing", "SlideIO", "Imaging", "CZlib"], exclude: ["README.md"]),
+        .target(name: "Quantification", dependencies: ["Phenotyping", "Segmentation", "Tissue", "Unmixing", "SlideIO", "Imaging", "CZlib", "CMalloc"], exclude: ["README.md"]),
         .executableTarget(name: "mifq", dependencies: [
             "CMalloc", "SlideIO", "Imaging", "Segmentation", "Unmixing", "Phenotyping", "Simulation", "Quantification", "Cohort",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,3 +1,4 @@
+import CMalloc
 import Foundation
 import Imaging
 import Phenotyping
@@ -80,6 +81,11 @@ public struct SlideQuantifier: Sendable {
             if let qcLayout, !qcFromTiles { qcPlanes = try qcLayout.read(slide: slide, panel: panel, channelMap: channelMap) }
         })
         mark(fused ? "threshold" : "tissue map and threshold")
+        // The tissue pass's planes (three of 67 MB on a 16384² slide) are freed now, but the
+        // allocator keeps freed memory for reuse (mifq's `mallopt` settings), and the tile pass
+        // did not reuse it: its own memory came on top. Given back to the system here, the
+        // peak falls (16384²: 581 → 375 MB at 1 thread, 752 → 534 MB at 2; time unchanged).
+        malloc_trim(0)
         let components = panel.markers.map { panel.componentIndex($0.component)! }
         let membranePx = max(1, Int((params.membraneWidthMicrons / px).rounded()))
         let expansionPx = params.cellExpansionMicrons / px
