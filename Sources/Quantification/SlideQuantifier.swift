@@ -35,7 +35,13 @@ public struct SlideQuantifier: Sendable {
         let started = Date()
         var phase = Date()
         let timing = ProcessInfo.processInfo.environment["MIFQ_TIMING"] != nil
-        func mark(_ name: String) {
+        // At the end of each phase the memory it freed goes back to the system. The allocator
+        // keeps freed memory for reuse (mifq's `mallopt` settings), but the next phase did not
+        // reuse it, so each phase's memory came on top of the one before: peak RSS at 16384²
+        // 581 → 375 MB on 1 thread and 752 → 534 MB on 2, at 32768² 1171 → 1057 MB; times
+        // unchanged.
+        func endPhase(_ name: String) {
+            malloc_trim(0)
             if timing {
                 FileHandle.standardError.write(Data(String(format: "%@ %.2f s (peak so far %.0f MB)\n", name, Date().timeIntervalSince(phase), StageTimes.peakResidentMB()).utf8))
             }
@@ -71,7 +77,7 @@ public struct SlideQuantifier: Sendable {
         // map is mostly one thread's work, and needs nothing from the nucleus threshold or the
         // QC picture's level: with two threads or more, those are read meanwhile.
         var sums = fused ? nil : try TissuePass.sums(slide: slide, panel: panel, channelMap: channelMap, pixelSizeUm: px, threads: options.threads)
-        if !fused { mark("tissue level read") }
+        if !fused { endPhase("tissue level read") }
         var tissue: TissuePass.Output?
         var threshold: Float = 0
         try runBoth(together: options.threads > 1, {
@@ -80,12 +86,7 @@ public struct SlideQuantifier: Sendable {
             threshold = try tiled.estimateThreshold()
             if let qcLayout, !qcFromTiles { qcPlanes = try qcLayout.read(slide: slide, panel: panel, channelMap: channelMap) }
         })
-        mark(fused ? "threshold" : "tissue map and threshold")
-        // The tissue pass's planes (three of 67 MB on a 16384² slide) are freed now, but the
-        // allocator keeps freed memory for reuse (mifq's `mallopt` settings), and the tile pass
-        // did not reuse it: its own memory came on top. Given back to the system here, the
-        // peak falls (16384²: 581 → 375 MB at 1 thread, 752 → 534 MB at 2; time unchanged).
-        malloc_trim(0)
+        endPhase(fused ? "threshold" : "tissue map and threshold")
         let components = panel.markers.map { panel.componentIndex($0.component)! }
         let membranePx = max(1, Int((params.membraneWidthMicrons / px).rounded()))
         let expansionPx = params.cellExpansionMicrons / px
@@ -135,13 +136,13 @@ public struct SlideQuantifier: Sendable {
             progress?(done, tileTotal)
         })
         try spool.finishWriting()
-        mark("tiles (\(tileTotal) of \(tiled.tileCount) hold tissue)")
+        endPhase("tiles (\(tileTotal) of \(tiled.tileCount) hold tissue)")
         if timing { FileHandle.standardError.write(Data("stages (CPU s over all workers): \(StageTimes.shared.report())\n".utf8)) }
         let tissueResult = try tissue ?? TissuePass.detect(TissuePass.Sums(plan: plan, signal: TissuePass.take(&signalSums),
                                                                            marker: TissuePass.take(&markerSums), exclude: TissuePass.take(&excludeSums)),
                                                            slide: slide, panel: panel, pixelSizeUm: px, threads: options.threads)
         let map = tissueResult.map
-        if fused { mark("tissue") }
+        if fused { endPhase("tissue") }
 
         var thresholds: [String: Double] = [:]
         for (k, m) in panel.markers.enumerated() {
@@ -192,12 +193,12 @@ public struct SlideQuantifier: Sendable {
         var counts: [String: [String: Int]] = [:]
         for (p, t) in zip(panel.phenotypes, tally) { counts[p.name] = ["total": t[0], "tumor": t[1], "stroma": t[2]] }
         try writer?.finish()
-        mark("table")
+        endPhase("table")
 
         if let qcLayout {
             try QCImage.write(planes: qcPlanes, layout: qcLayout, map: map, dots: qcDots,
                               to: outDir.appendingPathComponent("qc").appendingPathComponent("\(slideId).png"))
-            mark("qc")
+            endPhase("qc")
         }
         let areas = map.areasMm2()
         return SlideResult(slideId: slideId, patientId: patientId, path: path, pixelSizeUm: px,
