@@ -37,9 +37,9 @@ public struct SlideQuantifier: Sendable {
         let timing = ProcessInfo.processInfo.environment["MIFQ_TIMING"] != nil
         // At the end of each phase the memory it freed goes back to the system. The allocator
         // keeps freed memory for reuse (mifq's `mallopt` settings), but the next phase did not
-        // reuse it, so each phase's memory came on top of the one before: peak RSS at 16384²
-        // 581 → 375 MB on 1 thread and 752 → 534 MB on 2, at 32768² 1171 → 1057 MB; times
-        // unchanged.
+        // reuse it, so each phase's memory came on top of the one before. Peak RSS at 2
+        // threads, 4096² / 16384² / 32768²: 393 / 735 / 1170 MB before, 357 / 457 / 1037 MB
+        // after (Benchmarks/results-2026-12-04.md and -04c.md); times unchanged.
         func endPhase(_ name: String) {
             malloc_trim(0)
             if timing {
