@@ -41,7 +41,9 @@ public struct SlideQuantifier: Sendable {
         // threads, 4096² / 16384² / 32768²: 393 / 735 / 1170 MB before, 357 / 457 / 1037 MB
         // after (Benchmarks/results-2026-12-04.md and -04c.md); times unchanged.
         func endPhase(_ name: String) {
+            #if canImport(Glibc)
             malloc_trim(0)
+            #endif
             if timing {
                 FileHandle.standardError.write(Data(String(format: "%@ %.2f s (peak so far %.0f MB)\n", name, Date().timeIntervalSince(phase), StageTimes.peakResidentMB()).utf8))
             }

@@ -25,6 +25,12 @@ public struct NucleusSegmenter: Sendable {
     }
 
     func px(_ um: Double) -> Double { um / pixelSizeUm }
+    /// An area in µm² as whole pixels.
+    func areaPx(_ um2: Double) -> Int { Int((um2 / (pixelSizeUm * pixelSizeUm)).rounded()) }
+
+    /// Runs one step of the segmentation, its time (under `MIFQ_TIMING`) going to the stage
+    /// "segment: `name`".
+    func step<T>(_ name: String, _ body: () -> T) -> T { StageTimes.measure("segment: " + name, body) }
 
     /// Steps 1–2 before thresholding: background-subtracted and smoothed image.
     public func prepare(_ image: Image) -> (subtracted: Image, smoothed: Image) {
@@ -32,14 +38,14 @@ public struct NucleusSegmenter: Sendable {
         if parameters.backgroundRadiusMicrons > 0 {
             let r = max(1, Int(px(parameters.backgroundRadiusMicrons).rounded()))
             // The difference is written over the background's own plane (no copy of the image).
-            StageTimes.measure("segment: background") {
+            step("background") {
                 sub = Filters.opening(Filters.gaussian(image, sigma: 1), radius: r)
                 sub.pixels.withUnsafeMutableBufferPointer { d in
                     image.pixels.withUnsafeBufferPointer { s in for i in 0..<d.count { d[i] = s[i] - d[i] } }
                 }
             }
         }
-        return (sub, StageTimes.measure("segment: smoothing") { Filters.gaussian(sub, sigma: px(parameters.sigmaMicrons)) })
+        return (sub, step("smoothing") { Filters.gaussian(sub, sigma: px(parameters.sigmaMicrons)) })
     }
 
     /// How many noise standard deviations (after the smoothing) the foreground threshold must
@@ -92,19 +98,18 @@ public struct NucleusSegmenter: Sendable {
     /// step's time goes to a stage of its own ("segment: …").
     public func segment(_ image: Image, threshold t: Float) -> LabelImage {
         let (sub, smooth) = prepare(image)
-        let minArea = max(1, Int((parameters.minAreaMicrons / (pixelSizeUm * pixelSizeUm)).rounded()))
-        let fg = StageTimes.measure("segment: foreground") { foreground(smooth, threshold: t, minArea: minArea) }
-        let surface = StageTimes.measure("segment: seed surface") { seedSurface(sub, foreground: fg, threshold: t) }
-        let seeds = StageTimes.measure("segment: seeds") {
+        let minArea = max(1, areaPx(parameters.minAreaMicrons))
+        let fg = step("foreground") { foreground(smooth, threshold: t, minArea: minArea) }
+        let surface = step("seed surface") { seedSurface(sub, foreground: fg, threshold: t) }
+        let seeds = step("seeds") {
             Watershed.peaks(surface, mask: fg, minDistance: max(1, Int(px(parameters.seedMinDistanceMicrons).rounded())))
         }
         // Seed k (in order of height) is label k + 1; the flood takes its seeds in raster order.
-        let flooded = StageTimes.measure("segment: flood") {
+        let flooded = step("flood") {
             let order = seeds.indices.sorted { seeds[$0] < seeds[$1] }
             return Watershed.flood(surface, seeds: order.map { seeds[$0] }, labels: order.map { Int32($0 + 1) }, mask: fg, descending: true)
         }
-        let maxArea = Int((parameters.maxAreaMicrons / (pixelSizeUm * pixelSizeUm)).rounded())
-        return StageTimes.measure("segment: size filter") { Labeling.filterObjects(flooded, minArea: minArea, maxArea: maxArea) }
+        return step("size filter") { Labeling.filterObjects(flooded, minArea: minArea, maxArea: areaPx(parameters.maxAreaMicrons)) }
     }
 
     /// Foreground: above the threshold and, with a local window, above the local mean; holes
