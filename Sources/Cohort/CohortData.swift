@@ -1,4 +1,5 @@
 import Foundation
+import SlideIO
 
 /// Densities (or any per-patient numeric table) joined to clinical data.
 public struct CohortData: Sendable {
@@ -14,11 +15,17 @@ public struct CohortData: Sendable {
     /// Patients only in the densities table, and only in the clinical table.
     public let onlyInValues: [String]
     public let onlyInClinical: [String]
+    /// The clinical table's path, for errors about what it holds, and whether it has a
+    /// `response` column.
+    public let clinicalPath: String
+    public let hasResponse: Bool
 
     public static let endpointColumns = ["pfs": ("pfs_months", "pfs_event"), "os": ("os_months", "os_event")]
 
     public init(values: Table, clinical: Table, endpoints: [String]) throws {
         let vid = try values.require("patient_id"), cid = try clinical.require("patient_id")
+        guard !values.rows.isEmpty else { throw CohortError.input(values.path, "has a header but no rows") }
+        guard !clinical.rows.isEmpty else { throw CohortError.input(clinical.path, "has a header but no patients") }
         var vars: [String] = []
         for (i, c) in values.columns.enumerated() where i != vid {
             // A variable is a column of numbers (NA allowed); text columns (region names…) are
@@ -45,7 +52,7 @@ public struct CohortData: Sendable {
         }
         var clinicalByID: [String: Int] = [:]
         for (r, row) in clinical.rows.enumerated() {
-            if clinicalByID[row[cid]] != nil { throw CohortError.input(clinical.path, "patient \(row[cid]) appears twice") }
+            if clinicalByID[row[cid]] != nil { throw CohortError.input(clinical.path, "patient \(CSVText.shown(row[cid])) appears twice") }
             clinicalByID[row[cid]] = r
         }
         var seen = Set<String>()
@@ -53,7 +60,7 @@ public struct CohortData: Sendable {
         var onlyValues: [String] = []
         for (r, row) in values.rows.enumerated() {
             let id = row[vid]
-            guard seen.insert(id).inserted else { throw CohortError.input(values.path, "patient \(id) appears twice") }
+            guard seen.insert(id).inserted else { throw CohortError.input(values.path, "patient \(CSVText.shown(id)) appears twice") }
             var vals: [String: Double] = [:]
             for v in vars { vals[v] = try values.number(r, values.index(of: v)!) }
             guard let cr = clinicalByID[id] else { onlyValues.append(id); continue }
@@ -69,8 +76,14 @@ public struct CohortData: Sendable {
             let resp = responseCol.map { clinical.rows[cr][$0].uppercased() }
             patients.append(Patient(id: id, response: resp?.isEmpty == true ? nil : resp, times: times, values: vals))
         }
+        guard !patients.isEmpty else {
+            throw CohortError.input(clinical.path, "shares no patient_id with \(values.path) (this file's first: "
+                                    + "\(CSVText.shown(clinical.rows[0][cid])), that file's first: \(CSVText.shown(values.rows[0][vid])))")
+        }
         variables = vars
         self.patients = patients
+        clinicalPath = clinical.path
+        hasResponse = responseCol != nil
         onlyInValues = onlyValues
         onlyInClinical = clinical.rows.map { $0[cid] }.filter { !seen.contains($0) }
     }

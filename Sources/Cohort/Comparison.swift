@@ -19,13 +19,16 @@ public struct Comparison: Sendable {
     public init(_ data: CohortData, groups: (String, String)) throws {
         self.groups = groups
         let a = groups.0.uppercased(), b = groups.1.uppercased()
+        guard data.hasResponse else {
+            throw CohortError.input(data.clinicalPath, "has no column \"response\" (comparing \(groups.0) with \(groups.1) needs one)")
+        }
         var other: [String: Int] = [:]
         for p in data.patients where p.response != a && p.response != b { other[p.response ?? "missing", default: 0] += 1 }
         otherResponses = other
         for g in [a, b] where !data.patients.contains(where: { $0.response == g }) {
             let present = Set(data.patients.compactMap(\.response)).sorted().joined(separator: ", ")
-            throw CohortError.input("--groups", "no patient has response \(g) "
-                                    + (present.isEmpty ? "(no patient has any response)" : "(responses present: \(present))"))
+            throw CohortError.input(data.clinicalPath, "no patient with values has response \(g) (--groups \(groups.0),\(groups.1); "
+                                    + (present.isEmpty ? "none has a response)" : "responses present: \(present))"))
         }
         rows = data.variables.map { v in
             let xa = data.patients.filter { $0.response == a }.compactMap { $0.values[v] }

@@ -1,4 +1,5 @@
 import Foundation
+import SlideIO
 
 /// One self-contained HTML page from an output folder: cohort summary, comparison and survival
 /// tables, and every SVG figure inline (no scripts, no network), printable.
@@ -6,17 +7,23 @@ public enum Report {
     public static func html(for dir: URL) throws -> String {
         let fm = FileManager.default
         func read(_ name: String) -> String? { try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8) }
+        func csv(_ name: String) throws -> [[String]]? {
+            guard let text = read(name) else { return nil }
+            do { return try CSVText.records(text) } catch {
+                throw CohortError.input(dir.appendingPathComponent(name).path, error.message)
+            }
+        }
         var sections: [String] = []
-        if let t = read("km_summary.csv") { sections.append(section("Cohort survival (whole cohort)", table(t))) }
-        if let t = read("mann_whitney.csv") { sections.append(section("Responders vs non-responders (Mann–Whitney)", table(t, highlightP: "p_value"))) }
+        if let t = try csv("km_summary.csv") { sections.append(section("Cohort survival (whole cohort)", table(t))) }
+        if let t = try csv("mann_whitney.csv") { sections.append(section("Responders vs non-responders (Mann–Whitney)", table(t, highlightP: "p_value"))) }
         if let svg = read("figures/boxplots.svg") { sections.append(section("Densities by response", svg)) }
-        if let t = read("logrank.csv") { sections.append(section("Survival by density (log-rank)", table(t, highlightP: "p_value"))) }
+        if let t = try csv("logrank.csv") { sections.append(section("Survival by density (log-rank)", table(t, highlightP: "p_value"))) }
         let figs = (try? fm.contentsOfDirectory(atPath: dir.appendingPathComponent("figures").path))?.filter { $0.hasPrefix("km_") && $0.hasSuffix(".svg") }.sorted() ?? []
         if !figs.isEmpty {
             let inner = figs.compactMap { read("figures/\($0)") }.map { "<div class=\"fig\">\($0)</div>" }.joined()
             sections.append(section("Kaplan–Meier curves", "<div class=\"grid\">\(inner)</div>"))
         }
-        if let t = read("densities.csv") { sections.append(section("Densities per patient (cells/mm²)", table(t))) }
+        if let t = try csv("densities.csv") { sections.append(section("Densities per patient (cells/mm²)", table(t))) }
         guard !sections.isEmpty else {
             throw CohortError.input(dir.path, "holds no mifq results (km_summary.csv, mann_whitney.csv, logrank.csv or densities.csv)")
         }
@@ -37,8 +44,8 @@ public enum Report {
 
     static func section(_ title: String, _ body: String) -> String { "<section><h2>\(SVG.esc(title))</h2>\(body)</section>" }
 
-    static func table(_ csv: String, highlightP: String? = nil) -> String {
-        let rows = Table.parse(csv).filter { !($0.count == 1 && $0[0].isEmpty) }
+    static func table(_ records: [[String]], highlightP: String? = nil) -> String {
+        let rows = records.filter { !($0.count == 1 && $0[0].isEmpty) }
         guard let header = rows.first else { return "" }
         let pi = highlightP.flatMap { header.firstIndex(of: $0) }
         var h = "<table><thead><tr>" + header.map { "<th>\(SVG.esc($0))</th>" }.joined() + "</tr></thead><tbody>"

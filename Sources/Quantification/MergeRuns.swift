@@ -23,14 +23,12 @@ public enum MergeRuns {
         for r in all {
             let src = from[r.slideId]!
             guard src.standardizedFileURL != out.standardizedFileURL else { continue }
+            // The cell table first: a slide's JSON is what marks its results complete.
+            if let t = r.cellsTable, fm.fileExists(atPath: src.appendingPathComponent(t).path) {
+                try AtomicFile.copy(src.appendingPathComponent(t), to: out.appendingPathComponent(t))
+            }
             let json = String(decoding: try CohortTables.encoder().encode(r), as: UTF8.self)
             try AtomicFile.write(json, to: out.appendingPathComponent("slides/\(r.slideId).json"))
-            if let t = r.cellsTable, fm.fileExists(atPath: src.appendingPathComponent(t).path) {
-                let dst = out.appendingPathComponent(t)
-                try fm.createDirectory(at: dst.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try? fm.removeItem(at: dst)
-                try fm.copyItem(at: src.appendingPathComponent(t), to: dst)
-            }
         }
         var unique: [String: SlideResult] = [:]
         for r in all { unique[r.slideId] = r }

@@ -50,19 +50,27 @@ public enum SlideInputs {
         return out
     }
 
-    /// Reads a `slide_id,patient_id` CSV.
+    /// Reads a `slide_id,patient_id` CSV (other columns ignored). A slide listed twice, or
+    /// without a patient, is an error: a density would silently go to the wrong patient.
     public static func patientMap(_ path: String) throws -> [String: String] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw SlideError.notFound(path: path) }
-        var map: [String: String] = [:]
-        let lines = text.split(whereSeparator: \.isNewline)
-        guard let header = lines.first?.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }),
-              let si = header.firstIndex(of: "slide_id"), let pi = header.firstIndex(of: "patient_id") else {
+        guard let data = FileManager.default.contents(atPath: path) else { throw SlideError.notFound(path: path) }
+        let records: [[String]]
+        do { records = try CSVText.records(data) } catch { throw SlideError.badChannel(path: path, detail: error.message) }
+        guard let header = records.first, let si = header.firstIndex(of: "slide_id"), let pi = header.firstIndex(of: "patient_id") else {
             throw SlideError.badChannel(path: path, detail: "needs columns slide_id and patient_id")
         }
-        for (n, line) in lines.dropFirst().enumerated() {
-            let f = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        var map: [String: String] = [:]
+        for (n, f) in records.dropFirst().enumerated() {
             guard f.count > max(si, pi) else { throw SlideError.badChannel(path: path, detail: "line \(n + 2) has too few fields") }
-            map[SlideInputs.slideId(for: f[si])] = f[pi]
+            let slide = SlideInputs.slideId(for: f[si])
+            guard !slide.isEmpty, !f[pi].isEmpty else {
+                throw SlideError.badChannel(path: path, detail: "line \(n + 2): slide_id and patient_id must both be given")
+            }
+            if let earlier = map[slide], earlier != f[pi] {
+                throw SlideError.badChannel(path: path, detail: "slide \(CSVText.shown(slide)) is given to patients "
+                                            + "\(CSVText.shown(earlier)) and \(CSVText.shown(f[pi]))")
+            }
+            map[slide] = f[pi]
         }
         return map
     }

@@ -8,12 +8,25 @@ public enum AtomicFile {
     }
 
     public static func write(_ data: Data, to url: URL) throws {
+        try replace(url) { try data.write(to: $0) }
+    }
+
+    /// A copy of `source` at `url`, made under the temporary name and renamed into place (a
+    /// cell table is copied by the file system, never read whole into memory).
+    public static func copy(_ source: URL, to url: URL) throws {
+        try replace(url) { try FileManager.default.copyItem(at: source, to: $0) }
+    }
+
+    /// `fill` writes the temporary file beside `url`, which is then renamed over `url`.
+    static func replace(_ url: URL, _ fill: (URL) throws -> Void) throws {
         let dir = url.deletingLastPathComponent()
         let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
         do {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            try data.write(to: tmp)
+            try? FileManager.default.removeItem(at: tmp)
+            try fill(tmp)
         } catch {
+            unlink(tmp.path)
             throw SlideError.writeFailed(path: url.path, detail: "\(error.localizedDescription)")
         }
         if rename(tmp.path, url.path) != 0 {

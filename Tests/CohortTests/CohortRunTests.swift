@@ -81,11 +81,39 @@ final class CohortRunTests: XCTestCase {
                "text.csv: line 3, column CD8: \"high\" is not a number")
         let ok = file("ok.csv", "patient_id,CD8\nP1,3\nP3,1\n")
         expect({ _ = try CohortRun.compare(values: ok, clinical: self.clinical, groups: ("PR", "CR"), out: self.dir) },
-               "no patient has response CR")
+               "clinical.csv: no patient with values has response CR (--groups PR,CR; responses present: PR, SD)")
+        // The clinical table's own problems name it, for compare and survival alike.
+        let headerOnly = file("c3.csv", "patient_id,response,pfs_months,pfs_event,os_months,os_event\n")
+        let others = file("c4.csv", "patient_id,response,pfs_months,pfs_event,os_months,os_event\nX1,PR,3,1,5,1\nX3,SD,2,1,4,1\n")
+        let noResponse = file("c5.csv", "patient_id,pfs_months,pfs_event\nP1,3,1\nP3,2,1\n")
+        for (c, message) in [(headerOnly, "c3.csv: has a header but no patients"),
+                             (others, "c4.csv: shares no patient_id with \(ok) (this file's first: X1, that file's first: P1)")] {
+            expect({ _ = try CohortRun.compare(values: ok, clinical: c, groups: ("PR", "SD"), out: self.dir) }, message)
+            expect({ _ = try CohortRun.survival(values: ok, clinical: c, endpoints: ["pfs"], percentile: 30, rule: .gt,
+                                                landmark: 12, confidence: .log, out: self.dir) }, message)
+        }
+        expect({ _ = try CohortRun.compare(values: ok, clinical: noResponse, groups: ("PR", "SD"), out: self.dir) },
+               "c5.csv: has no column \"response\" (comparing PR with SD needs one)")
+        // Survival needs no response column.
+        XCTAssertNoThrow(try CohortRun.survival(values: ok, clinical: noResponse, endpoints: ["pfs"], percentile: 30, rule: .gt,
+                                                landmark: 12, confidence: .log, out: self.dir))
+        let empty = file("empty.csv", "patient_id,CD8\n")
+        expect({ _ = try CohortRun.compare(values: empty, clinical: self.clinical, groups: ("PR", "SD"), out: self.dir) },
+               "empty.csv: has a header but no rows")
         let noPFS = file("c2.csv", "patient_id,response\nP1,PR\n")
         expect({ _ = try CohortRun.survival(values: ok, clinical: noPFS, endpoints: ["pfs"], percentile: 30, rule: .gt,
                                             landmark: 12, confidence: .log, out: self.dir) }, "c2.csv: has no column \"pfs_months\"")
         let ragged = file("ragged.csv", "patient_id,CD8\nP1,3,4\n")
         expect({ _ = try Table.read(ragged) }, "line 2 has 3 fields")
+        // A quote left open would swallow the rest of the file into one cell.
+        let open = file("open.csv", "patient_id,CD8\nP1,3\nP2,\"4\nP3,5\n")
+        expect({ _ = try Table.read(open) }, "open.csv: line 3: a quoted field is never closed")
+        // A quote inside a field is a character (as Python's csv module reads it); a quoted field
+        // may hold commas and doubled quotes; a cell shown in an error stays on one line, cut at 40.
+        let inner = try Table.read(file("inner.csv", "patient_id,note\nP1,5\"3\nP2, \"a, \"\"b\"\"\"\n"))
+        XCTAssertEqual(inner.rows, [["P1", "5\"3"], ["P2", "a, \"b\""]])
+        let long = file("long.csv", "patient_id,CD8\nP1,\"" + String(repeating: "x\n", count: 30) + "\"\nP3,4\n")
+        expect({ _ = try CohortRun.compare(values: long, clinical: self.clinical, groups: ("PR", "SD"), out: self.dir) },
+               "long.csv: line 2, column CD8: \"" + String(repeating: "x\\n", count: 13) + "x…\" is not a number")
     }
 }

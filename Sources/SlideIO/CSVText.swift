@@ -1,0 +1,63 @@
+import Foundation
+
+/// Comma-separated text as users' spreadsheets and exporters write it (mifq's own tables, HALO
+/// and inForm exports, clinical sheets, slide → patient maps): a UTF-8 byte-order mark dropped,
+/// any line ending, fields in optional double quotes (a doubled quote inside is one quote),
+/// blank lines skipped, spaces around fields trimmed.
+public enum CSVText {
+    /// A quoted field still open at the end of the text: it would swallow the rest of the file
+    /// into one cell. `line` is where it opened.
+    public struct UnclosedQuote: Error {
+        public let line: Int
+        public var message: String { "line \(line): a quoted field is never closed" }
+    }
+
+    /// The records of `data`, header first.
+    public static func records(_ data: Data) throws(UnclosedQuote) -> [[String]] {
+        var text = String(decoding: data, as: UTF8.self)
+        if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
+        return try records(text)
+            .filter { !($0.count == 1 && $0[0].trimmingCharacters(in: .whitespaces).isEmpty) }
+            .map { $0.map { $0.trimmingCharacters(in: .whitespaces) } }
+    }
+
+    /// The records of `text`, as written (no trimming, blank lines kept as one empty field). A
+    /// double quote opens a quoted field only at a field's start (after nothing but spaces), as
+    /// Python's csv module reads it; elsewhere it is a literal character.
+    public static func records(_ text: String) throws(UnclosedQuote) -> [[String]] {
+        var out: [[String]] = []
+        var row: [String] = []
+        var field = ""
+        var quoted = false
+        var line = 1, openedOn = 1
+        var chars = text.makeIterator()
+        var pending: Character? = nil
+        while let c = pending ?? chars.next() {
+            pending = nil
+            if c == "\n" || c == "\r\n" || c == "\r" { line += 1 }
+            if quoted {
+                if c == "\"" {
+                    if let n = chars.next() {
+                        if n == "\"" { field.append("\"") } else { quoted = false; pending = n }
+                    } else { quoted = false }
+                } else { field.append(c) }
+                continue
+            }
+            switch c {
+            case "\"" where field.allSatisfy({ $0 == " " || $0 == "\t" }): field = ""; quoted = true; openedOn = line
+            case ",": row.append(field); field = ""
+            case "\n", "\r\n", "\r": row.append(field); field = ""; out.append(row); row = []
+            default: field.append(c)
+            }
+        }
+        if quoted { throw UnclosedQuote(line: openedOn) }
+        if !field.isEmpty || !row.isEmpty { row.append(field); out.append(row) }
+        return out
+    }
+
+    /// A cell's text as an error message shows it: on one line, at most 40 characters.
+    public static func shown(_ s: String) -> String {
+        let flat = s.replacingOccurrences(of: "\r", with: "\\r").replacingOccurrences(of: "\n", with: "\\n")
+        return flat.count <= 40 ? flat : String(flat.prefix(40)) + "…"
+    }
+}
