@@ -272,20 +272,23 @@ public struct Panel: Codable, Equatable, Sendable {
     public func marker(_ name: String) -> MarkerSpec? { markers.first { $0.name == name } }
 
     /// Slide channel index for every library channel of `slide` (see below).
+    /// The slide channel read for each library channel, or, on a slide of unmixed components
+    /// (`Slide.isUnmixed`), for each library component: those are read as they are.
     public func channelMap(for slide: Slide) throws -> [Int] {
-        try channelMap(slideChannels: slide.channels.map { ($0.name, $0.biomarker) }, path: slide.path)
+        try channelMap(slideChannels: slide.channels.map { ($0.name, $0.biomarker) }, path: slide.path, components: slide.isUnmixed)
     }
 
-    /// Slide channel index for every library channel, matched by name or biomarker
-    /// (case-insensitive; spaces, '-' and '_' ignored).
-    public func channelMap(slideChannels: [(name: String, biomarker: String?)], path: String) throws -> [Int] {
+    /// Slide channel index for every library channel (or component), matched by name or
+    /// biomarker (case-insensitive; spaces, '-' and '_' ignored).
+    public func channelMap(slideChannels: [(name: String, biomarker: String?)], path: String, components: Bool = false) throws -> [Int] {
         func key(_ s: String) -> String { s.lowercased().filter { !" -_".contains($0) } }
         var out: [Int] = []
-        for want in library.channels {
+        for want in components ? library.components : library.channels {
             let k = key(want)
             guard let i = slideChannels.firstIndex(where: { key($0.name) == k || ($0.biomarker.map(key) == k) }) else {
                 let have = slideChannels.map(\.name).joined(separator: ", ")
-                throw PanelError.mismatch(path: path, "has no channel \"\(want)\" that panel \"\(name)\" needs (it has: \(have))")
+                let what = components ? "unmixed component" : "channel"
+                throw PanelError.mismatch(path: path, "has no \(what) \"\(want)\" that panel \"\(name)\" needs (it has: \(have))")
             }
             out.append(i)
         }

@@ -7,8 +7,12 @@ import Unmixing
 public enum ComponentExport {
     public static func write(slide: Slide, channelMap: [Int], unmixer: Unmixer, to path: String, tile: Int = 512,
                              threads: Int, progress: ((Int, Int) -> Void)? = nil) throws {
-        let spec = ImageSpec(width: slide.width, height: slide.height, channelNames: unmixer.library.components,
+        guard !slide.isUnmixed else {
+            throw SlideError.badChannel(path: slide.path, detail: "already holds unmixed components (its metadata says so); unmixing them again would be wrong")
+        }
+        var spec = ImageSpec(width: slide.width, height: slide.height, channelNames: unmixer.library.components,
                              sampleType: .float32, pixelSizeUm: slide.pixelSizeUm, tileSize: 512)
+        spec.unmixedComponents = true
         let writer = try OMETIFFWriter(path: path, spec: spec)
         let source = UnmixedSource(slide: slide, channelMap: channelMap, unmixer: unmixer)
         let tx = (slide.width + tile - 1) / tile, ty = (slide.height + tile - 1) / tile

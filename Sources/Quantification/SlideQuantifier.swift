@@ -61,7 +61,8 @@ public struct SlideQuantifier: Sendable {
         // Without a pyramid level near the map's resolution, the map is built from level 0; the
         // tile pass decodes and unmixes level 0 anyway, so it sums the map's boxes as it goes
         // (same sums, same order) instead of a separate pass decoding the slide a second time.
-        let fused = plan.level == 0 && panel.unmixing == .ols && halo >= plan.factor - 1
+        // (The separate pass unmixes by OLS; components read as they are need no unmixing.)
+        let fused = plan.level == 0 && (panel.unmixing == .ols || slide.isUnmixed) && halo >= plan.factor - 1
         source.totalLight = fused
         let totalIndex = unmixer.componentCount
         var signalSums = fused ? [Float](repeating: 0, count: plan.width * plan.height) : []

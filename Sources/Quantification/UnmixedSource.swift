@@ -5,10 +5,12 @@ import Unmixing
 
 /// A slide's regions as unmixed components: the panel's channels are read (tiles shared by
 /// channels decode once), unmixed with one sgemm (plus NNLS where OLS goes negative), and
-/// returned in library component order.
+/// returned in library component order. A slide of unmixed components (inForm component data,
+/// an unmixed QPTIFF, `mifq unmix` output) is read as it is, never unmixed twice.
 public struct UnmixedSource: TileSource {
     public let slide: Slide
-    /// Slide channel index of each library channel.
+    /// Slide channel index of each library channel (`Panel.channelMap`), or of each library
+    /// component when the slide holds components.
     public let channelMap: [Int]
     public let unmixer: Unmixer
     public let level: Int
@@ -33,6 +35,7 @@ public struct UnmixedSource: TileSource {
     }
 
     public func images(_ r: PixelRegion) throws -> [Image] {
+        if slide.isUnmixed { return try components(r) }
         let n = r.count
         let c = channelMap.count, k = unmixer.componentCount
         let obs = UnsafeMutablePointer<Float>.allocate(capacity: c * n)
@@ -54,18 +57,41 @@ public struct UnmixedSource: TileSource {
     }
 }
 
+extension UnmixedSource {
+    /// The components read straight into the images' arrays; the total light is their sum
+    /// (there is no dark offset left to take off).
+    func components(_ r: PixelRegion) throws -> [Image] {
+        let n = r.count
+        let planes = try StageTimes.measure("decode") {
+            try arrays(channelMap.count, count: n) { p in
+                try slide.read(channels: channelMap, level: level, region: r,
+                               into: p.map { UnsafeMutableBufferPointer(start: $0, count: n) }, cache: cache)
+            }
+        }
+        var images = planes.map { Image(width: r.width, height: r.height, pixels: $0) }
+        if totalLight {
+            var total = [Float](repeating: 0, count: n)
+            total.withUnsafeMutableBufferPointer { t in
+                for plane in planes { plane.withUnsafeBufferPointer { s in for i in 0..<n { t[i] += s[i] } } }
+            }
+            images.append(Image(width: r.width, height: r.height, pixels: total))
+        }
+        return images
+    }
+}
+
 /// `k` new arrays of `count` floats each, filled by `fill` through their own storage (no copy).
-private func arrays(_ k: Int, count n: Int, _ fill: ([UnsafeMutablePointer<Float>]) -> Void) -> [[Float]] {
+private func arrays(_ k: Int, count n: Int, _ fill: ([UnsafeMutablePointer<Float>]) throws -> Void) rethrows -> [[Float]] {
     var out = [[Float]](repeating: [], count: k)
     var pointers: [UnsafeMutablePointer<Float>] = []
-    func make(_ i: Int) {
-        guard i < k else { fill(pointers); return }
-        out[i] = [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
+    func make(_ i: Int) throws {
+        guard i < k else { try fill(pointers); return }
+        out[i] = try [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
             pointers.append(buffer.baseAddress!)
-            make(i + 1)
+            try make(i + 1)
             initialized = n
         }
     }
-    make(0)
+    try make(0)
     return out
 }

@@ -8,6 +8,7 @@ extension OMETIFFWriter {
         x += "<DescriptionVersion>2</DescriptionVersion>\r\n<AcquisitionSoftware>mifq simulate</AcquisitionSoftware>\r\n"
         x += "<ImageType>\(type)</ImageType>\r\n"
         if let q {
+            if spec.unmixedComponents { x += "<IsUnmixedComponent>True</IsUnmixedComponent>\r\n" }
             x += "<Name>\(q.fluor)</Name>\r\n<Biomarker>\(q.biomarker)</Biomarker>\r\n"
             x += "<Color>\(q.color.0),\(q.color.1),\(q.color.2)</Color>\r\n"
         }

@@ -41,6 +41,10 @@ public struct ImageSpec: Sendable {
     public var layout: TIFFLayout
     /// BigTIFF: nil chooses it when the file could pass 4 GB; true forces it.
     public var bigTIFF: Bool? = nil
+    /// The channels are unmixed components: marked so in the metadata (OME: a map annotation
+    /// `IsUnmixedComponent` = True; QPTIFF: `<IsUnmixedComponent>True`), so that mifq and other
+    /// readers do not unmix them again.
+    public var unmixedComponents = false
 
     public init(width: Int, height: Int, channelNames: [String], sampleType: SampleType,
                 pixelSizeUm: Double?, tileSize: Int = 512, levels: Int? = nil, deflate: Bool = true,
@@ -572,7 +576,14 @@ public final class OMETIFFWriter: @unchecked Sendable {
         for i in spec.channelNames.indices {
             xml += "<TiffData FirstC=\"\(i)\" FirstZ=\"0\" FirstT=\"0\" IFD=\"\(i)\" PlaneCount=\"1\"/>"
         }
-        xml += "</Pixels></Image></OME>"
+        xml += "</Pixels>"
+        if spec.unmixedComponents {
+            xml += "<AnnotationRef ID=\"Annotation:Unmixed\"/></Image><StructuredAnnotations>"
+            xml += "<MapAnnotation ID=\"Annotation:Unmixed\"><Value><M K=\"IsUnmixedComponent\">True</M></Value></MapAnnotation>"
+            xml += "</StructuredAnnotations></OME>"
+        } else {
+            xml += "</Image></OME>"
+        }
         return xml
     }
 }

@@ -158,6 +158,10 @@ public final class Slide: @unchecked Sendable {
     /// File offset of a channel's directory at a level (for benchmarks that drive libtiff directly).
     public func planeDirectoryOffset(channel: Int, level: Int = 0) -> UInt64 { planes[level][channel].directory.offset }
 
+    /// Whether every channel is an unmixed component (the file says so): such a slide's
+    /// channels are read as components, not unmixed again.
+    public var isUnmixed: Bool { !channels.isEmpty && channels.allSatisfy { $0.isUnmixedComponent == true } }
+
     /// Index of the channel whose name or biomarker equals `name` (case-insensitive).
     public func channelIndex(named name: String) -> Int? {
         let key = name.lowercased()

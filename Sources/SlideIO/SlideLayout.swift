@@ -14,6 +14,12 @@ public struct ChannelInfo: Codable, Equatable, Sendable {
     public var name: String
     /// The stain, where the file records one separately (QPI `<Biomarker>`).
     public var biomarker: String?
+    /// Whether the page holds an unmixed component rather than a scanned band, where the file
+    /// says (QPI `<IsUnmixedComponent>`, as inForm and the scanners' own unmixing write it;
+    /// OME: a map annotation `IsUnmixedComponent` = True, as `mifq unmix` writes it).
+    public var isUnmixedComponent: Bool? = nil
+
+    enum CodingKeys: String, CodingKey { case index, name, biomarker, isUnmixedComponent = "unmixed_component" }
 }
 
 public struct LevelInfo: Codable, Equatable, Sendable {
@@ -94,8 +100,11 @@ struct SlideLayout {
         } else {
             planes += reducedRuns(after: level0, in: main)
         }
+        // One key-value annotation marks every channel of the image as an unmixed component.
+        let unmixed = root.descendants("M").first { $0.attributes["K"] == "IsUnmixedComponent" }.flatMap { flag($0.trimmedText) }
         let channels = (0..<level0.count).map { i in
-            ChannelInfo(index: i, name: i < names.count && !names[i].isEmpty ? names[i] : "Channel \(i + 1)", biomarker: nil)
+            ChannelInfo(index: i, name: i < names.count && !names[i].isEmpty ? names[i] : "Channel \(i + 1)", biomarker: nil,
+                        isUnmixedComponent: unmixed)
         }
         var size: Double?
         var source: String?
@@ -106,6 +115,11 @@ struct SlideLayout {
         if size == nil, let r = first.resolutionPixelSizeUm { size = r; source = "TIFF resolution tags" }
         return SlideLayout(format: .omeTIFF, channels: channels, planes: planes,
                            associated: associatedPages(main, used: planes), pixelSizeUm: size, pixelSizeSource: source)
+    }
+
+    /// True / False as the XML writes them (any case); nil for anything else.
+    static func flag(_ text: String) -> Bool? {
+        switch text.lowercased() { case "true": return true; case "false": return false; default: return nil }
     }
 
     static func micronsPer(_ unit: String) -> Double? {
@@ -135,7 +149,8 @@ struct SlideLayout {
             let name = root?.child("Name")?.trimmedText
             let bio = root?.child("Biomarker")?.trimmedText
             return ChannelInfo(index: c, name: (name?.isEmpty == false ? name! : "Channel \(c + 1)"),
-                               biomarker: bio?.isEmpty == false ? bio : nil)
+                               biomarker: bio?.isEmpty == false ? bio : nil,
+                               isUnmixedComponent: root?.child("IsUnmixedComponent").flatMap { flag($0.trimmedText) })
         }
         var planes = [level0]
         var i = (full.last ?? 0) + 1

@@ -57,6 +57,9 @@ public struct SlideSummary: Codable, Sendable {
     public func text() -> String {
         var out = "\(path)\n"
         out += "  format       \(format) (\(container))\n"
+        if !channels.isEmpty && channels.allSatisfy({ $0.isUnmixedComponent == true }) {
+            out += "  content      unmixed components (quantify reads them as they are)\n"
+        }
         out += "  size         \(width) × \(height) px, \(channels.count) channels, \(sampleType), \(compression)\n"
         if let tw = tileWidth, let th = tileHeight { out += "  tiles        \(tw) × \(th)\n" }
         if let r = rowsPerStrip { out += "  strips       \(r) rows\n" }

@@ -396,6 +396,70 @@ final class QuantificationTests: XCTestCase {
             let got = try c.read(channel: k, region: r)
             XCTAssertLessThanOrEqual(zip(got, expected[k]).map { abs($0 - $1) }.max() ?? 0, 1e-2, "component \(k)")
         }
+        // The components say what they are: quantify reads them as they are and finds the
+        // cells, measurements, calls and regions of the slide they came from (unmixed twice,
+        // the means would lose ~10% crosstalk corrections again); unmix refuses them.
+        XCTAssertTrue(c.isUnmixed)
+        XCTAssertFalse(s.isUnmixed)
+        let (again, againErr) = try Self.run(["unmix", out, "--panel", Self.panelPath, "--out", out + ".2.ome.tif", "--quiet"])
+        XCTAssertEqual(again, 1)
+        XCTAssertTrue(againErr.contains("\(out): already holds unmixed components"), againErr)
+        func quantify(_ path: String) throws -> (cells: [[String: String]], result: [String: Any]) {
+            let dir = Self.tmp()
+            let (status, err) = try Self.run(["quantify", path, "--panel", Self.panelPath, "--out", dir.path, "--quiet", "--no-qc"])
+            XCTAssertEqual(status, 0, err)
+            let id = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("cells").path).first)
+            let text = try String(contentsOf: dir.appendingPathComponent("cells/\(id)"), encoding: .utf8)
+            let lines = text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+            let json = try Data(contentsOf: dir.appendingPathComponent("slides/\(id.dropLast(4)).json"))
+            return (lines.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(lines[0], $0)) },
+                    try JSONSerialization.jsonObject(with: json) as! [String: Any])
+        }
+        let (raw, rawResult) = try quantify(src), (read, readResult) = try quantify(out)
+        XCTAssertGreaterThan(raw.count, 10)
+        XCTAssertEqual(raw.count, read.count)
+        for (a, b) in zip(raw, read) {
+            for (column, value) in a {
+                if column.hasSuffix("_mean") {
+                    XCTAssertEqual(Double(value)!, Double(b[column]!)!, accuracy: 0.01 + 1e-4 * abs(Double(value)!), column)
+                } else {
+                    XCTAssertEqual(value, b[column], column)
+                }
+            }
+        }
+        // The tissue map sums the components instead of the bands: areas agree within 1%.
+        for key in ["tissue_area_mm2", "tumor_area_mm2"] {
+            let a = rawResult[key] as! Double, b = readResult[key] as! Double
+            XCTAssertEqual(b / a, 1, accuracy: 0.01, key)
+        }
+    }
+
+    /// The flag is written and read in both dialects: OME (a map annotation) and QPTIFF
+    /// (`<IsUnmixedComponent>` on each channel page).
+    func testUnmixedComponentFlagInBothLayouts() throws {
+        let qpi = [QPIChannel(fluor: "DAPI", biomarker: "DAPI", color: (0, 0, 255)),
+                   QPIChannel(fluor: "Opal 570", biomarker: "CD8", color: (255, 255, 0))]
+        for layout in [TIFFLayout.ome, .qptiff(qpi)] {
+            for unmixed in [false, true] {
+                let path = Self.tmp().appendingPathComponent("c.tif").path
+                var spec = ImageSpec(width: 64, height: 48, channelNames: ["DAPI", "Opal 570"], sampleType: .float32,
+                                     pixelSizeUm: 0.5, tileSize: 32, layout: layout)
+                spec.unmixedComponents = unmixed
+                let w = try OMETIFFWriter(path: path, spec: spec)
+                let values = [Float](repeating: 1.5, count: 64 * 48)
+                for k in 0..<2 {
+                    try values.withUnsafeBufferPointer { try w.write(channel: k, region: PixelRegion(x: 0, y: 0, width: 64, height: 48), values: $0) }
+                }
+                try w.finish()
+                let slide = try Slide(path: path)
+                XCTAssertEqual(slide.isUnmixed, unmixed, "\(layout)")
+                XCTAssertEqual(slide.channels.map(\.isUnmixedComponent), [unmixed ? true : nil, unmixed ? true : nil], "\(layout)")
+            }
+        }
+        // A scanner's QPTIFF of bands says False.
+        let bands = try Slide(path: Self.root.appendingPathComponent("testdata/third-party/synth7_qptiff_like.qptiff").path)
+        XCTAssertEqual(Set(bands.channels.map(\.isUnmixedComponent)), [false])
+        XCTAssertFalse(bands.isUnmixed)
     }
 
     /// A slide with tissue (autofluorescence) but no cells, segmented at a fixed nucleus
