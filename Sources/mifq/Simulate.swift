@@ -29,8 +29,8 @@ struct Simulate: ParsableCommand {
     @Option(help: "Random seed (same seed, same bytes).")
     var seed: UInt64 = 1
 
-    @Option(help: "Panel file giving channels, library and markers.")
-    var panel = "panels/escc-opal7.json"
+    @Option(help: "Panel file giving channels, library and markers (default: the study's panels/escc-opal7.json, looked for in the working folder, then beside the mifq executable and the folders above it).")
+    var panel: String?
 
     @Option(help: "Container: ome, qptiff or both.")
     var format = "ome"
@@ -46,9 +46,26 @@ struct Simulate: ParsableCommand {
 
     @OptionGroup var common: RunOptions
 
+    static let studyPanelPath = "panels/escc-opal7.json"
+
+    /// The study panel's path: in the working folder, else beside the executable or in one of
+    /// the folders above it (`.build/release/mifq` finds the repository's copy from anywhere).
+    static func studyPanel() throws -> String {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: studyPanelPath) { return studyPanelPath }
+        let exe = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+        var dir = exe.resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<6 {
+            let candidate = dir.appendingPathComponent(studyPanelPath).path
+            if fm.fileExists(atPath: candidate) { return candidate }
+            dir.deleteLastPathComponent()
+        }
+        throw PanelError.invalid(path: studyPanelPath, "cannot be found in the working folder or beside mifq; give one with --panel")
+    }
+
     func run() throws {
         do {
-            let p = try Panel.load(panel)
+            let p = try Panel.load(panel ?? Simulate.studyPanel())
             let parts = size.lowercased().split(separator: "x").compactMap { Int($0) }
             guard parts.count == 2, parts[0] >= 64, parts[1] >= 64 else {
                 throw ValidationError("--size must be WxH with both at least 64, e.g. 2048x2048")

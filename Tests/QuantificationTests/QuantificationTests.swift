@@ -282,10 +282,11 @@ final class QuantificationTests: XCTestCase {
         return (candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[1]).path
     }
 
-    static func run(_ args: [String]) throws -> (Int32, String) {
+    static func run(_ args: [String], in folder: URL? = nil) throws -> (Int32, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: mifq)
         p.arguments = args
+        if let folder { p.currentDirectoryURL = folder }
         let err = Pipe()
         p.standardError = err
         p.standardOutput = Pipe()
@@ -293,6 +294,16 @@ final class QuantificationTests: XCTestCase {
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return (p.terminationStatus, String(decoding: e, as: UTF8.self))
+    }
+
+    /// `simulate` without `--panel` finds the study panel from any working folder (it looked
+    /// only in the working folder, so outside the repository it failed).
+    func testSimulateFindsTheStudyPanelFromAnyFolder() throws {
+        let dir = Self.tmp()
+        let (status, err) = try Self.run(["simulate", "--out", "sim", "--patients", "1", "--size", "64x64", "--quiet"], in: dir)
+        XCTAssertEqual(status, 0, err)
+        let slide = try Slide(path: dir.appendingPathComponent("sim/slides/P001_S1.ome.tif").path)
+        XCTAssertEqual(slide.channels.map(\.name), Self.panel.library.channels)
     }
 
     func testOneBadSlideInAFolderIsReportedAndTheOthersFinish() throws {
