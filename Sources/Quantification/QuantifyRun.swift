@@ -95,6 +95,8 @@ public struct QuantifyRun {
         public var results: [SlideResult]
         public var failures: [Failure]
         public var skipped: [String]
+        /// Temporary files an interrupted run on this machine had left in the folder, removed.
+        public var removedLeftovers = 0
     }
 
     /// FNV-1a 64 of the panel file's bytes, for provenance in run.json and slide results.
@@ -112,6 +114,7 @@ public struct QuantifyRun {
             throw SlideError.writeFailed(path: outDir.path, detail: "cannot create the output folder")
         }
         guard fm.isWritableFile(atPath: outDir.path) else { throw SlideError.writeFailed(path: outDir.path, detail: "output folder is not writable") }
+        let leftovers = TemporaryFiles.removeLeftovers(in: outDir)
         let panelData = fm.contents(atPath: panelPath) ?? Data()
         let hash = QuantifyRun.hash(panelData)
         let quantifier = SlideQuantifier(panel: panel, panelHash: hash, options: options)
@@ -146,7 +149,7 @@ public struct QuantifyRun {
                               threads: options.threads, tile: options.tileSize, errors: failures, resumedSkipped: skipped)
         try AtomicFile.write(String(decoding: try CohortTables.encoder().encode(runInfo), as: UTF8.self),
                              to: outDir.appendingPathComponent("run.json"))
-        return Summary(results: results, failures: failures, skipped: skipped)
+        return Summary(results: results, failures: failures, skipped: skipped, removedLeftovers: leftovers)
     }
 
     func isComplete(_ input: SlideInput, resultURL: URL, hash: String) -> Bool {

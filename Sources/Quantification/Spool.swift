@@ -11,7 +11,7 @@ final class RecordSpool {
 
     init(directory: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        url = directory.appendingPathComponent(".spool-\(getpid())-\(UUID().uuidString)")
+        url = TemporaryFiles.spool(in: directory)
         guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
             throw SlideError.writeFailed(path: directory.path, detail: "cannot create a spool file")
         }
@@ -90,7 +90,7 @@ public final class TableWriter {
     public init(url: URL, header: String) throws {
         self.url = url
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        tmp = TemporaryFiles.beside(url)
         guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
             throw SlideError.writeFailed(path: url.path, detail: "cannot create the file")
         }

@@ -20,7 +20,7 @@ public enum AtomicFile {
     /// `fill` writes the temporary file beside `url`, which is then renamed over `url`.
     static func replace(_ url: URL, _ fill: (URL) throws -> Void) throws {
         let dir = url.deletingLastPathComponent()
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        let tmp = TemporaryFiles.beside(url)
         do {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             try? FileManager.default.removeItem(at: tmp)

@@ -391,7 +391,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
         }
         if direct { return try finishInPlace(end: base + spoolBytes) }
         let big = spec.bigTIFF ?? (rawBytes > 3_900_000_000)
-        let tmp = path + ".tmp-\(getpid())"
+        let tmp = TemporaryFiles.beside(URL(fileURLWithPath: path)).path
         do {
             let h = try TIFFHandle(path: tmp, mode: big ? "w8" : "w")
             let workers = max(1, threads)

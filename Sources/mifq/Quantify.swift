@@ -67,6 +67,9 @@ struct Quantify: ParsableCommand {
             fail(error)
         }
         let ok = summary.results.count
+        if summary.removedLeftovers > 0 {
+            FileHandle.standardError.write(Data("mifq: note: removed \(summary.removedLeftovers) temporary file(s) an interrupted run had left in \(out)\n".utf8))
+        }
         print("\(ok) slide(s) quantified, \(summary.failures.count) failed, \(summary.skipped.count) skipped → \(out)/densities.csv")
         if !summary.failures.isEmpty { throw ExitCode(1) }
     }

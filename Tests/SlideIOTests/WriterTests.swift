@@ -323,4 +323,30 @@ final class WriterTests: XCTestCase {
         try Self.writeRecipe(to: TestData.path("written/mifq_writer.ome.tif"))
         for (file, spec) in Self.rawFixtures { try Self.writeRecipe(to: TestData.path("written/\(file)"), spec: spec) }
     }
+
+    /// Temporary files left by a process of this host that has exited are removed (from the
+    /// folder and its subfolders); a running process's, another host's and other hidden files stay.
+    func testLeftoverTemporaryFilesOfExitedProcessesAreRemoved() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mifq-leftovers-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("cells"), withIntermediateDirectories: true)
+        let exited = Process()
+        exited.executableURL = URL(fileURLWithPath: "/bin/true")
+        try exited.run(); exited.waitUntilExit()
+        let dead = exited.processIdentifier, host = TemporaryFiles.host
+        let id = UUID().uuidString
+        let names = [".spool-\(host)-\(dead)-\(id)", "cells/.a.csv.tmp-\(host)-\(dead)",       // removed
+                     ".spool-\(host)-\(getpid())-\(id)", "cells/.b.csv.tmp-\(host)-\(getpid())", // running
+                     ".spool-other-\(host)-\(dead)-\(id)", ".c.csv.tmp-other\(host)-\(dead)",     // other hosts
+                     ".spool-\(host)-2-\(dead)-\(id)", ".d.csv.tmp-\(host)-2-\(dead)",            // (host "<ours>-2")
+                     ".hidden", "cells/.tmp-\(host)-\(dead)x", "slides.csv"]
+        for n in names { XCTAssertTrue(FileManager.default.createFile(atPath: dir.appendingPathComponent(n).path, contents: Data())) }
+        XCTAssertEqual(TemporaryFiles.removeLeftovers(in: dir), 2)
+        for (k, n) in names.enumerated() {
+            XCTAssertEqual(FileManager.default.fileExists(atPath: dir.appendingPathComponent(n).path), k >= 2, n)
+        }
+        // The names the writers use are the ones recognised.
+        let url = dir.appendingPathComponent("t.csv")
+        XCTAssertEqual(TemporaryFiles.writer(of: TemporaryFiles.beside(url).lastPathComponent), getpid())
+        XCTAssertEqual(TemporaryFiles.writer(of: TemporaryFiles.spool(in: dir).lastPathComponent), getpid())
+    }
 }
