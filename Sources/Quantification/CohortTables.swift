@@ -56,17 +56,21 @@ public enum CohortTables {
         return seen
     }
 
-    public static func loadResults(in dir: URL) throws -> [SlideResult] {
+    /// The slide results in `dir/slides`. A file that is not one is an error, or, with
+    /// `unreadable`, passed to it (its path) and left out.
+    public static func loadResults(in dir: URL, unreadable: ((String) -> Void)? = nil) throws -> [SlideResult] {
         let sd = dir.appendingPathComponent("slides")
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: sd.path) else {
             throw SlideError.notFound(path: sd.path)
         }
-        return try names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.sorted().map { name in
+        return try names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.sorted().compactMap { name in
             let url = sd.appendingPathComponent(name)
             do {
                 return try JSONDecoder().decode(SlideResult.self, from: Data(contentsOf: url))
             } catch {
-                throw SlideError.corrupt(path: url.path, detail: "not a mifq slide result")
+                guard let unreadable else { throw SlideError.invalid(path: url.path, detail: "not a mifq slide result") }
+                unreadable(url.path)
+                return nil
             }
         }
     }

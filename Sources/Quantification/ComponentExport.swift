@@ -8,7 +8,7 @@ public enum ComponentExport {
     public static func write(slide: Slide, channelMap: [Int], unmixer: Unmixer, to path: String, tile: Int = 512,
                              threads: Int, progress: ((Int, Int) -> Void)? = nil) throws {
         guard !slide.isUnmixed else {
-            throw SlideError.badChannel(path: slide.path, detail: "already holds unmixed components (its metadata says so); unmixing them again would be wrong")
+            throw SlideError.invalid(path: slide.path, detail: "already holds unmixed components (its metadata says so); unmixing them again would be wrong")
         }
         var spec = ImageSpec(width: slide.width, height: slide.height, channelNames: unmixer.library.components,
                              sampleType: .float32, pixelSizeUm: slide.pixelSizeUm, tileSize: 512)

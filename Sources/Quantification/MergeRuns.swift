@@ -4,20 +4,26 @@ import SlideIO
 /// Joins per-slide results from several quantify folders (a cohort split across machines).
 public enum MergeRuns {
     /// Copies every `slides/<id>.json` (and its cell table) into `out`, then writes the tables.
-    /// Two folders holding the same slide id is an error.
+    /// Two folders holding the same slide id is an error, and so are slides quantified with
+    /// different panels (their densities do not compare) unless `mixedPanels`.
     @discardableResult
-    public static func merge(_ dirs: [URL], into out: URL) throws -> Int {
+    public static func merge(_ dirs: [URL], into out: URL, mixedPanels: Bool = false) throws -> Int {
         let fm = FileManager.default
         var all: [SlideResult] = []
         var from: [String: URL] = [:]
         for d in dirs {
             for r in try CohortTables.loadResults(in: d) {
                 if let other = from[r.slideId], other.standardizedFileURL != d.standardizedFileURL {
-                    throw SlideError.corrupt(path: d.path, detail: "slide \(r.slideId) is also in \(other.path)")
+                    throw SlideError.invalid(path: d.path, detail: "slide \(r.slideId) is also in \(other.path)")
                 }
                 from[r.slideId] = d
                 all.append(r)
             }
+        }
+        if !mixedPanels, let first = all.first, let other = all.first(where: { $0.panelHash != first.panelHash }) {
+            throw SlideError.invalid(path: from[other.slideId]!.path, detail: "slide \(other.slideId) was quantified with another panel "
+                                        + "(hash \(other.panelHash)) than slide \(first.slideId) in \(from[first.slideId]!.path) (hash \(first.panelHash)); "
+                                        + "merge one panel's results (--allow-mixed-panels to join them anyway)")
         }
         try fm.createDirectory(at: out.appendingPathComponent("slides"), withIntermediateDirectories: true)
         for r in all {

@@ -43,7 +43,7 @@ public enum SlideInputs {
         var out: [SlideInput] = []
         for f in files {
             let id = slideId(for: f)
-            guard seen.insert(id).inserted else { throw SlideError.badChannel(path: f, detail: "slide id \(id) appears twice in the inputs") }
+            guard seen.insert(id).inserted else { throw SlideError.invalid(path: f, detail: "slide id \(id) appears twice in the inputs") }
             let patient = patientMap?[id] ?? String(id.split(separator: "_", maxSplits: 1).first ?? Substring(id))
             out.append(SlideInput(path: f, slideId: id, patientId: patient))
         }
@@ -55,19 +55,19 @@ public enum SlideInputs {
     public static func patientMap(_ path: String) throws -> [String: String] {
         guard let data = FileManager.default.contents(atPath: path) else { throw SlideError.notFound(path: path) }
         let records: [[String]]
-        do { records = try CSVText.records(data) } catch { throw SlideError.badChannel(path: path, detail: error.message) }
+        do { records = try CSVText.records(data) } catch { throw SlideError.invalid(path: path, detail: error.message) }
         guard let header = records.first, let si = header.firstIndex(of: "slide_id"), let pi = header.firstIndex(of: "patient_id") else {
-            throw SlideError.badChannel(path: path, detail: "needs columns slide_id and patient_id")
+            throw SlideError.invalid(path: path, detail: "needs columns slide_id and patient_id")
         }
         var map: [String: String] = [:]
         for (n, f) in records.dropFirst().enumerated() {
-            guard f.count > max(si, pi) else { throw SlideError.badChannel(path: path, detail: "line \(n + 2) has too few fields") }
+            guard f.count > max(si, pi) else { throw SlideError.invalid(path: path, detail: "line \(n + 2) has too few fields") }
             let slide = SlideInputs.slideId(for: f[si])
             guard !slide.isEmpty, !f[pi].isEmpty else {
-                throw SlideError.badChannel(path: path, detail: "line \(n + 2): slide_id and patient_id must both be given")
+                throw SlideError.invalid(path: path, detail: "line \(n + 2): slide_id and patient_id must both be given")
             }
             if let earlier = map[slide], earlier != f[pi] {
-                throw SlideError.badChannel(path: path, detail: "slide \(CSVText.shown(slide)) is given to patients "
+                throw SlideError.invalid(path: path, detail: "slide \(CSVText.shown(slide)) is given to patients "
                                             + "\(CSVText.shown(earlier)) and \(CSVText.shown(f[pi]))")
             }
             map[slide] = f[pi]
@@ -95,8 +95,9 @@ public struct QuantifyRun {
         public var results: [SlideResult]
         public var failures: [Failure]
         public var skipped: [String]
-        /// Temporary files an interrupted run on this machine had left in the folder, removed.
-        public var removedLeftovers = 0
+        /// What the user should know about the output folder: temporary files an interrupted
+        /// run left (removed), results left out of the tables (unreadable, or another panel's).
+        public var notes: [String] = []
     }
 
     /// FNV-1a 64 of the panel file's bytes, for provenance in run.json and slide results.
@@ -114,7 +115,9 @@ public struct QuantifyRun {
             throw SlideError.writeFailed(path: outDir.path, detail: "cannot create the output folder")
         }
         guard fm.isWritableFile(atPath: outDir.path) else { throw SlideError.writeFailed(path: outDir.path, detail: "output folder is not writable") }
+        var notes: [String] = []
         let leftovers = TemporaryFiles.removeLeftovers(in: outDir)
+        if leftovers > 0 { notes.append("removed \(leftovers) temporary file(s) an interrupted run had left in \(outDir.path)") }
         let panelData = fm.contents(atPath: panelPath) ?? Data()
         let hash = QuantifyRun.hash(panelData)
         let quantifier = SlideQuantifier(panel: panel, panelHash: hash, options: options)
@@ -139,8 +142,15 @@ public struct QuantifyRun {
                 report(message)
             }
         }
-        // Tables from every result in the folder (earlier runs included), like `mifq merge`.
-        let results = (try? CohortTables.loadResults(in: outDir)) ?? []
+        // Tables from every result in the folder made with this panel (earlier runs included),
+        // like `mifq merge`: another panel's gates and rules make densities that do not compare.
+        let all = try CohortTables.loadResults(in: outDir) { notes.append("\($0): not a mifq slide result, left out of the tables") }
+        let results = all.filter { $0.panelHash == hash }
+        let others = all.filter { $0.panelHash != hash }.map(\.slideId)
+        if !others.isEmpty {
+            notes.append("\(others.count) slide result(s) in \(outDir.path)/slides were made with another panel and are left out "
+                         + "of the tables (re-run them, or use another output folder): \(others.joined(separator: " "))")
+        }
         let phenos = CohortTables.phenotypes(of: results, preferred: panel.phenotypes.map(\.name))
         try CohortTables.writeTables(results, phenotypes: phenos, to: outDir)
         let runInfo = RunInfo(mifqVersion: mifqVersion, panel: panelPath, panelName: panel.name, panelHash: hash,
@@ -149,7 +159,7 @@ public struct QuantifyRun {
                               threads: options.threads, tile: options.tileSize, errors: failures, resumedSkipped: skipped)
         try AtomicFile.write(String(decoding: try CohortTables.encoder().encode(runInfo), as: UTF8.self),
                              to: outDir.appendingPathComponent("run.json"))
-        return Summary(results: results, failures: failures, skipped: skipped, removedLeftovers: leftovers)
+        return Summary(results: results, failures: failures, skipped: skipped, notes: notes)
     }
 
     func isComplete(_ input: SlideInput, resultURL: URL, hash: String) -> Bool {

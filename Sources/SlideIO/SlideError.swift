@@ -14,6 +14,8 @@ public enum SlideError: Error, Equatable, CustomStringConvertible {
     case badRegion(path: String, detail: String)
     case badChannel(path: String, detail: String)
     case writeFailed(path: String, detail: String)
+    /// A problem with an input that is not a slide's pixels (a patient map, a results folder).
+    case invalid(path: String, detail: String)
 
     public var description: String {
         switch self {
@@ -30,6 +32,7 @@ public enum SlideError: Error, Equatable, CustomStringConvertible {
         case .badRegion(let p, let d): return "\(p): bad region (\(d))"
         case .badChannel(let p, let d): return "\(p): \(d)"
         case .writeFailed(let p, let d): return "\(p): cannot write (\(d))"
+        case .invalid(let p, let d): return "\(p): \(d)"
         }
     }
 }

@@ -67,9 +67,7 @@ struct Quantify: ParsableCommand {
             fail(error)
         }
         let ok = summary.results.count
-        if summary.removedLeftovers > 0 {
-            FileHandle.standardError.write(Data("mifq: note: removed \(summary.removedLeftovers) temporary file(s) an interrupted run had left in \(out)\n".utf8))
-        }
+        for note in summary.notes { FileHandle.standardError.write(Data("mifq: note: \(note)\n".utf8)) }
         print("\(ok) slide(s) quantified, \(summary.failures.count) failed, \(summary.skipped.count) skipped → \(out)/densities.csv")
         if !summary.failures.isEmpty { throw ExitCode(1) }
     }
@@ -85,9 +83,12 @@ struct Merge: ParsableCommand {
     @Option(help: "Folder for the merged tables.")
     var out: String
 
+    @Flag(help: "Join slides quantified with different panels (their densities may not compare).")
+    var allowMixedPanels = false
+
     func run() throws {
         do {
-            let n = try MergeRuns.merge(dirs.map { URL(fileURLWithPath: $0) }, into: URL(fileURLWithPath: out))
+            let n = try MergeRuns.merge(dirs.map { URL(fileURLWithPath: $0) }, into: URL(fileURLWithPath: out), mixedPanels: allowMixedPanels)
             print("\(n) slide(s) merged → \(out)/densities.csv")
         } catch {
             fail(error)

@@ -506,6 +506,44 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).skipped, ["P09_empty"])
     }
 
+    /// Densities from different panels do not compare: quantify leaves another panel's results
+    /// in its folder out of the tables (and says so), as it does a file that is not a result;
+    /// merge refuses to join two panels' results unless told to.
+    func testResultsOfAnotherPanelAreNotMixedIn() throws {
+        let dir = Self.tmp()
+        let tiny = Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif")
+        let other = dir.appendingPathComponent("other.ome.tif")
+        try FileManager.default.copyItem(at: tiny, to: other)
+        var text = try String(contentsOfFile: Self.panelPath, encoding: .utf8)
+        text = text.replacingOccurrences(of: "\"minimum\": 20", with: "\"minimum\": 25")
+        let panel2 = dir.appendingPathComponent("panel2.json")
+        try text.write(to: panel2, atomically: true, encoding: .utf8)
+        let a = dir.appendingPathComponent("a"), b = dir.appendingPathComponent("b")
+        var (status, err) = try Self.run(["quantify", tiny.path, "--panel", Self.panelPath, "--out", a.path, "--quiet", "--no-qc"])
+        XCTAssertEqual(status, 0, err)
+        (status, err) = try Self.run(["quantify", other.path, "--panel", panel2.path, "--out", a.path, "--quiet", "--no-qc"])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertTrue(err.contains("mifq: note: 1 slide result(s) in \(a.path)/slides were made with another panel and are left out of the tables"), err)
+        XCTAssertTrue(err.hasSuffix(": tiny\n"), err)
+        var slides = try String(contentsOf: a.appendingPathComponent("slides.csv"), encoding: .utf8)
+        XCTAssertEqual(slides.split(separator: "\n").dropFirst().map { $0.split(separator: ",")[0] }, ["other"])
+        try "{}".write(to: a.appendingPathComponent("slides/junk.json"), atomically: true, encoding: .utf8)
+        (status, err) = try Self.run(["quantify", other.path, "--panel", panel2.path, "--out", a.path, "--quiet", "--no-qc", "--resume"])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertTrue(err.contains("mifq: note: \(a.path)/slides/junk.json: not a mifq slide result, left out of the tables"), err)
+        try FileManager.default.removeItem(at: a.appendingPathComponent("slides/junk.json"))
+        try FileManager.default.removeItem(at: a.appendingPathComponent("slides/tiny.json"))
+        (status, err) = try Self.run(["quantify", tiny.path, "--panel", Self.panelPath, "--out", b.path, "--quiet", "--no-qc"])
+        XCTAssertEqual(status, 0, err)
+        let merged = dir.appendingPathComponent("merged")
+        XCTAssertThrowsError(try MergeRuns.merge([b, a], into: merged)) {
+            XCTAssertTrue("\($0)".hasPrefix("\(a.path): slide other was quantified with another panel"), "\($0)")
+        }
+        XCTAssertEqual(try MergeRuns.merge([b, a], into: merged, mixedPanels: true), 2)
+        slides = try String(contentsOf: merged.appendingPathComponent("slides.csv"), encoding: .utf8)
+        XCTAssertEqual(slides.split(separator: "\n").count, 3)
+    }
+
     func testMergeEqualsASingleRun() throws {
         let whole = try quantify(tile: 1024, threads: 2)
         let dir = Self.tmp()
