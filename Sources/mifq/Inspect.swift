@@ -18,6 +18,8 @@ struct Inspect: ParsableCommand {
     @Option(help: "Pixel size in µm, overriding the file's.")
     var pixelSize: Double?
 
+    func validate() throws { try Check.pixelSize(pixelSize) }
+
     func run() throws {
         do {
             let s = try Slide(path: slide, pixelSizeUm: pixelSize)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SlideIO
 #if canImport(Glibc)
 import CMalloc
 #endif
@@ -50,4 +51,24 @@ struct RunOptions: ParsableArguments {
     var quiet = false
 
     var workers: Int { max(1, threads) }
+
+    func validate() throws { try Check.range(threads, 1...4096, "--threads") }
+}
+
+/// Option values checked before any work starts; each failure names the option.
+enum Check {
+    /// A pixel size, when one is given: a number above 0 (whether it is plausible for the
+    /// slide, `Slide.plausiblePixelSizes`, is checked with the slide, naming it).
+    static func pixelSize(_ v: Double?) throws {
+        guard let v else { return }
+        guard v.isFinite, v > 0 else { throw ValidationError("--pixel-size must be a number of µm above 0 (got \(v))") }
+    }
+
+    static func range(_ v: Int, _ r: ClosedRange<Int>, _ option: String) throws {
+        guard r.contains(v) else { throw ValidationError("\(option) must be between \(r.lowerBound) and \(r.upperBound) (got \(v))") }
+    }
+
+    /// Tiles of 64 px to 8192 px: smaller ones are mostly halo, larger ones hold a slide's
+    /// worth of planes per worker.
+    static func tile(_ v: Int) throws { try range(v, 64...8192, "--tile") }
 }

@@ -41,6 +41,8 @@ struct Quantify: ParsableCommand {
 
     @OptionGroup var common: RunOptions
 
+    func validate() throws { try Check.tile(tile); try Check.pixelSize(pixelSize) }
+
     func run() throws {
         let summary: QuantifyRun.Summary
         do {

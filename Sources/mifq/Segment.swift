@@ -31,6 +31,8 @@ struct Segment: ParsableCommand {
 
     @OptionGroup var common: RunOptions
 
+    func validate() throws { try Check.tile(tile); try Check.pixelSize(pixelSize) }
+
     func run() throws {
         do {
             let slide = try Slide(path: image, pixelSizeUm: pixelSize)

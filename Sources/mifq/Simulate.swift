@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Phenotyping
 import Simulation
+import SlideIO
 
 struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -63,12 +64,20 @@ struct Simulate: ParsableCommand {
         throw PanelError.invalid(path: studyPanelPath, "cannot be found in the working folder or beside mifq; give one with --panel")
     }
 
+    func validate() throws {
+        try Check.range(patients, 1...100_000, "--patients")
+        try Check.range(slidesPerPatient, 1...1000, "--slides-per-patient")
+        guard Slide.plausiblePixelSizes.contains(pixelSize) else {
+            throw ValidationError("--pixel-size must be between \(Slide.plausiblePixelSizes.lowerBound) and \(Slide.plausiblePixelSizes.upperBound) µm (got \(pixelSize))")
+        }
+    }
+
     func run() throws {
         do {
             let p = try Panel.load(panel ?? Simulate.studyPanel())
             let parts = size.lowercased().split(separator: "x").compactMap { Int($0) }
-            guard parts.count == 2, parts[0] >= 64, parts[1] >= 64 else {
-                throw ValidationError("--size must be WxH with both at least 64, e.g. 2048x2048")
+            guard parts.count == 2, parts.allSatisfy({ (64...131_072).contains($0) }) else {
+                throw ValidationError("--size must be WxH with both from 64 to 131072, e.g. 2048x2048")
             }
             var sim = CohortSimulator(panel: p)
             sim.patients = patients; sim.slidesPerPatient = slidesPerPatient

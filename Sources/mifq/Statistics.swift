@@ -21,7 +21,9 @@ struct Compare: ParsableCommand {
 
     func run() throws {
         let g = groups.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-        guard g.count == 2, !g[0].isEmpty, !g[1].isEmpty else { throw ValidationError("--groups takes two names, e.g. PR,SD") }
+        guard g.count == 2, !g[0].isEmpty, !g[1].isEmpty, g[0].uppercased() != g[1].uppercased() else {
+            throw ValidationError("--groups takes two different names, e.g. PR,SD")
+        }
         do {
             let notes = try CohortRun.compare(values: densities, clinical: clinical, groups: (g[0], g[1]), out: URL(fileURLWithPath: out))
             for n in notes { FileHandle.standardError.write(Data("mifq: note: \(n)\n".utf8)) }
@@ -62,6 +64,11 @@ struct SurvivalCommand: ParsableCommand {
 
     @Option(help: "Landmark time in months for survival rates.")
     var landmark = 12.0
+
+    func validate() throws {
+        guard landmark.isFinite && landmark > 0 else { throw ValidationError("--landmark must be a time above 0 months (got \(landmark))") }
+        guard percentile > 0 && percentile < 100 else { throw ValidationError("--percentile must be between 0 and 100 (got \(percentile))") }
+    }
 
     func run() throws {
         let e = endpoints.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces).lowercased() }

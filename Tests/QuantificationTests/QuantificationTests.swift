@@ -296,6 +296,26 @@ final class QuantificationTests: XCTestCase {
         return (p.terminationStatus, String(decoding: e, as: UTF8.self))
     }
 
+    /// Option values that cannot be meant stop the command before any work, naming the option
+    /// (they were clamped or ignored: `--pixel-size 0` used the file's, `--tile 100000` made a
+    /// tile of the whole slide, a 10⁸-px `--size` crashed allocating 11 TB).
+    func testImpossibleOptionsAreRefused() throws {
+        let dir = Self.tmp(), tiny = Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif").path
+        let q = ["quantify", tiny, "--panel", Self.panelPath, "--out", dir.path]
+        for (args, message) in [(q + ["--pixel-size", "0"], "--pixel-size must be a number of µm above 0 (got 0.0)"),
+                                (q + ["--tile", "100000"], "--tile must be between 64 and 8192 (got 100000)"),
+                                (q + ["--threads", "0"], "--threads must be between 1 and 4096 (got 0)"),
+                                (["simulate", "--out", dir.path, "--size", "100000000x64"], "--size must be WxH with both from 64 to 131072"),
+                                (["simulate", "--out", dir.path, "--patients", "0"], "--patients must be between 1 and 100000 (got 0)"),
+                                (["survival", tiny, "--clinical", tiny, "--out", dir.path, "--landmark", "nan"], "--landmark must be a time above 0 months"),
+                                (["compare", tiny, "--clinical", tiny, "--out", dir.path, "--groups", "PR,pr"], "--groups takes two different names")] {
+            let (status, err) = try Self.run(args)
+            XCTAssertNotEqual(status, 0, args.joined(separator: " "))
+            XCTAssertTrue(err.contains(message), err)
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [])
+    }
+
     /// `simulate` without `--panel` finds the study panel from any working folder (it looked
     /// only in the working folder, so outside the repository it failed).
     func testSimulateFindsTheStudyPanelFromAnyFolder() throws {
