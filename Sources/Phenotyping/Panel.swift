@@ -271,7 +271,6 @@ public struct Panel: Codable, Equatable, Sendable {
     public func componentIndex(_ name: String) -> Int? { library.components.firstIndex(of: name) }
     public func marker(_ name: String) -> MarkerSpec? { markers.first { $0.name == name } }
 
-    /// Slide channel index for every library channel of `slide` (see below).
     /// The slide channel read for each library channel, or, on a slide of unmixed components
     /// (`Slide.isUnmixed`), for each library component: those are read as they are.
     public func channelMap(for slide: Slide) throws -> [Int] {

@@ -160,7 +160,7 @@ public final class Slide: @unchecked Sendable {
 
     /// Whether every channel is an unmixed component (the file says so): such a slide's
     /// channels are read as components, not unmixed again.
-    public var isUnmixed: Bool { !channels.isEmpty && channels.allSatisfy { $0.isUnmixedComponent == true } }
+    public var isUnmixed: Bool { ChannelInfo.allUnmixed(channels) }
 
     /// Index of the channel whose name or biomarker equals `name` (case-insensitive).
     public func channelIndex(named name: String) -> Int? {

@@ -20,6 +20,11 @@ public struct ChannelInfo: Codable, Equatable, Sendable {
     public var isUnmixedComponent: Bool? = nil
 
     enum CodingKeys: String, CodingKey { case index, name, biomarker, isUnmixedComponent = "unmixed_component" }
+
+    /// Whether every one of `channels` says it is an unmixed component.
+    static func allUnmixed(_ channels: [ChannelInfo]) -> Bool {
+        !channels.isEmpty && channels.allSatisfy { $0.isUnmixedComponent == true }
+    }
 }
 
 public struct LevelInfo: Codable, Equatable, Sendable {

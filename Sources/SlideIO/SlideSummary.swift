@@ -57,7 +57,7 @@ public struct SlideSummary: Codable, Sendable {
     public func text() -> String {
         var out = "\(path)\n"
         out += "  format       \(format) (\(container))\n"
-        if !channels.isEmpty && channels.allSatisfy({ $0.isUnmixedComponent == true }) {
+        if ChannelInfo.allUnmixed(channels) {
             out += "  content      unmixed components (quantify reads them as they are)\n"
         }
         out += "  size         \(width) × \(height) px, \(channels.count) channels, \(sampleType), \(compression)\n"
