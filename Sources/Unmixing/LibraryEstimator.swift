@@ -26,18 +26,19 @@ public struct LibraryEstimator: Sendable {
     /// - Parameters:
     ///   - slides: path of each control slide; `fluors`: the library's component names.
     ///   Files are matched to fluors by name (case, spaces, '-', '_' ignored); the unstained
-    ///   slide's name contains "unstained" or "autofluorescence".
-    public func estimate(slides: [String], fluors: [String], channels: [String]) throws -> Estimate {
+    ///   slide's name contains "unstained" or "autofluorescence". `folder` names where they
+    ///   were looked for, in the error when one is missing.
+    public func estimate(slides: [String], fluors: [String], channels: [String], folder: String = "the control slides") throws -> Estimate {
         func stem(_ p: String) -> String { LibraryEstimator.key(((p as NSString).lastPathComponent as NSString).deletingPathExtension.replacingOccurrences(of: ".ome", with: "")) }
         guard let unstained = slides.first(where: { stem($0).contains("unstained") || stem($0).contains("autofluorescence") }) else {
-            throw SlideError.notFound(path: "an unstained control slide (a file named unstained.*)")
+            throw SlideError.invalid(path: folder, detail: "has no unstained control slide (a file named unstained.* or autofluorescence.*)")
         }
         let (afSpectrum, afLevel, nAF) = try autofluorescence(unstained, channels: channels)
         var columns: [[Double]] = []
         var used: [String: Int] = ["unstained": nAF]
         for f in fluors {
             guard let path = slides.first(where: { stem($0) == LibraryEstimator.key(f) }) else {
-                throw SlideError.notFound(path: "a single-stain slide for \(f) (a file named \(f.replacingOccurrences(of: " ", with: "")).*)")
+                throw SlideError.invalid(path: folder, detail: "has no single-stain slide for \(f) (a file named \(f.replacingOccurrences(of: " ", with: "")).*)")
             }
             let (col, n) = try fluorSpectrum(path, channels: channels, afSpectrum: afSpectrum, afLevel: afLevel)
             columns.append(col)

@@ -61,7 +61,7 @@ struct Library: ParsableCommand {
             let slides = try SlideInputs.find([singleStain], patientMap: nil).map(\.path)
             var est = LibraryEstimator()
             est.darkOffset = p.library.darkOffset
-            let e = try est.estimate(slides: slides, fluors: p.library.components, channels: p.library.channels)
+            let e = try est.estimate(slides: slides, fluors: p.library.components, channels: p.library.channels, folder: singleStain)
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             try AtomicFile.write(String(decoding: try enc.encode(["library": e.library]), as: UTF8.self), to: URL(fileURLWithPath: out))

@@ -145,6 +145,17 @@ final class UnmixingTests: XCTestCase {
             let cos = dot / (a.map { $0 * $0 }.reduce(0, +).squareRoot() * b.map { $0 * $0 }.reduce(0, +).squareRoot())
             XCTAssertLessThanOrEqual(1 - cos, 0.02, "fluor \(panel.library.components[k])")
         }
+        // A missing control is named, with the folder it was looked for in.
+        let noUnstained = files.filter { !$0.hasSuffix("unstained.ome.tif") }
+        XCTAssertThrowsError(try LibraryEstimator().estimate(slides: noUnstained, fluors: panel.library.components,
+                                                             channels: panel.library.channels, folder: slidesDir.path)) {
+            XCTAssertEqual("\($0)", "\(slidesDir.path): has no unstained control slide (a file named unstained.* or autofluorescence.*)")
+        }
+        let noOpal570 = files.filter { !$0.hasSuffix("Opal570.ome.tif") }
+        XCTAssertThrowsError(try LibraryEstimator().estimate(slides: noOpal570, fluors: panel.library.components,
+                                                             channels: panel.library.channels, folder: slidesDir.path)) {
+            XCTAssertEqual("\($0)", "\(slidesDir.path): has no single-stain slide for Opal 570 (a file named Opal570.*)")
+        }
     }
 
     func testBadPanelsGiveOneLineErrors() throws {
