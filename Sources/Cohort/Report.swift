@@ -24,6 +24,7 @@ public enum Report {
             sections.append(section("Kaplan–Meier curves", "<div class=\"grid\">\(inner)</div>"))
         }
         if let t = try csv("densities.csv") { sections.append(section("Densities per patient (cells/mm²)", table(t))) }
+        if let gallery = qcGallery(dir, slides: try csv("slides.csv")) { sections.append(gallery) }
         guard !sections.isEmpty else {
             throw CohortError.input(dir.path, "holds no mifq results (km_summary.csv, mann_whitney.csv, logrank.csv or densities.csv)")
         }
@@ -35,11 +36,39 @@ public enum Report {
         th{background:#f3f3f3;white-space:normal;overflow-wrap:anywhere;vertical-align:bottom}
         td:first-child,th:first-child{text-align:left}.sig{background:#fff3c4;font-weight:bold}
         .grid{display:flex;flex-wrap:wrap;gap:12px}.fig svg{max-width:100%;height:auto}svg{max-width:100%;height:auto}
+        .qc figure{width:280px;margin:0}.qc img{width:100%;height:auto;background:#000}.qc figcaption{font-size:10px}
         @media print{@page{size:landscape;margin:12mm}body{margin:0;max-width:none}table{font-size:8px}
         h2{page-break-after:avoid}.fig{page-break-inside:avoid}}
         """
         return "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>mifq report</title><style>\(css)</style></head><body>"
             + "<h1>mifq report — \(SVG.esc(dir.lastPathComponent))</h1>" + sections.joined() + "</body></html>\n"
+    }
+
+    /// Every slide's QC picture (`qc/<slide>.png` beside the report, linked, not embedded: a
+    /// cohort's would make the page hundreds of MB), captioned with its areas and cell count
+    /// from `slides`; nil without pictures.
+    static func qcGallery(_ dir: URL, slides: [[String]]?) -> String? {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("qc").path)) ?? [])
+            .filter { $0.hasSuffix(".png") && !$0.hasPrefix(".") }.sorted()
+        guard !names.isEmpty else { return nil }
+        var captions: [String: String] = [:]
+        if let header = slides?.first, let rows = slides?.dropFirst(),
+           let id = header.firstIndex(of: "slide_id"), let tissue = header.firstIndex(of: "tissue_area_mm2"),
+           let tumor = header.firstIndex(of: "tumor_area_mm2"), let cells = header.firstIndex(of: "cells") {
+            for r in rows where r.count == header.count {
+                let t = Double(r[tissue]) ?? 0, u = Double(r[tumor]) ?? 0
+                captions[r[id]] = String(format: "tissue %.3g mm², tumour %.0f%%, %@ cells", t, t > 0 ? 100 * u / t : 0, r[cells])
+            }
+        }
+        let figures = names.map { name -> String in
+            let slide = String(name.dropLast(4))
+            let src = SVG.esc("qc/" + (name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name))
+            return "<figure><a href=\"\(src)\"><img src=\"\(src)\" loading=\"lazy\" alt=\"\(SVG.esc(slide))\"></a>"
+                + "<figcaption><b>\(SVG.esc(slide))</b> \(SVG.esc(captions[slide] ?? ""))</figcaption></figure>"
+        }
+        return section("Slides: QC pictures", "<p>Tumour marker red, first immune marker green, nuclei blue; tumour outline yellow; "
+                       + "a dot per phenotyped cell. The pictures are the files in qc/ beside this page.</p>"
+                       + "<div class=\"grid qc\">\(figures.joined())</div>")
     }
 
     static func section(_ title: String, _ body: String) -> String { "<section><h2>\(SVG.esc(title))</h2>\(body)</section>" }

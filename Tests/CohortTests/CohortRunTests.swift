@@ -66,6 +66,19 @@ final class CohortRunTests: XCTestCase {
         XCTAssertTrue(html.contains("<svg") && html.contains("Kaplan–Meier curves") && !html.contains("<script"))
     }
 
+    /// The report shows every slide's QC picture (linked from qc/, names escaped) captioned
+    /// with its areas and cells from slides.csv.
+    func testReportShowsTheSlidesQCPictures() throws {
+        _ = file("densities.csv", "patient_id,CD8_density_total\nP1,300\n")
+        _ = file("slides.csv", "slide_id,patient_id,pixel_size_um,tissue_area_mm2,tumor_area_mm2,stroma_area_mm2,cells\nP1 a&b,P1,0.5,2,0.5,1.5,100\n")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("qc"), withIntermediateDirectories: true)
+        _ = file("qc/P1 a&b.png", "png")
+        let html = try String(contentsOf: try CohortRun.report(dir), encoding: .utf8)
+        XCTAssertTrue(html.contains("<h2>Slides: QC pictures</h2>"), html)
+        XCTAssertTrue(html.contains("<img src=\"qc/P1%20a&amp;b.png\" loading=\"lazy\" alt=\"P1 a&amp;b\">"), html)
+        XCTAssertTrue(html.contains("<b>P1 a&amp;b</b> tissue 2 mm², tumour 25%, 100 cells"), html)
+    }
+
     func testBadInputsGiveOneLineErrors() throws {
         func expect(_ body: () throws -> Void, _ text: String) {
             XCTAssertThrowsError(try body()) { e in
