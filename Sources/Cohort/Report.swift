@@ -36,7 +36,7 @@ public enum Report {
         th{background:#f3f3f3;white-space:normal;overflow-wrap:anywhere;vertical-align:bottom}
         td:first-child,th:first-child{text-align:left}.sig{background:#fff3c4;font-weight:bold}
         .grid{display:flex;flex-wrap:wrap;gap:12px}.fig svg{max-width:100%;height:auto}svg{max-width:100%;height:auto}
-        .qc figure{width:280px;margin:0}.qc img{width:100%;height:auto;background:#000}.qc figcaption{font-size:10px}
+        .qc figure{width:270px;margin:0}.qc img{width:100%;height:auto;background:#000}.qc figcaption{font-size:10px}
         @media print{@page{size:landscape;margin:12mm}body{margin:0;max-width:none}table{font-size:8px}
         h2{page-break-after:avoid}.fig{page-break-inside:avoid}}
         """
