@@ -278,13 +278,21 @@ public struct Panel: Codable, Equatable, Sendable {
     }
 
     /// Slide channel index for every library channel (or component), matched by name or
-    /// biomarker (case-insensitive; spaces, '-' and '_' ignored).
+    /// biomarker (case-insensitive; spaces, '-' and '_' ignored), or by either part of a name
+    /// written "marker (fluor)", as inForm names its components ("CD8 (Opal 570)").
     public func channelMap(slideChannels: [(name: String, biomarker: String?)], path: String, components: Bool = false) throws -> [Int] {
         func key(_ s: String) -> String { s.lowercased().filter { !" -_".contains($0) } }
+        func keys(_ c: (name: String, biomarker: String?)) -> [String] {
+            var out = [key(c.name)] + (c.biomarker.map { [key($0)] } ?? [])
+            if c.name.hasSuffix(")"), let open = c.name.lastIndex(of: "(") {
+                out += [key(String(c.name[..<open])), key(String(c.name[c.name.index(after: open)..<c.name.index(before: c.name.endIndex)]))]
+            }
+            return out
+        }
         var out: [Int] = []
         for want in components ? library.components : library.channels {
             let k = key(want)
-            guard let i = slideChannels.firstIndex(where: { key($0.name) == k || ($0.biomarker.map(key) == k) }) else {
+            guard let i = slideChannels.firstIndex(where: { keys($0).contains(k) }) else {
                 let have = slideChannels.map(\.name).joined(separator: ", ")
                 let what = components ? "unmixed component" : "channel"
                 throw PanelError.mismatch(path: path, "has no \(what) \"\(want)\" that panel \"\(name)\" needs (it has: \(have))")

@@ -206,5 +206,15 @@ final class UnmixingTests: XCTestCase {
         XCTAssertThrowsError(try panel.channelMap(slideChannels: [("DAPI", nil), ("Opal 480", nil)], path: "s.tif")) {
             XCTAssertTrue("\($0)".hasPrefix("s.tif: has no channel \"Opal 520\""), "\($0)")
         }
+        // Components named as inForm names them, "marker (fluor)", in another order, with an
+        // autofluorescence component; a channel matched by its biomarker; a name in parentheses
+        // that is not a whole part does not match.
+        let inForm: [(name: String, biomarker: String?)] = [
+            ("Autofluorescence", nil), ("CD8 (Opal 570)", nil), ("DAPI", nil), ("CD68 (Opal 480)", nil), ("x", "Opal 520"),
+            ("PD-L1 (Opal 620)", nil), ("CD4 (Opal 690)", nil), ("panCK (Opal 780)", nil)]
+        XCTAssertEqual(try panel.channelMap(slideChannels: inForm, path: "c.tif", components: true), [2, 3, 4, 1, 5, 6, 7])
+        XCTAssertThrowsError(try panel.channelMap(slideChannels: [("DAPI", nil), ("CD68 (Opal 48)", nil)], path: "c.tif", components: true)) {
+            XCTAssertTrue("\($0)".hasPrefix("c.tif: has no unmixed component \"Opal 480\""), "\($0)")
+        }
     }
 }
