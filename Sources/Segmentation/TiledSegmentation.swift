@@ -145,9 +145,11 @@ public struct TiledSegmentation: Sendable {
         return segmenter.threshold(smoothed: values, differences: &differences)
     }
 
-    /// Segments tile `i`; the region's images are kept in the result for measurement.
-    public func segmentTile(_ i: Int, threshold: Float, cellExpansionPx: Double) throws -> TileSegmentation {
-        let c = core(i)
+    /// Segments tile `i` (or only the part `within` of its core: cells whose centroids fall
+    /// elsewhere in the core are not wanted); the region's images are kept in the result for
+    /// measurement. A part gets the same halo, so its cells are the whole tile's.
+    public func segmentTile(_ i: Int, within part: PixelRegion? = nil, threshold: Float, cellExpansionPx: Double) throws -> TileSegmentation {
+        let c = part ?? core(i)
         let r = expanded(c)
         let images = try source.images(r)
         let nuclei = StageTimes.measure("segment") { segmenter.segment(images[nucleusIndex], threshold: threshold) }
@@ -186,16 +188,17 @@ public struct TiledSegmentation: Sendable {
 
     /// As `run`, with `map` applied to each tile on its worker (e.g. per-cell measurement), so
     /// only its result waits for the in-order `consume`; `tiles` (ascending) limits the run to
-    /// those tiles (default: all).
-    public func run<T>(threshold: Float, cellExpansionPx: Double, tiles: [Int]? = nil,
+    /// those tiles (default: all), and `parts` (one per tile run) to part of each tile's core.
+    public func run<T>(threshold: Float, cellExpansionPx: Double, tiles: [Int]? = nil, parts: [PixelRegion]? = nil,
                        map: @escaping @Sendable (TileSegmentation) throws -> T, consume: (T) throws -> Void) throws {
         let order = tiles ?? Array(0..<tileCount)
+        precondition(parts == nil || parts!.count == order.count)
         let pipeline = TilePipeline<T>(count: order.count, window: 3 * threads)
         let group = DispatchGroup()
         for _ in 0..<min(threads, order.count) {
             DispatchQueue.global().async(group: group) {
                 while let k = pipeline.take() {
-                    pipeline.put(k, Result { try map(try segmentTile(order[k], threshold: threshold, cellExpansionPx: cellExpansionPx)) })
+                    pipeline.put(k, Result { try map(try segmentTile(order[k], within: parts?[k], threshold: threshold, cellExpansionPx: cellExpansionPx)) })
                 }
             }
         }

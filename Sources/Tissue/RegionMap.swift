@@ -44,14 +44,25 @@ public struct RegionMap: Sendable {
         (min(width - 1, max(0, Int(x / scale))), min(height - 1, max(0, Int(y / scale))))
     }
 
-    /// Whether any map pixel under the level-0 rectangle [x0, x1) × [y0, y1) is tissue.
-    public func hasTissue(x0: Int, y0: Int, x1: Int, y1: Int) -> Bool {
-        guard x1 > x0, y1 > y0 else { return false }
-        let (i0, j0) = RegionMap.pixel(atX: Double(x0), y: Double(y0), width: width, height: height, scale: scale)
-        let (i1, j1) = RegionMap.pixel(atX: Double(x1 - 1), y: Double(y1 - 1), width: width, height: height, scale: scale)
-        guard i0 <= i1, j0 <= j1 else { return false }
-        for j in j0...j1 { for i in i0...i1 where labels[j * width + i] != RegionMap.background { return true } }
-        return false
+    /// The part of a tile's core [x0, x1) × [y0, y1) (level 0) where a cell counted in tissue
+    /// can have its rounded centroid: the core clipped to the footprint of the tissue map pixels
+    /// under it, widened by one pixel each way (a centroid inside a map pixel rounds to at most
+    /// half a pixel outside it); nil when no map pixel there is tissue. The rest of the core is
+    /// glass, whose cells are left out anyway, and need not be segmented.
+    public func tissueBounds(x0: Int, y0: Int, x1: Int, y1: Int) -> (x0: Int, y0: Int, x1: Int, y1: Int)? {
+        guard x1 > x0, y1 > y0 else { return nil }
+        let (i0, j0) = RegionMap.pixel(atX: Double(x0 - 1), y: Double(y0 - 1), width: width, height: height, scale: scale)
+        let (i1, j1) = RegionMap.pixel(atX: Double(x1), y: Double(y1), width: width, height: height, scale: scale)
+        var iMin = Int.max, iMax = Int.min, jMin = Int.max, jMax = Int.min
+        for j in j0...j1 {
+            for i in i0...i1 where labels[j * width + i] != RegionMap.background {
+                iMin = min(iMin, i); iMax = max(iMax, i); jMin = min(jMin, j); jMax = max(jMax, j)
+            }
+        }
+        guard iMin <= iMax else { return nil }
+        let bx0 = max(x0, Int((Double(iMin) * scale).rounded(.down)) - 1), bx1 = min(x1, Int((Double(iMax + 1) * scale).rounded(.up)) + 1)
+        let by0 = max(y0, Int((Double(jMin) * scale).rounded(.down)) - 1), by1 = min(y1, Int((Double(jMax + 1) * scale).rounded(.up)) + 1)
+        return bx0 < bx1 && by0 < by1 ? (bx0, by0, bx1, by1) : nil
     }
 
     /// Area of a region in mm², each map pixel weighted by the part of it inside the slide.

@@ -5,6 +5,7 @@ import Simulation
 import Unmixing
 import SlideIO
 import Imaging
+import Tissue
 @testable import Segmentation
 @testable import Quantification
 
@@ -191,6 +192,48 @@ final class QuantificationTests: XCTestCase {
             XCTAssertEqual(x, try String(contentsOf: c.appendingPathComponent(f), encoding: .utf8), f)
             XCTAssertEqual(x, try String(contentsOf: d.appendingPathComponent(f), encoding: .utf8), f)
         }
+    }
+
+    /// Segmenting only the tissue part of each tile's core (`RegionMap.tissueBounds`, with its
+    /// halo) finds exactly the whole tiles' cells in tissue: same centroids, nucleus and cell
+    /// areas, in the same order. Tiles of 128 px on the 512 × 448 slide; the map (4 px a map
+    /// pixel) is tissue in rectangles of 15 × 19 map pixels, repeating every 32 × 28, so each
+    /// core holds tissue in part of it and many cells lie in a rectangle's outermost map pixels,
+    /// where the part's one-pixel margin matters.
+    func testSegmentingTheTissuePartOfATileFindsTheWholeTilesCellsInTissue() throws {
+        let slide = try Slide(path: Self.withoutPyramid)
+        let channelMap = try Self.panel.channelMap(for: slide)
+        let (mw, mh) = (128, 112)
+        let squares = (0..<(mw * mh)).map { k in UInt8((5..<20).contains(k % mw % 32) && (3..<22).contains(k / mw % 28) ? 1 : 0) }
+        let map = RegionMap(width: mw, height: mh, scale: 4, pixelSizeUm: 0.5, labels: squares, fullWidth: 512, fullHeight: 448)
+        let source = UnmixedSource(slide: slide, channelMap: channelMap, unmixer: Unmixer(library: Self.panel.library, method: .ols))
+        let tiled = TiledSegmentation(source: source, nucleusIndex: Self.panel.componentIndex(Self.panel.nucleus.component)!,
+                                      parameters: Self.panel.nucleus.parameters, pixelSizeUm: 0.5, tileSize: 128, threads: 2)
+        let t = try tiled.estimateThreshold()
+        func inTissue(_ x: Double, _ y: Double) -> Bool {
+            let (i, j) = RegionMap.pixel(atX: x, y: y, width: map.width, height: map.height, scale: map.scale)
+            return map.labels[j * map.width + i] != RegionMap.background
+        }
+        typealias Cell = [Double]   // x, y, nucleus px, cell px
+        func cells(_ s: TileSegmentation) -> [Cell] {
+            s.owned.map { l in
+                let c = s.centroids[Int(l)]
+                return [c.x, c.y, Double(s.nuclei.labels.filter { $0 == l }.count), Double(s.cells.labels.filter { $0 == l }.count)]
+            }
+        }
+        var whole: [Cell] = [], parts: [Cell] = [], partial = 0
+        for i in 0..<tiled.tileCount {
+            let c = tiled.core(i)
+            let all = cells(try tiled.segmentTile(i, threshold: t, cellExpansionPx: 8))
+            whole += all.filter { inTissue($0[0], $0[1]) }
+            guard let b = map.tissueBounds(x0: c.x, y0: c.y, x1: c.x + c.width, y1: c.y + c.height) else { continue }
+            let part = PixelRegion(x: b.x0, y: b.y0, width: b.x1 - b.x0, height: b.y1 - b.y0)
+            if part != c { partial += 1 }
+            parts += cells(try tiled.segmentTile(i, within: part, threshold: t, cellExpansionPx: 8)).filter { inTissue($0[0], $0[1]) }
+        }
+        XCTAssertGreaterThan(whole.count, 30)
+        XCTAssertGreaterThan(partial, 3)
+        XCTAssertEqual(parts, whole)
     }
 
     /// A slide without a pyramid level near the map resolution gets its tissue map from the tile

@@ -98,17 +98,23 @@ final class TissueTests: XCTestCase {
         XCTAssertEqual(plain.tumorScore, filled.tumorScore)
     }
 
-    /// Which level-0 rectangles hold tissue, by hand: a 3 × 2 map of 4-px pixels with tissue
-    /// in its middle column only (level-0 x 4…7).
-    func testHasTissue() {
+    /// The part of a core where a counted cell's rounded centroid can fall, by hand: a 3 × 2
+    /// map of 4-px pixels with tissue in its middle column only (level-0 x 4…7, so centroids in
+    /// tissue lie in [4, 8) and round to 4…8).
+    func testTissueBounds() {
         let map = RegionMap(width: 3, height: 2, scale: 4, pixelSizeUm: 0.5, labels: [0, 1, 0, 0, 2, 0], fullWidth: 12, fullHeight: 8)
-        XCTAssertFalse(map.hasTissue(x0: 0, y0: 0, x1: 4, y1: 8))
-        XCTAssertTrue(map.hasTissue(x0: 0, y0: 0, x1: 5, y1: 8))
-        XCTAssertTrue(map.hasTissue(x0: 7, y0: 4, x1: 12, y1: 8))
-        XCTAssertFalse(map.hasTissue(x0: 8, y0: 0, x1: 12, y1: 8))
-        XCTAssertFalse(map.hasTissue(x0: -1, y0: -1, x1: 4, y1: 9), "clamped to the map")
-        XCTAssertTrue(map.hasTissue(x0: 5, y0: 5, x1: 6, y1: 6))
-        XCTAssertFalse(map.hasTissue(x0: 5, y0: 5, x1: 5, y1: 6), "empty")
+        func bounds(_ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int) -> [Int]? {
+            map.tissueBounds(x0: x0, y0: y0, x1: x1, y1: y1).map { [$0.x0, $0.y0, $0.x1, $0.y1] }
+        }
+        XCTAssertEqual(bounds(0, 0, 4, 8), [3, 0, 4, 8], "the core's last column, one pixel beside the tissue")
+        XCTAssertEqual(bounds(8, 0, 12, 8), [8, 0, 9, 8], "a centroid at x 7.5 rounds into this core")
+        XCTAssertNil(bounds(9, 0, 12, 8), "nothing in tissue rounds to x 9 or beyond")
+        XCTAssertEqual(bounds(4, 4, 8, 8), [4, 4, 8, 8])
+        XCTAssertEqual(bounds(0, 0, 12, 8), [3, 0, 9, 8])
+        XCTAssertEqual(bounds(5, 5, 6, 6), [5, 5, 6, 6])
+        XCTAssertNil(bounds(5, 5, 5, 6), "empty")
+        let glass = RegionMap(width: 3, height: 2, scale: 4, pixelSizeUm: 0.5, labels: [0, 0, 0, 0, 0, 0], fullWidth: 12, fullHeight: 8)
+        XCTAssertNil(glass.tissueBounds(x0: 0, y0: 0, x1: 12, y1: 8))
     }
 
     /// The score between map pixel centres, bilinear by hand (map pixels of 4 level-0 pixels,
