@@ -61,7 +61,7 @@ public enum CohortTables {
     public static func loadResults(in dir: URL, unreadable: ((String) -> Void)? = nil) throws -> [SlideResult] {
         let sd = dir.appendingPathComponent("slides")
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: sd.path) else {
-            throw SlideError.notFound(path: sd.path)
+            throw SlideError.invalid(path: dir.path, detail: "is not a quantify output folder (it has no slides/ folder)")
         }
         return try names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.sorted().compactMap { name in
             let url = sd.appendingPathComponent(name)

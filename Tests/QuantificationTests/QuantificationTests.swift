@@ -603,6 +603,9 @@ final class QuantificationTests: XCTestCase {
             XCTAssertTrue("\($0)".hasPrefix("\(a.path): slide other was quantified with another panel"), "\($0)")
         }
         XCTAssertEqual(try MergeRuns.merge([b, a], into: merged, mixedPanels: true), 2)
+        XCTAssertThrowsError(try MergeRuns.merge([dir], into: merged)) {
+            XCTAssertEqual("\($0)", "\(dir.path): is not a quantify output folder (it has no slides/ folder)")
+        }
         slides = try String(contentsOf: merged.appendingPathComponent("slides.csv"), encoding: .utf8)
         XCTAssertEqual(slides.split(separator: "\n").count, 3)
     }
