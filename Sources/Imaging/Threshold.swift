@@ -22,9 +22,18 @@ public enum Threshold {
         guard any else { return nil }
         guard lo < hi else { return lo.isFinite ? lo : 0 }
         var counts = [Int](repeating: 0, count: bins)
-        let scale = Double(bins) / Double(hi - lo)
-        for i in 0..<values.count where (inside?[i] ?? true) && values[i].isFinite {
-            counts[min(bins - 1, Int(Double(values[i] - lo) * scale))] += 1
+        if (hi - lo).isFinite {
+            let scale = Double(bins) / Double(hi - lo)
+            for i in 0..<values.count where (inside?[i] ?? true) && values[i].isFinite {
+                counts[min(bins - 1, Int(Double(values[i] - lo) * scale))] += 1
+            }
+        } else {
+            // A range wider than Float holds (values near ±3.4e38, as a damaged float file
+            // has): the differences in Double.
+            let scale = Double(bins) / (Double(hi) - Double(lo))
+            for i in 0..<values.count where (inside?[i] ?? true) && values[i].isFinite {
+                counts[min(bins - 1, Int((Double(values[i]) - Double(lo)) * scale))] += 1
+            }
         }
         return otsu(histogram: counts.map(Double.init), low: Double(lo), high: Double(hi))
     }

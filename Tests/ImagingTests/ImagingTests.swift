@@ -202,6 +202,17 @@ final class ImagingTests: XCTestCase {
         XCTAssertNil(masked([Bool](repeating: false, count: v.count)))
     }
 
+    /// Values spanning the whole Float range (a damaged float slide) are binned, not trapped
+    /// on: max − min overflows Float, so the bins are computed in Double. Ten values at −3e38,
+    /// five at 0, ten at 3e38 fall in bins 0, 128 and 255 of 256; the two splits around the
+    /// middle are equally good and the first wins: bin 0's centre.
+    func testOtsuOverTheWholeFloatRange() {
+        let lo: Float = -3e38, hi: Float = 3e38
+        let v = [Float](repeating: lo, count: 10) + [Float](repeating: 0, count: 5) + [Float](repeating: hi, count: 10)
+        let width = (Double(hi) - Double(lo)) / 256
+        XCTAssertEqual(Threshold.otsu(v), Float(Double(lo) + 0.5 * width))
+    }
+
     func testComponentsAndHoles() {
         let lab = Labeling.components(mask)
         XCTAssertEqual(Int(lab.maxLabel), (ref["labels_8_count"] as! NSNumber).intValue)
