@@ -108,7 +108,10 @@ struct BlockReader {
     }
 }
 
-/// Converts `count` samples starting at sample index `from`, `stride` apart, to Float.
+/// Converts `count` samples starting at sample index `from`, `stride` apart, to Float. A
+/// non-finite float sample (NaN or ±infinity: a masked or damaged pixel of a component file)
+/// is read as 0, no signal: one such pixel would otherwise spread through every filter around
+/// it, and 200 of them (0.3%) left a 256² slide without a single cell or any tissue.
 @inline(__always)
 func convert(_ type: SampleType, _ src: UnsafeRawPointer, from: Int, stride: Int, count: Int,
              to dst: UnsafeMutablePointer<Float>) {
@@ -121,12 +124,10 @@ func convert(_ type: SampleType, _ src: UnsafeRawPointer, from: Int, stride: Int
     case .int32: convertSamples(src.assumingMemoryBound(to: Int32.self), from, stride, count, dst)
     case .float32:
         let s = src.assumingMemoryBound(to: Float.self)
-        if stride == 1 { dst.update(from: s + from, count: count) } else {
-            for i in 0..<count { dst[i] = s[from + i * stride] }
-        }
+        for i in 0..<count { let v = s[from + i * stride]; dst[i] = v.isFinite ? v : 0 }
     case .float64:
         let s = src.assumingMemoryBound(to: Double.self)
-        for i in 0..<count { dst[i] = Float(s[from + i * stride]) }
+        for i in 0..<count { let v = Float(s[from + i * stride]); dst[i] = v.isFinite ? v : 0 }
     }
 }
 

@@ -324,6 +324,22 @@ final class WriterTests: XCTestCase {
         for (file, spec) in Self.rawFixtures { try Self.writeRecipe(to: TestData.path("written/\(file)"), spec: spec) }
     }
 
+    /// Non-finite float samples (NaN, ±infinity) are read as 0; every other value as written.
+    func testNonFiniteFloatSamplesReadAsZero() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("mifq-nonfinite-\(UUID().uuidString).ome.tif").path
+        defer { unlink(path) }
+        let w = try OMETIFFWriter(path: path, spec: ImageSpec(width: 40, height: 30, channelNames: ["a"], sampleType: .float32,
+                                                              pixelSizeUm: 0.5, tileSize: 16))
+        var values = (0..<(40 * 30)).map { Float($0) * 0.25 - 100 }
+        values[3] = .nan; values[77] = .infinity; values[1199] = -.infinity; values[500] = .greatestFiniteMagnitude
+        try values.withUnsafeBufferPointer { try w.write(channel: 0, region: PixelRegion(x: 0, y: 0, width: 40, height: 30), values: $0) }
+        try w.finish()
+        let read = try Slide(path: path).read(channel: 0, region: PixelRegion(x: 0, y: 0, width: 40, height: 30))
+        var expected = values
+        expected[3] = 0; expected[77] = 0; expected[1199] = 0
+        XCTAssertEqual(read, expected)
+    }
+
     /// Temporary files left by a process of this host that has exited are removed (from the
     /// folder and its subfolders); a running process's, another host's and other hidden files stay.
     func testLeftoverTemporaryFilesOfExitedProcessesAreRemoved() throws {
