@@ -12,6 +12,9 @@ public struct ChannelStatistics: Codable, Equatable, Sendable {
     public var sum: Double
     public var integerSum: Int64?
     public var pixels: Int
+    /// Float samples that are NaN or ±infinity (nil for integer samples): left out of min, max,
+    /// sum and mean (which are 0 when no sample is finite), as the reader reads them as 0.
+    public var nonFinite: Int? = nil
 
     /// Statistics of every channel at `level`, channels in parallel.
     public static func compute(_ slide: Slide, level: Int = 0) throws -> [ChannelStatistics] {
@@ -41,9 +44,10 @@ public struct ChannelStatistics: Codable, Equatable, Sendable {
         }
         let isInt = slide.sampleType(channel: channel, level: level).isInteger
         let sum = isInt ? Double(acc.intSum) : acc.floatSum
+        let finite = acc.count - acc.nonFinite
         return ChannelStatistics(channel: channel, name: slide.channels[channel].name,
-                                 min: acc.minV, max: acc.maxV, mean: acc.count > 0 ? sum / Double(acc.count) : 0,
-                                 sum: sum, integerSum: isInt ? acc.intSum : nil, pixels: acc.count)
+                                 min: finite > 0 ? acc.minV : 0, max: finite > 0 ? acc.maxV : 0, mean: finite > 0 ? sum / Double(finite) : 0,
+                                 sum: sum, integerSum: isInt ? acc.intSum : nil, pixels: acc.count, nonFinite: isInt ? nil : acc.nonFinite)
     }
 
     private struct Accumulator {
@@ -52,6 +56,7 @@ public struct ChannelStatistics: Codable, Equatable, Sendable {
         var minV = Double.infinity
         var maxV = -Double.infinity
         var count = 0
+        var nonFinite = 0
 
         mutating func add<T: BinaryInteger>(_ b: RawBlock, _: T.Type) {
             let p = b.data.assumingMemoryBound(to: T.self)
@@ -77,6 +82,7 @@ public struct ChannelStatistics: Codable, Equatable, Sendable {
                 let row = p + r * b.rowPitch + b.sample
                 for c in 0..<b.columns {
                     let v = Double(row[c * b.stride])
+                    guard v.isFinite else { nonFinite += 1; continue }
                     floatSum += v
                     if v < minV { minV = v }
                     if v > maxV { maxV = v }

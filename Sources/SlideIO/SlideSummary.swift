@@ -47,10 +47,12 @@ public struct SlideSummary: Codable, Sendable {
         self.statistics = statistics
     }
 
-    public func json() -> String {
+    public func json() throws -> String {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: (try? enc.encode(self)) ?? Data(), as: UTF8.self)
+        do { return String(decoding: try enc.encode(self), as: UTF8.self) } catch {
+            throw SlideError.invalid(path: path, detail: "its summary cannot be written as JSON (\(error.localizedDescription))")
+        }
     }
 
     /// A human-readable block for the terminal.
@@ -78,6 +80,7 @@ public struct SlideSummary: Codable, Sendable {
                 line = line.padding(toLength: 34, withPad: " ", startingAt: 0)
                 let sum = st.integerSum.map(String.init) ?? fmt(st.sum)
                 line += " min \(fmt(st.min))  max \(fmt(st.max))  mean \(fmt(st.mean))  sum \(sum)"
+                if let n = st.nonFinite, n > 0 { line += "  non-finite \(n)" }
             }
             out += line + "\n"
         }

@@ -25,7 +25,7 @@ struct Inspect: ParsableCommand {
             let s = try Slide(path: slide, pixelSizeUm: pixelSize)
             let st = stats ? try ChannelStatistics.compute(s) : nil
             let summary = SlideSummary(s, statistics: st)
-            print(json ? summary.json() : summary.text(), terminator: json ? "\n" : "")
+            print(json ? try summary.json() : summary.text(), terminator: json ? "\n" : "")
         } catch {
             fail(error)
         }

@@ -338,6 +338,17 @@ final class WriterTests: XCTestCase {
         var expected = values
         expected[3] = 0; expected[77] = 0; expected[1199] = 0
         XCTAssertEqual(read, expected)
+        // inspect --stats counts them apart and leaves them out; its JSON can be written.
+        let slide = try Slide(path: path)
+        let st = try ChannelStatistics.compute(slide)[0]
+        XCTAssertEqual(st.nonFinite, 3)
+        XCTAssertEqual(st.pixels, 1200)
+        XCTAssertEqual(st.min, -100)
+        XCTAssertEqual(st.max, Double(Float.greatestFiniteMagnitude))
+        let finite = values.filter(\.isFinite).map(Double.init)
+        XCTAssertEqual(st.mean, finite.reduce(0, +) / 1197, accuracy: 1e-6 * abs(st.mean))
+        let json = try SlideSummary(slide, statistics: [st]).json()
+        XCTAssertTrue(json.contains("\"nonFinite\" : 3"), json)
     }
 
     /// Temporary files left by a process of this host that has exited are removed (from the
