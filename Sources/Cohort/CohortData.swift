@@ -68,9 +68,9 @@ public struct CohortData: Sendable {
             for (e, (tc, ec)) in endpointCols {
                 guard let t = try clinical.number(cr, tc), let ev = try clinical.number(cr, ec) else { continue }
                 guard ev == 0 || ev == 1 else {
-                    throw CohortError.input(clinical.path, "line \(cr + 2), column \(clinical.columns[ec]): events must be 0 or 1")
+                    throw CohortError.input(clinical.path, "line \(clinical.lines[cr]), column \(clinical.columns[ec]): events must be 0 or 1")
                 }
-                guard t >= 0 else { throw CohortError.input(clinical.path, "line \(cr + 2): negative time") }
+                guard t >= 0 else { throw CohortError.input(clinical.path, "line \(clinical.lines[cr]): negative time") }
                 times[e] = (t, ev == 1)
             }
             let resp = responseCol.map { clinical.rows[cr][$0].uppercased() }

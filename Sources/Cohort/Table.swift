@@ -7,20 +7,24 @@ public struct Table: Sendable {
     public let path: String
     public let columns: [String]
     public let rows: [[String]]
+    /// The line of the file each row starts on, for error messages.
+    public let lines: [Int]
 
-    public init(path: String, columns: [String], rows: [[String]]) {
+    public init(path: String, columns: [String], rows: [[String]], lines: [Int]? = nil) {
         self.path = path; self.columns = columns; self.rows = rows
+        self.lines = lines ?? rows.indices.map { $0 + 2 }
     }
 
     public static func read(_ path: String) throws -> Table {
         guard let data = FileManager.default.contents(atPath: path) else { throw CohortError.input(path, "cannot be read") }
-        let records: [[String]]
-        do { records = try CSVText.records(data) } catch { throw CohortError.input(path, error.message) }
-        guard let cols = records.first, !cols.isEmpty else { throw CohortError.input(path, "is empty") }
-        for (i, r) in records.dropFirst().enumerated() where r.count != cols.count {
-            throw CohortError.input(path, "line \(i + 2) has \(r.count) fields, the header has \(cols.count)")
+        let records: [(line: Int, fields: [String])]
+        do { records = try CSVText.numberedRecords(data) } catch { throw CohortError.input(path, error.message) }
+        guard let cols = records.first?.fields, !cols.isEmpty else { throw CohortError.input(path, "is empty") }
+        for r in records.dropFirst() where r.fields.count != cols.count {
+            throw CohortError.input(path, "line \(r.line) has \(r.fields.count) fields, the header has \(cols.count)")
         }
-        return Table(path: path, columns: cols, rows: Array(records.dropFirst()))
+        let rows = records.dropFirst()
+        return Table(path: path, columns: cols, rows: rows.map(\.fields), lines: rows.map(\.line))
     }
 
     public func index(of column: String) -> Int? { columns.firstIndex(of: column) }
@@ -37,7 +41,7 @@ public struct Table: Sendable {
         let s = rows[row][col]
         if s.isEmpty || s == "NA" || s == "NaN" || s == "#N/A" { return nil }
         guard let v = Double(s), v.isFinite else {
-            throw CohortError.input(path, "line \(row + 2), column \(columns[col]): \"\(CSVText.shown(s))\" is not a number")
+            throw CohortError.input(path, "line \(lines[row]), column \(columns[col]): \"\(CSVText.shown(s))\" is not a number")
         }
         return v
     }

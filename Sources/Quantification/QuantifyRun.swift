@@ -54,17 +54,17 @@ public enum SlideInputs {
     /// without a patient, is an error: a density would silently go to the wrong patient.
     public static func patientMap(_ path: String) throws -> [String: String] {
         guard let data = FileManager.default.contents(atPath: path) else { throw SlideError.notFound(path: path) }
-        let records: [[String]]
-        do { records = try CSVText.records(data) } catch { throw SlideError.invalid(path: path, detail: error.message) }
-        guard let header = records.first, let si = header.firstIndex(of: "slide_id"), let pi = header.firstIndex(of: "patient_id") else {
+        let records: [(line: Int, fields: [String])]
+        do { records = try CSVText.numberedRecords(data) } catch { throw SlideError.invalid(path: path, detail: error.message) }
+        guard let header = records.first?.fields, let si = header.firstIndex(of: "slide_id"), let pi = header.firstIndex(of: "patient_id") else {
             throw SlideError.invalid(path: path, detail: "needs columns slide_id and patient_id")
         }
         var map: [String: String] = [:]
-        for (n, f) in records.dropFirst().enumerated() {
-            guard f.count > max(si, pi) else { throw SlideError.invalid(path: path, detail: "line \(n + 2) has too few fields") }
+        for (n, f) in records.dropFirst() {
+            guard f.count > max(si, pi) else { throw SlideError.invalid(path: path, detail: "line \(n) has too few fields") }
             let slide = SlideInputs.slideId(for: f[si])
             guard !slide.isEmpty, !f[pi].isEmpty else {
-                throw SlideError.invalid(path: path, detail: "line \(n + 2): slide_id and patient_id must both be given")
+                throw SlideError.invalid(path: path, detail: "line \(n): slide_id and patient_id must both be given")
             }
             if let earlier = map[slide], earlier != f[pi] {
                 throw SlideError.invalid(path: path, detail: "slide \(CSVText.shown(slide)) is given to patients "

@@ -14,19 +14,34 @@ public enum CSVText {
 
     /// The records of `data`, header first.
     public static func records(_ data: Data) throws(UnclosedQuote) -> [[String]] {
+        try numberedRecords(data).map(\.fields)
+    }
+
+    /// The records of `data` with the line each starts on (for errors that name a line: blank
+    /// lines skipped and quoted fields spanning lines still count).
+    public static func numberedRecords(_ data: Data) throws(UnclosedQuote) -> [(line: Int, fields: [String])] {
         var text = String(decoding: data, as: UTF8.self)
         if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
-        return try records(text)
-            .filter { !($0.count == 1 && $0[0].trimmingCharacters(in: .whitespaces).isEmpty) }
-            .map { $0.map { $0.trimmingCharacters(in: .whitespaces) } }
+        var lines: [Int] = []
+        let all = try records(text, lines: &lines)
+        return zip(lines, all)
+            .filter { !($0.1.count == 1 && $0.1[0].trimmingCharacters(in: .whitespaces).isEmpty) }
+            .map { ($0.0, $0.1.map { $0.trimmingCharacters(in: .whitespaces) }) }
     }
 
     /// The records of `text`, as written (no trimming, blank lines kept as one empty field). A
     /// double quote opens a quoted field only at a field's start (after nothing but spaces), as
     /// Python's csv module reads it; elsewhere it is a literal character.
     public static func records(_ text: String) throws(UnclosedQuote) -> [[String]] {
+        var lines: [Int] = []
+        return try records(text, lines: &lines)
+    }
+
+    /// The same, with the line each record starts on appended to `lines`.
+    static func records(_ text: String, lines starts: inout [Int]) throws(UnclosedQuote) -> [[String]] {
         var out: [[String]] = []
         var row: [String] = []
+        var recordStart = 1
         var field = ""
         var quoted = false
         var line = 1, openedOn = 1
@@ -46,12 +61,12 @@ public enum CSVText {
             switch c {
             case "\"" where field.allSatisfy({ $0 == " " || $0 == "\t" }): field = ""; quoted = true; openedOn = line
             case ",": row.append(field); field = ""
-            case "\n", "\r\n", "\r": row.append(field); field = ""; out.append(row); row = []
+            case "\n", "\r\n", "\r": row.append(field); field = ""; out.append(row); row = []; starts.append(recordStart); recordStart = line
             default: field.append(c)
             }
         }
         if quoted { throw UnclosedQuote(line: openedOn) }
-        if !field.isEmpty || !row.isEmpty { row.append(field); out.append(row) }
+        if !field.isEmpty || !row.isEmpty { row.append(field); out.append(row); starts.append(recordStart) }
         return out
     }
 

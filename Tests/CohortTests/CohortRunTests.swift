@@ -118,6 +118,12 @@ final class CohortRunTests: XCTestCase {
                                             landmark: 12, confidence: .log, out: self.dir) }, "c2.csv: has no column \"pfs_months\"")
         let ragged = file("ragged.csv", "patient_id,CD8\nP1,3,4\n")
         expect({ _ = try Table.read(ragged) }, "line 2 has 3 fields")
+        // Line numbers are the file's: blank lines and a quoted field over two lines count.
+        let gaps = file("gaps.csv", "patient_id,CD8\n\nP1,3\n\n\"P\n2\",x\nP3,1,2\n")
+        expect({ _ = try Table.read(gaps) }, "gaps.csv: line 7 has 3 fields")
+        let gaps2 = file("gaps2.csv", "patient_id,CD8\n\nP1,3\n\n\"P\n2\",x\n")
+        expect({ _ = try CohortRun.compare(values: gaps2, clinical: self.clinical, groups: ("PR", "SD"), out: self.dir) },
+               "gaps2.csv: line 5, column CD8: \"x\" is not a number")
         // A quote left open would swallow the rest of the file into one cell.
         let open = file("open.csv", "patient_id,CD8\nP1,3\nP2,\"4\nP3,5\n")
         expect({ _ = try Table.read(open) }, "open.csv: line 3: a quoted field is never closed")

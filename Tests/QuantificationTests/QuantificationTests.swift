@@ -443,7 +443,7 @@ final class QuantificationTests: XCTestCase {
             "\u{FEFF}\"slide_id\",\"site\",\"patient_id\"\r\n\"tiny.ome.tif\",\"a, b\",\"PX 7\"\r\n\r\nother.tif,c,PX8\r\n".utf8))
         XCTAssertEqual(try SlideInputs.patientMap(map.path), ["tiny": "PX 7", "other": "PX8"])
         for (text, message) in [("slide_id,patient_id\ntiny.tif,P1\ntiny.ome.tif,P2\n", "slide tiny is given to patients P1 and P2"),
-                                ("slide_id,patient_id\ntiny.tif,\n", "line 2: slide_id and patient_id must both be given"),
+                                ("slide_id,patient_id\n\ntiny.tif,\n", "line 3: slide_id and patient_id must both be given"),
                                 ("slide,patient\ntiny.tif,P1\n", "needs columns slide_id and patient_id"),
                                 ("slide_id,patient_id\n\"tiny.tif,P1\n", "line 2: a quoted field is never closed")] {
             _ = FileManager.default.createFile(atPath: map.path, contents: Data(text.utf8))
