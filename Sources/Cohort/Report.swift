@@ -8,10 +8,9 @@ public enum Report {
         let fm = FileManager.default
         func read(_ name: String) -> String? { try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8) }
         func csv(_ name: String) throws -> [[String]]? {
-            guard let text = read(name) else { return nil }
-            do { return try CSVText.records(text) } catch {
-                throw CohortError.input(dir.appendingPathComponent(name).path, error.message)
-            }
+            let path = dir.appendingPathComponent(name).path
+            guard let data = fm.contents(atPath: path) else { return nil }
+            do { return try CSVText.records(data) } catch { throw CohortError.input(path, error.message) }
         }
         var sections: [String] = []
         if let t = try csv("km_summary.csv") { sections.append(section("Cohort survival (whole cohort)", table(t))) }
@@ -73,8 +72,8 @@ public enum Report {
 
     static func section(_ title: String, _ body: String) -> String { "<section><h2>\(SVG.esc(title))</h2>\(body)</section>" }
 
-    static func table(_ records: [[String]], highlightP: String? = nil) -> String {
-        let rows = records.filter { !($0.count == 1 && $0[0].isEmpty) }
+    /// An HTML table of CSV records (blank lines already dropped), header first.
+    static func table(_ rows: [[String]], highlightP: String? = nil) -> String {
         guard let header = rows.first else { return "" }
         let pi = highlightP.flatMap { header.firstIndex(of: $0) }
         var h = "<table><thead><tr>" + header.map { "<th>\(SVG.esc($0))</th>" }.joined() + "</tr></thead><tbody>"

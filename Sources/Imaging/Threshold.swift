@@ -22,18 +22,13 @@ public enum Threshold {
         guard any else { return nil }
         guard lo < hi else { return lo.isFinite ? lo : 0 }
         var counts = [Int](repeating: 0, count: bins)
-        if (hi - lo).isFinite {
-            let scale = Double(bins) / Double(hi - lo)
-            for i in 0..<values.count where (inside?[i] ?? true) && values[i].isFinite {
-                counts[min(bins - 1, Int(Double(values[i] - lo) * scale))] += 1
-            }
-        } else {
-            // A range wider than Float holds (values near ±3.4e38, as a damaged float file
-            // has): the differences in Double.
-            let scale = Double(bins) / (Double(hi) - Double(lo))
-            for i in 0..<values.count where (inside?[i] ?? true) && values[i].isFinite {
-                counts[min(bins - 1, Int((Double(values[i]) - Double(lo)) * scale))] += 1
-            }
+        // A range wider than Float holds (values near ±3.4e38, as a damaged float file has) is
+        // measured in Double; ordinary ranges keep the Float differences (the same bins as ever).
+        let wide = !(hi - lo).isFinite
+        let scale = Double(bins) / (wide ? Double(hi) - Double(lo) : Double(hi - lo))
+        for i in 0..<values.count where (inside?[i] ?? true) && values[i].isFinite {
+            let d = wide ? Double(values[i]) - Double(lo) : Double(values[i] - lo)
+            counts[min(bins - 1, Int(d * scale))] += 1
         }
         return otsu(histogram: counts.map(Double.init), low: Double(lo), high: Double(hi))
     }

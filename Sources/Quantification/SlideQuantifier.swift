@@ -107,7 +107,7 @@ public struct SlideQuantifier: Sendable {
         // With the map already made (a separate tissue pass), tiles whose core holds no tissue
         // are not read at all, and of the others only the part of the core where tissue is
         // (with the halo around it): every cell elsewhere would lie outside tissue and be left out.
-        let work: [(tile: Int, part: PixelRegion)]? = tissue.map { t in
+        let tiles: [(index: Int, part: PixelRegion?)]? = tissue.map { t in
             (0..<tiled.tileCount).compactMap { i in
                 let c = tiled.core(i)
                 return t.map.tissueBounds(x0: c.x, y0: c.y, x1: c.x + c.width, y1: c.y + c.height).map {
@@ -115,11 +115,10 @@ public struct SlideQuantifier: Sendable {
                 }
             }
         }
-        let tiles = work?.map(\.tile)
         let tileTotal = tiles?.count ?? tiled.tileCount
         var done = 0
         StageTimes.shared.reset()   // the tile pass's stages only (slides run one at a time)
-        try tiled.run(threshold: threshold, cellExpansionPx: expansionPx, tiles: tiles, parts: work?.map(\.part), map: { tile in
+        try tiled.run(threshold: threshold, cellExpansionPx: expansionPx, tiles: tiles, map: { tile in
             (StageTimes.measure("measure") { CellMeasurement.measure(tile, components: components, membraneWidthPx: membranePx) },
              fused ? StageTimes.measure("map sums") { TissuePass.blockSums(plan: plan, core: tile.core, region: tile.region,
                                                                             channels: tile.channels, totalIndex: totalIndex) } : [],

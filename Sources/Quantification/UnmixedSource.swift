@@ -46,11 +46,7 @@ public struct UnmixedSource: TileSource {
         var planes = StageTimes.measure("unmix") { arrays(k, count: n) { unmixer.unmix(observed: obs, pixels: n, into: $0) } }
             .map { Image(width: r.width, height: r.height, pixels: $0) }
         if totalLight {
-            let dark = Float(unmixer.library.darkOffset)
-            var total = [Float](repeating: 0, count: n)
-            total.withUnsafeMutableBufferPointer { t in
-                for ch in 0..<c { let o = obs + ch * n; for i in 0..<n { t[i] += o[i] - dark } }
-            }
+            let total = Self.totalLight((0..<c).map { UnsafePointer(obs + $0 * n) }, count: n, dark: Float(unmixer.library.darkOffset))
             planes.append(Image(width: r.width, height: r.height, pixels: total))
         }
         return planes
@@ -62,21 +58,25 @@ extension UnmixedSource {
     /// (there is no dark offset left to take off).
     func components(_ r: PixelRegion) throws -> [Image] {
         let n = r.count
-        let planes = try StageTimes.measure("decode") {
-            try arrays(channelMap.count, count: n) { p in
+        var total: [Float]? = nil
+        let planes = try arrays(channelMap.count, count: n) { p in
+            try StageTimes.measure("decode") {
                 try slide.read(channels: channelMap, level: level, region: r,
                                into: p.map { UnsafeMutableBufferPointer(start: $0, count: n) }, cache: cache)
             }
+            if totalLight { total = Self.totalLight(p.map { UnsafePointer($0) }, count: n, dark: 0) }
         }
-        var images = planes.map { Image(width: r.width, height: r.height, pixels: $0) }
-        if totalLight {
-            var total = [Float](repeating: 0, count: n)
-            total.withUnsafeMutableBufferPointer { t in
-                for plane in planes { plane.withUnsafeBufferPointer { s in for i in 0..<n { t[i] += s[i] } } }
-            }
-            images.append(Image(width: r.width, height: r.height, pixels: total))
+        return (planes + (total.map { [$0] } ?? [])).map { Image(width: r.width, height: r.height, pixels: $0) }
+    }
+
+    /// The total light the tissue map sums: Σ over the planes of (value − dark), added plane
+    /// by plane in order.
+    static func totalLight(_ planes: [UnsafePointer<Float>], count n: Int, dark: Float) -> [Float] {
+        var total = [Float](repeating: 0, count: n)
+        total.withUnsafeMutableBufferPointer { t in
+            for o in planes { for i in 0..<n { t[i] += o[i] - dark } }
         }
-        return images
+        return total
     }
 }
 

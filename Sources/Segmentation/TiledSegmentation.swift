@@ -188,17 +188,16 @@ public struct TiledSegmentation: Sendable {
 
     /// As `run`, with `map` applied to each tile on its worker (e.g. per-cell measurement), so
     /// only its result waits for the in-order `consume`; `tiles` (ascending) limits the run to
-    /// those tiles (default: all), and `parts` (one per tile run) to part of each tile's core.
-    public func run<T>(threshold: Float, cellExpansionPx: Double, tiles: [Int]? = nil, parts: [PixelRegion]? = nil,
+    /// those tiles, each to a part of its core when given (default: all tiles, whole).
+    public func run<T>(threshold: Float, cellExpansionPx: Double, tiles: [(index: Int, part: PixelRegion?)]? = nil,
                        map: @escaping @Sendable (TileSegmentation) throws -> T, consume: (T) throws -> Void) throws {
-        let order = tiles ?? Array(0..<tileCount)
-        precondition(parts == nil || parts!.count == order.count)
+        let order = tiles ?? (0..<tileCount).map { ($0, nil) }
         let pipeline = TilePipeline<T>(count: order.count, window: 3 * threads)
         let group = DispatchGroup()
         for _ in 0..<min(threads, order.count) {
             DispatchQueue.global().async(group: group) {
                 while let k = pipeline.take() {
-                    pipeline.put(k, Result { try map(try segmentTile(order[k], within: parts?[k], threshold: threshold, cellExpansionPx: cellExpansionPx)) })
+                    pipeline.put(k, Result { try map(try segmentTile(order[k].index, within: order[k].part, threshold: threshold, cellExpansionPx: cellExpansionPx)) })
                 }
             }
         }

@@ -22,24 +22,17 @@ public enum CSVText {
     public static func numberedRecords(_ data: Data) throws(UnclosedQuote) -> [(line: Int, fields: [String])] {
         var text = String(decoding: data, as: UTF8.self)
         if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
-        var lines: [Int] = []
-        let all = try records(text, lines: &lines)
-        return zip(lines, all)
-            .filter { !($0.1.count == 1 && $0.1[0].trimmingCharacters(in: .whitespaces).isEmpty) }
-            .map { ($0.0, $0.1.map { $0.trimmingCharacters(in: .whitespaces) }) }
+        return try parse(text)
+            .filter { !($0.fields.count == 1 && $0.fields[0].trimmingCharacters(in: .whitespaces).isEmpty) }
+            .map { ($0.line, $0.fields.map { $0.trimmingCharacters(in: .whitespaces) }) }
     }
 
-    /// The records of `text`, as written (no trimming, blank lines kept as one empty field). A
-    /// double quote opens a quoted field only at a field's start (after nothing but spaces), as
-    /// Python's csv module reads it; elsewhere it is a literal character.
-    public static func records(_ text: String) throws(UnclosedQuote) -> [[String]] {
-        var lines: [Int] = []
-        return try records(text, lines: &lines)
-    }
-
-    /// The same, with the line each record starts on appended to `lines`.
-    static func records(_ text: String, lines starts: inout [Int]) throws(UnclosedQuote) -> [[String]] {
-        var out: [[String]] = []
+    /// The records of `text` as written (no trimming, a blank line as one empty field), each
+    /// with the line it starts on. A double quote opens a quoted field only at a field's start
+    /// (after nothing but spaces), as Python's csv module reads it; elsewhere it is a literal
+    /// character.
+    static func parse(_ text: String) throws(UnclosedQuote) -> [(line: Int, fields: [String])] {
+        var out: [(line: Int, fields: [String])] = []
         var row: [String] = []
         var recordStart = 1
         var field = ""
@@ -61,12 +54,12 @@ public enum CSVText {
             switch c {
             case "\"" where field.allSatisfy({ $0 == " " || $0 == "\t" }): field = ""; quoted = true; openedOn = line
             case ",": row.append(field); field = ""
-            case "\n", "\r\n", "\r": row.append(field); field = ""; out.append(row); row = []; starts.append(recordStart); recordStart = line
+            case "\n", "\r\n", "\r": row.append(field); field = ""; out.append((recordStart, row)); row = []; recordStart = line
             default: field.append(c)
             }
         }
         if quoted { throw UnclosedQuote(line: openedOn) }
-        if !field.isEmpty || !row.isEmpty { row.append(field); out.append(row); starts.append(recordStart) }
+        if !field.isEmpty || !row.isEmpty { row.append(field); out.append((recordStart, row)) }
         return out
     }
 
