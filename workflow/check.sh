@@ -9,10 +9,19 @@ MIFQ=.build/release/mifq
 swift build -c release >/dev/null
 rm -rf "$W"
 "$MIFQ" simulate --out "$W/cohort" --patients 6 --size 512x512 --seed 5 --quiet >/dev/null
+# One slide's CD8 threshold set by hand, in both runs.
+printf 'slide_id,marker,threshold\nP002_S1,CD8,30\n' > "$W/gates.csv"
 snakemake -s workflow/Snakefile --cores 2 --quiet all \
-  --config slides="$W/cohort/slides" clinical="$W/cohort/clinical.csv" panel=panels/escc-opal7.json out="$W/cluster" mifq="$MIFQ"
-"$MIFQ" quantify "$W/cohort/slides" --panel panels/escc-opal7.json --out "$W/single" --quiet >/dev/null
+  --config slides="$W/cohort/slides" clinical="$W/cohort/clinical.csv" panel=panels/escc-opal7.json out="$W/cluster" mifq="$MIFQ" \
+  gates="$W/gates.csv"
+"$MIFQ" quantify "$W/cohort/slides" --panel panels/escc-opal7.json --out "$W/single" --gates "$W/gates.csv" --quiet >/dev/null
 for f in slides.csv densities.csv; do
-  cmp "$W/cluster/$f" "$W/single/$f" && echo "same $f"
+  cmp "$W/cluster/$f" "$W/single/$f" || exit 1
+  echo "same $f"
 done
-test -s "$W/cluster/report.html" && echo "report written"
+test -s "$W/cluster/report.html" || { echo "no report"; exit 1; }
+echo "report written"
+# The merged folder's report shows every slide's QC picture, with the threshold set by hand.
+test "$(ls "$W/cluster/qc" | wc -l)" = 6 || { echo "QC pictures missing from the merged folder"; exit 1; }
+grep -q "gates set by hand: CD8 30" "$W/cluster/report.html" || { echo "the report does not show the hand-set gate"; exit 1; }
+echo "report shows the QC pictures and the hand-set gate"

@@ -45,7 +45,8 @@ public enum Report {
 
     /// Every slide's QC picture (`qc/<slide>.png` beside the report, linked, not embedded: a
     /// cohort's would make the page hundreds of MB), captioned with its areas and cell count
-    /// from `slides`; nil without pictures.
+    /// from `slides` and any thresholds set by hand (its `slides/<slide>.json`); nil without
+    /// pictures.
     static func qcGallery(_ dir: URL, slides: [[String]]?) -> String? {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("qc").path)) ?? [])
             .filter { $0.hasSuffix(".png") && !$0.hasPrefix(".") }.sorted()
@@ -58,6 +59,15 @@ public enum Report {
                 let t = Double(r[tissue]) ?? 0, u = Double(r[tumor]) ?? 0
                 captions[r[id]] = String(format: "tissue %.3g mm², tumour %.0f%%, %@ cells", t, t > 0 ? 100 * u / t : 0, r[cells])
             }
+        }
+        // Thresholds set by hand (`quantify --gates`) are said under the picture they changed.
+        for name in names {
+            let slide = String(name.dropLast(4))
+            guard let data = FileManager.default.contents(atPath: dir.appendingPathComponent("slides/\(slide).json").path),
+                  let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let gates = json["gate_overrides"] as? [String: Double], !gates.isEmpty else { continue }
+            let list = gates.keys.sorted().map { "\($0) \(String(format: "%g", gates[$0]!))" }.joined(separator: ", ")
+            captions[slide] = (captions[slide].map { $0 + "; " } ?? "") + "gates set by hand: " + list
         }
         let figures = names.map { name -> String in
             let slide = String(name.dropLast(4))

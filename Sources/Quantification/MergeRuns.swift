@@ -3,7 +3,8 @@ import SlideIO
 
 /// Joins per-slide results from several quantify folders (a cohort split across machines).
 public enum MergeRuns {
-    /// Copies every `slides/<id>.json` (and its cell table) into `out`, then writes the tables.
+    /// Copies every `slides/<id>.json` (and its cell table and QC picture) into `out`, then
+    /// writes the tables.
     /// Two folders holding the same slide id is an error, and so are slides quantified with
     /// different panels (their densities do not compare) unless `mixedPanels`.
     @discardableResult
@@ -32,6 +33,11 @@ public enum MergeRuns {
             // The cell table first: a slide's JSON is what marks its results complete.
             if let t = r.cellsTable, fm.fileExists(atPath: src.appendingPathComponent(t).path) {
                 try AtomicFile.copy(src.appendingPathComponent(t), to: out.appendingPathComponent(t))
+            }
+            // The QC picture too, so that the merged folder's report shows every slide.
+            let qc = "qc/\(r.slideId).png"
+            if fm.fileExists(atPath: src.appendingPathComponent(qc).path) {
+                try AtomicFile.copy(src.appendingPathComponent(qc), to: out.appendingPathComponent(qc))
             }
             let json = String(decoding: try CohortTables.encoder().encode(r), as: UTF8.self)
             try AtomicFile.write(json, to: out.appendingPathComponent("slides/\(r.slideId).json"))

@@ -53,15 +53,10 @@ public enum SlideInputs {
     /// Reads a `slide_id,patient_id` CSV (other columns ignored). A slide listed twice, or
     /// without a patient, is an error: a density would silently go to the wrong patient.
     public static func patientMap(_ path: String) throws -> [String: String] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw SlideError.notFound(path: path) }
-        let records: [(line: Int, fields: [String])]
-        do { records = try CSVText.numberedRecords(data) } catch { throw SlideError.invalid(path: path, detail: error.message) }
-        guard let header = records.first?.fields, let si = header.firstIndex(of: "slide_id"), let pi = header.firstIndex(of: "patient_id") else {
-            throw SlideError.invalid(path: path, detail: "needs columns slide_id and patient_id")
-        }
+        let (rows, at) = try columns(path, "slide_id", "patient_id")
+        let si = at[0], pi = at[1]
         var map: [String: String] = [:]
-        for (n, f) in records.dropFirst() {
-            guard f.count > max(si, pi) else { throw SlideError.invalid(path: path, detail: "line \(n) has too few fields") }
+        for (n, f) in rows {
             let slide = SlideInputs.slideId(for: f[si])
             guard !slide.isEmpty, !f[pi].isEmpty else {
                 throw SlideError.invalid(path: path, detail: "line \(n): slide_id and patient_id must both be given")
@@ -74,6 +69,56 @@ public enum SlideInputs {
         }
         return map
     }
+
+    /// The records after a small CSV's header (each with its line), and where the named
+    /// columns are in it (other columns ignored). A missing file or column, or a record too
+    /// short to hold them, is an error naming the file.
+    static func columns(_ path: String, _ names: String...) throws -> (rows: [(line: Int, fields: [String])], at: [Int]) {
+        guard let data = FileManager.default.contents(atPath: path) else { throw SlideError.notFound(path: path) }
+        let records: [(line: Int, fields: [String])]
+        do { records = try CSVText.numberedRecords(data) } catch { throw SlideError.invalid(path: path, detail: error.message) }
+        let header = records.first?.fields ?? []
+        let at = names.compactMap { header.firstIndex(of: $0) }
+        guard at.count == names.count else {
+            throw SlideError.invalid(path: path, detail: "needs columns " + names.dropLast().joined(separator: ", ") + " and " + names.last!)
+        }
+        for (n, f) in records.dropFirst() where f.count <= at.max()! {
+            throw SlideError.invalid(path: path, detail: "line \(n) has too few fields")
+        }
+        return (Array(records.dropFirst()), at)
+    }
+}
+
+/// Per-slide marker thresholds set by hand (`quantify --gates`): slide id → marker → threshold,
+/// in the units of the thresholds a slide's result records (the gated compartment's mean).
+public enum GateOverrides {
+    /// Reads a `slide_id,marker,threshold` CSV (other columns ignored). Slide ids may be given
+    /// as file names (`P01_A.ome.tif`), as in the patient map. A marker the panel does not gate,
+    /// a threshold that is not a finite number, and a slide given two thresholds for one marker
+    /// are errors naming the file and the line.
+    public static func load(_ path: String, panel: Panel) throws -> [String: [String: Double]] {
+        let (rows, at) = try SlideInputs.columns(path, "slide_id", "marker", "threshold")
+        let si = at[0], mi = at[1], ti = at[2]
+        let markers = panel.markers.map(\.name)
+        var out: [String: [String: Double]] = [:]
+        for (n, f) in rows {
+            let slide = SlideInputs.slideId(for: f[si]), marker = f[mi]
+            guard !slide.isEmpty else { throw SlideError.invalid(path: path, detail: "line \(n): slide_id is empty") }
+            guard markers.contains(marker) else {
+                throw SlideError.invalid(path: path, detail: "line \(n): the panel has no marker \(CSVText.shown(marker)) "
+                                            + "(it gates \(markers.joined(separator: ", ")))")
+            }
+            guard let t = Double(f[ti]), t.isFinite else {
+                throw SlideError.invalid(path: path, detail: "line \(n): threshold \(CSVText.shown(f[ti])) is not a finite number")
+            }
+            if let earlier = out[slide]?[marker], earlier != t {
+                throw SlideError.invalid(path: path, detail: "line \(n): slide \(CSVText.shown(slide)) is given two \(marker) thresholds "
+                                            + "(\(earlier) and \(t))")
+            }
+            out[slide, default: [:]][marker] = t
+        }
+        return out
+    }
 }
 
 /// A whole quantify run: every slide in turn (threads work inside a slide), a bad slide
@@ -84,6 +129,9 @@ public struct QuantifyRun {
     public let options: QuantifyOptions
     public let outDir: URL
     public var resume = false
+    /// Thresholds set by hand per slide (`GateOverrides`); a slide's other markers keep the
+    /// panel's gates.
+    public var gates: [String: [String: Double]] = [:]
 
     public init(panel: Panel, panelPath: String, options: QuantifyOptions, outDir: URL) {
         self.panel = panel; self.panelPath = panelPath; self.options = options; self.outDir = outDir
@@ -125,12 +173,19 @@ public struct QuantifyRun {
         var skipped: [String] = []
         var timings: [String: Double] = [:]
         let started = Date()
+        let unknown = Set(gates.keys).subtracting(inputs.map(\.slideId)).sorted()
+        if !unknown.isEmpty {
+            // One job per slide (workflow/Snakefile) is given the whole file: the list stays short.
+            notes.append("--gates names \(unknown.count) slide(s) not among the inputs: \(unknown.prefix(5).joined(separator: " "))"
+                         + (unknown.count > 5 ? " …" : ""))
+        }
         for input in inputs {
             let resultURL = outDir.appendingPathComponent("slides").appendingPathComponent("\(input.slideId).json")
-            if resume, isComplete(input, resultURL: resultURL, hash: hash) { skipped.append(input.slideId); continue }
+            let slideGates = gates[input.slideId] ?? [:]
+            if resume, isComplete(input, resultURL: resultURL, hash: hash, gates: slideGates) { skipped.append(input.slideId); continue }
             do {
                 var r = try quantifier.quantify(path: input.path, slideId: input.slideId, patientId: input.patientId,
-                                                outDir: outDir) { progress?(input.slideId, $0, $1) }
+                                                outDir: outDir, gates: slideGates) { progress?(input.slideId, $0, $1) }
                 r.path = input.path
                 timings[input.slideId] = r.seconds
                 let json = String(decoding: try CohortTables.encoder().encode(r), as: UTF8.self)
@@ -155,6 +210,8 @@ public struct QuantifyRun {
         try CohortTables.writeTables(results, phenotypes: phenos, to: outDir)
         let runInfo = RunInfo(mifqVersion: mifqVersion, panel: panelPath, panelName: panel.name, panelHash: hash,
                               slides: results.map(\.slideId), thresholds: Dictionary(uniqueKeysWithValues: results.map { ($0.slideId, $0.thresholds) }),
+                              gateOverrides: Dictionary(uniqueKeysWithValues: results.compactMap { r in
+                                  r.gateOverrides.flatMap { $0.isEmpty ? nil : (r.slideId, $0) } }),
                               secondsPerSlide: timings, totalSeconds: Date().timeIntervalSince(started),
                               threads: options.threads, tile: options.tileSize, errors: failures, resumedSkipped: skipped)
         try AtomicFile.write(String(decoding: try CohortTables.encoder().encode(runInfo), as: UTF8.self),
@@ -162,9 +219,12 @@ public struct QuantifyRun {
         return Summary(results: results, failures: failures, skipped: skipped, notes: notes)
     }
 
-    func isComplete(_ input: SlideInput, resultURL: URL, hash: String) -> Bool {
+    /// Whether a slide's result is there, made with this panel and these hand-set thresholds,
+    /// with its cell table when cell tables are asked for.
+    func isComplete(_ input: SlideInput, resultURL: URL, hash: String, gates: [String: Double]) -> Bool {
         guard let data = FileManager.default.contents(atPath: resultURL.path),
-              let r = try? JSONDecoder().decode(SlideResult.self, from: data), r.panelHash == hash else { return false }
+              let r = try? JSONDecoder().decode(SlideResult.self, from: data), r.panelHash == hash,
+              (r.gateOverrides ?? [:]) == gates else { return false }
         if options.writeCells, let t = r.cellsTable, !FileManager.default.fileExists(atPath: outDir.appendingPathComponent(t).path) { return false }
         return true
     }
@@ -176,6 +236,8 @@ public struct QuantifyRun {
         var panelHash: String
         var slides: [String]
         var thresholds: [String: [String: Double?]]
+        /// Slide → marker → threshold, for the slides given thresholds by hand.
+        var gateOverrides: [String: [String: Double]]
         var secondsPerSlide: [String: Double]
         var totalSeconds: Double
         var threads: Int
@@ -184,6 +246,7 @@ public struct QuantifyRun {
         var resumedSkipped: [String]
         enum CodingKeys: String, CodingKey {
             case mifqVersion = "mifq_version", panel, panelName = "panel_name", panelHash = "panel_hash", slides, thresholds
+            case gateOverrides = "gate_overrides"
             case secondsPerSlide = "seconds_per_slide", totalSeconds = "total_seconds", threads, tile, errors
             case resumedSkipped = "resumed_skipped"
         }

@@ -30,7 +30,9 @@ public struct SlideQuantifier: Sendable {
         self.panel = panel; self.panelHash = panelHash; self.options = options
     }
 
-    public func quantify(path: String, slideId: String, patientId: String, outDir: URL,
+    /// `gates`: thresholds set by hand for some markers (marker → threshold), used instead of
+    /// the panel's gates on this slide.
+    public func quantify(path: String, slideId: String, patientId: String, outDir: URL, gates: [String: Double] = [:],
                          progress: ((Int, Int) -> Void)? = nil) throws -> SlideResult {
         let started = Date()
         var phase = Date()
@@ -155,7 +157,7 @@ public struct SlideQuantifier: Sendable {
             inTissue.reserveCapacity(gateValues[k].count)
             for (v, i) in zip(gateValues[k], gateMapIndex) where map.labels[Int(i)] != RegionMap.background { inTissue.append(v) }
             gateValues[k] = []
-            thresholds[m.name] = Gating.threshold(m.gate, values: inTissue)
+            thresholds[m.name] = gates[m.name] ?? Gating.threshold(m.gate, values: inTissue)
         }
         gateMapIndex = []
 
@@ -210,6 +212,7 @@ public struct SlideQuantifier: Sendable {
                            tissueAreaMm2: areas[Int(RegionMap.tumor)] + areas[Int(RegionMap.stroma)],
                            tumorAreaMm2: areas[Int(RegionMap.tumor)], stromaAreaMm2: areas[Int(RegionMap.stroma)],
                            cells: id, phenotypes: panel.phenotypes.map(\.name), counts: counts, thresholds: thresholds.mapValues(SlideResult.finite),
+                           gateOverrides: gates,
                            nucleusThreshold: SlideResult.finite(Double(threshold)),
                            tissueThreshold: SlideResult.finite(Double(tissueResult.tissueThreshold)),
                            tumorThreshold: SlideResult.finite(Double(tissueResult.tumorThreshold)),

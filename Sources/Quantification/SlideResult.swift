@@ -18,6 +18,9 @@ public struct SlideResult: Codable, Sendable {
     /// Marker thresholds actually used on this slide; nil (JSON null) where there was nothing
     /// to set one from (no cells in tissue for an automatic gate).
     public var thresholds: [String: Double?]
+    /// The markers whose threshold was set by hand (`quantify --gates`), with that threshold;
+    /// nil in results written before such thresholds existed (read as none).
+    public var gateOverrides: [String: Double]?
     /// The nucleus foreground, tissue and tumour thresholds; nil where undefined (e.g. a slide
     /// without tissue has no tumour threshold).
     public var nucleusThreshold: Double?
@@ -32,7 +35,7 @@ public struct SlideResult: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case slideId = "slide_id", patientId = "patient_id", path, pixelSizeUm = "pixel_size_um"
         case tissueAreaMm2 = "tissue_area_mm2", tumorAreaMm2 = "tumor_area_mm2", stromaAreaMm2 = "stroma_area_mm2"
-        case cells, phenotypes, counts, thresholds, nucleusThreshold = "nucleus_threshold", tissueThreshold = "tissue_threshold"
+        case cells, phenotypes, counts, thresholds, gateOverrides = "gate_overrides", nucleusThreshold = "nucleus_threshold", tissueThreshold = "tissue_threshold"
         case tumorThreshold = "tumor_threshold", tiles, seconds, mifqVersion = "mifq_version", panelHash = "panel_hash"
         case cellsTable = "cells_table"
     }
@@ -46,6 +49,7 @@ public struct SlideResult: Codable, Sendable {
         try c.encode(stromaAreaMm2, forKey: .stromaAreaMm2)
         try c.encode(cells, forKey: .cells); try c.encode(phenotypes, forKey: .phenotypes); try c.encode(counts, forKey: .counts)
         try c.encode(thresholds, forKey: .thresholds)
+        try c.encode(gateOverrides ?? [:], forKey: .gateOverrides)
         try c.encode(nucleusThreshold, forKey: .nucleusThreshold); try c.encode(tissueThreshold, forKey: .tissueThreshold)
         try c.encode(tumorThreshold, forKey: .tumorThreshold)
         try c.encode(tiles, forKey: .tiles); try c.encode(seconds, forKey: .seconds)

@@ -27,10 +27,14 @@ struct Quantify: ParsableCommand {
     @Option(help: "CSV with slide_id,patient_id (default: the slide name before its first '_').")
     var patients: String?
 
+    @Option(help: ArgumentHelp("CSV with slide_id,marker,threshold: thresholds set by hand for some slides' markers, used instead of the panel's gates.",
+                               discussion: "In the units of the thresholds DIR/slides/<slide>.json records (the gated compartment's mean)."))
+    var gates: String?
+
     @Option(help: "Pixel size in µm for slides that record none (overrides every slide's).")
     var pixelSize: Double?
 
-    @Flag(help: "Skip slides whose outputs are complete (same panel).")
+    @Flag(help: "Skip slides whose outputs are complete (same panel and --gates).")
     var resume = false
 
     @Flag(help: "Do not write per-cell tables.")
@@ -55,6 +59,7 @@ struct Quantify: ParsableCommand {
             options.writeCells = !noCells; options.writeQC = !noQc; options.pixelSizeUm = pixelSize
             var run = QuantifyRun(panel: p, panelPath: panel, options: options, outDir: URL(fileURLWithPath: out))
             run.resume = resume
+            run.gates = try gates.map { try GateOverrides.load($0, panel: p) } ?? [:]
             var bar: Progress?
             var current = ""
             summary = try run.run(slides, report: { msg in

@@ -67,16 +67,21 @@ final class CohortRunTests: XCTestCase {
     }
 
     /// The report shows every slide's QC picture (linked from qc/, names escaped) captioned
-    /// with its areas and cells from slides.csv.
+    /// with its areas and cells from slides.csv, and the thresholds set by hand from its result.
     func testReportShowsTheSlidesQCPictures() throws {
         _ = file("densities.csv", "patient_id,CD8_density_total\nP1,300\n")
-        _ = file("slides.csv", "slide_id,patient_id,pixel_size_um,tissue_area_mm2,tumor_area_mm2,stroma_area_mm2,cells\nP1 a&b,P1,0.5,2,0.5,1.5,100\n")
+        _ = file("slides.csv", "slide_id,patient_id,pixel_size_um,tissue_area_mm2,tumor_area_mm2,stroma_area_mm2,cells\n"
+                 + "P1 a&b,P1,0.5,2,0.5,1.5,100\nP2,P2,0.5,1,0.25,0.75,50\n")
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("qc"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("slides"), withIntermediateDirectories: true)
         _ = file("qc/P1 a&b.png", "png")
+        _ = file("qc/P2.png", "png")
+        _ = file("slides/P2.json", "{\"slide_id\": \"P2\", \"gate_overrides\": {\"PDL1\": 2.5, \"CD8\": 40}}")
         let html = try String(contentsOf: try CohortRun.report(dir), encoding: .utf8)
         XCTAssertTrue(html.contains("<h2>Slides: QC pictures</h2>"), html)
         XCTAssertTrue(html.contains("<img src=\"qc/P1%20a&amp;b.png\" loading=\"lazy\" alt=\"P1 a&amp;b\">"), html)
-        XCTAssertTrue(html.contains("<b>P1 a&amp;b</b> tissue 2 mm², tumour 25%, 100 cells"), html)
+        XCTAssertTrue(html.contains("<b>P1 a&amp;b</b> tissue 2 mm², tumour 25%, 100 cells</figcaption>"), html)
+        XCTAssertTrue(html.contains("<b>P2</b> tissue 1 mm², tumour 25%, 50 cells; gates set by hand: CD8 40, PDL1 2.5</figcaption>"), html)
     }
 
     func testBadInputsGiveOneLineErrors() throws {

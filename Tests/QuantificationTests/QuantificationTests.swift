@@ -36,9 +36,9 @@ final class QuantificationTests: XCTestCase {
         return dir.appendingPathComponent("slides/P02_A.ome.tif").path
     }()
 
-    func quantify(tile: Int, threads: Int, cells: Bool = true, tilesRun: UnsafeMutablePointer<Int>? = nil) throws -> URL {
+    func quantify(tile: Int, threads: Int, cells: Bool = true, qc: Bool = false, tilesRun: UnsafeMutablePointer<Int>? = nil) throws -> URL {
         let out = Self.tmp()
-        var o = QuantifyOptions(); o.tileSize = tile; o.threads = threads; o.writeCells = cells; o.writeQC = false
+        var o = QuantifyOptions(); o.tileSize = tile; o.threads = threads; o.writeCells = cells; o.writeQC = qc
         let run = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: out)
         let inputs = try SlideInputs.find([Self.simulated.appendingPathComponent("slides").path], patientMap: nil)
         let s = try run.run(inputs, report: { XCTFail($0) }, progress: { _, _, total in tilesRun?.pointee = total })
@@ -433,6 +433,56 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).skipped, [])
     }
 
+    /// Thresholds set by hand replace the panel's gates for the markers and slides named, are
+    /// recorded, and make `--resume` re-run a slide whose thresholds changed. tiny.ome.tif's CD8
+    /// cytoplasm means above 20 (counted by hand in its cell table): 10 between 21.2 and 50.9,
+    /// and the 4 above the panel's gate (60).
+    func testGatesSetByHand() throws {
+        let dir = Self.tmp(), out = dir.appendingPathComponent("out")
+        var o = QuantifyOptions(); o.writeQC = false
+        var run = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: out)
+        let inputs = try SlideInputs.find([Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif").path], patientMap: nil)
+        let auto = try run.run(inputs, report: { XCTFail($0) }).results[0]
+        let before = try Self.csv(out.appendingPathComponent("cells/tiny.csv"))
+        XCTAssertEqual(auto.count("CD8", "total"), 4)
+        XCTAssertEqual(auto.gateOverrides, [:])
+
+        let gates = dir.appendingPathComponent("gates.csv")
+        _ = FileManager.default.createFile(atPath: gates.path, contents: Data("slide_id,marker,threshold\ntiny.ome.tif,CD8,20\nP9_x,CD4,5\n".utf8))
+        run.gates = try GateOverrides.load(gates.path, panel: Self.panel)
+        XCTAssertEqual(run.gates, ["tiny": ["CD8": 20], "P9_x": ["CD4": 5]])
+        run.resume = true
+        let s = try run.run(inputs, report: { XCTFail($0) })
+        XCTAssertEqual(s.skipped, [], "other thresholds: the slide runs again")
+        XCTAssertEqual(s.notes, ["--gates names 1 slide(s) not among the inputs: P9_x"])
+        let r = s.results[0]
+        XCTAssertEqual(r.count("CD8", "total"), 14)
+        XCTAssertEqual(r.thresholds["CD8"], 20)
+        XCTAssertEqual(r.gateOverrides, ["CD8": 20])
+        for m in ["CD68", "CD11c", "CD4", "PDL1", "panCK"] { XCTAssertEqual(r.thresholds[m], auto.thresholds[m], m) }
+        let after = try Self.csv(out.appendingPathComponent("cells/tiny.csv"))
+        XCTAssertEqual(after.count, before.count)
+        for (a, b) in zip(after, before) {
+            XCTAssertEqual(a["CD8_positive"], Double(b["CD8_cytoplasm_mean"]!)! > 20 ? "1" : "0")
+            XCTAssertEqual(a["CD4_positive"], b["CD4_positive"])
+        }
+        let info = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("run.json"))) as! [String: Any]
+        XCTAssertEqual(info["gate_overrides"] as? [String: [String: Double]], ["tiny": ["CD8": 20]])
+        // The same thresholds again: complete, skipped; none: the panel's gates come back.
+        XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).skipped, ["tiny"])
+        run.gates = [:]
+        XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).results[0].count("CD8", "total"), 4)
+
+        for (text, message) in [("slide_id,marker,threshold\ntiny,CD9,3\n", "line 2: the panel has no marker CD9 (it gates CD68, CD11c, CD8, PDL1, CD4, panCK)"),
+                                ("slide_id,marker,threshold\ntiny,CD8,nan\n", "line 2: threshold nan is not a finite number"),
+                                ("slide_id,marker,threshold\n\ntiny,CD8,3\ntiny.tif,CD8,4\n", "line 4: slide tiny is given two CD8 thresholds (3.0 and 4.0)"),
+                                ("slide_id,marker\ntiny,CD8\n", "needs columns slide_id, marker and threshold"),
+                                ("slide_id,marker,threshold\ntiny,CD8\n", "line 2 has too few fields")] {
+            _ = FileManager.default.createFile(atPath: gates.path, contents: Data(text.utf8))
+            XCTAssertThrowsError(try GateOverrides.load(gates.path, panel: Self.panel)) { XCTAssertEqual("\($0)", "\(gates.path): \(message)") }
+        }
+    }
+
     func testPatientMapAndFileNamePrefix() throws {
         let map = Self.tmp().appendingPathComponent("map.csv")
         _ = FileManager.default.createFile(atPath: map.path, contents: Data("slide_id,patient_id\ntiny.ome.tif,PX9\n".utf8))
@@ -611,13 +661,13 @@ final class QuantificationTests: XCTestCase {
     }
 
     func testMergeEqualsASingleRun() throws {
-        let whole = try quantify(tile: 1024, threads: 2)
+        let whole = try quantify(tile: 1024, threads: 2, qc: true)
         let dir = Self.tmp()
         let merged = dir.appendingPathComponent("merged")
         try MergeRuns.merge([whole], into: merged)
-        for f in ["slides.csv", "densities.csv"] {
-            XCTAssertEqual(try String(contentsOf: whole.appendingPathComponent(f), encoding: .utf8),
-                           try String(contentsOf: merged.appendingPathComponent(f), encoding: .utf8))
+        // The cell table and the QC picture come along (the merged folder's report shows it).
+        for f in ["slides.csv", "densities.csv", "cells/P01_A.csv", "qc/P01_A.png"] {
+            XCTAssertEqual(try Data(contentsOf: whole.appendingPathComponent(f)), try Data(contentsOf: merged.appendingPathComponent(f)), f)
         }
     }
 
