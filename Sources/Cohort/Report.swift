@@ -23,7 +23,12 @@ public enum Report {
             sections.append(section("Kaplan–Meier curves", "<div class=\"grid\">\(inner)</div>"))
         }
         if let t = try csv("densities.csv") { sections.append(section("Densities per patient (cells/mm²)", table(t))) }
-        if let gallery = qcGallery(dir, slides: try csv("slides.csv")) { sections.append(gallery) }
+        let slides = try csv("slides.csv")
+        if let gallery = qcGallery(dir, slides: slides) { sections.append(gallery) }
+        if let header = slides?.first, let id = header.firstIndex(of: "slide_id"),
+           let gates = GatePlots.section(dir, slides: slides!.dropFirst().compactMap { $0.count > id ? $0[id] : nil }) {
+            sections.append(gates)
+        }
         guard !sections.isEmpty else {
             throw CohortError.input(dir.path, "holds no mifq results (km_summary.csv, mann_whitney.csv, logrank.csv or densities.csv)")
         }

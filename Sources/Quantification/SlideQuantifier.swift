@@ -152,12 +152,15 @@ public struct SlideQuantifier: Sendable {
         if fused { endPhase("tissue") }
 
         var thresholds: [String: Double] = [:]
+        var histograms: [GateHistogram] = []
         for (k, m) in panel.markers.enumerated() {
             var inTissue: [Float] = []
             inTissue.reserveCapacity(gateValues[k].count)
             for (v, i) in zip(gateValues[k], gateMapIndex) where map.labels[Int(i)] != RegionMap.background { inTissue.append(v) }
             gateValues[k] = []
-            thresholds[m.name] = gates[m.name] ?? Gating.threshold(m.gate, values: inTissue)
+            let t = gates[m.name] ?? Gating.threshold(m.gate, values: inTissue)
+            thresholds[m.name] = t
+            histograms.append(GateHistogram(marker: m.name, values: inTissue, threshold: t))
         }
         gateMapIndex = []
 
@@ -212,7 +215,7 @@ public struct SlideQuantifier: Sendable {
                            tissueAreaMm2: areas[Int(RegionMap.tumor)] + areas[Int(RegionMap.stroma)],
                            tumorAreaMm2: areas[Int(RegionMap.tumor)], stromaAreaMm2: areas[Int(RegionMap.stroma)],
                            cells: id, phenotypes: panel.phenotypes.map(\.name), counts: counts, thresholds: thresholds.mapValues(SlideResult.finite),
-                           gateOverrides: gates,
+                           gateOverrides: gates, gateHistograms: histograms,
                            nucleusThreshold: SlideResult.finite(Double(threshold)),
                            tissueThreshold: SlideResult.finite(Double(tissueResult.tissueThreshold)),
                            tumorThreshold: SlideResult.finite(Double(tissueResult.tumorThreshold)),

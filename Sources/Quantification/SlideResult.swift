@@ -1,4 +1,5 @@
 import Foundation
+import Phenotyping
 
 /// Everything quantify learns about one slide; saved as `DIR/slides/<slide_id>.json` so that
 /// per-slide results are complete on their own and `mifq merge` can rebuild the tables.
@@ -21,6 +22,9 @@ public struct SlideResult: Codable, Sendable {
     /// The markers whose threshold was set by hand (`quantify --gates`), with that threshold;
     /// nil in results written before such thresholds existed (read as none).
     public var gateOverrides: [String: Double]?
+    /// Per marker in the panel's order, the distribution its gate was set on
+    /// (`GateHistogram`); nil in results written before they were kept.
+    public var gateHistograms: [GateHistogram]?
     /// The nucleus foreground, tissue and tumour thresholds; nil where undefined (e.g. a slide
     /// without tissue has no tumour threshold).
     public var nucleusThreshold: Double?
@@ -35,7 +39,8 @@ public struct SlideResult: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case slideId = "slide_id", patientId = "patient_id", path, pixelSizeUm = "pixel_size_um"
         case tissueAreaMm2 = "tissue_area_mm2", tumorAreaMm2 = "tumor_area_mm2", stromaAreaMm2 = "stroma_area_mm2"
-        case cells, phenotypes, counts, thresholds, gateOverrides = "gate_overrides", nucleusThreshold = "nucleus_threshold", tissueThreshold = "tissue_threshold"
+        case cells, phenotypes, counts, thresholds, gateOverrides = "gate_overrides",
+             gateHistograms = "gate_histograms", nucleusThreshold = "nucleus_threshold", tissueThreshold = "tissue_threshold"
         case tumorThreshold = "tumor_threshold", tiles, seconds, mifqVersion = "mifq_version", panelHash = "panel_hash"
         case cellsTable = "cells_table"
     }
@@ -50,6 +55,7 @@ public struct SlideResult: Codable, Sendable {
         try c.encode(cells, forKey: .cells); try c.encode(phenotypes, forKey: .phenotypes); try c.encode(counts, forKey: .counts)
         try c.encode(thresholds, forKey: .thresholds)
         try c.encode(gateOverrides ?? [:], forKey: .gateOverrides)
+        try c.encode(gateHistograms ?? [], forKey: .gateHistograms)
         try c.encode(nucleusThreshold, forKey: .nucleusThreshold); try c.encode(tissueThreshold, forKey: .tissueThreshold)
         try c.encode(tumorThreshold, forKey: .tumorThreshold)
         try c.encode(tiles, forKey: .tiles); try c.encode(seconds, forKey: .seconds)

@@ -468,6 +468,14 @@ final class QuantificationTests: XCTestCase {
         }
         let info = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("run.json"))) as! [String: Any]
         XCTAssertEqual(info["gate_overrides"] as? [String: [String: Double]], ["tiny": ["CD8": 20]])
+        // The histograms the gates were set on: every cell of the table in each, the cells above
+        // the threshold those called positive.
+        XCTAssertEqual(r.gateHistograms?.map(\.marker), Self.panel.markers.map(\.name))
+        for h in r.gateHistograms ?? [] {
+            XCTAssertEqual(h.counts.reduce(0, +), after.count, h.marker)
+            XCTAssertEqual(h.above, after.filter { $0["\(h.marker)_positive"] == "1" }.count, h.marker)
+        }
+        XCTAssertEqual(r.gateHistograms?.first { $0.marker == "CD8" }?.above, 14)
         // The same thresholds again: complete, skipped; none: the panel's gates come back.
         XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).skipped, ["tiny"])
         run.gates = [:]
@@ -481,6 +489,20 @@ final class QuantificationTests: XCTestCase {
             _ = FileManager.default.createFile(atPath: gates.path, contents: Data(text.utf8))
             XCTAssertThrowsError(try GateOverrides.load(gates.path, panel: Self.panel)) { XCTAssertEqual("\($0)", "\(gates.path): \(message)") }
         }
+    }
+
+    /// Bins of log(1 + mean) from 0 to the largest, by hand: top 99 → log 100 = 4.605, four
+    /// bins of 1.151. −1, 0, 0.5 (log 1.5 = 0.41) and 1 (0.69) in bin 0; 3 (log 4 = 1.39) in
+    /// bin 1; 20 (log 21 = 3.04) in bin 2; 99 at the top edge in the last bin. Above 5: 20, 99.
+    func testGateHistogramByHand() {
+        let h = GateHistogram(marker: "CD8", values: [-1, 0, 0.5, 1, 3, 20, 99], threshold: 5, bins: 4)
+        XCTAssertEqual(h.counts, [4, 1, 1, 1])
+        XCTAssertEqual(h.logTop, log(100), accuracy: 1e-6)
+        XCTAssertEqual(h.above, 2)
+        let none = GateHistogram(marker: "CD8", values: [-2, 0], threshold: 0, bins: 3)
+        XCTAssertEqual(none.counts, [2, 0, 0])
+        XCTAssertEqual(none.logTop, 0)
+        XCTAssertEqual(none.above, 0)
     }
 
     func testPatientMapAndFileNamePrefix() throws {
