@@ -28,7 +28,8 @@ public enum CohortRun {
         return notes
     }
 
-    /// Percentile split, KM and log-rank per variable and endpoint → logrank.csv, km_summary.csv,
+    /// Percentile split, KM, log-rank and Cox per variable and endpoint → logrank.csv,
+    /// hazard_ratios.csv, km_summary.csv,
     /// figures/km_<variable>_<endpoint>.svg, survival_notes.txt.
     public static func survival(values: String, clinical: String, endpoints: [String], percentile: Double, rule: CutRule,
                                 landmark: Double, confidence: ConfidenceType, out: URL) throws -> [String] {
@@ -38,6 +39,7 @@ public enum CohortRun {
         var notes = joinNotes(data)
         for r in s.rows where r.missing > 0 { notes.append("\(r.variable) (\(r.endpoint)): \(r.missing) patient(s) without a value excluded") }
         try write(s.csv(), out.appendingPathComponent("logrank.csv"))
+        try write(s.hazardRatiosCSV(), out.appendingPathComponent("hazard_ratios.csv"))
         try write(s.summaryCSV(), out.appendingPathComponent("km_summary.csv"))
         for r in s.rows {
             let safe = r.variable.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" }

@@ -2,7 +2,7 @@ import Foundation
 
 /// The study's figures as SVG: box plots of PR vs SD with the points (Fig. 4B) and Kaplan–Meier
 /// curves of low vs high groups with censor marks, confidence bands, numbers at risk and the
-/// log-rank p (Fig. 4C).
+/// log-rank p and the hazard ratio of high against low (Fig. 4C).
 public enum Plots {
     static let colours = ("#2b6cb0", "#c53030")
 
@@ -66,7 +66,8 @@ public enum Plots {
         func x(_ t: Double) -> Double { left + t / xMax * (right - left) }
         func y(_ s: Double) -> Double { bottom - s * (bottom - top) }
         svg.text(w / 2, 18, "\(r.variable) — \(r.endpoint.uppercased())", size: 13, anchor: "middle", bold: true)
-        svg.text(w / 2, 34, "cut-off \(SVG.label((r.cutoff * 1000).rounded() / 1000)) (P\(SVG.label(percentile))), log-rank \(formatP(r.test?.p))",
+        let hr = r.cox.map { String(format: "HR %.2f (%.2f–%.2f)", $0.hazardRatio, $0.lower, $0.upper) } ?? "HR not estimable"
+        svg.text(w / 2, 34, "cut-off \(SVG.label((r.cutoff * 1000).rounded() / 1000)) (P\(SVG.label(percentile))), log-rank \(formatP(r.test?.p)), \(hr)",
                  size: 11, anchor: "middle", color: "#444")
         svg.line(left, top, left, bottom); svg.line(left, bottom, right, bottom)
         for s in stride(from: 0.0, through: 1.0, by: 0.25) {

@@ -17,6 +17,9 @@ public enum Report {
         if let t = try csv("mann_whitney.csv") { sections.append(section("Responders vs non-responders (Mann–Whitney)", table(t, highlightP: "p_value"))) }
         if let svg = read("figures/boxplots.svg") { sections.append(section("Densities by response", svg)) }
         if let t = try csv("logrank.csv") { sections.append(section("Survival by density (log-rank)", table(t, highlightP: "p_value"))) }
+        if let t = try csv("hazard_ratios.csv") {
+            sections.append(section("Hazard ratios, high against low (Cox, Efron ties, Wald 95% CI)", table(t, highlightP: "p_value")))
+        }
         let figs = (try? fm.contentsOfDirectory(atPath: dir.appendingPathComponent("figures").path))?.filter { $0.hasPrefix("km_") && $0.hasSuffix(".svg") }.sorted() ?? []
         if !figs.isEmpty {
             let inner = figs.compactMap { read("figures/\($0)") }.map { "<div class=\"fig\">\($0)</div>" }.joined()

@@ -15,6 +15,8 @@ public struct SurvivalAnalysis: Sendable {
         public var low: KaplanMeier?
         public var high: KaplanMeier?
         public var test: LogRank?
+        /// High against low (nil: not estimable).
+        public var cox: CoxPH?
         public var missing: Int
     }
 
@@ -48,8 +50,10 @@ public struct SurvivalAnalysis: Sendable {
                     guard !g.isEmpty else { return nil }
                     return KaplanMeier(times: g.map { ps[$0].times[e]!.time }, events: g.map { ps[$0].times[e]!.event }, confidence: confidence)
                 }
-                let test = LogRank(times: ps.map { $0.times[e]!.time }, events: ps.map { $0.times[e]!.event }, group: high.map { $0 ? 1 : 0 })
-                rows.append(Row(variable: v, endpoint: e, cutoff: cut, low: curve(false), high: curve(true), test: test, missing: missing))
+                let (times, events, group) = (ps.map { $0.times[e]!.time }, ps.map { $0.times[e]!.event }, high.map { $0 ? 1 : 0 })
+                rows.append(Row(variable: v, endpoint: e, cutoff: cut, low: curve(false), high: curve(true),
+                                test: LogRank(times: times, events: events, group: group),
+                                cox: CoxPH(times: times, events: events, group: group), missing: missing))
             }
         }
         self.rows = rows
@@ -66,6 +70,18 @@ public struct SurvivalAnalysis: Sendable {
                     "\(l?.n ?? 0)", "\(h?.n ?? 0)", "\(l?.events ?? 0)", "\(h?.events ?? 0)", num(l?.median.value), num(h?.median.value),
                     num(sl?.s), num(sl?.lower), num(sl?.upper), num(sh?.s), num(sh?.lower), num(sh?.upper),
                     num(r.test?.chiSquare), num(r.test?.p)].joined(separator: ",") + "\n"
+        }
+        return out
+    }
+
+    /// Hazard ratio of the high group against the low one per variable and endpoint (Cox, Efron
+    /// ties, Wald interval and p as R's `summary(coxph(...))`); NA where not estimable.
+    public func hazardRatiosCSV() -> String {
+        var out = "variable,endpoint,rule,cutoff,n_low,n_high,events_low,events_high,hr,hr_lcl,hr_ucl,p_value\n"
+        for r in rows {
+            out += [r.variable, r.endpoint, rule == .gt ? "high>cutoff" : "high>=cutoff", num(r.cutoff),
+                    "\(r.low?.n ?? 0)", "\(r.high?.n ?? 0)", "\(r.low?.events ?? 0)", "\(r.high?.events ?? 0)",
+                    num(r.cox?.hazardRatio), num(r.cox?.lower), num(r.cox?.upper), num(r.cox?.p)].joined(separator: ",") + "\n"
         }
         return out
     }

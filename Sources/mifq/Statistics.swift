@@ -39,7 +39,7 @@ struct SurvivalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "survival",
         abstract: "Split patients at a percentile of each density; Kaplan–Meier and log-rank for PFS and OS.",
-        discussion: "Writes DIR/logrank.csv, DIR/km_summary.csv, DIR/figures/km_<variable>_<endpoint>.svg and DIR/survival_notes.txt. Conventions as R: quantile type 7, survfit (Greenwood, log CI), survdiff.")
+        discussion: "Writes DIR/logrank.csv, DIR/hazard_ratios.csv, DIR/km_summary.csv, DIR/figures/km_<variable>_<endpoint>.svg and DIR/survival_notes.txt. Conventions as R: quantile type 7, survfit (Greenwood, log CI), survdiff, coxph (Efron ties).")
 
     @Argument(help: "Per-patient table: patient_id and numeric columns.")
     var densities: String
@@ -76,7 +76,7 @@ struct SurvivalCommand: ParsableCommand {
             let notes = try CohortRun.survival(values: densities, clinical: clinical, endpoints: e, percentile: percentile, rule: rule,
                                                landmark: landmark, confidence: ci, out: URL(fileURLWithPath: out))
             for n in notes { FileHandle.standardError.write(Data("mifq: note: \(n)\n".utf8)) }
-            print("\(out)/logrank.csv, \(out)/km_summary.csv, \(out)/figures/")
+            print("\(out)/logrank.csv, \(out)/hazard_ratios.csv, \(out)/km_summary.csv, \(out)/figures/")
         } catch { fail(error) }
     }
 }

@@ -60,10 +60,20 @@ final class CohortRunTests: XCTestCase {
         // quantile(c(300,250,120,110,50,280), 0.3) = 115 → low: P3? no: 110, 50 ≤ 115 → n_low 2, high 4.
         XCTAssertEqual(rows.rows[0][3], "115")
         XCTAssertEqual(rows.rows[0][4], "2"); XCTAssertEqual(rows.rows[0][5], "4")
+        // R: coxph(Surv(c(10,14,3,8,5,2), c(1,0,1,1,1,1)) ~ c(1,1,1,1,0,0)): HR 0.170978924160519,
+        // 95% CI 0.0151820151086794–1.92555417036673, p 0.152826737442335.
+        let hr = try Table.read(dir.appendingPathComponent("hazard_ratios.csv").path)
+        XCTAssertEqual(hr.columns, ["variable", "endpoint", "rule", "cutoff", "n_low", "n_high", "events_low", "events_high", "hr", "hr_lcl", "hr_ucl", "p_value"])
+        XCTAssertEqual(Array(hr.rows[0][0..<8]), ["CD8_density_total", "pfs", "high>cutoff", "115", "2", "4", "2", "3"])
+        for (k, r) in [(8, 0.170978924160519), (9, 0.0151820151086794), (10, 1.92555417036673), (11, 0.152826737442335)] {
+            XCTAssertEqual(Double(hr.rows[0][k])!, r, accuracy: 1e-9 * r, hr.columns[k])
+        }
         let svg = try String(contentsOf: dir.appendingPathComponent("figures/km_CD8_density_total_pfs.svg"), encoding: .utf8)
         XCTAssertTrue(svg.hasPrefix("<svg") && svg.contains("Number at risk") && svg.contains("log-rank p ="))
+        XCTAssertTrue(svg.contains("HR 0.17 (0.02–1.93)"), svg)
         let html = try String(contentsOf: try CohortRun.report(dir), encoding: .utf8)
         XCTAssertTrue(html.contains("<svg") && html.contains("Kaplan–Meier curves") && !html.contains("<script"))
+        XCTAssertTrue(html.contains("Hazard ratios, high against low"))
     }
 
     /// The report shows every slide's QC picture (linked from qc/, names escaped) captioned

@@ -68,4 +68,26 @@ final class CohortTests: XCTestCase {
             close(t.expected.1, row[4], "\(row[0]) E1")
         }
     }
+
+    /// Hazard ratios against R's coxph (Efron ties) on the same cases: tied times, heavy
+    /// censoring, a group of one, 500 and 2000 patients; where R warns that the coefficient may be
+    /// infinite (a group without events; events of one group only after the other has left)
+    /// mifq calls the model not estimable.
+    func testCoxMatchesR() throws {
+        let input = try Self.table("surv_input.csv")
+        let expected = try Self.table("cox_expected.csv").rows
+        XCTAssertEqual(expected.count, 8)
+        for row in expected {
+            let rs = input.rows.filter { $0[0] == row[0] }
+            let c = CoxPH(times: rs.map { Double($0[2])! }, events: rs.map { $0[3] == "1" }, group: rs.map { Int($0[1])! })
+            if row[1] == "NA" { XCTAssertNil(c, row[0]); continue }
+            let cox = try XCTUnwrap(c, row[0])
+            close(cox.beta, row[1], "\(row[0]) coef")
+            close(cox.se, row[2], "\(row[0]) se")
+            close(cox.hazardRatio, row[3], "\(row[0]) HR")
+            close(cox.lower, row[4], "\(row[0]) lower")
+            close(cox.upper, row[5], "\(row[0]) upper")
+            close(cox.p, row[6], "\(row[0]) p")
+        }
+    }
 }
