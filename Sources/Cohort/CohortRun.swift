@@ -29,7 +29,7 @@ public enum CohortRun {
     }
 
     /// Percentile split, KM, log-rank and Cox per variable and endpoint → logrank.csv,
-    /// hazard_ratios.csv, km_summary.csv,
+    /// hazard_ratios.csv, figures/forest_<endpoint>.svg, km_summary.csv,
     /// figures/km_<variable>_<endpoint>.svg, survival_notes.txt.
     public static func survival(values: String, clinical: String, endpoints: [String], percentile: Double, rule: CutRule,
                                 landmark: Double, confidence: ConfidenceType, out: URL) throws -> [String] {
@@ -40,6 +40,9 @@ public enum CohortRun {
         for r in s.rows where r.missing > 0 { notes.append("\(r.variable) (\(r.endpoint)): \(r.missing) patient(s) without a value excluded") }
         try write(s.csv(), out.appendingPathComponent("logrank.csv"))
         try write(s.hazardRatiosCSV(), out.appendingPathComponent("hazard_ratios.csv"))
+        for e in endpoints where s.rows.contains(where: { $0.endpoint == e }) {
+            try write(Plots.forest(s.rows, endpoint: e), out.appendingPathComponent("figures/forest_\(e).svg"))
+        }
         try write(s.summaryCSV(), out.appendingPathComponent("km_summary.csv"))
         for r in s.rows {
             let safe = r.variable.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" }

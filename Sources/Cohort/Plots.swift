@@ -115,5 +115,52 @@ public enum Plots {
         return svg.document
     }
 
+    /// Forest plot of one endpoint: per variable the hazard ratio of high against low with its
+    /// 95% CI on a log axis, and the Wald p; variables whose model is not estimable are listed
+    /// with "not estimable".
+    public static func forest(_ rows: [SurvivalAnalysis.Row], endpoint: String) -> String {
+        let rs = rows.filter { $0.endpoint == endpoint }
+        let rowH = 18.0, top = 46.0
+        let w = 720.0, h = top + rowH * Double(max(rs.count, 1)) + 44
+        let left = 250.0, right = 560.0
+        var svg = SVG(width: w, height: h)
+        svg.text(w / 2, 18, "Hazard ratio, high against low — \(endpoint.uppercased())", size: 13, anchor: "middle", bold: true)
+        let fitted = rs.compactMap(\.cox)
+        // Axis: powers of ten (and 2, 5 between) covering every interval, clamped to 1e-3…1e3.
+        let lo = max(1e-3, min(0.5, fitted.map(\.lower).min() ?? 0.5)), hi = min(1e3, max(2, fitted.map(\.upper).max() ?? 2))
+        let a = log10(lo).rounded(.down), b = log10(hi).rounded(.up)
+        func x(_ v: Double) -> Double { left + (log10(min(max(v, pow(10, a)), pow(10, b))) - a) / (b - a) * (right - left) }
+        let bottom = top + rowH * Double(rs.count)
+        svg.text(left - 8, top - 10, "variable", size: 10, anchor: "end", bold: true)
+        svg.text(right + 12, top - 10, "HR (95% CI)", size: 10, bold: true)
+        svg.text(w - 8, top - 10, "p", size: 10, anchor: "end", bold: true)
+        svg.line(x(1), top - 4, x(1), bottom, stroke: "#999", dash: "3,3")
+        svg.line(left, bottom, right, bottom)
+        var e = a
+        while e <= b {
+            for m in [1.0, 2, 5] where e + log10(m) <= b + 1e-9 {
+                let v = m * pow(10, e)
+                svg.line(x(v), bottom, x(v), bottom + 4)
+                if m != 5 || b - a <= 2 { svg.text(x(v), bottom + 15, SVG.label(v), size: 9, anchor: "middle") }
+            }
+            e += 1
+        }
+        svg.text((left + right) / 2, bottom + 32, "← lower hazard when high · higher hazard when high →", size: 10, anchor: "middle", color: "#444")
+        for (k, r) in rs.enumerated() {
+            let y = top + rowH * (Double(k) + 0.5)
+            svg.text(left - 8, y + 3.5, shorten(r.variable, 40), size: 10, anchor: "end")
+            guard let c = r.cox else {
+                svg.text(right + 12, y + 3.5, "not estimable", size: 10, color: "#888")
+                continue
+            }
+            let colour = c.p < 0.05 ? Plots.colours.1 : "#333"
+            svg.line(x(c.lower), y, x(c.upper), y, stroke: colour, width: 1.5)
+            svg.rect(x(c.hazardRatio) - 3.5, y - 3.5, 7, 7, fill: colour)
+            svg.text(right + 12, y + 3.5, String(format: "%.2f (%.2f–%.2f)", c.hazardRatio, c.lower, c.upper), size: 10)
+            svg.text(w - 8, y + 3.5, formatP(c.p).replacingOccurrences(of: "p = ", with: ""), size: 10, anchor: "end", color: colour)
+        }
+        return svg.document
+    }
+
     static func shorten(_ s: String, _ n: Int) -> String { s.count <= n ? s : String(s.prefix(n - 1)) + "…" }
 }

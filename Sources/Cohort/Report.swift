@@ -18,7 +18,10 @@ public enum Report {
         if let svg = read("figures/boxplots.svg") { sections.append(section("Densities by response", svg)) }
         if let t = try csv("logrank.csv") { sections.append(section("Survival by density (log-rank)", table(t, highlightP: "p_value"))) }
         if let t = try csv("hazard_ratios.csv") {
-            sections.append(section("Hazard ratios, high against low (Cox, Efron ties, Wald 95% CI)", table(t, highlightP: "p_value")))
+            let forests = (try? fm.contentsOfDirectory(atPath: dir.appendingPathComponent("figures").path))?
+                .filter { $0.hasPrefix("forest_") && $0.hasSuffix(".svg") }.sorted().compactMap { read("figures/\($0)") } ?? []
+            sections.append(section("Hazard ratios, high against low (Cox, Efron ties, Wald 95% CI)",
+                                    forests.map { "<div class=\"fig\">\($0)</div>" }.joined() + table(t, highlightP: "p_value")))
         }
         let figs = (try? fm.contentsOfDirectory(atPath: dir.appendingPathComponent("figures").path))?.filter { $0.hasPrefix("km_") && $0.hasSuffix(".svg") }.sorted() ?? []
         if !figs.isEmpty {
