@@ -12,4 +12,5 @@ shot "$DIR/report.html" "$OUT/report.png" 1200,4000
 shot "$DIR/figures/boxplots.svg" "$OUT/boxplots.png" 960,2000
 km=$(ls "$DIR"/figures/km_*_pfs.svg | head -1)
 shot "$km" "$OUT/km.png" 540,420
+shot "$DIR/figures/forest_pfs.svg" "$OUT/forest.png" 720,1000
 ls -la "$OUT"

@@ -66,7 +66,7 @@ public enum Plots {
         func x(_ t: Double) -> Double { left + t / xMax * (right - left) }
         func y(_ s: Double) -> Double { bottom - s * (bottom - top) }
         svg.text(w / 2, 18, "\(r.variable) — \(r.endpoint.uppercased())", size: 13, anchor: "middle", bold: true)
-        let hr = r.cox.map { String(format: "HR %.2f (%.2f–%.2f)", $0.hazardRatio, $0.lower, $0.upper) } ?? "HR not estimable"
+        let hr = r.cox.map { "HR \(hrText($0.hazardRatio)) (\(hrText($0.lower))–\(hrText($0.upper)))" } ?? "HR not estimable"
         svg.text(w / 2, 34, "cut-off \(SVG.label((r.cutoff * 1000).rounded() / 1000)) (P\(SVG.label(percentile))), log-rank \(formatP(r.test?.p)), \(hr)",
                  size: 11, anchor: "middle", color: "#444")
         svg.line(left, top, left, bottom); svg.line(left, bottom, right, bottom)
@@ -141,7 +141,8 @@ public enum Plots {
             for m in [1.0, 2, 5] where e + log10(m) <= b + 1e-9 {
                 let v = m * pow(10, e)
                 svg.line(x(v), bottom, x(v), bottom + 4)
-                if m != 5 || b - a <= 2 { svg.text(x(v), bottom + 15, SVG.label(v), size: 9, anchor: "middle") }
+                // 2s and 5s labelled only while the axis spans few decades (they crowd otherwise).
+                if m == 1 || (m == 2 && b - a <= 3) || b - a <= 2 { svg.text(x(v), bottom + 15, SVG.label(v), size: 9, anchor: "middle") }
             }
             e += 1
         }
@@ -156,11 +157,15 @@ public enum Plots {
             let colour = c.p < 0.05 ? Plots.colours.1 : "#333"
             svg.line(x(c.lower), y, x(c.upper), y, stroke: colour, width: 1.5)
             svg.rect(x(c.hazardRatio) - 3.5, y - 3.5, 7, 7, fill: colour)
-            svg.text(right + 12, y + 3.5, String(format: "%.2f (%.2f–%.2f)", c.hazardRatio, c.lower, c.upper), size: 10)
+            svg.text(right + 12, y + 3.5, "\(hrText(c.hazardRatio)) (\(hrText(c.lower))–\(hrText(c.upper)))", size: 10)
             svg.text(w - 8, y + 3.5, formatP(c.p).replacingOccurrences(of: "p = ", with: ""), size: 10, anchor: "end", color: colour)
         }
         return svg.document
     }
+
+    /// A hazard ratio or CI limit on a figure: two decimals, or two significant digits below
+    /// 0.1 (so that 0.0034 does not print as 0.00).
+    static func hrText(_ v: Double) -> String { v < 0.1 ? String(format: "%.2g", v) : String(format: "%.2f", v) }
 
     static func shorten(_ s: String, _ n: Int) -> String { s.count <= n ? s : String(s.prefix(n - 1)) + "…" }
 }

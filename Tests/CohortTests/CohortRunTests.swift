@@ -70,9 +70,9 @@ final class CohortRunTests: XCTestCase {
         }
         let svg = try String(contentsOf: dir.appendingPathComponent("figures/km_CD8_density_total_pfs.svg"), encoding: .utf8)
         XCTAssertTrue(svg.hasPrefix("<svg") && svg.contains("Number at risk") && svg.contains("log-rank p ="))
-        XCTAssertTrue(svg.contains("HR 0.17 (0.02–1.93)"), svg)
+        XCTAssertTrue(svg.contains("HR 0.17 (0.015–1.93)"), svg)
         let forest = try String(contentsOf: dir.appendingPathComponent("figures/forest_pfs.svg"), encoding: .utf8)
-        XCTAssertTrue(forest.contains(">CD8_density_total</text>") && forest.contains(">0.17 (0.02–1.93)</text>") && forest.contains(">0.1528</text>"), forest)
+        XCTAssertTrue(forest.contains(">CD8_density_total</text>") && forest.contains(">0.17 (0.015–1.93)</text>") && forest.contains(">0.1528</text>"), forest)
         let html = try String(contentsOf: try CohortRun.report(dir), encoding: .utf8)
         XCTAssertTrue(html.contains("<svg") && html.contains("Kaplan–Meier curves") && !html.contains("<script"))
         XCTAssertTrue(html.contains("Hazard ratios, high against low"))
