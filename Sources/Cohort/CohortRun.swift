@@ -38,6 +38,9 @@ public enum CohortRun {
         let s = SurvivalAnalysis(data, endpoints: endpoints, percentile: percentile, rule: rule, landmark: landmark, confidence: confidence)
         var notes = joinNotes(data)
         for r in s.rows where r.missing > 0 { notes.append("\(r.variable) (\(r.endpoint)): \(r.missing) patient(s) without a value excluded") }
+        for r in s.rows where r.cox == nil && r.low != nil && r.high != nil {
+            notes.append("\(r.variable) (\(r.endpoint)): hazard ratio not estimable (events in one group only, or only after the other group has left)")
+        }
         try write(s.csv(), out.appendingPathComponent("logrank.csv"))
         try write(s.hazardRatiosCSV(), out.appendingPathComponent("hazard_ratios.csv"))
         for e in endpoints where s.rows.contains(where: { $0.endpoint == e }) {

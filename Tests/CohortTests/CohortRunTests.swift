@@ -78,6 +78,23 @@ final class CohortRunTests: XCTestCase {
         XCTAssertTrue(html.contains("Hazard ratios, high against low"))
     }
 
+    /// A split whose high group has no events: NA hazard ratio, a note, "not estimable" on the
+    /// figures; the log-rank test is still there.
+    func testHazardRatioNotEstimableIsSaid() throws {
+        let d = file("d.csv", "patient_id,CD8_density_total\nP1,300\nP2,250\nP3,120\nP4,110\nP5,50\nP6,280\nP7,200\n")
+        let c = file("c.csv", "patient_id,response,pfs_months,pfs_event,os_months,os_event\n"
+                     + "P1,PR,10,0,10,0\nP2,PR,14,0,14,0\nP3,SD,3,0,3,0\nP4,SD,5,1,5,1\nP5,PD,2,1,2,1\nP6,PR,8,0,8,0\nP7,SD,6,0,6,0\n")
+        let notes = try CohortRun.survival(values: d, clinical: c, endpoints: ["pfs"], percentile: 30, rule: .gt,
+                                           landmark: 12, confidence: .log, out: dir)
+        XCTAssertEqual(notes, ["CD8_density_total (pfs): hazard ratio not estimable (events in one group only, or only after the other group has left)"])
+        let hr = try Table.read(dir.appendingPathComponent("hazard_ratios.csv").path)
+        XCTAssertEqual(Array(hr.rows[0][4...]), ["2", "5", "2", "0", "NA", "NA", "NA", "NA"])
+        XCTAssertNotEqual(try Table.read(dir.appendingPathComponent("logrank.csv").path).rows[0].last, "NA")
+        let km = try String(contentsOf: dir.appendingPathComponent("figures/km_CD8_density_total_pfs.svg"), encoding: .utf8)
+        XCTAssertTrue(km.contains("HR not estimable"))
+        XCTAssertTrue(try String(contentsOf: dir.appendingPathComponent("figures/forest_pfs.svg"), encoding: .utf8).contains(">not estimable<"))
+    }
+
     /// The report shows every slide's QC picture (linked from qc/, names escaped) captioned
     /// with its areas and cells from slides.csv, and the thresholds set by hand from its result.
     func testReportShowsTheSlidesQCPictures() throws {
