@@ -15,9 +15,7 @@ enum GatePlots {
 
     /// The markers of a slide's result in the panel's order; empty when it keeps no histograms.
     static func markers(_ dir: URL, slide: String) -> [Marker] {
-        guard let data = FileManager.default.contents(atPath: dir.appendingPathComponent("slides/\(slide).json").path),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let hists = json["gate_histograms"] as? [[String: Any]] else { return [] }
+        guard let json = Report.slideResult(dir, slide), let hists = json["gate_histograms"] as? [[String: Any]] else { return [] }
         let thresholds = json["thresholds"] as? [String: Any] ?? [:]
         let hand = json["gate_overrides"] as? [String: Any] ?? [:]
         return hists.compactMap { h in

@@ -29,11 +29,12 @@ public enum Report {
             sections.append(section("Kaplan–Meier curves", "<div class=\"grid\">\(inner)</div>"))
         }
         if let t = try csv("densities.csv") { sections.append(section("Densities per patient (cells/mm²)", table(t))) }
-        let slides = try csv("slides.csv")
-        if let gallery = qcGallery(dir, slides: slides) { sections.append(gallery) }
-        if let header = slides?.first, let id = header.firstIndex(of: "slide_id"),
-           let gates = GatePlots.section(dir, slides: slides!.dropFirst().compactMap { $0.count > id ? $0[id] : nil }) {
-            sections.append(gates)
+        if let slides = try csv("slides.csv") {
+            if let gallery = qcGallery(dir, slides: slides) { sections.append(gallery) }
+            if let id = slides.first?.firstIndex(of: "slide_id"),
+               let gates = GatePlots.section(dir, slides: slides.dropFirst().compactMap { $0.count > id ? $0[id] : nil }) {
+                sections.append(gates)
+            }
         }
         guard !sections.isEmpty else {
             throw CohortError.input(dir.path, "holds no mifq results (km_summary.csv, mann_whitney.csv, logrank.csv or densities.csv)")
@@ -58,15 +59,14 @@ public enum Report {
     /// cohort's would make the page hundreds of MB), captioned with its areas and cell count
     /// from `slides` and any thresholds set by hand (its `slides/<slide>.json`); nil without
     /// pictures.
-    static func qcGallery(_ dir: URL, slides: [[String]]?) -> String? {
+    static func qcGallery(_ dir: URL, slides: [[String]]) -> String? {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("qc").path)) ?? [])
             .filter { $0.hasSuffix(".png") && !$0.hasPrefix(".") }.sorted()
         guard !names.isEmpty else { return nil }
         var captions: [String: String] = [:]
-        if let header = slides?.first, let rows = slides?.dropFirst(),
-           let id = header.firstIndex(of: "slide_id"), let tissue = header.firstIndex(of: "tissue_area_mm2"),
+        if let header = slides.first, let id = header.firstIndex(of: "slide_id"), let tissue = header.firstIndex(of: "tissue_area_mm2"),
            let tumor = header.firstIndex(of: "tumor_area_mm2"), let cells = header.firstIndex(of: "cells") {
-            for r in rows where r.count == header.count {
+            for r in slides.dropFirst() where r.count == header.count {
                 let t = Double(r[tissue]) ?? 0, u = Double(r[tumor]) ?? 0
                 captions[r[id]] = String(format: "tissue %.3g mm², tumour %.0f%%, %@ cells", t, t > 0 ? 100 * u / t : 0, r[cells])
             }
@@ -74,9 +74,7 @@ public enum Report {
         // Thresholds set by hand (`quantify --gates`) are said under the picture they changed.
         for name in names {
             let slide = String(name.dropLast(4))
-            guard let data = FileManager.default.contents(atPath: dir.appendingPathComponent("slides/\(slide).json").path),
-                  let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  let gates = json["gate_overrides"] as? [String: Double], !gates.isEmpty else { continue }
+            guard let gates = slideResult(dir, slide)?["gate_overrides"] as? [String: Double], !gates.isEmpty else { continue }
             let list = gates.keys.sorted().map { "\($0) \(String(format: "%g", gates[$0]!))" }.joined(separator: ", ")
             captions[slide] = (captions[slide].map { $0 + "; " } ?? "") + "gates set by hand: " + list
         }
@@ -89,6 +87,12 @@ public enum Report {
         return section("Slides: QC pictures", "<p>Tumour marker red, first immune marker green, nuclei blue; tumour outline yellow; "
                        + "a dot per phenotyped cell. The pictures are the files in qc/ beside this page.</p>"
                        + "<div class=\"grid qc\">\(figures.joined())</div>")
+    }
+
+    /// A slide's result (`slides/<slide>.json`) as JSON, or nil.
+    static func slideResult(_ dir: URL, _ slide: String) -> [String: Any]? {
+        guard let data = FileManager.default.contents(atPath: dir.appendingPathComponent("slides/\(slide).json").path) else { return nil }
+        return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
     }
 
     static func section(_ title: String, _ body: String) -> String { "<section><h2>\(SVG.esc(title))</h2>\(body)</section>" }
