@@ -11,6 +11,8 @@ enum GatePlots {
         let above: Int
         let threshold: Double?
         let byHand: Bool
+        /// What set the threshold ("otsu", "minimum", …), when the result says.
+        let rule: String?
     }
 
     /// The markers of a slide's result in the panel's order; empty when it keeps no histograms.
@@ -23,7 +25,7 @@ enum GatePlots {
                   let counts = (h["counts"] as? [NSNumber])?.map(\.intValue), !counts.isEmpty,
                   let above = (h["above"] as? NSNumber)?.intValue else { return nil }
             return Marker(name: name, logTop: top, counts: counts, above: above,
-                          threshold: (thresholds[name] as? NSNumber)?.doubleValue, byHand: hand[name] != nil)
+                          threshold: (thresholds[name] as? NSNumber)?.doubleValue, byHand: hand[name] != nil, rule: h["rule"] as? String)
         }
     }
 
@@ -37,8 +39,10 @@ enum GatePlots {
         for (k, m) in markers.enumerated() {
             let x0 = Double(k) * panelWidth + 7, y0 = 20.0
             let gate = m.threshold.map { t in "> " + SVG.label((t * 100).rounded() / 100) } ?? "no gate"
-            svg.text(x0, 11, "\(m.name) \(gate)\(m.byHand ? " (by hand)" : "") · \(m.above)+", size: 9, bold: true,
-                     color: m.byHand ? "#b35900" : "#222")
+            // Hand-set thresholds and gates held at the panel's minimum are the ones to look at.
+            let how = m.byHand ? " (by hand)" : m.rule == "minimum" ? " (minimum)" : ""
+            svg.text(x0, 11, "\(m.name) \(gate)\(how) · \(m.above)+", size: 9, bold: true,
+                     color: m.byHand ? "#b35900" : m.rule == "minimum" ? "#6b46c1" : "#222")
             let peak = Double(m.counts.max() ?? 0).squareRoot()
             let bw = plotWidth / Double(m.counts.count)
             // The threshold on the histogram's axis (the first bin's left edge is 0).

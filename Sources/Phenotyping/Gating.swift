@@ -6,35 +6,41 @@ public enum Gating {
     /// The threshold of one marker on this slide, from its compartment means over all cells.
     /// Otsu: `Threshold.otsu` of the means (of log(1 + mean) with `log`); percentile: R type-7 quantile; both raised to
     /// the gate's `minimum` when given. Positive = mean above the threshold.
-    public static func threshold(_ gate: Gate, values: [Float]) -> Double {
+    public static func threshold(_ gate: Gate, values: [Float]) -> Double { setting(gate, values: values).threshold }
+
+    /// The threshold and what set it: "fixed", "otsu", "otsu-log", "percentile", or "minimum"
+    /// where the gate's minimum was above what the method found.
+    public static func setting(_ gate: Gate, values: [Float]) -> (threshold: Double, rule: String) {
         var t: Double
         switch gate.method {
-        case .fixed: t = gate.threshold ?? 0
+        case .fixed: return (gate.threshold ?? 0, "fixed")
         case .otsu where gate.log == true:
             t = values.isEmpty ? .infinity : Double(expm1(Threshold.otsu(values.map { log1p(max($0, 0)) })))
         case .otsu: t = values.isEmpty ? .infinity : Double(Threshold.otsu(values))
         case .percentile: t = values.isEmpty ? .infinity : Double(Threshold.quantile(values, (gate.percentile ?? 100) / 100))
         }
-        if let m = gate.minimum, gate.method != .fixed { t = max(t, m) }
-        return t
+        if let m = gate.minimum, m > t { return (m, "minimum") }
+        return (t, gate.method == .percentile ? "percentile" : gate.log == true ? "otsu-log" : "otsu")
     }
 }
 
 /// The distribution a marker's gate was set on, kept so that a gate can be judged by eye (the
 /// report draws it with the threshold): the gated compartment's means over a slide's cells in
 /// tissue, counted in equal bins of log(1 + mean) from 0 to the largest mean (means at or below
-/// 0 in the first bin), and how many are above the threshold used.
+/// 0 in the first bin), how many are above the threshold used, and what set it.
 public struct GateHistogram: Codable, Equatable, Sendable {
     public var marker: String
+    /// What set the threshold: `Gating.setting`'s rule, or "hand" (`quantify --gates`).
+    public var rule: String
     /// log(1 + the largest mean); 0 when no mean is above 0 (then every cell is in bin 0).
     public var logTop: Double
     public var counts: [Int]
     /// Cells whose mean is above the threshold: the marker's positive cells.
     public var above: Int
 
-    public init(marker: String, values: [Float], threshold: Double, bins: Int = 40) {
+    public init(marker: String, rule: String, values: [Float], threshold: Double, bins: Int = 40) {
         precondition(bins > 0)
-        self.marker = marker
+        self.marker = marker; self.rule = rule
         var top: Float = 0
         for v in values where v > top { top = v }
         logTop = Double(log1p(top))
@@ -48,5 +54,5 @@ public struct GateHistogram: Codable, Equatable, Sendable {
         }
     }
 
-    enum CodingKeys: String, CodingKey { case marker, logTop = "log_top", counts, above }
+    enum CodingKeys: String, CodingKey { case marker, rule, logTop = "log_top", counts, above }
 }

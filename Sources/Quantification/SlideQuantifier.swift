@@ -158,9 +158,9 @@ public struct SlideQuantifier: Sendable {
             inTissue.reserveCapacity(gateValues[k].count)
             for (v, i) in zip(gateValues[k], gateMapIndex) where map.labels[Int(i)] != RegionMap.background { inTissue.append(v) }
             gateValues[k] = []
-            let t = gates[m.name] ?? Gating.threshold(m.gate, values: inTissue)
+            let (t, rule) = gates[m.name].map { ($0, "hand") } ?? Gating.setting(m.gate, values: inTissue)
             thresholds[m.name] = t
-            histograms.append(GateHistogram(marker: m.name, values: inTissue, threshold: t))
+            histograms.append(GateHistogram(marker: m.name, rule: rule, values: inTissue, threshold: t))
         }
         gateMapIndex = []
 

@@ -107,7 +107,7 @@ final class CohortRunTests: XCTestCase {
         _ = file("qc/P2.png", "png")
         _ = file("slides/P2.json", "{\"slide_id\": \"P2\", \"gate_overrides\": {\"PDL1\": 2.5, \"CD8\": 40}, \"thresholds\": {\"CD8\": 40, \"CD4\": 60.123},"
                  + "\"gate_histograms\": [{\"marker\": \"CD8\", \"log_top\": 4.6, \"counts\": [5, 0, 2, 1], \"above\": 3},"
-                 + "{\"marker\": \"CD4\", \"log_top\": 4.6, \"counts\": [7, 1, 0, 0], \"above\": 0}]}")
+                 + "{\"marker\": \"CD4\", \"rule\": \"minimum\", \"log_top\": 4.6, \"counts\": [7, 1, 0, 0], \"above\": 0}]}")
         let html = try String(contentsOf: try CohortRun.report(dir), encoding: .utf8)
         XCTAssertTrue(html.contains("<h2>Slides: QC pictures</h2>"), html)
         XCTAssertTrue(html.contains("<img src=\"qc/P1%20a&amp;b.png\" loading=\"lazy\" alt=\"P1 a&amp;b\">"), html)
@@ -117,7 +117,7 @@ final class CohortRunTests: XCTestCase {
         XCTAssertTrue(html.contains("<h2>Slides: gates</h2>"), html)
         let gates = html.components(separatedBy: "<h2>Slides: gates</h2>").last!
         XCTAssertFalse(gates.contains("<b>P1 a&amp;b</b>"))
-        let cd8 = gates.range(of: "CD8 &gt; 40 (by hand) · 3+")!, cd4 = gates.range(of: "CD4 &gt; 60.12 · 0+")!
+        let cd8 = gates.range(of: "CD8 &gt; 40 (by hand) · 3+")!, cd4 = gates.range(of: "CD4 &gt; 60.12 (minimum) · 0+")!
         XCTAssertLessThan(cd8.lowerBound, cd4.lowerBound)
         // Bars, one per non-empty bin: CD8's three (bin centres 0.58, 2.88 and 4.03 on the log
         // axis; only the last is above log 41 = 3.71) and CD4's two (below log 61.1 = 4.11).

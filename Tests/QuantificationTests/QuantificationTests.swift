@@ -476,6 +476,8 @@ final class QuantificationTests: XCTestCase {
             XCTAssertEqual(h.above, after.filter { $0["\(h.marker)_positive"] == "1" }.count, h.marker)
         }
         XCTAssertEqual(r.gateHistograms?.first { $0.marker == "CD8" }?.above, 14)
+        // On 20 cells every automatic gate sits at its panel minimum (60; PD-L1 20).
+        XCTAssertEqual(r.gateHistograms?.map(\.rule), ["minimum", "minimum", "hand", "minimum", "minimum", "minimum"])
         // The same thresholds again: complete, skipped; none: the panel's gates come back.
         XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).skipped, ["tiny"])
         run.gates = [:]
@@ -495,14 +497,29 @@ final class QuantificationTests: XCTestCase {
     /// bins of 1.151. −1, 0, 0.5 (log 1.5 = 0.41) and 1 (0.69) in bin 0; 3 (log 4 = 1.39) in
     /// bin 1; 20 (log 21 = 3.04) in bin 2; 99 at the top edge in the last bin. Above 5: 20, 99.
     func testGateHistogramByHand() {
-        let h = GateHistogram(marker: "CD8", values: [-1, 0, 0.5, 1, 3, 20, 99], threshold: 5, bins: 4)
+        let h = GateHistogram(marker: "CD8", rule: "otsu", values: [-1, 0, 0.5, 1, 3, 20, 99], threshold: 5, bins: 4)
         XCTAssertEqual(h.counts, [4, 1, 1, 1])
         XCTAssertEqual(h.logTop, log(100), accuracy: 1e-6)
         XCTAssertEqual(h.above, 2)
-        let none = GateHistogram(marker: "CD8", values: [-2, 0], threshold: 0, bins: 3)
+        let none = GateHistogram(marker: "CD8", rule: "otsu", values: [-2, 0], threshold: 0, bins: 3)
         XCTAssertEqual(none.counts, [2, 0, 0])
         XCTAssertEqual(none.logTop, 0)
         XCTAssertEqual(none.above, 0)
+    }
+
+    /// What set a threshold: the method, or the gate's minimum when it is above what the
+    /// method found (type-7 median of 1…4 is 2.5; Otsu of two clusters at 1–3 and 10–12 lies
+    /// between them, from the centre of the bin holding 3 on, as skimage's: 2.998 of 256 bins).
+    func testGateSettingSaysWhatSetTheThreshold() {
+        let four: [Float] = [1, 2, 3, 4], two: [Float] = [1, 2, 3, 10, 11, 12]
+        XCTAssertTrue(Gating.setting(Gate(method: .fixed, threshold: 7, minimum: 100), values: four) == (7, "fixed"))
+        XCTAssertTrue(Gating.setting(Gate(method: .percentile, percentile: 50), values: four) == (2.5, "percentile"))
+        XCTAssertTrue(Gating.setting(Gate(method: .percentile, percentile: 50, minimum: 3), values: four) == (3, "minimum"))
+        XCTAssertTrue(Gating.setting(Gate(method: .otsu, minimum: 100), values: two) == (100, "minimum"))
+        let otsu = Gating.setting(Gate(method: .otsu, minimum: 1), values: two), log = Gating.setting(Gate(method: .otsu, log: true), values: two)
+        XCTAssertEqual(otsu.rule, "otsu"); XCTAssertEqual(log.rule, "otsu-log")
+        for t in [otsu.threshold, log.threshold] { XCTAssertTrue(t > 2.95 && t < 10, "\(t)") }
+        XCTAssertTrue(Gating.setting(Gate(method: .otsu, minimum: 5), values: []) == (.infinity, "otsu"), "no cells: no gate")
     }
 
     func testPatientMapAndFileNamePrefix() throws {
