@@ -13,6 +13,7 @@ public enum Report {
             do { return try CSVText.records(data) } catch { throw CohortError.input(path, error.message) }
         }
         var sections: [String] = []
+        if let run = runSection(dir) { sections.append(run) }
         if let t = try csv("km_summary.csv") { sections.append(section("Cohort survival (whole cohort)", table(t))) }
         if let t = try csv("mann_whitney.csv") { sections.append(section("Responders vs non-responders (Mann–Whitney)", table(t, highlightP: "p_value"))) }
         if let svg = read("figures/boxplots.svg") { sections.append(section("Densities by response", svg)) }
@@ -87,6 +88,29 @@ public enum Report {
         return section("Slides: QC pictures", "<p>Tumour marker red, first immune marker green, nuclei blue; tumour outline yellow; "
                        + "a dot per phenotyped cell. The pictures are the files in qc/ beside this page.</p>"
                        + "<div class=\"grid qc\">\(figures.joined())</div>")
+    }
+
+    /// What made the results, from a quantify folder's `run.json`: mifq's version, the panel
+    /// (name, file, hash), threads and tile, the slides, those with thresholds set by hand, and
+    /// every slide that failed with its error; nil without run.json.
+    static func runSection(_ dir: URL) -> String? {
+        guard let data = FileManager.default.contents(atPath: dir.appendingPathComponent("run.json").path),
+              let run = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
+        func str(_ k: String) -> String { run[k].map { "\($0)" } ?? "?" }
+        let slides = (run["slides"] as? [Any])?.count ?? 0
+        let hand = (run["gate_overrides"] as? [String: Any])?.keys.sorted() ?? []
+        let errors = (run["errors"] as? [[String: Any]]) ?? []
+        var items = ["mifq \(str("mifq_version")); panel <b>\(SVG.esc(str("panel_name")))</b> (\(SVG.esc(str("panel"))), hash \(SVG.esc(str("panel_hash"))))",
+                     "\(slides) slide(s) in the tables; \(str("threads")) thread(s), tiles of \(str("tile")) px"]
+        if !hand.isEmpty { items.append("thresholds set by hand on \(hand.count) slide(s): \(SVG.esc(hand.joined(separator: ", ")))") }
+        if errors.isEmpty {
+            items.append("no slide failed")
+        } else {
+            items.append("<b>\(errors.count) slide(s) failed</b>: " + errors.map {
+                SVG.esc("\($0["slide"] ?? "?"): \($0["error"] ?? "?")")
+            }.joined(separator: "; "))
+        }
+        return section("Run", "<ul>" + items.map { "<li>\($0)</li>" }.joined() + "</ul>")
     }
 
     /// A slide's result (`slides/<slide>.json`) as JSON, or nil.

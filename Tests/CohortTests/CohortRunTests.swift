@@ -96,7 +96,8 @@ final class CohortRunTests: XCTestCase {
     }
 
     /// The report shows every slide's QC picture (linked from qc/, names escaped) captioned
-    /// with its areas and cells from slides.csv, and the thresholds set by hand from its result.
+    /// with its areas and cells from slides.csv, and the thresholds set by hand from its result;
+    /// the run's provenance and failures from run.json.
     func testReportShowsTheSlidesQCPictures() throws {
         _ = file("densities.csv", "patient_id,CD8_density_total\nP1,300\n")
         _ = file("slides.csv", "slide_id,patient_id,pixel_size_um,tissue_area_mm2,tumor_area_mm2,stroma_area_mm2,cells\n"
@@ -105,10 +106,17 @@ final class CohortRunTests: XCTestCase {
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("slides"), withIntermediateDirectories: true)
         _ = file("qc/P1 a&b.png", "png")
         _ = file("qc/P2.png", "png")
+        _ = file("run.json", "{\"mifq_version\": \"0.1.0\", \"panel\": \"p.json\", \"panel_name\": \"Study <7>\", \"panel_hash\": \"ab12\", "
+                 + "\"slides\": [\"P1 a&b\", \"P2\"], \"threads\": 2, \"tile\": 1024, \"gate_overrides\": {\"P2\": {\"CD8\": 40}}, "
+                 + "\"errors\": [{\"slide\": \"in/P3.tif\", \"error\": \"in/P3.tif: file is truncated\"}]}")
         _ = file("slides/P2.json", "{\"slide_id\": \"P2\", \"gate_overrides\": {\"PDL1\": 2.5, \"CD8\": 40}, \"thresholds\": {\"CD8\": 40, \"CD4\": 60.123},"
                  + "\"gate_histograms\": [{\"marker\": \"CD8\", \"log_top\": 4.6, \"counts\": [5, 0, 2, 1], \"above\": 3},"
                  + "{\"marker\": \"CD4\", \"rule\": \"minimum\", \"log_top\": 4.6, \"counts\": [7, 1, 0, 0], \"above\": 0}]}")
         let html = try String(contentsOf: try CohortRun.report(dir), encoding: .utf8)
+        XCTAssertTrue(html.contains("<h2>Run</h2><ul><li>mifq 0.1.0; panel <b>Study &lt;7&gt;</b> (p.json, hash ab12)</li>"
+                                    + "<li>2 slide(s) in the tables; 2 thread(s), tiles of 1024 px</li>"
+                                    + "<li>thresholds set by hand on 1 slide(s): P2</li>"
+                                    + "<li><b>1 slide(s) failed</b>: in/P3.tif: in/P3.tif: file is truncated</li></ul>"), html)
         XCTAssertTrue(html.contains("<h2>Slides: QC pictures</h2>"), html)
         XCTAssertTrue(html.contains("<img src=\"qc/P1%20a&amp;b.png\" loading=\"lazy\" alt=\"P1 a&amp;b\">"), html)
         XCTAssertTrue(html.contains("<b>P1 a&amp;b</b> tissue 2 mm², tumour 25%, 100 cells</figcaption>"), html)
