@@ -62,7 +62,8 @@ public struct CoxPH: Sendable {
             var step = cur.score / cur.information
             var next = evaluate(b + step)
             var halvings = 0
-            while next.loglik < cur.loglik && halvings < 30 { step /= 2; next = evaluate(b + step); halvings += 1 }
+            // A step that lowers the likelihood, or overflows it (NaN), is halved.
+            while !(next.loglik >= cur.loglik) && halvings < 30 { step /= 2; next = evaluate(b + step); halvings += 1 }
             let done = abs(next.loglik - cur.loglik) <= 1e-12 * abs(next.loglik) && abs(step) < 1e-9
             b += step; cur = next
             if done || abs(b) > 15 { break }

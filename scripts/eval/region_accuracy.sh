@@ -3,6 +3,7 @@
 # panel and compares with the truth: the README's "areas and densities" row.
 #   bash scripts/eval/region_accuracy.sh [WORKDIR] [PANEL]     (needs numpy and scipy)
 #   SIZE=8192 PATIENTS=2 bash scripts/eval/region_accuracy.sh …  larger slides, fewer per seed
+#   SEEDS="5 6 7 8" bash scripts/eval/region_accuracy.sh …        other cohorts (four seeds, reported in pairs)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 W=${1:-/tmp/mifq-region-accuracy}
@@ -13,11 +14,12 @@ PATIENTS=${PATIENTS:-3}
 swift build -c release >/dev/null
 mkdir -p "$W"
 args=()
-for seed in 1 2 3 4; do
+read -r -a seeds <<< "${SEEDS:-1 2 3 4}"
+for seed in "${seeds[@]}"; do
   rm -rf "$W/sim$seed" "$W/q$seed"
   "$MIFQ" simulate --out "$W/sim$seed" --patients "$PATIENTS" --size "${SIZE}x${SIZE}" --seed $seed --quiet >/dev/null
   "$MIFQ" quantify "$W/sim$seed/slides" --panel "$PANEL" --out "$W/q$seed" --quiet --no-qc >/dev/null
   args+=("$W/sim$seed" "$W/q$seed")
 done
-echo "seeds 1–2:"; python3 scripts/eval/region_accuracy.py "${args[@]:0:4}"
-echo "seeds 3–4:"; python3 scripts/eval/region_accuracy.py "${args[@]:4:4}"
+echo "seeds ${seeds[0]}, ${seeds[1]}:"; python3 scripts/eval/region_accuracy.py "${args[@]:0:4}"
+echo "seeds ${seeds[2]}, ${seeds[3]}:"; python3 scripts/eval/region_accuracy.py "${args[@]:4:4}"
