@@ -3,13 +3,11 @@ import Imaging
 
 /// Per-slide marker thresholds from the panel's gates.
 public enum Gating {
-    /// The threshold of one marker on this slide, from its compartment means over all cells.
-    /// Otsu: `Threshold.otsu` of the means (of log(1 + mean) with `log`); percentile: R type-7 quantile; both raised to
-    /// the gate's `minimum` when given. Positive = mean above the threshold.
-    public static func threshold(_ gate: Gate, values: [Float]) -> Double { setting(gate, values: values).threshold }
-
-    /// The threshold and what set it: "fixed", "otsu", "otsu-log", "percentile", or "minimum"
-    /// where the gate's minimum was above what the method found.
+    /// The threshold of one marker on this slide, from its compartment means over the cells in
+    /// tissue, and what set it. Otsu: `Threshold.otsu` of the means (of log(1 + mean) with
+    /// `log`: "otsu-log"); percentile: R type-7 quantile; both raised to the gate's `minimum`
+    /// when given ("minimum" when that was above what the method found); "fixed" as given.
+    /// Positive = mean above the threshold; no cells: +∞ (nobody positive).
     public static func setting(_ gate: Gate, values: [Float]) -> (threshold: Double, rule: String) {
         var t: Double
         switch gate.method {
