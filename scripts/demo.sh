@@ -24,6 +24,7 @@ echo
 echo "Done in $(( $(date +%s) - start )) s. Results:"
 echo "  per-patient densities   $OUT/results/densities.csv"
 echo "  per-slide table         $OUT/results/slides.csv"
+echo "  thresholds used         $OUT/results/thresholds.csv"
 echo "  per-cell tables         $OUT/results/cells/"
 echo "  QC pictures             $OUT/results/qc/"
 echo "  statistics              $OUT/results/mann_whitney.csv  $OUT/results/logrank.csv  $OUT/results/hazard_ratios.csv  $OUT/results/km_summary.csv"

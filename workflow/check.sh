@@ -15,7 +15,7 @@ snakemake -s workflow/Snakefile --cores 2 --quiet all \
   --config slides="$W/cohort/slides" clinical="$W/cohort/clinical.csv" panel=panels/escc-opal7.json out="$W/cluster" mifq="$MIFQ" \
   gates="$W/gates.csv"
 "$MIFQ" quantify "$W/cohort/slides" --panel panels/escc-opal7.json --out "$W/single" --gates "$W/gates.csv" --quiet >/dev/null
-for f in slides.csv densities.csv; do
+for f in slides.csv densities.csv thresholds.csv; do
   cmp "$W/cluster/$f" "$W/single/$f" || exit 1
   echo "same $f"
 done

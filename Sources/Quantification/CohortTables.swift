@@ -2,7 +2,8 @@ import Foundation
 import SlideIO
 
 /// slides.csv (one row per slide) and densities.csv (one row per patient: counts summed over
-/// its slides divided by its summed areas), in ARCHITECTURE.md's layout.
+/// its slides divided by its summed areas), in ARCHITECTURE.md's layout, and thresholds.csv
+/// (one row per slide and marker).
 public enum CohortTables {
     static let regions = ["total", "tumor", "stroma"]
 
@@ -49,6 +50,25 @@ public enum CohortTables {
         return out
     }
 
+    /// thresholds.csv: per slide and marker the threshold used, what set it (`GateHistogram.rule`:
+    /// the gate's method, `minimum`, or `hand`), and the cells above it of the cells in tissue —
+    /// the gating a paper's methods report, in a table. Markers in each result's order; `NA` where
+    /// a result predates the histograms or a gate had no cells to be set from.
+    public static func thresholdsCSV(_ results: [SlideResult]) -> String {
+        var out = "slide_id,patient_id,marker,threshold,rule,positive_cells,cells\n"
+        for r in results.sorted(by: { $0.slideId < $1.slideId }) {
+            let hists = r.gateHistograms ?? []
+            let markers = hists.isEmpty ? r.thresholds.keys.sorted() : hists.map(\.marker)
+            for m in markers {
+                let h = hists.first { $0.marker == m }
+                let t = r.thresholds[m] ?? nil
+                out += [r.slideId, r.patientId, m, t.map(num) ?? "NA", h?.rule ?? "NA", h.map { "\($0.above)" } ?? "NA",
+                        h.map { "\($0.counts.reduce(0, +))" } ?? "NA"].joined(separator: ",") + "\n"
+            }
+        }
+        return out
+    }
+
     /// Phenotype names in panel order, first-seen across results.
     public static func phenotypes(of results: [SlideResult], preferred: [String] = []) -> [String] {
         var seen = preferred
@@ -78,6 +98,7 @@ public enum CohortTables {
     public static func writeTables(_ results: [SlideResult], phenotypes: [String], to dir: URL) throws {
         try AtomicFile.write(slidesCSV(results, phenotypes: phenotypes), to: dir.appendingPathComponent("slides.csv"))
         try AtomicFile.write(densitiesCSV(results, phenotypes: phenotypes), to: dir.appendingPathComponent("densities.csv"))
+        try AtomicFile.write(thresholdsCSV(results), to: dir.appendingPathComponent("thresholds.csv"))
     }
 
     static func encoder() -> JSONEncoder {

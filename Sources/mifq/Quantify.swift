@@ -7,7 +7,7 @@ struct Quantify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Phenotype cells and measure densities (cells/mm²) in tissue, tumour and stroma.",
         discussion: """
-        Writes DIR/cells/<slide>.csv, DIR/slides/<slide>.json, DIR/slides.csv, DIR/densities.csv (per patient),
+        Writes DIR/cells/<slide>.csv, DIR/slides/<slide>.json, DIR/slides.csv, DIR/densities.csv (per patient), DIR/thresholds.csv,
         DIR/qc/<slide>.png and DIR/run.json. A slide that fails is reported and the others still run;
         the exit code is 1 when any slide failed.
         """)
@@ -82,7 +82,7 @@ struct Quantify: ParsableCommand {
 
 struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Rebuild slides.csv and densities.csv from the per-slide results of several quantify runs.")
+        abstract: "Rebuild slides.csv, densities.csv and thresholds.csv from the per-slide results of several quantify runs.")
 
     @Argument(help: "Output folders of quantify runs.")
     var dirs: [String]

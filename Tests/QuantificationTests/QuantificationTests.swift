@@ -478,6 +478,16 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(r.gateHistograms?.first { $0.marker == "CD8" }?.above, 14)
         // On 20 cells every automatic gate sits at its panel minimum (60; PD-L1 20).
         XCTAssertEqual(r.gateHistograms?.map(\.rule), ["minimum", "minimum", "hand", "minimum", "minimum", "minimum"])
+        // thresholds.csv: a row per marker, its positives those of the cell table.
+        let rows = try Self.csv(out.appendingPathComponent("thresholds.csv"))
+        XCTAssertEqual(rows.map { $0["marker"]! }, Self.panel.markers.map(\.name))
+        for row in rows {
+            let m = row["marker"]!
+            XCTAssertEqual(row["positive_cells"], "\(after.filter { $0["\(m)_positive"] == "1" }.count)", m)
+            XCTAssertEqual(row["cells"], "20")
+        }
+        XCTAssertEqual(rows[2], ["slide_id": "tiny", "patient_id": "tiny", "marker": "CD8", "threshold": "20", "rule": "hand",
+                                 "positive_cells": "14", "cells": "20"])
         // The same thresholds again: complete, skipped; none: the panel's gates come back.
         XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).skipped, ["tiny"])
         run.gates = [:]
@@ -705,7 +715,7 @@ final class QuantificationTests: XCTestCase {
         let merged = dir.appendingPathComponent("merged")
         try MergeRuns.merge([whole], into: merged)
         // The cell table and the QC picture come along (the merged folder's report shows it).
-        for f in ["slides.csv", "densities.csv", "cells/P01_A.csv", "qc/P01_A.png"] {
+        for f in ["slides.csv", "densities.csv", "thresholds.csv", "cells/P01_A.csv", "qc/P01_A.png"] {
             XCTAssertEqual(try Data(contentsOf: whole.appendingPathComponent(f)), try Data(contentsOf: merged.appendingPathComponent(f)), f)
         }
     }
