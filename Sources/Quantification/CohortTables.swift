@@ -62,7 +62,9 @@ public enum CohortTables {
             for m in markers {
                 let h = hists.first { $0.marker == m }
                 let t = r.thresholds[m] ?? nil
-                out += [r.slideId, r.patientId, m, t.map(num) ?? "NA", h?.rule ?? "NA", h.map { "\($0.above)" } ?? "NA",
+                // The threshold to the last digit (it round-trips): copied into --gates, it gates the same.
+                let exact = t.flatMap { $0.isFinite ? ($0 == $0.rounded() && abs($0) < 1e15 ? String(Int($0)) : "\($0)") : nil }
+                out += [r.slideId, r.patientId, m, exact ?? "NA", h?.rule ?? "NA", h.map { "\($0.above)" } ?? "NA",
                         h.map { "\($0.counts.reduce(0, +))" } ?? "NA"].joined(separator: ",") + "\n"
             }
         }

@@ -503,6 +503,25 @@ final class QuantificationTests: XCTestCase {
         }
     }
 
+    /// thresholds.csv gives every threshold to the last digit: fed back as --gates, each marker
+    /// set by hand to the value the panel's gate found, the tables are the same.
+    func testThresholdsTableRoundTripsThroughGates() throws {
+        let first = try quantify(tile: 1024, threads: 2)
+        let rows = try Self.csv(first.appendingPathComponent("thresholds.csv"))
+        XCTAssertTrue(rows.contains { $0["rule"] == "otsu" || $0["rule"] == "otsu-log" }, "some threshold is not a round number")
+        let result = try JSONDecoder().decode(SlideResult.self, from: Data(contentsOf: first.appendingPathComponent("slides/P01_A.json")))
+        for row in rows { XCTAssertEqual(Double(row["threshold"]!), result.thresholds[row["marker"]!] ?? nil, row["marker"]!) }
+        let again = Self.tmp()
+        var o = QuantifyOptions(); o.threads = 2; o.writeQC = false
+        var run = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: again)
+        run.gates = try GateOverrides.load(first.appendingPathComponent("thresholds.csv").path, panel: Self.panel)
+        _ = try run.run(try SlideInputs.find([Self.simulated.appendingPathComponent("slides").path], patientMap: nil), report: { XCTFail($0) })
+        for f in ["slides.csv", "densities.csv", "cells/P01_A.csv"] {
+            XCTAssertEqual(try Data(contentsOf: first.appendingPathComponent(f)), try Data(contentsOf: again.appendingPathComponent(f)), f)
+        }
+        XCTAssertEqual(Set(try Self.csv(again.appendingPathComponent("thresholds.csv")).map { $0["rule"]! }), ["hand"])
+    }
+
     /// Bins of log(1 + mean) from 0 to the largest, by hand: top 99 → log 100 = 4.605, four
     /// bins of 1.151. −1, 0, 0.5 (log 1.5 = 0.41) and 1 (0.69) in bin 0; 3 (log 4 = 1.39) in
     /// bin 1; 20 (log 21 = 3.04) in bin 2; 99 at the top edge in the last bin. Above 5: 20, 99.
