@@ -22,6 +22,7 @@ release: deps
 test: deps
 	$(SWIFT) build
 	$(SWIFT) test --parallel
+	@OPTIONAL=1 bash workflow/check.sh
 
 demo: release
 	@bash scripts/demo.sh $(BIN) $(DEMO)
