@@ -14,7 +14,8 @@ public enum CohortRun {
     }
 
     /// Mann–Whitney per variable → mann_whitney.csv, figures/boxplots.svg, compare_notes.txt.
-    public static func compare(values: String, clinical: String, groups: (String, String), out: URL) throws -> [String] {
+    public static func compare(values: String, clinical: String, groups: (String, String), adjust: PAdjust = .none,
+                               out: URL) throws -> [String] {
         let data = try CohortData(values: Table.read(values), clinical: Table.read(clinical), endpoints: [])
         let c = try Comparison(data, groups: groups)
         var notes = joinNotes(data)
@@ -22,7 +23,10 @@ public enum CohortRun {
             notes.append("\(n) patient(s) with response \(resp) left out of \(groups.0) vs \(groups.1)")
         }
         for r in c.rows where r.missing > 0 { notes.append("\(r.variable): \(r.missing) patient(s) without a value excluded") }
-        try write(c.csv(), out.appendingPathComponent("mann_whitney.csv"))
+        if adjust != .none {
+            notes.append("p_adjusted: p.adjust(method = \"\(adjust.rName)\") over the \(c.rows.filter { $0.test?.p != nil }.count) variables with a p-value")
+        }
+        try write(c.csv(adjust: adjust), out.appendingPathComponent("mann_whitney.csv"))
         try write(Plots.boxPlots(c), out.appendingPathComponent("figures/boxplots.svg"))
         try write(notes.joined(separator: "\n") + "\n", out.appendingPathComponent("compare_notes.txt"))
         return notes
@@ -32,7 +36,7 @@ public enum CohortRun {
     /// hazard_ratios.csv, figures/forest_<endpoint>.svg, km_summary.csv,
     /// figures/km_<variable>_<endpoint>.svg, survival_notes.txt.
     public static func survival(values: String, clinical: String, endpoints: [String], percentile: Double, rule: CutRule,
-                                landmark: Double, confidence: ConfidenceType, out: URL) throws -> [String] {
+                                landmark: Double, confidence: ConfidenceType, adjust: PAdjust = .none, out: URL) throws -> [String] {
         guard percentile > 0 && percentile < 100 else { throw CohortError.input("--percentile", "must be between 0 and 100") }
         let data = try CohortData(values: Table.read(values), clinical: Table.read(clinical), endpoints: endpoints)
         let s = SurvivalAnalysis(data, endpoints: endpoints, percentile: percentile, rule: rule, landmark: landmark, confidence: confidence)
@@ -41,8 +45,11 @@ public enum CohortRun {
         for r in s.rows where r.cox == nil && r.low != nil && r.high != nil {
             notes.append("\(r.variable) (\(r.endpoint)): hazard ratio not estimable (events in one group only, or only after the other group has left)")
         }
-        try write(s.csv(), out.appendingPathComponent("logrank.csv"))
-        try write(s.hazardRatiosCSV(), out.appendingPathComponent("hazard_ratios.csv"))
+        if adjust != .none {
+            notes.append("p_adjusted: p.adjust(method = \"\(adjust.rName)\") within each endpoint, over its variables with a p-value (log-rank and Cox apart)")
+        }
+        try write(s.csv(adjust: adjust), out.appendingPathComponent("logrank.csv"))
+        try write(s.hazardRatiosCSV(adjust: adjust), out.appendingPathComponent("hazard_ratios.csv"))
         for e in endpoints where s.rows.contains(where: { $0.endpoint == e }) {
             try write(Plots.forest(s.rows, endpoint: e), out.appendingPathComponent("figures/forest_\(e).svg"))
         }

@@ -40,11 +40,17 @@ public struct Comparison: Sendable {
         }
     }
 
-    public func csv() -> String {
-        var out = "variable,group_a,group_b,n_a,n_b,median_a,median_b,U,p_value,method\n"
-        for r in rows {
-            out += [r.variable, groups.0, groups.1, "\(r.nA)", "\(r.nB)", num(r.medianA), num(r.medianB),
-                    num(r.test?.w), num(r.test?.p), r.test?.method.rawValue ?? "NA"].joined(separator: ",") + "\n"
+    /// mann_whitney.csv; with an adjustment, a last column `p_adjusted` over all the variables
+    /// (one family, as `p.adjust(p, method)` on the p_value column).
+    public func csv(adjust: PAdjust = .none) -> String {
+        var out = "variable,group_a,group_b,n_a,n_b,median_a,median_b,U,p_value,method"
+        out += adjust == .none ? "\n" : ",p_adjusted\n"
+        let adjusted = adjust.adjust(rows.map { $0.test?.p })
+        for (r, q) in zip(rows, adjusted) {
+            var fields = [r.variable, groups.0, groups.1, "\(r.nA)", "\(r.nB)", num(r.medianA), num(r.medianB),
+                          num(r.test?.w), num(r.test?.p), r.test?.method.rawValue ?? "NA"]
+            if adjust != .none { fields.append(num(q)) }
+            out += fields.joined(separator: ",") + "\n"
         }
         return out
     }

@@ -15,14 +15,14 @@ public enum Report {
         var sections: [String] = []
         if let run = runSection(dir) { sections.append(run) }
         if let t = try csv("km_summary.csv") { sections.append(section("Cohort survival (whole cohort)", table(t))) }
-        if let t = try csv("mann_whitney.csv") { sections.append(section("Responders vs non-responders (Mann–Whitney)", table(t, highlightP: "p_value"))) }
+        if let t = try csv("mann_whitney.csv") { sections.append(section("Responders vs non-responders (Mann–Whitney)", table(t, highlightP: pColumns))) }
         if let svg = read("figures/boxplots.svg") { sections.append(section("Densities by response", svg)) }
-        if let t = try csv("logrank.csv") { sections.append(section("Survival by density (log-rank)", table(t, highlightP: "p_value"))) }
+        if let t = try csv("logrank.csv") { sections.append(section("Survival by density (log-rank)", table(t, highlightP: pColumns))) }
         if let t = try csv("hazard_ratios.csv") {
             let forests = (try? fm.contentsOfDirectory(atPath: dir.appendingPathComponent("figures").path))?
                 .filter { $0.hasPrefix("forest_") && $0.hasSuffix(".svg") }.sorted().compactMap { read("figures/\($0)") } ?? []
             sections.append(section("Hazard ratios, high against low (Cox, Efron ties, Wald 95% CI)",
-                                    forests.map { "<div class=\"fig\">\($0)</div>" }.joined() + table(t, highlightP: "p_value")))
+                                    forests.map { "<div class=\"fig\">\($0)</div>" }.joined() + table(t, highlightP: pColumns)))
         }
         let figs = (try? fm.contentsOfDirectory(atPath: dir.appendingPathComponent("figures").path))?.filter { $0.hasPrefix("km_") && $0.hasSuffix(".svg") }.sorted() ?? []
         if !figs.isEmpty {
@@ -122,15 +122,19 @@ public enum Report {
     static func section(_ title: String, _ body: String) -> String { "<section><h2>\(SVG.esc(title))</h2>\(body)</section>" }
 
     /// An HTML table of CSV records (blank lines already dropped), header first.
-    static func table(_ rows: [[String]], highlightP: String? = nil) -> String {
+    /// The columns whose values below 0.05 are highlighted: the p-value and, where the run asked
+    /// for a multiple-testing adjustment, the adjusted one.
+    static let pColumns: Set<String> = ["p_value", "p_adjusted"]
+
+    static func table(_ rows: [[String]], highlightP: Set<String> = []) -> String {
         guard let header = rows.first else { return "" }
-        let pi = highlightP.flatMap { header.firstIndex(of: $0) }
+        let marked = Set(header.indices.filter { highlightP.contains(header[$0]) })
         var h = "<table><thead><tr>" + header.map { "<th>\(SVG.esc($0))</th>" }.joined() + "</tr></thead><tbody>"
         for r in rows.dropFirst() {
             h += "<tr>" + r.enumerated().map { i, v in
                 var shown = v
                 if let d = Double(v), v.contains(".") || v.contains("e") { shown = d == 0 ? "0" : (abs(d) < 1e-3 ? String(format: "%.2e", d) : String(format: "%.4g", d)) }
-                let sig = i == pi && (Double(v) ?? 1) < 0.05
+                let sig = marked.contains(i) && (Double(v) ?? 1) < 0.05
                 return "<td\(sig ? " class=\"sig\"" : "")>\(SVG.esc(shown))</td>"
             }.joined() + "</tr>"
         }

@@ -60,28 +60,47 @@ public struct SurvivalAnalysis: Sendable {
         self.overall = overall
     }
 
-    public func csv() -> String {
+    /// `p` of every row adjusted within its endpoint (each endpoint's variables are one family).
+    func adjustedByEndpoint(_ adjust: PAdjust, _ p: (Row) -> Double?) -> [Double?] {
+        var out = [Double?](repeating: nil, count: rows.count)
+        for e in Set(rows.map(\.endpoint)) {
+            let idx = rows.indices.filter { rows[$0].endpoint == e }
+            for (i, q) in zip(idx, adjust.adjust(idx.map { p(rows[$0]) })) { out[i] = q }
+        }
+        return out
+    }
+
+    /// logrank.csv; with an adjustment, a last column `p_adjusted`: the log-rank p adjusted over the
+    /// variables of its endpoint.
+    public func csv(adjust: PAdjust = .none) -> String {
         var out = "variable,endpoint,rule,cutoff,n_low,n_high,events_low,events_high,median_low,median_high,"
-        out += "s12_low,s12_low_lcl,s12_low_ucl,s12_high,s12_high_lcl,s12_high_ucl,chisq,p_value\n"
-        for r in rows {
+        out += "s12_low,s12_low_lcl,s12_low_ucl,s12_high,s12_high_lcl,s12_high_ucl,chisq,p_value"
+        out += adjust == .none ? "\n" : ",p_adjusted\n"
+        let adjusted = adjustedByEndpoint(adjust) { $0.test?.p }
+        for (r, q) in zip(rows, adjusted) {
             let l = r.low, h = r.high
             let sl = l?.survival(at: landmark), sh = h?.survival(at: landmark)
             out += [r.variable, r.endpoint, rule == .gt ? "high>cutoff" : "high>=cutoff", num(r.cutoff),
                     "\(l?.n ?? 0)", "\(h?.n ?? 0)", "\(l?.events ?? 0)", "\(h?.events ?? 0)", num(l?.median.value), num(h?.median.value),
                     num(sl?.s), num(sl?.lower), num(sl?.upper), num(sh?.s), num(sh?.lower), num(sh?.upper),
-                    num(r.test?.chiSquare), num(r.test?.p)].joined(separator: ",") + "\n"
+                    num(r.test?.chiSquare), num(r.test?.p)].joined(separator: ",") + (adjust == .none ? "" : "," + num(q)) + "\n"
         }
         return out
     }
 
     /// Hazard ratio of the high group against the low one per variable and endpoint (Cox, Efron
-    /// ties, Wald interval and p as R's `summary(coxph(...))`); NA where not estimable.
-    public func hazardRatiosCSV() -> String {
-        var out = "variable,endpoint,rule,cutoff,n_low,n_high,events_low,events_high,hr,hr_lcl,hr_ucl,p_value\n"
-        for r in rows {
+    /// ties, Wald interval and p as R's `summary(coxph(...))`); NA where not estimable. With an
+    /// adjustment, a last column `p_adjusted`: the Wald p adjusted over the variables of its endpoint
+    /// whose hazard ratio is estimable.
+    public func hazardRatiosCSV(adjust: PAdjust = .none) -> String {
+        var out = "variable,endpoint,rule,cutoff,n_low,n_high,events_low,events_high,hr,hr_lcl,hr_ucl,p_value"
+        out += adjust == .none ? "\n" : ",p_adjusted\n"
+        let adjusted = adjustedByEndpoint(adjust) { $0.cox?.p }
+        for (r, q) in zip(rows, adjusted) {
             out += [r.variable, r.endpoint, rule == .gt ? "high>cutoff" : "high>=cutoff", num(r.cutoff),
                     "\(r.low?.n ?? 0)", "\(r.high?.n ?? 0)", "\(r.low?.events ?? 0)", "\(r.high?.events ?? 0)",
-                    num(r.cox?.hazardRatio), num(r.cox?.lower), num(r.cox?.upper), num(r.cox?.p)].joined(separator: ",") + "\n"
+                    num(r.cox?.hazardRatio), num(r.cox?.lower), num(r.cox?.upper), num(r.cox?.p)].joined(separator: ",")
+                + (adjust == .none ? "" : "," + num(q)) + "\n"
         }
         return out
     }

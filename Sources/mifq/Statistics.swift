@@ -19,13 +19,17 @@ struct Compare: ParsableCommand {
     @Option(help: "The two response groups, first,second.")
     var groups = "PR,SD"
 
+    @Option(help: "Multiple-testing adjustment as R's p.adjust, added as a last column p_adjusted: none, bh, by, holm, hochberg, bonferroni.")
+    var adjust: PAdjust = .none
+
     func run() throws {
         let g = groups.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         guard g.count == 2, !g[0].isEmpty, !g[1].isEmpty, g[0].uppercased() != g[1].uppercased() else {
             throw ValidationError("--groups takes two different names, e.g. PR,SD")
         }
         do {
-            let notes = try CohortRun.compare(values: densities, clinical: clinical, groups: (g[0], g[1]), out: URL(fileURLWithPath: out))
+            let notes = try CohortRun.compare(values: densities, clinical: clinical, groups: (g[0], g[1]), adjust: adjust,
+                                               out: URL(fileURLWithPath: out))
             for n in notes { FileHandle.standardError.write(Data("mifq: note: \(n)\n".utf8)) }
             print("\(out)/mann_whitney.csv, \(out)/figures/boxplots.svg")
         } catch { fail(error) }
@@ -34,6 +38,7 @@ struct Compare: ParsableCommand {
 
 extension CutRule: ExpressibleByArgument {}
 extension ConfidenceType: ExpressibleByArgument {}
+extension PAdjust: ExpressibleByArgument {}
 
 struct SurvivalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -65,6 +70,9 @@ struct SurvivalCommand: ParsableCommand {
     @Option(help: "Landmark time in months for survival rates.")
     var landmark = 12.0
 
+    @Option(help: "Multiple-testing adjustment as R's p.adjust within each endpoint, added as a last column p_adjusted: none, bh, by, holm, hochberg, bonferroni.")
+    var adjust: PAdjust = .none
+
     func validate() throws {
         guard landmark.isFinite && landmark > 0 else { throw ValidationError("--landmark must be a time above 0 months (got \(landmark))") }
         guard percentile > 0 && percentile < 100 else { throw ValidationError("--percentile must be between 0 and 100 (got \(percentile))") }
@@ -74,7 +82,7 @@ struct SurvivalCommand: ParsableCommand {
         let e = endpoints.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces).lowercased() }
         do {
             let notes = try CohortRun.survival(values: densities, clinical: clinical, endpoints: e, percentile: percentile, rule: rule,
-                                               landmark: landmark, confidence: ci, out: URL(fileURLWithPath: out))
+                                               landmark: landmark, confidence: ci, adjust: adjust, out: URL(fileURLWithPath: out))
             for n in notes { FileHandle.standardError.write(Data("mifq: note: \(n)\n".utf8)) }
             print("\(out)/logrank.csv, \(out)/hazard_ratios.csv, \(out)/km_summary.csv, \(out)/figures/")
         } catch { fail(error) }

@@ -52,6 +52,36 @@ final class CohortRunTests: XCTestCase {
         XCTAssertTrue(notes.contains("CD8 Positive Cells/mm2: 2 patient(s) without a value excluded"), "\(notes)")
     }
 
+    func testAdjustedPValues() throws {
+        // PR (P1, P2, P6) against SD (P3, P4, P7). A: 300, 250, 280 vs 120, 110, 100 — separated,
+        // exact p = 2 / C(6, 3) = 0.1. B: 1, 5, 3 vs 2, 4, 6 — W = 3, p = 2 × 7/20 = 0.7.
+        // BH over the two: 0.7 stays, 0.1 → min(2 × 0.1, 0.7) = 0.2.
+        let d = file("d.csv", "patient_id,A,B\nP1,300,1\nP2,250,5\nP3,120,2\nP4,110,4\nP6,280,3\nP7,100,6\n")
+        let notes = try CohortRun.compare(values: d, clinical: clinical, groups: ("PR", "SD"), adjust: .bh, out: dir)
+        let mw = try Table.read(dir.appendingPathComponent("mann_whitney.csv").path)
+        XCTAssertEqual(mw.columns.last, "p_adjusted")
+        XCTAssertEqual(mw.rows.map { [$0[8], $0[10]] }, [["0.1", "0.2"], ["0.7", "0.7"]])
+        XCTAssertTrue(notes.contains { $0.contains("p.adjust(method = \"BH\") over the 2 variables") }, "\(notes)")
+        // Without --adjust the contract's columns stay as they are.
+        _ = try CohortRun.compare(values: d, clinical: clinical, groups: ("PR", "SD"), out: dir)
+        XCTAssertEqual(try Table.read(dir.appendingPathComponent("mann_whitney.csv").path).columns.last, "method")
+
+        // Survival: each endpoint's variables are one family (Bonferroni: × 2, not × 4).
+        _ = try CohortRun.survival(values: d, clinical: clinical, endpoints: ["pfs", "os"], percentile: 30, rule: .gt,
+                                   landmark: 12, confidence: .log, adjust: .bonferroni, out: dir)
+        for name in ["logrank.csv", "hazard_ratios.csv"] {
+            let t = try Table.read(dir.appendingPathComponent(name).path)
+            XCTAssertEqual(t.columns.suffix(2), ["p_value", "p_adjusted"], name)
+            XCTAssertEqual(t.rows.count, 4, name)
+            for r in t.rows {
+                let p = try XCTUnwrap(Double(r[r.count - 2])), q = try XCTUnwrap(Double(r[r.count - 1]))
+                XCTAssertEqual(q, min(1, 2 * p), accuracy: 1e-15, "\(name) \(r[0]) \(r[1])")
+            }
+        }
+        let html = try String(contentsOf: try CohortRun.report(dir), encoding: .utf8)
+        XCTAssertEqual(html.components(separatedBy: "<th>p_adjusted</th>").count - 1, 2, "logrank and hazard-ratio tables")
+    }
+
     func testSurvivalSplitsAtThePercentile() throws {
         let d = file("d.csv", "patient_id,CD8_density_total\nP1,300\nP2,250\nP3,120\nP4,110\nP5,50\nP6,280\nP7,NA\n")
         _ = try CohortRun.survival(values: d, clinical: clinical, endpoints: ["pfs"], percentile: 30, rule: .gt,

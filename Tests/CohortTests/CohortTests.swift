@@ -31,6 +31,30 @@ final class CohortTests: XCTestCase {
         XCTAssertLessThan(Double(sep[2])!, 1e-50)
     }
 
+    /// p.adjust (scripts/fixtures/p_adjust_reference.R): every method on random, small, tied and
+    /// missing p-values, the Mann–Whitney fixture's p-values and a family of one, to 1e-12.
+    func testPAdjustMatchesR() throws {
+        let t = try Self.table("p_adjust_expected.csv")
+        XCTAssertEqual(Array(t.columns[3...]), ["bonferroni", "holm", "hochberg", "BH", "BY"])
+        let methods: [PAdjust] = [.bonferroni, .holm, .hochberg, .bh, .by]
+        var cases = 0
+        for name in Set(t.rows.map { $0[0] }) {
+            let rows = t.rows.filter { $0[0] == name }.sorted { Int($0[1])! < Int($1[1])! }
+            let p = rows.map { Double($0[2]) }
+            XCTAssertEqual(PAdjust.none.adjust(p), p)
+            for (k, m) in methods.enumerated() {
+                XCTAssertEqual(m.rName, t.columns[3 + k])
+                for (got, row) in zip(m.adjust(p), rows) {
+                    if row[3 + k] == "NA" { XCTAssertNil(got, "\(name) \(m)"); continue }
+                    let e = Double(row[3 + k])!
+                    XCTAssertEqual(got ?? .nan, e, accuracy: 1e-12 * max(e, 1e-300), "\(name) #\(row[1]) \(m)")
+                    cases += 1
+                }
+            }
+        }
+        XCTAssertEqual(cases, 5 * 35)
+    }
+
     func testQuantileType7MatchesR() throws {
         let v = try Self.table("quantile_input.csv").rows.map { Double($0[0])! }
         for row in try Self.table("quantile_expected.csv").rows {
