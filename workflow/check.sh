@@ -13,7 +13,9 @@ if [ -z "$SNAKEMAKE" ]; then
   VENV=.build/snakemake-venv
   if [ ! -x "$VENV/bin/snakemake" ]; then
     echo "installing snakemake $SNAKEMAKE_VERSION into $VENV" >&2
-    if ! { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q "snakemake==$SNAKEMAKE_VERSION"; } >"$W.install.log" 2>&1; then
+    # Installed means it also runs (a broken dependency release shows here, not as a failed check).
+    if ! { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q --timeout 30 "snakemake==$SNAKEMAKE_VERSION" \
+           && "$VENV/bin/snakemake" --version; } >"$W.install.log" 2>&1; then
       rm -rf "$VENV"
       if [ "${OPTIONAL:-0}" = 1 ]; then
         echo "workflow check skipped: snakemake could not be installed (see $W.install.log)" >&2
