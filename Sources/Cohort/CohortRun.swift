@@ -36,12 +36,22 @@ public enum CohortRun {
     /// hazard_ratios.csv, figures/forest_<endpoint>.svg, km_summary.csv,
     /// figures/km_<variable>_<endpoint>.svg, survival_notes.txt.
     public static func survival(values: String, clinical: String, endpoints: [String], percentile: Double, rule: CutRule,
-                                landmark: Double, confidence: ConfidenceType, adjust: PAdjust = .none, out: URL) throws -> [String] {
+                                landmark: Double, confidence: ConfidenceType, adjust: PAdjust = .none, cutoffs: String? = nil,
+                                out: URL) throws -> [String] {
         guard percentile > 0 && percentile < 100 else { throw CohortError.input("--percentile", "must be between 0 and 100") }
         let data = try CohortData(values: Table.read(values), clinical: Table.read(clinical), endpoints: endpoints)
-        let s = SurvivalAnalysis(data, endpoints: endpoints, percentile: percentile, rule: rule, landmark: landmark, confidence: confidence)
+        let fixed = try cutoffs.map { try SurvivalAnalysis.readCutoffs($0, variables: data.variables) } ?? [:]
+        let s = SurvivalAnalysis(data, endpoints: endpoints, percentile: percentile, rule: rule, landmark: landmark,
+                                 confidence: confidence, cutoffs: fixed)
         var notes = joinNotes(data)
+        for r in s.rows where r.fixedCutoff && r.endpoint == s.rows.first(where: { $0.variable == r.variable })?.endpoint {
+            notes.append("\(r.variable): cut-off \(num(r.cutoff)) from \(cutoffs ?? "") (the \(num(percentile))th percentile of these patients: \(num(r.percentileCutoff)))")
+        }
         for r in s.rows where r.missing > 0 { notes.append("\(r.variable) (\(r.endpoint)): \(r.missing) patient(s) without a value excluded") }
+        for r in s.rows where r.low == nil || r.high == nil {
+            let n = (r.low?.n ?? 0) + (r.high?.n ?? 0)
+            notes.append("\(r.variable) (\(r.endpoint)): all \(n) patient(s) \(r.high == nil ? (rule == .gt ? "at or below" : "below") : (rule == .gt ? "above" : "at or above")) the cut-off \(num(r.cutoff)); no test")
+        }
         for r in s.rows where r.cox == nil && r.low != nil && r.high != nil {
             notes.append("\(r.variable) (\(r.endpoint)): hazard ratio not estimable (events in one group only, or only after the other group has left)")
         }

@@ -67,7 +67,7 @@ public enum Plots {
         func y(_ s: Double) -> Double { bottom - s * (bottom - top) }
         svg.text(w / 2, 18, "\(r.variable) — \(r.endpoint.uppercased())", size: 13, anchor: "middle", bold: true)
         let hr = r.cox.map { "HR \(hrText($0.hazardRatio)) (\(hrText($0.lower))–\(hrText($0.upper)))" } ?? "HR not estimable"
-        svg.text(w / 2, 34, "cut-off \(SVG.label((r.cutoff * 1000).rounded() / 1000)) (P\(SVG.label(percentile))), log-rank \(formatP(r.test?.p)), \(hr)",
+        svg.text(w / 2, 34, "cut-off \(SVG.label((r.cutoff * 1000).rounded() / 1000)) (\(r.fixedCutoff ? "fixed" : "P" + SVG.label(percentile))), log-rank \(formatP(r.test?.p)), \(hr)",
                  size: 11, anchor: "middle", color: "#444")
         svg.line(left, top, left, bottom); svg.line(left, bottom, right, bottom)
         for s in stride(from: 0.0, through: 1.0, by: 0.25) {
@@ -165,7 +165,7 @@ public enum Plots {
 
     /// A hazard ratio or CI limit on a figure: two decimals, or two significant digits below
     /// 0.1 (so that 0.0034 does not print as 0.00).
-    static func hrText(_ v: Double) -> String { v < 0.1 ? String(format: "%.2g", v) : String(format: "%.2f", v) }
+    static func hrText(_ v: Double) -> String { v < 0.1 ? String(format: "%#.2g", v) : String(format: "%.2f", v) }
 
     static func shorten(_ s: String, _ n: Int) -> String { s.count <= n ? s : String(s.prefix(n - 1)) + "…" }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SlideIO
 
 /// Which side of the cut-off counts as high (survminer's `surv_categorize` uses `>`).
 public enum CutRule: String, Sendable, CaseIterable {
@@ -12,6 +13,10 @@ public struct SurvivalAnalysis: Sendable {
         public var variable: String
         public var endpoint: String
         public var cutoff: Double
+        /// The cut-off was given (`--cutoffs`), not the percentile of these patients.
+        public var fixedCutoff = false
+        /// The percentile's cut-off over these patients (equal to `cutoff` unless fixed).
+        public var percentileCutoff: Double
         public var low: KaplanMeier?
         public var high: KaplanMeier?
         public var test: LogRank?
@@ -27,8 +32,10 @@ public struct SurvivalAnalysis: Sendable {
     /// Whole-cohort curve per endpoint.
     public let overall: [(endpoint: String, curve: KaplanMeier)]
 
+    /// - Parameter cutoffs: fixed cut-offs by variable (e.g. a discovery cohort's, applied to a
+    ///   validation cohort); the other variables are split at the percentile.
     public init(_ data: CohortData, endpoints: [String], percentile: Double, rule: CutRule,
-                landmark: Double, confidence: ConfidenceType) {
+                landmark: Double, confidence: ConfidenceType, cutoffs: [String: Double] = [:]) {
         self.percentile = percentile; self.rule = rule; self.landmark = landmark
         var rows: [Row] = []
         var overall: [(String, KaplanMeier)] = []
@@ -43,7 +50,8 @@ public struct SurvivalAnalysis: Sendable {
                 let missing = data.patients.filter { $0.times[e] != nil }.count - ps.count
                 guard !ps.isEmpty else { continue }
                 let values = ps.map { $0.values[v]! }
-                let cut = Quantile.type7(values, percentile / 100)
+                let atPercentile = Quantile.type7(values, percentile / 100)
+                let cut = cutoffs[v] ?? atPercentile
                 let high = values.map { rule == .gt ? $0 > cut : $0 >= cut }
                 func curve(_ want: Bool) -> KaplanMeier? {
                     let g = ps.indices.filter { high[$0] == want }
@@ -51,7 +59,8 @@ public struct SurvivalAnalysis: Sendable {
                     return KaplanMeier(times: g.map { ps[$0].times[e]!.time }, events: g.map { ps[$0].times[e]!.event }, confidence: confidence)
                 }
                 let (times, events, group) = (ps.map { $0.times[e]!.time }, ps.map { $0.times[e]!.event }, high.map { $0 ? 1 : 0 })
-                rows.append(Row(variable: v, endpoint: e, cutoff: cut, low: curve(false), high: curve(true),
+                rows.append(Row(variable: v, endpoint: e, cutoff: cut, fixedCutoff: cutoffs[v] != nil, percentileCutoff: atPercentile,
+                                low: curve(false), high: curve(true),
                                 test: LogRank(times: times, events: events, group: group),
                                 cox: CoxPH(times: times, events: events, group: group), missing: missing))
             }
@@ -72,6 +81,25 @@ public struct SurvivalAnalysis: Sendable {
 
     /// logrank.csv; with an adjustment, a last column `p_adjusted`: the log-rank p adjusted over the
     /// variables of its endpoint.
+    /// Fixed cut-offs from a CSV with columns `variable,cutoff` (other columns ignored); every
+    /// variable named must be one of `variables`, once, with a finite cut-off.
+    public static func readCutoffs(_ path: String, variables: [String]) throws -> [String: Double] {
+        let t = try Table.read(path)
+        let vi = try t.require("variable"), ci = try t.require("cutoff")
+        var out: [String: Double] = [:]
+        for r in t.rows.indices {
+            let v = t.rows[r][vi], line = t.lines[r]
+            guard !v.isEmpty else { throw CohortError.input(path, "line \(line): the variable is blank") }
+            guard variables.contains(v) else {
+                throw CohortError.input(path, "line \(line): \"\(CSVText.shown(v))\" is not a column of the values table")
+            }
+            guard out[v] == nil else { throw CohortError.input(path, "line \(line): a second cut-off for \(CSVText.shown(v))") }
+            guard let c = try t.number(r, ci) else { throw CohortError.input(path, "line \(line): no cut-off for \(CSVText.shown(v))") }
+            out[v] = c
+        }
+        return out
+    }
+
     public func csv(adjust: PAdjust = .none) -> String {
         var out = "variable,endpoint,rule,cutoff,n_low,n_high,events_low,events_high,median_low,median_high,"
         out += "s12_low,s12_low_lcl,s12_low_ucl,s12_high,s12_high_lcl,s12_high_ucl,chisq,p_value"

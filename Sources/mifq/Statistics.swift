@@ -70,6 +70,9 @@ struct SurvivalCommand: ParsableCommand {
     @Option(help: "Landmark time in months for survival rates.")
     var landmark = 12.0
 
+    @Option(help: "CSV of fixed cut-offs (variable,cutoff), e.g. a discovery cohort's; the variables it names are split there instead of at the percentile.")
+    var cutoffs: String?
+
     @Option(help: "Multiple-testing adjustment as R's p.adjust within each endpoint, added as a last column p_adjusted: none, bh, by, holm, hochberg, bonferroni.")
     var adjust: PAdjust = .none
 
@@ -82,7 +85,8 @@ struct SurvivalCommand: ParsableCommand {
         let e = endpoints.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces).lowercased() }
         do {
             let notes = try CohortRun.survival(values: densities, clinical: clinical, endpoints: e, percentile: percentile, rule: rule,
-                                               landmark: landmark, confidence: ci, adjust: adjust, out: URL(fileURLWithPath: out))
+                                               landmark: landmark, confidence: ci, adjust: adjust, cutoffs: cutoffs,
+                                               out: URL(fileURLWithPath: out))
             for n in notes { FileHandle.standardError.write(Data("mifq: note: \(n)\n".utf8)) }
             print("\(out)/logrank.csv, \(out)/hazard_ratios.csv, \(out)/km_summary.csv, \(out)/figures/")
         } catch { fail(error) }

@@ -82,6 +82,45 @@ final class CohortRunTests: XCTestCase {
         XCTAssertEqual(html.components(separatedBy: "<th>p_adjusted</th>").count - 1, 2, "logrank and hazard-ratio tables")
     }
 
+    func testFixedCutoffs() throws {
+        let d = file("d.csv", "patient_id,CD8_density_total,CD68_density_total\nP1,300,5\nP2,250,6\nP3,120,7\nP4,110,8\nP5,50,9\nP6,280,10\nP7,NA,11\n")
+        let cut = file("cut.csv", "variable,cutoff,source\nCD8_density_total,260,discovery\nCD68_density_total,100,discovery\n")
+        let notes = try CohortRun.survival(values: d, clinical: clinical, endpoints: ["pfs"], percentile: 30, rule: .gt,
+                                           landmark: 12, confidence: .log, cutoffs: cut, out: dir)
+        // CD8 at 260, not at the percentile (115): high P1 (300) and P6 (280), low P2–P5.
+        // R: survdiff(Surv(c(10,14,3,5,2,8), c(1,0,1,1,1,1)) ~ c(1,0,0,0,0,1)): χ² 0.135084427767355,
+        // p 0.7132175023416; coxph: HR 0.70972227140659 (0.11315145906803–4.45160589778772), p 0.71436268204921.
+        let lr = try Table.read(dir.appendingPathComponent("logrank.csv").path)
+        XCTAssertEqual(Array(lr.rows[0][0..<8]), ["CD8_density_total", "pfs", "high>cutoff", "260", "4", "2", "3", "2"])
+        XCTAssertEqual(Double(lr.rows[0][16])!, 0.135084427767355, accuracy: 1e-12)
+        XCTAssertEqual(Double(lr.rows[0][17])!, 0.7132175023416, accuracy: 1e-12)
+        let hr = try Table.read(dir.appendingPathComponent("hazard_ratios.csv").path)
+        for (k, r) in [(8, 0.70972227140659), (9, 0.11315145906803), (10, 4.45160589778772), (11, 0.71436268204921)] {
+            XCTAssertEqual(Double(hr.rows[0][k])!, r, accuracy: 1e-9 * r, hr.columns[k])
+        }
+        XCTAssertTrue(notes.contains("CD8_density_total: cut-off 260 from \(cut) (the 30th percentile of these patients: 115)"), "\(notes)")
+        // CD68 at 100: every patient low, no test, and said so.
+        XCTAssertEqual(Array(lr.rows[1][3..<6]), ["100", "7", "0"])
+        XCTAssertEqual(lr.rows[1][17], "NA")
+        XCTAssertTrue(notes.contains("CD68_density_total (pfs): all 7 patient(s) at or below the cut-off 100; no test"), "\(notes)")
+        let svg = try String(contentsOf: dir.appendingPathComponent("figures/km_CD8_density_total_pfs.svg"), encoding: .utf8)
+        XCTAssertTrue(svg.contains("cut-off 260 (fixed)"), svg)
+        // Hazard ratios below 0.1 keep two significant digits, trailing zero included.
+        XCTAssertEqual([0.0697460567159216, 0.0036, 0.0130613591494198, 0.17, 1.92555].map(Plots.hrText), ["0.070", "0.0036", "0.013", "0.17", "1.93"])
+
+        // A variable the values table does not have, a second cut-off, a cut-off that is not a number.
+        for (text, message) in [("variable,cutoff\nCD8_density_totl,260\n", "line 2: \"CD8_density_totl\" is not a column of the values table"),
+                                ("variable,cutoff\nCD8_density_total,260\nCD8_density_total,200\n", "line 3: a second cut-off for CD8_density_total"),
+                                ("variable,cutoff\nCD8_density_total,high\n", "line 2, column cutoff: \"high\" is not a number"),
+                                ("variable,threshold\nCD8_density_total,1\n", "has no column \"cutoff\"")] {
+            let bad = file("bad.csv", text)
+            XCTAssertThrowsError(try CohortRun.survival(values: d, clinical: clinical, endpoints: ["pfs"], percentile: 30, rule: .gt,
+                                                        landmark: 12, confidence: .log, cutoffs: bad, out: dir)) { e in
+                XCTAssertTrue("\(e)".hasPrefix(bad + ": ") && "\(e)".contains(message), "\(e)")
+            }
+        }
+    }
+
     func testSurvivalSplitsAtThePercentile() throws {
         let d = file("d.csv", "patient_id,CD8_density_total\nP1,300\nP2,250\nP3,120\nP4,110\nP5,50\nP6,280\nP7,NA\n")
         _ = try CohortRun.survival(values: d, clinical: clinical, endpoints: ["pfs"], percentile: 30, rule: .gt,
