@@ -15,9 +15,9 @@ public enum Report {
         var sections: [String] = []
         if let run = runSection(dir) { sections.append(run) }
         if let t = try csv("km_summary.csv") { sections.append(section("Cohort survival (whole cohort)", table(t))) }
-        if let t = try csv("mann_whitney.csv") { sections.append(section("Responders vs non-responders (Mann–Whitney)", table(t, highlightP: pColumns))) }
+        if let t = try csv("mann_whitney.csv") { sections.append(section("Responders vs non-responders (Mann–Whitney)", table(t, highlightP: pColumns) + notes(read("compare_notes.txt")))) }
         if let svg = read("figures/boxplots.svg") { sections.append(section("Densities by response", svg)) }
-        if let t = try csv("logrank.csv") { sections.append(section("Survival by density (log-rank)", table(t, highlightP: pColumns))) }
+        if let t = try csv("logrank.csv") { sections.append(section("Survival by density (log-rank)", table(t, highlightP: pColumns) + notes(read("survival_notes.txt")))) }
         if let t = try csv("hazard_ratios.csv") {
             let forests = (try? fm.contentsOfDirectory(atPath: dir.appendingPathComponent("figures").path))?
                 .filter { $0.hasPrefix("forest_") && $0.hasSuffix(".svg") }.sorted().compactMap { read("figures/\($0)") } ?? []
@@ -48,7 +48,7 @@ public enum Report {
         th{background:#f3f3f3;white-space:normal;overflow-wrap:anywhere;vertical-align:bottom}
         td:first-child,th:first-child{text-align:left}.sig{background:#fff3c4;font-weight:bold}
         .grid{display:flex;flex-wrap:wrap;gap:12px}.fig svg{max-width:100%;height:auto}svg{max-width:100%;height:auto}
-        .qc figure{width:270px;margin:0}.qc img{width:100%;height:auto;background:#000}.qc figcaption{font-size:10px}
+        .notes{font-size:11px;color:#555}.qc figure{width:270px;margin:0}.qc img{width:100%;height:auto;background:#000}.qc figcaption{font-size:10px}
         @media print{@page{size:landscape;margin:12mm}body{margin:0;max-width:none}table{font-size:8px}
         h2{page-break-after:avoid}.fig{page-break-inside:avoid}}
         """
@@ -121,10 +121,19 @@ public enum Report {
 
     static func section(_ title: String, _ body: String) -> String { "<section><h2>\(SVG.esc(title))</h2>\(body)</section>" }
 
-    /// An HTML table of CSV records (blank lines already dropped), header first.
     /// The columns whose values below 0.05 are highlighted: the p-value and, where the run asked
     /// for a multiple-testing adjustment, the adjusted one.
     static let pColumns: Set<String> = ["p_value", "p_adjusted"]
+
+    /// A notes file's lines (patients left out, fixed cut-offs, adjustments, estimability) as a
+    /// list; empty when there are none.
+    static func notes(_ text: String?) -> String {
+        let lines = (text ?? "").split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
+        guard !lines.isEmpty else { return "" }
+        return "<ul class=\"notes\">" + lines.map { "<li>\(SVG.esc($0))</li>" }.joined() + "</ul>"
+    }
+
+    /// An HTML table of CSV records (blank lines already dropped), header first.
 
     static func table(_ rows: [[String]], highlightP: Set<String> = []) -> String {
         guard let header = rows.first else { return "" }

@@ -105,6 +105,8 @@ final class CohortRunTests: XCTestCase {
         XCTAssertTrue(notes.contains("CD68_density_total (pfs): all 7 patient(s) at or below the cut-off 100; no test"), "\(notes)")
         let svg = try String(contentsOf: dir.appendingPathComponent("figures/km_CD8_density_total_pfs.svg"), encoding: .utf8)
         XCTAssertTrue(svg.contains("cut-off 260 (fixed)"), svg)
+        let html = try String(contentsOf: try CohortRun.report(dir), encoding: .utf8)
+        XCTAssertTrue(html.contains("<ul class=\"notes\"><li>CD8_density_total: cut-off 260 from"), "the report lists survival's notes")
         // Hazard ratios below 0.1 keep two significant digits, trailing zero included.
         XCTAssertEqual([0.0697460567159216, 0.0036, 0.0130613591494198, 0.17, 1.92555].map(Plots.hrText), ["0.070", "0.0036", "0.013", "0.17", "1.93"])
 
