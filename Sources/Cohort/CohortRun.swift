@@ -45,7 +45,7 @@ public enum CohortRun {
                                  confidence: confidence, cutoffs: fixed)
         var notes = joinNotes(data)
         for r in s.rows where r.fixedCutoff && r.endpoint == s.rows.first(where: { $0.variable == r.variable })?.endpoint {
-            notes.append("\(r.variable): cut-off \(num(r.cutoff)) from \(cutoffs ?? "") (the \(num(percentile))th percentile of these patients: \(num(r.percentileCutoff)))")
+            notes.append("\(r.variable): cut-off \(num(r.cutoff)) from \(cutoffs ?? "") (percentile \(num(percentile)) of these patients: \(num(r.percentileCutoff)))")
         }
         for r in s.rows where r.missing > 0 { notes.append("\(r.variable) (\(r.endpoint)): \(r.missing) patient(s) without a value excluded") }
         for r in s.rows where r.low == nil || r.high == nil {

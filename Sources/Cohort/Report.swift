@@ -134,7 +134,6 @@ public enum Report {
     }
 
     /// An HTML table of CSV records (blank lines already dropped), header first.
-
     static func table(_ rows: [[String]], highlightP: Set<String> = []) -> String {
         guard let header = rows.first else { return "" }
         let marked = Set(header.indices.filter { highlightP.contains(header[$0]) })

@@ -79,8 +79,6 @@ public struct SurvivalAnalysis: Sendable {
         return out
     }
 
-    /// logrank.csv; with an adjustment, a last column `p_adjusted`: the log-rank p adjusted over the
-    /// variables of its endpoint.
     /// Fixed cut-offs from a CSV with columns `variable,cutoff` (other columns ignored); every
     /// variable named must be one of `variables`, once, with a finite cut-off.
     public static func readCutoffs(_ path: String, variables: [String]) throws -> [String: Double] {
@@ -100,6 +98,8 @@ public struct SurvivalAnalysis: Sendable {
         return out
     }
 
+    /// logrank.csv; with an adjustment, a last column `p_adjusted`: the log-rank p adjusted over the
+    /// variables of its endpoint.
     public func csv(adjust: PAdjust = .none) -> String {
         var out = "variable,endpoint,rule,cutoff,n_low,n_high,events_low,events_high,median_low,median_high,"
         out += "s12_low,s12_low_lcl,s12_low_ucl,s12_high,s12_high_lcl,s12_high_ucl,chisq,p_value"

@@ -98,7 +98,7 @@ final class CohortRunTests: XCTestCase {
         for (k, r) in [(8, 0.70972227140659), (9, 0.11315145906803), (10, 4.45160589778772), (11, 0.71436268204921)] {
             XCTAssertEqual(Double(hr.rows[0][k])!, r, accuracy: 1e-9 * r, hr.columns[k])
         }
-        XCTAssertTrue(notes.contains("CD8_density_total: cut-off 260 from \(cut) (the 30th percentile of these patients: 115)"), "\(notes)")
+        XCTAssertTrue(notes.contains("CD8_density_total: cut-off 260 from \(cut) (percentile 30 of these patients: 115)"), "\(notes)")
         // CD68 at 100: every patient low, no test, and said so.
         XCTAssertEqual(Array(lr.rows[1][3..<6]), ["100", "7", "0"])
         XCTAssertEqual(lr.rows[1][17], "NA")
