@@ -33,17 +33,24 @@ rm -rf "$W"
 "$MIFQ" simulate --out "$W/cohort" --patients 6 --size 512x512 --seed 5 --quiet >/dev/null
 # One slide's CD8 threshold set by hand, in both runs.
 printf 'slide_id,marker,threshold\nP002_S1,CD8,30\n' > "$W/gates.csv"
+# One slide's top-left quarter left out, as a pathologist's "Ignore*" region drawn in QuPath.
+mkdir -p "$W/annotations"
+printf '{"type": "Feature", "properties": {"classification": {"name": "Ignore*"}}, "geometry": {"type": "Polygon", "coordinates": [[[0,0],[256,0],[256,256],[0,256],[0,0]]]}}\n' \
+  > "$W/annotations/P003_S1.geojson"
 "$SNAKEMAKE" -s workflow/Snakefile --cores 2 --quiet all \
   --config slides="$W/cohort/slides" clinical="$W/cohort/clinical.csv" panel=panels/escc-opal7.json out="$W/cluster" mifq="$MIFQ" \
-  gates="$W/gates.csv"
-"$MIFQ" quantify "$W/cohort/slides" --panel panels/escc-opal7.json --out "$W/single" --gates "$W/gates.csv" --quiet >/dev/null
+  gates="$W/gates.csv" annotations="$W/annotations"
+"$MIFQ" quantify "$W/cohort/slides" --panel panels/escc-opal7.json --out "$W/single" --gates "$W/gates.csv" \
+  --annotations "$W/annotations" --quiet >/dev/null
 for f in slides.csv densities.csv thresholds.csv; do
   cmp "$W/cluster/$f" "$W/single/$f" || exit 1
   echo "same $f"
 done
 test -s "$W/cluster/report.html" || { echo "no report"; exit 1; }
 echo "report written"
-# The merged folder's report shows every slide's QC picture, with the threshold set by hand.
+# The merged folder's report shows every slide's QC picture, with the threshold set by hand and
+# the region left out.
 test "$(ls "$W/cluster/qc" | wc -l)" = 6 || { echo "QC pictures missing from the merged folder"; exit 1; }
 grep -q "gates set by hand: CD8 30" "$W/cluster/report.html" || { echo "the report does not show the hand-set gate"; exit 1; }
-echo "report shows the QC pictures and the hand-set gate"
+grep -q "1 drawn region(s) left out" "$W/cluster/report.html" || { echo "the report does not show the annotation"; exit 1; }
+echo "report shows the QC pictures, the hand-set gate and the annotation"

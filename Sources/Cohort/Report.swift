@@ -79,6 +79,17 @@ public enum Report {
             let list = gates.keys.sorted().map { "\($0) \(String(format: "%g", gates[$0]!))" }.joined(separator: ", ")
             captions[slide] = (captions[slide].map { $0 + "; " } ?? "") + "gates set by hand: " + list
         }
+        // And regions drawn on the slide (`quantify --annotations`).
+        for name in names {
+            let slide = String(name.dropLast(4))
+            guard let a = slideResult(dir, slide)?["annotations"] as? [String: Any] else { continue }
+            let include = (a["include_polygons"] as? Int) ?? 0, exclude = (a["exclude_polygons"] as? Int) ?? 0
+            var parts = include > 0 ? ["analysed within \(include) drawn region(s)"] : []
+            if exclude > 0 { parts.append("\(exclude) drawn region(s) left out") }
+            parts.append(String(format: "%.3g mm² of tissue removed", (a["removed_tissue_mm2"] as? Double) ?? 0))
+            let text = parts.joined(separator: ", ")
+            captions[slide] = (captions[slide].map { $0 + "; " } ?? "") + text
+        }
         let figures = names.map { name -> String in
             let slide = String(name.dropLast(4))
             let src = SVG.esc("qc/" + (name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name))
@@ -103,6 +114,8 @@ public enum Report {
         var items = ["mifq \(str("mifq_version")); panel <b>\(SVG.esc(str("panel_name")))</b> (\(SVG.esc(str("panel"))), hash \(SVG.esc(str("panel_hash"))))",
                      "\(slides) slide(s) in the tables; \(str("threads")) thread(s), tiles of \(str("tile")) px"]
         if !hand.isEmpty { items.append("thresholds set by hand on \(hand.count) slide(s): \(SVG.esc(hand.joined(separator: ", ")))") }
+        let annotated = (run["annotations"] as? [String: Any])?.keys.sorted() ?? []
+        if !annotated.isEmpty { items.append("annotations on \(annotated.count) slide(s): \(SVG.esc(annotated.joined(separator: ", ")))") }
         if errors.isEmpty {
             items.append("no slide failed")
         } else {

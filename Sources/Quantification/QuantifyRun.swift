@@ -132,6 +132,9 @@ public struct QuantifyRun {
     /// Thresholds set by hand per slide (`GateOverrides`); a slide's other markers keep the
     /// panel's gates.
     public var gates: [String: [String: Double]] = [:]
+    /// A folder of annotation files, `<slide_id>.geojson` (or `.json`); a slide without one is
+    /// quantified whole.
+    public var annotationsDir: URL?
 
     public init(panel: Panel, panelPath: String, options: QuantifyOptions, outDir: URL) {
         self.panel = panel; self.panelPath = panelPath; self.options = options; self.outDir = outDir
@@ -179,13 +182,23 @@ public struct QuantifyRun {
             notes.append("--gates names \(unknown.count) slide(s) not among the inputs: \(unknown.prefix(5).joined(separator: " "))"
                          + (unknown.count > 5 ? " …" : ""))
         }
+        let annotationFiles = try annotationsDir.map { try QuantifyRun.annotationFiles(in: $0) } ?? [:]
+        let unmatched = Set(annotationFiles.keys).subtracting(inputs.map(\.slideId)).sorted()
+        if !unmatched.isEmpty {
+            notes.append("--annotations has \(unmatched.count) file(s) for slides not among the inputs: \(unmatched.prefix(5).joined(separator: " "))"
+                         + (unmatched.count > 5 ? " …" : ""))
+        }
         for input in inputs {
             let resultURL = outDir.appendingPathComponent("slides").appendingPathComponent("\(input.slideId).json")
             let slideGates = gates[input.slideId] ?? [:]
-            if resume, isComplete(input, resultURL: resultURL, hash: hash, gates: slideGates) { skipped.append(input.slideId); continue }
+            let annotationPath = annotationFiles[input.slideId]
+            if resume, isComplete(input, resultURL: resultURL, hash: hash, gates: slideGates, annotations: annotationPath) {
+                skipped.append(input.slideId); continue
+            }
             do {
+                let annotations = try annotationPath.map { try AnnotationFile(path: $0) }
                 var r = try quantifier.quantify(path: input.path, slideId: input.slideId, patientId: input.patientId,
-                                                outDir: outDir, gates: slideGates) { progress?(input.slideId, $0, $1) }
+                                                outDir: outDir, gates: slideGates, annotations: annotations) { progress?(input.slideId, $0, $1) }
                 r.path = input.path
                 timings[input.slideId] = r.seconds
                 let json = String(decoding: try CohortTables.encoder().encode(r), as: UTF8.self)
@@ -212,6 +225,7 @@ public struct QuantifyRun {
                               slides: results.map(\.slideId), thresholds: Dictionary(uniqueKeysWithValues: results.map { ($0.slideId, $0.thresholds) }),
                               gateOverrides: Dictionary(uniqueKeysWithValues: results.compactMap { r in
                                   r.gateOverrides.flatMap { $0.isEmpty ? nil : (r.slideId, $0) } }),
+                              annotations: Dictionary(uniqueKeysWithValues: results.compactMap { r in r.annotations.map { (r.slideId, $0.file) } }),
                               secondsPerSlide: timings, totalSeconds: Date().timeIntervalSince(started),
                               threads: options.threads, tile: options.tileSize, errors: failures, resumedSkipped: skipped)
         try AtomicFile.write(String(decoding: try CohortTables.encoder().encode(runInfo), as: UTF8.self),
@@ -219,12 +233,35 @@ public struct QuantifyRun {
         return Summary(results: results, failures: failures, skipped: skipped, notes: notes)
     }
 
-    /// Whether a slide's result is there, made with this panel and these hand-set thresholds,
-    /// with its cell table when cell tables are asked for.
-    func isComplete(_ input: SlideInput, resultURL: URL, hash: String, gates: [String: Double]) -> Bool {
+    /// Annotation files in a folder by slide id: `<slide_id>.geojson` or `<slide_id>.json`
+    /// (both for one slide is an error).
+    public static func annotationFiles(in dir: URL) throws -> [String: String] {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue,
+              let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else {
+            throw SlideError.invalid(path: dir.path, detail: "--annotations needs a folder of <slide_id>.geojson files")
+        }
+        var out: [String: String] = [:]
+        for name in names.sorted() where !name.hasPrefix(".") {
+            let lower = name.lowercased()
+            guard let ext = [".geojson", ".json"].first(where: { lower.hasSuffix($0) }) else { continue }
+            let id = String(name.dropLast(ext.count))
+            if let other = out[id] {
+                throw SlideError.invalid(path: dir.path, detail: "two annotation files for slide \(id): \((other as NSString).lastPathComponent) and \(name)")
+            }
+            out[id] = dir.appendingPathComponent(name).path
+        }
+        return out
+    }
+
+    /// Whether a slide's result is there, made with this panel, these hand-set thresholds and
+    /// this annotation file, with its cell table when cell tables are asked for.
+    func isComplete(_ input: SlideInput, resultURL: URL, hash: String, gates: [String: Double], annotations: String?) -> Bool {
         guard let data = FileManager.default.contents(atPath: resultURL.path),
               let r = try? JSONDecoder().decode(SlideResult.self, from: data), r.panelHash == hash,
-              (r.gateOverrides ?? [:]) == gates else { return false }
+              (r.gateOverrides ?? [:]) == gates,
+              r.annotations?.hash == annotations.map({ QuantifyRun.hash(FileManager.default.contents(atPath: $0) ?? Data()) })
+        else { return false }
         if options.writeCells, let t = r.cellsTable, !FileManager.default.fileExists(atPath: outDir.appendingPathComponent(t).path) { return false }
         return true
     }
@@ -238,6 +275,8 @@ public struct QuantifyRun {
         var thresholds: [String: [String: Double?]]
         /// Slide → marker → threshold, for the slides given thresholds by hand.
         var gateOverrides: [String: [String: Double]]
+        /// Slide → annotation file, for the slides quantified within drawn regions.
+        var annotations: [String: String]
         var secondsPerSlide: [String: Double]
         var totalSeconds: Double
         var threads: Int
@@ -246,7 +285,7 @@ public struct QuantifyRun {
         var resumedSkipped: [String]
         enum CodingKeys: String, CodingKey {
             case mifqVersion = "mifq_version", panel, panelName = "panel_name", panelHash = "panel_hash", slides, thresholds
-            case gateOverrides = "gate_overrides"
+            case gateOverrides = "gate_overrides", annotations
             case secondsPerSlide = "seconds_per_slide", totalSeconds = "total_seconds", threads, tile, errors
             case resumedSkipped = "resumed_skipped"
         }

@@ -32,8 +32,9 @@ public struct SlideQuantifier: Sendable {
 
     /// `gates`: thresholds set by hand for some markers (marker → threshold), used instead of
     /// the panel's gates on this slide.
+    /// `annotations`: regions drawn on the slide (`Annotations`), applied to the tissue map.
     public func quantify(path: String, slideId: String, patientId: String, outDir: URL, gates: [String: Double] = [:],
-                         progress: ((Int, Int) -> Void)? = nil) throws -> SlideResult {
+                         annotations: AnnotationFile? = nil, progress: ((Int, Int) -> Void)? = nil) throws -> SlideResult {
         let started = Date()
         var phase = Date()
         let timing = ProcessInfo.processInfo.environment["MIFQ_TIMING"] != nil
@@ -91,6 +92,16 @@ public struct SlideQuantifier: Sendable {
             threshold = try tiled.estimateThreshold()
             if let qcLayout, !qcFromTiles { qcPlanes = try qcLayout.read(slide: slide, panel: panel, channelMap: channelMap) }
         })
+        // Annotations go on the map before it decides which tiles are read.
+        var removedTissue = 0.0
+        func annotate(_ t: inout TissuePass.Output) {
+            guard let annotations else { return }
+            let before = t.map.areasMm2()
+            annotations.annotations.apply(to: &t.map)
+            let after = t.map.areasMm2()
+            removedTissue = (before[1] + before[2]) - (after[1] + after[2])
+        }
+        if tissue != nil { annotate(&tissue!) }
         endPhase(fused ? "threshold" : "tissue map and threshold")
         let components = panel.markers.map { panel.componentIndex($0.component)! }
         let membranePx = max(1, Int((params.membraneWidthMicrons / px).rounded()))
@@ -145,9 +156,15 @@ public struct SlideQuantifier: Sendable {
         try spool.finishWriting()
         endPhase("tiles (\(tileTotal) of \(tiled.tileCount) hold tissue)")
         if timing { FileHandle.standardError.write(Data("stages (CPU s over all workers): \(StageTimes.shared.report())\n".utf8)) }
-        let tissueResult = try tissue ?? TissuePass.detect(TissuePass.Sums(plan: plan, signal: TissuePass.take(&signalSums),
-                                                                           marker: TissuePass.take(&markerSums), exclude: TissuePass.take(&excludeSums)),
-                                                           slide: slide, panel: panel, pixelSizeUm: px, threads: options.threads)
+        var tissueResult: TissuePass.Output
+        if let tissue {
+            tissueResult = tissue
+        } else {
+            tissueResult = try TissuePass.detect(TissuePass.Sums(plan: plan, signal: TissuePass.take(&signalSums),
+                                                                 marker: TissuePass.take(&markerSums), exclude: TissuePass.take(&excludeSums)),
+                                                 slide: slide, panel: panel, pixelSizeUm: px, threads: options.threads)
+            annotate(&tissueResult)
+        }
         let map = tissueResult.map
         if fused { endPhase("tissue") }
 
@@ -220,7 +237,24 @@ public struct SlideQuantifier: Sendable {
                            tissueThreshold: SlideResult.finite(Double(tissueResult.tissueThreshold)),
                            tumorThreshold: SlideResult.finite(Double(tissueResult.tumorThreshold)),
                            tiles: tiled.tileCount, seconds: Date().timeIntervalSince(started), mifqVersion: mifqVersion,
-                           panelHash: panelHash, cellsTable: options.writeCells ? "cells/\(slideId).csv" : nil)
+                           panelHash: panelHash, cellsTable: options.writeCells ? "cells/\(slideId).csv" : nil,
+                           annotations: annotations.map {
+                               SlideResult.AnnotationRecord(file: $0.path, hash: $0.hash, includePolygons: $0.annotations.include.count,
+                                                            excludePolygons: $0.annotations.exclude.count, removedTissueMm2: removedTissue)
+                           })
+    }
+}
+
+/// A slide's annotation file: where it is, the hash of its bytes, and its polygons.
+public struct AnnotationFile: Sendable {
+    public let path: String
+    public let hash: String
+    public let annotations: Annotations
+
+    public init(path: String) throws {
+        annotations = try Annotations.read(path)
+        self.path = path
+        hash = QuantifyRun.hash(FileManager.default.contents(atPath: path) ?? Data())
     }
 }
 

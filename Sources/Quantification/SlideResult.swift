@@ -35,6 +35,24 @@ public struct SlideResult: Codable, Sendable {
     public var mifqVersion: String
     public var panelHash: String
     public var cellsTable: String?
+    /// The pathologist's regions the slide was quantified within (`quantify --annotations`);
+    /// nil when none.
+    public var annotations: AnnotationRecord?
+
+    /// What a slide's annotation file did: its name and hash (a changed file re-runs the slide
+    /// under `--resume`), its polygons, and the tissue it took out.
+    public struct AnnotationRecord: Codable, Sendable, Equatable {
+        public var file: String
+        public var hash: String
+        public var includePolygons: Int
+        public var excludePolygons: Int
+        /// Tissue (as the map found it) outside the included polygons or inside the excluded ones.
+        public var removedTissueMm2: Double
+        enum CodingKeys: String, CodingKey {
+            case file, hash, includePolygons = "include_polygons", excludePolygons = "exclude_polygons"
+            case removedTissueMm2 = "removed_tissue_mm2"
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case slideId = "slide_id", patientId = "patient_id", path, pixelSizeUm = "pixel_size_um"
@@ -42,7 +60,7 @@ public struct SlideResult: Codable, Sendable {
         case cells, phenotypes, counts, thresholds, gateOverrides = "gate_overrides",
              gateHistograms = "gate_histograms", nucleusThreshold = "nucleus_threshold", tissueThreshold = "tissue_threshold"
         case tumorThreshold = "tumor_threshold", tiles, seconds, mifqVersion = "mifq_version", panelHash = "panel_hash"
-        case cellsTable = "cells_table"
+        case cellsTable = "cells_table", annotations
     }
 
     /// Every key is written, undefined thresholds as null (JSON has no infinity or NaN).
@@ -61,6 +79,7 @@ public struct SlideResult: Codable, Sendable {
         try c.encode(tiles, forKey: .tiles); try c.encode(seconds, forKey: .seconds)
         try c.encode(mifqVersion, forKey: .mifqVersion); try c.encode(panelHash, forKey: .panelHash)
         try c.encode(cellsTable, forKey: .cellsTable)
+        try c.encode(annotations, forKey: .annotations)
     }
 
     /// A threshold as stored: nil unless finite.

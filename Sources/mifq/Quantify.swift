@@ -31,10 +31,14 @@ struct Quantify: ParsableCommand {
                                discussion: "In the units of the thresholds DIR/slides/<slide>.json records (the gated compartment's mean)."))
     var gates: String?
 
+    @Option(help: ArgumentHelp("Folder of <slide_id>.geojson files (QuPath's GeoJSON export, level-0 pixels): tissue outside the annotated regions, and inside regions classified Ignore*/Exclude*, is left out.",
+                               discussion: "A slide without a file is quantified whole."))
+    var annotations: String?
+
     @Option(help: "Pixel size in µm for slides that record none (overrides every slide's).")
     var pixelSize: Double?
 
-    @Flag(help: "Skip slides whose outputs are complete (same panel and --gates).")
+    @Flag(help: "Skip slides whose outputs are complete (same panel, --gates and annotation file).")
     var resume = false
 
     @Flag(help: "Do not write per-cell tables.")
@@ -60,6 +64,7 @@ struct Quantify: ParsableCommand {
             var run = QuantifyRun(panel: p, panelPath: panel, options: options, outDir: URL(fileURLWithPath: out))
             run.resume = resume
             run.gates = try gates.map { try GateOverrides.load($0, panel: p) } ?? [:]
+            run.annotationsDir = annotations.map { URL(fileURLWithPath: $0) }
             var bar: Progress?
             var current = ""
             summary = try run.run(slides, report: { msg in

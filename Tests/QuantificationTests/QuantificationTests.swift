@@ -392,6 +392,85 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(leftovers, [])
     }
 
+    /// `--annotations`: the left half of each slide included, a 200 px square in it marked
+    /// "Ignore*". Areas equal the separate tissue pass's map counted by hand over the map pixels
+    /// whose centres the polygons keep (scale 4: columns 0…127 of the included half, the square's
+    /// centres in [100, 300) → pixels 25…74); every cell is one of the whole slide's (same place
+    /// and areas), the cells well inside what is kept are all there and none from well outside.
+    /// Both paths: a slide with a pyramid (separate tissue pass, tiles skipped by the annotated
+    /// map) and one without (map from the tile pass). --resume keeps a slide whose file is
+    /// unchanged and re-runs one whose file changed; a broken file fails its slide alone.
+    func testAnnotationsRestrictTissue() throws {
+        let dir = Self.tmp()
+        let slides = dir.appendingPathComponent("in"), notes = dir.appendingPathComponent("notes")
+        for d in [slides, notes] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true) }
+        try FileManager.default.copyItem(at: Self.simulated.appendingPathComponent("slides/P01_A.ome.tif"), to: slides.appendingPathComponent("P01_A.ome.tif"))
+        try FileManager.default.copyItem(atPath: Self.withoutPyramid, toPath: slides.appendingPathComponent("P02_A.ome.tif").path)
+        let geojson = """
+        {"type": "FeatureCollection", "features": [
+          {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0,0],[512,0],[512,2000],[0,2000],[0,0]]]}, "properties": {"classification": {"name": "Tumor"}}},
+          {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[100,100],[300,100],[300,300],[100,300],[100,100]]]}, "properties": {"classification": {"name": "Ignore*"}}}]}
+        """
+        for id in ["P01_A", "P02_A"] { try geojson.write(to: notes.appendingPathComponent("\(id).geojson"), atomically: true, encoding: .utf8) }
+        var o = QuantifyOptions(); o.writeQC = false; o.threads = 2; o.tileSize = 256
+        let whole = Self.tmp(), annotated = Self.tmp()
+        let inputs = try SlideInputs.find([slides.path], patientMap: nil)
+        _ = try QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: whole).run(inputs, report: { XCTFail($0) })
+        var run = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: annotated)
+        run.annotationsDir = notes
+        let summary = try run.run(inputs, report: { XCTFail($0) })
+        XCTAssertEqual(summary.results.count, 2)
+        for r in summary.results {
+            let slide = try Slide(path: slides.appendingPathComponent("\(r.slideId).ome.tif").path)
+            var map = try TissuePass.run(slide: slide, panel: Self.panel, channelMap: try Self.panel.channelMap(for: slide), pixelSizeUm: 0.5).map
+            XCTAssertEqual(map.scale, 4)
+            let tissueBefore = map.areaMm2(1) + map.areaMm2(2)
+            for j in 0..<map.height { for i in 0..<map.width where i > 127 || ((25...74).contains(i) && (25...74).contains(j)) { map.labels[j * map.width + i] = 0 } }
+            XCTAssertEqual(r.tumorAreaMm2, map.areaMm2(2), accuracy: 1e-12, r.slideId)
+            XCTAssertEqual(r.stromaAreaMm2, map.areaMm2(1), accuracy: 1e-12, r.slideId)
+            XCTAssertGreaterThan(r.tissueAreaMm2, 0.02, r.slideId)
+            let record = try XCTUnwrap(r.annotations)
+            XCTAssertEqual([record.includePolygons, record.excludePolygons], [1, 1])
+            XCTAssertEqual(record.removedTissueMm2, tissueBefore - r.tissueAreaMm2, accuracy: 1e-12)
+            XCTAssertTrue(record.file.hasSuffix("notes/\(r.slideId).geojson"))
+
+            func key(_ c: [String: String]) -> [String] { [c["x_um"]!, c["y_um"]!, c["nucleus_area_um2"]!, c["cell_area_um2"]!] }
+            let all = try Self.csv(whole.appendingPathComponent("cells/\(r.slideId).csv"))
+            let kept = Set(try Self.csv(annotated.appendingPathComponent("cells/\(r.slideId).csv")).map(key))
+            XCTAssertEqual(kept.count, r.cells)
+            XCTAssertTrue(kept.isSubset(of: Set(all.map(key))), r.slideId)
+            // In µm: the half ends at 256, the square spans 50…150; 10 µm either side is unsure
+            // (centroids of nucleus and cell differ, the map's pixels are 2 µm).
+            func clearlyIn(_ x: Double, _ y: Double) -> Bool { x < 246 && !((40...160).contains(x) && (40...160).contains(y)) }
+            func clearlyOut(_ x: Double, _ y: Double) -> Bool { x > 266 || ((60...140).contains(x) && (60...140).contains(y)) }
+            var inside = 0
+            for c in all {
+                let x = Double(c["x_um"]!)!, y = Double(c["y_um"]!)!
+                if clearlyIn(x, y) { XCTAssertTrue(kept.contains(key(c)), "\(r.slideId) cell at \(x), \(y) left out"); inside += 1 }
+                if clearlyOut(x, y) { XCTAssertFalse(kept.contains(key(c)), "\(r.slideId) cell at \(x), \(y) kept") }
+            }
+            XCTAssertGreaterThan(inside, 50, r.slideId)
+        }
+        let runJSON = try JSONSerialization.jsonObject(with: Data(contentsOf: annotated.appendingPathComponent("run.json"))) as! [String: Any]
+        XCTAssertEqual((runJSON["annotations"] as? [String: String])?.keys.sorted(), ["P01_A", "P02_A"])
+        XCTAssertEqual(try Self.run(["report", annotated.path]).0, 0)
+        let html = try String(contentsOf: annotated.appendingPathComponent("report.html"), encoding: .utf8)
+        XCTAssertTrue(html.contains("annotations on 2 slide(s): P01_A, P02_A"))
+        // --resume: unchanged files skip; a changed file re-runs its slide.
+        run.resume = true
+        XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).skipped, ["P01_A", "P02_A"])
+        try (geojson + " ").write(to: notes.appendingPathComponent("P02_A.geojson"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).skipped, ["P01_A"])
+        // A broken file fails its slide, with the file named; the other slide is quantified.
+        try "{\"type\": \"Polygon\"".write(to: notes.appendingPathComponent("P02_A.geojson"), atomically: true, encoding: .utf8)
+        run.resume = false
+        var errors: [String] = []
+        let broken = try run.run(inputs, report: { errors.append($0) })
+        XCTAssertEqual(broken.failures.count, 1)
+        XCTAssertEqual(errors, [notes.appendingPathComponent("P02_A.geojson").path + ": is not JSON (GeoJSON annotations expected)"])
+        XCTAssertEqual(broken.results.map(\.slideId), ["P01_A"])
+    }
+
     func testMismatchedChannelsAndMissingPixelSize() throws {
         let out = Self.tmp()
         let (s1, e1) = try Self.run(["quantify", Self.root.appendingPathComponent("testdata/third-party/synth7_lzw_strips_planar.tif").path,

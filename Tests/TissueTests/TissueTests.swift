@@ -234,4 +234,59 @@ final class TissueTests: XCTestCase {
             }
         }
     }
+
+    func file(_ text: String) -> String {
+        let p = FileManager.default.temporaryDirectory.appendingPathComponent("mifq-ann-\(UUID().uuidString).geojson").path
+        FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
+        return p
+    }
+
+    /// QuPath-style GeoJSON on a 20 × 20 map of 4 px pixels, all tissue. Included: a 40 px
+    /// square with a hole [8, 16)² (pixel centres (i + ½)·4 in [0, 40): 10 × 10, less the hole's
+    /// 2 × 2 = 96) and, as a MultiPolygon, the square [60, 80)² (5 × 5 = 25). Excluded ("Ignore*"):
+    /// the triangle x + y < 40, centres with i + j ≤ 8: 45 pixels, 4 of them in the hole. Kept
+    /// 96 − 41 + 25 = 80 (also counted by brute force in Python). A point is left out.
+    func testAnnotationsByHand() throws {
+        let path = file("""
+        {"type": "FeatureCollection", "features": [
+          {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0,0],[40,0],[40,40],[0,40],[0,0]], [[8,8],[16,8],[16,16],[8,16]]]},
+           "properties": {"objectType": "annotation", "classification": {"name": "Tumor", "color": [200, 0, 0]}}},
+          {"type": "Feature", "geometry": {"type": "MultiPolygon", "coordinates": [[[[60,60],[80,60],[80,80],[60,80]]]]}, "properties": {}},
+          {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0,0],[40,0],[0,40]]]},
+           "properties": {"classification": {"name": "Ignore*"}}},
+          {"type": "Feature", "geometry": {"type": "Point", "coordinates": [5, 5]}, "properties": {}}
+        ]}
+        """)
+        let a = try Annotations.read(path)
+        XCTAssertEqual(a.include.count, 2); XCTAssertEqual(a.exclude.count, 1); XCTAssertEqual(a.otherFeatures, 1)
+        var map = RegionMap(width: 20, height: 20, scale: 4, pixelSizeUm: 0.5, labels: [UInt8](repeating: 1, count: 400), fullWidth: 80, fullHeight: 80)
+        XCTAssertEqual(a.apply(to: &map), 320)
+        XCTAssertEqual(map.labels.filter { $0 != RegionMap.background }.count, 80)
+        XCTAssertEqual(map.region(atX: 2, y: 2), RegionMap.background)           // triangle
+        XCTAssertEqual(map.region(atX: 38, y: 38), RegionMap.stroma)              // square, beyond the triangle
+        XCTAssertEqual(map.region(atX: 13, y: 13), RegionMap.background)          // hole (and triangle)
+        XCTAssertEqual(map.region(atX: 50, y: 50), RegionMap.background)          // between the squares
+        XCTAssertEqual(map.region(atX: 70, y: 70), RegionMap.stroma)
+        XCTAssertEqual(map.areaMm2(RegionMap.stroma), 80 * 4 / 1e6, accuracy: 1e-15)   // 80 pixels of 2 × 2 µm
+
+        // Only exclusions: the rest of the tissue stays; a bare geometry and an array of features read too.
+        let ignore = try Annotations.read(file(#"[{"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0,0],[40,0],[0,40]]]}, "properties": {"classification": "Exclude"}}]"#))
+        var whole = RegionMap(width: 20, height: 20, scale: 4, pixelSizeUm: 0.5, labels: [UInt8](repeating: 2, count: 400), fullWidth: 80, fullHeight: 80)
+        XCTAssertEqual(ignore.apply(to: &whole), 45)
+        XCTAssertEqual(try Annotations.read(file(#"{"type": "Polygon", "coordinates": [[[0,0],[4,0],[4,4]]]}"#)).include.count, 1)
+        XCTAssertEqual(["Ignore*", "ignore", " EXCLUDED", "Exclusion zone"].map(Annotations.isExclusion), [true, true, true, true])
+        XCTAssertEqual(["Tumor", "Stroma", "Region*", nil].map(Annotations.isExclusion), [false, false, false, false])
+
+        for (text, message) in [("{not json", "is not JSON"),
+                                (#"{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]}}]}"#, "holds no Polygon or MultiPolygon"),
+                                (#"{"type": "Polygon", "coordinates": [[[0,0],[4,0]]]}"#, "feature 1: a ring has fewer than 3 points"),
+                                (#"{"type": "Polygon", "coordinates": [[[0,0],[4,"a"],[4,4]]]}"#, "feature 1: a point is not a pair of numbers"),
+                                (#"{"type": "FeatureCollection"}"#, "FeatureCollection without a \"features\" array")] {
+            let p = file(text)
+            XCTAssertThrowsError(try Annotations.read(p)) { e in
+                XCTAssertEqual((e as? LocalizedError)?.errorDescription?.hasPrefix(p + ": "), true)
+                XCTAssertTrue("\((e as? LocalizedError)?.errorDescription ?? "")".contains(message), "\(e)")
+            }
+        }
+    }
 }

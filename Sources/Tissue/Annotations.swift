@@ -1,0 +1,161 @@
+import Foundation
+
+/// Regions a pathologist drew on a slide, from a GeoJSON file as QuPath exports them ("Export
+/// objects as GeoJSON": polygon coordinates in level-0 pixels). Polygons whose classification
+/// names an exclusion (`Ignore*`, `Exclude…`, `Exclusion…`, any case: QuPath's convention for
+/// folds, necrosis, pen marks) are taken out of tissue; the others, when there are any, are the
+/// only tissue analysed. Applied to the region map (each map pixel by its centre), so areas and
+/// the cells counted (by the map pixel under their centroid) agree.
+public struct Annotations: Sendable {
+    /// One polygon: its exterior ring and its holes, in level-0 pixels (x, y).
+    public struct Polygon: Sendable {
+        public var rings: [[(x: Double, y: Double)]]
+    }
+
+    public var include: [Polygon] = []
+    public var exclude: [Polygon] = []
+    /// Features with a geometry that is not a polygon (points, lines), left out.
+    public var otherFeatures = 0
+
+    public init(include: [Polygon] = [], exclude: [Polygon] = []) {
+        self.include = include; self.exclude = exclude
+    }
+
+    public struct ReadError: Error, LocalizedError {
+        public let path: String, detail: String
+        public var errorDescription: String? { "\(path): \(detail)" }
+    }
+
+    /// Whether a classification name marks an exclusion.
+    public static func isExclusion(_ name: String?) -> Bool {
+        guard let n = name?.trimmingCharacters(in: .whitespaces).lowercased() else { return false }
+        return n.hasPrefix("ignore") || n.hasPrefix("exclu")
+    }
+
+    /// Reads a FeatureCollection, an array of features, one feature, or a bare geometry.
+    public static func read(_ path: String) throws -> Annotations {
+        func fail(_ d: String) -> ReadError { ReadError(path: path, detail: d) }
+        guard let data = FileManager.default.contents(atPath: path) else { throw fail("cannot be read") }
+        let root: Any
+        do { root = try JSONSerialization.jsonObject(with: data) } catch { throw fail("is not JSON (GeoJSON annotations expected)") }
+        var features: [[String: Any]] = []
+        if let list = root as? [Any] {
+            features = list.compactMap { $0 as? [String: Any] }
+            guard features.count == list.count else { throw fail("holds an array whose items are not all GeoJSON features") }
+        } else if let object = root as? [String: Any] {
+            switch object["type"] as? String {
+            case "FeatureCollection":
+                guard let list = object["features"] as? [Any] else { throw fail("is a FeatureCollection without a \"features\" array") }
+                features = list.compactMap { $0 as? [String: Any] }
+                guard features.count == list.count else { throw fail("has features that are not JSON objects") }
+            case "Feature": features = [object]
+            default: features = [["type": "Feature", "geometry": object]]
+            }
+        } else {
+            throw fail("is not a GeoJSON object")
+        }
+        var out = Annotations()
+        for (k, f) in features.enumerated() {
+            let what = "feature \(k + 1)"
+            let properties = f["properties"] as? [String: Any]
+            // QuPath: properties.classification.name (0.2 and later) or a plain string.
+            let classification = (properties?["classification"] as? [String: Any])?["name"] as? String
+                ?? properties?["classification"] as? String
+            guard let geometry = f["geometry"] as? [String: Any] else {
+                if f["geometry"] is NSNull { out.otherFeatures += 1; continue }
+                throw fail("\(what) has no geometry")
+            }
+            let polygons = try Self.polygons(geometry, what: what, fail: fail)
+            if polygons.isEmpty { out.otherFeatures += 1; continue }
+            if isExclusion(classification) { out.exclude += polygons } else { out.include += polygons }
+        }
+        guard !out.include.isEmpty || !out.exclude.isEmpty else { throw fail("holds no Polygon or MultiPolygon") }
+        return out
+    }
+
+    static func polygons(_ g: [String: Any], what: String, fail: (String) -> ReadError) throws -> [Polygon] {
+        func ring(_ any: Any) throws -> [(x: Double, y: Double)] {
+            guard let pts = any as? [Any] else { throw fail("\(what): a ring is not a list of points") }
+            var r: [(x: Double, y: Double)] = []
+            for p in pts {
+                guard let xy = p as? [Any], xy.count >= 2, let x = (xy[0] as? NSNumber)?.doubleValue, let y = (xy[1] as? NSNumber)?.doubleValue,
+                      x.isFinite, y.isFinite else { throw fail("\(what): a point is not a pair of numbers") }
+                r.append((x, y))
+            }
+            guard r.count >= 3 else { throw fail("\(what): a ring has fewer than 3 points") }
+            return r
+        }
+        func polygon(_ any: Any) throws -> Polygon {
+            guard let rings = any as? [Any], !rings.isEmpty else { throw fail("\(what): a polygon without rings") }
+            return Polygon(rings: try rings.map(ring))
+        }
+        switch g["type"] as? String {
+        case "Polygon":
+            return [try polygon(g["coordinates"] as Any)]
+        case "MultiPolygon":
+            guard let list = g["coordinates"] as? [Any] else { throw fail("\(what): MultiPolygon without coordinates") }
+            return try list.map(polygon)
+        case "GeometryCollection":
+            guard let list = g["geometries"] as? [Any] else { throw fail("\(what): GeometryCollection without geometries") }
+            return try list.flatMap { item -> [Polygon] in
+                guard let sub = item as? [String: Any] else { throw fail("\(what): a geometry is not a JSON object") }
+                return try polygons(sub, what: what, fail: fail)
+            }
+        case .some: return []      // Point, LineString, …: not a region
+        case nil: throw fail("\(what): a geometry without a type")
+        }
+    }
+
+    /// Marks in `row` (one map row, `row.count` pixels of `scale` level-0 pixels each) the
+    /// pixels whose centres lie inside any of `polygons` (even–odd within a polygon, so holes
+    /// are out; union across polygons).
+    static func fill(_ polygons: [Polygon], y: Double, scale: Double, row: inout [Bool]) {
+        var xs: [Double] = []
+        for p in polygons {
+            xs.removeAll(keepingCapacity: true)
+            for r in p.rings {
+                var a = r[r.count - 1]
+                for b in r {
+                    if (a.y <= y) != (b.y <= y) { xs.append(a.x + (y - a.y) * (b.x - a.x) / (b.y - a.y)) }
+                    a = b
+                }
+            }
+            xs.sort()
+            var k = 0
+            while k + 1 < xs.count {
+                // Pixel i's centre (i + 0.5)·scale in [x0, x1).
+                let n = Double(row.count)
+                let i0 = Int(min(max((xs[k] / scale - 0.5).rounded(.up), 0), n))
+                let i1 = Int(min(max((xs[k + 1] / scale - 0.5).rounded(.up), 0), n))
+                if i0 < i1 { for i in i0..<i1 { row[i] = true } }
+                k += 2
+            }
+        }
+    }
+
+    /// Sets to background the map pixels outside the included polygons (when there are any) and
+    /// inside the excluded ones. Returns the map pixels of tissue it took out.
+    @discardableResult
+    public func apply(to map: inout RegionMap) -> Int {
+        var removed = 0
+        var inside = [Bool](repeating: false, count: map.width), out = inside
+        for j in 0..<map.height {
+            let y = (Double(j) + 0.5) * map.scale
+            if !include.isEmpty {
+                for i in inside.indices { inside[i] = false }
+                Self.fill(include, y: y, scale: map.scale, row: &inside)
+            }
+            if !exclude.isEmpty {
+                for i in out.indices { out[i] = false }
+                Self.fill(exclude, y: y, scale: map.scale, row: &out)
+            }
+            for i in 0..<map.width where map.labels[j * map.width + i] != RegionMap.background {
+                if (!include.isEmpty && !inside[i]) || (!exclude.isEmpty && out[i]) {
+                    map.labels[j * map.width + i] = RegionMap.background
+                    removed += 1
+                }
+            }
+        }
+        return removed
+    }
+}
