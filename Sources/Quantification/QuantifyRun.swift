@@ -200,6 +200,9 @@ public struct QuantifyRun {
                 var r = try quantifier.quantify(path: input.path, slideId: input.slideId, patientId: input.patientId,
                                                 outDir: outDir, gates: slideGates, annotations: annotations) { progress?(input.slideId, $0, $1) }
                 r.path = input.path
+                if let a = r.annotations, r.tissueAreaMm2 == 0, a.removedTissueMm2 > 0 {
+                    notes.append("\(a.file): the annotations leave no tissue on \(input.slideId) (coordinates are in the slide's level-0 pixels)")
+                }
                 timings[input.slideId] = r.seconds
                 let json = String(decoding: try CohortTables.encoder().encode(r), as: UTF8.self)
                 try AtomicFile.write(json, to: resultURL)

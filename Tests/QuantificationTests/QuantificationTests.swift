@@ -469,6 +469,10 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(broken.failures.count, 1)
         XCTAssertEqual(errors, [notes.appendingPathComponent("P02_A.geojson").path + ": is not JSON (GeoJSON annotations expected)"])
         XCTAssertEqual(broken.results.map(\.slideId), ["P01_A"])
+        // Regions that miss the slide (µm taken for pixels, another slide's file) leave no tissue: said.
+        try #"{"type": "Polygon", "coordinates": [[[5000,5000],[6000,5000],[6000,6000]]]}"#.write(to: notes.appendingPathComponent("P02_A.geojson"), atomically: true, encoding: .utf8)
+        let missed = try run.run(inputs, report: { XCTFail($0) })
+        XCTAssertTrue(missed.notes.contains(notes.appendingPathComponent("P02_A.geojson").path + ": the annotations leave no tissue on P02_A (coordinates are in the slide's level-0 pixels)"), "\(missed.notes)")
     }
 
     func testMismatchedChannelsAndMissingPixelSize() throws {
