@@ -96,7 +96,7 @@ public enum Report {
             return "<figure><a href=\"\(src)\"><img src=\"\(src)\" loading=\"lazy\" alt=\"\(SVG.esc(slide))\"></a>"
                 + "<figcaption><b>\(SVG.esc(slide))</b> \(SVG.esc(captions[slide] ?? ""))</figcaption></figure>"
         }
-        return section("Slides: QC pictures", "<p>Tumour marker red, first immune marker green, nuclei blue; tumour outline yellow; "
+        return section("Slides: QC pictures", "<p>Tumour marker red, first immune marker green, nuclei blue; tissue outline grey, tumour outline yellow; "
                        + "a dot per phenotyped cell. The pictures are the files in qc/ beside this page.</p>"
                        + "<div class=\"grid qc\">\(figures.joined())</div>")
     }

@@ -6,8 +6,9 @@ import Tissue
 import Unmixing
 
 /// The per-slide QC picture: a downsampled false-colour composite of unmixed components
-/// (tumour marker red, the first immune marker green, nuclear component blue), the tumour
-/// outline in yellow, and a dot per phenotyped cell coloured by its first phenotype.
+/// (tumour marker red, the first immune marker green, nuclear component blue), the tissue
+/// outline in grey, the tumour outline in yellow, and a dot per phenotyped cell coloured by its
+/// first phenotype.
 ///
 /// A picture pixel is the point sample at level position (x·step, y·step) of the coarsest
 /// pyramid level at least 1024 px wide (level 0 without a pyramid). From level 0 the tile pass
@@ -97,14 +98,18 @@ enum QCImage {
             for i in 0..<n { rgb[i * 3 + ci] = UInt8(max(0, min(255, (plane[i] - lo) / (hi - lo) * 255))) }
         }
         let s = layout.scale
-        // Tumour outline.
+        // Tissue outline (grey: glass, holes and annotated exclusions beyond it), then the tumour
+        // outline (yellow) over it.
         for y in 0..<h {
             for x in 0..<w {
                 let r = map.region(atX: Double(x) * s, y: Double(y) * s)
                 let right = x + 1 < w ? map.region(atX: Double(x + 1) * s, y: Double(y) * s) : r
                 let down = y + 1 < h ? map.region(atX: Double(x) * s, y: Double(y + 1) * s) : r
+                let i = (y * w + x) * 3
                 if (r == RegionMap.tumor) != (right == RegionMap.tumor) || (r == RegionMap.tumor) != (down == RegionMap.tumor) {
-                    rgb[(y * w + x) * 3] = 255; rgb[(y * w + x) * 3 + 1] = 255; rgb[(y * w + x) * 3 + 2] = 0
+                    rgb[i] = 255; rgb[i + 1] = 255; rgb[i + 2] = 0
+                } else if (r == RegionMap.background) != (right == RegionMap.background) || (r == RegionMap.background) != (down == RegionMap.background) {
+                    rgb[i] = 140; rgb[i + 1] = 140; rgb[i + 2] = 140
                 }
             }
         }
