@@ -34,7 +34,7 @@ public enum CohortRun {
 
     /// Percentile split, KM, log-rank and Cox per variable and endpoint → logrank.csv,
     /// hazard_ratios.csv, figures/forest_<endpoint>.svg, km_summary.csv,
-    /// figures/km_<variable>_<endpoint>.svg, survival_notes.txt.
+    /// figures/overall_<endpoint>.svg, figures/km_<variable>_<endpoint>.svg, survival_notes.txt.
     public static func survival(values: String, clinical: String, endpoints: [String], percentile: Double, rule: CutRule,
                                 landmark: Double, confidence: ConfidenceType, adjust: PAdjust = .none, cutoffs: String? = nil,
                                 out: URL) throws -> [String] {
@@ -64,6 +64,9 @@ public enum CohortRun {
             try write(Plots.forest(s.rows, endpoint: e), out.appendingPathComponent("figures/forest_\(e).svg"))
         }
         try write(s.summaryCSV(), out.appendingPathComponent("km_summary.csv"))
+        for (e, curve) in s.overall where curve.n > 0 {
+            try write(Plots.kaplanMeierOverall(endpoint: e, curve: curve), out.appendingPathComponent("figures/overall_\(e).svg"))
+        }
         for r in s.rows {
             let safe = r.variable.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" }
             try write(Plots.kaplanMeier(r, percentile: percentile), out.appendingPathComponent("figures/km_\(String(safe))_\(r.endpoint).svg"))

@@ -56,19 +56,34 @@ public enum Plots {
 
     /// Kaplan–Meier curves of the low and high groups of one variable and endpoint.
     public static func kaplanMeier(_ r: SurvivalAnalysis.Row, percentile: Double) -> String {
+        let hr = r.cox.map { "HR \(hrText($0.hazardRatio)) (\(hrText($0.lower))–\(hrText($0.upper)))" } ?? "HR not estimable"
+        return kaplanMeier(title: "\(r.variable) — \(r.endpoint.uppercased())",
+                           subtitle: "cut-off \(SVG.label((r.cutoff * 1000).rounded() / 1000)) (\(r.fixedCutoff ? "fixed" : "P" + SVG.label(percentile))), log-rank \(formatP(r.test?.p)), \(hr)",
+                           curves: [("Low (≤ cut-off)", "Low", r.low, colours.0), ("High", "High", r.high, colours.1)])
+    }
+
+    /// The whole cohort's curve for one endpoint, with its median and 95% CI ("NE" where a
+    /// limit is not reached), as the study's first survival figure.
+    public static func kaplanMeierOverall(endpoint: String, curve km: KaplanMeier) -> String {
+        let m = km.median
+        func t(_ v: Double?) -> String { v.map { SVG.label(($0 * 100).rounded() / 100) } ?? "NE" }
+        let median = m.value == nil ? "median not reached" : "median \(t(m.value)) months (95% CI \(t(m.lower))–\(t(m.upper)))"
+        return kaplanMeier(title: "All patients — \(endpoint.uppercased())", subtitle: "\(km.events) events; \(median)",
+                           curves: [("All patients", "All", km, colours.0)])
+    }
+
+    /// Step curves with log-scale CI bands, censor marks, a legend and numbers at risk.
+    static func kaplanMeier(title: String, subtitle: String, curves: [(String, String, KaplanMeier?, String)]) -> String {
         let w = 520.0, h = 400.0
         let left = 62.0, right = w - 20, top = 50.0, bottom = h - 120
         var svg = SVG(width: w, height: h)
-        let curves = [("Low (≤ cut-off)", r.low, colours.0), ("High", r.high, colours.1)]
-        let tMax = max(1, curves.compactMap { $0.1?.steps.last?.time }.max() ?? 1)
+        let tMax = max(1, curves.compactMap { $0.2?.steps.last?.time }.max() ?? 1)
         let ticks = SVG.ticks(0, tMax, count: 6)
         let xMax = max(tMax, ticks.last ?? tMax)
         func x(_ t: Double) -> Double { left + t / xMax * (right - left) }
         func y(_ s: Double) -> Double { bottom - s * (bottom - top) }
-        svg.text(w / 2, 18, "\(r.variable) — \(r.endpoint.uppercased())", size: 13, anchor: "middle", bold: true)
-        let hr = r.cox.map { "HR \(hrText($0.hazardRatio)) (\(hrText($0.lower))–\(hrText($0.upper)))" } ?? "HR not estimable"
-        svg.text(w / 2, 34, "cut-off \(SVG.label((r.cutoff * 1000).rounded() / 1000)) (\(r.fixedCutoff ? "fixed" : "P" + SVG.label(percentile))), log-rank \(formatP(r.test?.p)), \(hr)",
-                 size: 11, anchor: "middle", color: "#444")
+        svg.text(w / 2, 18, title, size: 13, anchor: "middle", bold: true)
+        svg.text(w / 2, 34, subtitle, size: 11, anchor: "middle", color: "#444")
         svg.line(left, top, left, bottom); svg.line(left, bottom, right, bottom)
         for s in stride(from: 0.0, through: 1.0, by: 0.25) {
             svg.line(left - 4, y(s), left, y(s)); svg.text(left - 7, y(s) + 4, String(format: "%.2f", s), size: 10, anchor: "end")
@@ -77,7 +92,7 @@ public enum Plots {
         svg.text((left + right) / 2, bottom + 32, "Months", size: 11, anchor: "middle")
         svg.text(16, (top + bottom) / 2, "Survival probability", size: 11, anchor: "middle", rotate: -90)
         for (k, c) in curves.enumerated() {
-            guard let km = c.1 else { continue }
+            guard let km = c.2 else { continue }
             // Confidence band, as steps.
             var upper: [(Double, Double)] = [(0, 1)], lower: [(Double, Double)] = [(0, 1)]
             for st in km.steps where st.events > 0 {
@@ -88,7 +103,7 @@ public enum Plots {
             let end = km.steps.last?.time ?? 0
             upper.append((end, upper.last!.1)); lower.append((end, lower.last!.1))
             let band = (upper + lower.reversed()).enumerated().map { "\($0.offset == 0 ? "M" : "L")\(SVG.f(x($0.element.0))),\(SVG.f(y($0.element.1)))" }.joined() + "Z"
-            svg.path(band, stroke: "none", width: 0, fill: c.2, opacity: 0.12)
+            svg.path(band, stroke: "none", width: 0, fill: c.3, opacity: 0.12)
             var d = "M\(SVG.f(x(0))),\(SVG.f(y(1)))"
             var s = 1.0
             for st in km.steps {
@@ -96,19 +111,19 @@ public enum Plots {
                 if st.events > 0 { s = st.survival; d += "L\(SVG.f(x(st.time))),\(SVG.f(y(s)))" }
             }
             d += "L\(SVG.f(x(end))),\(SVG.f(y(s)))"
-            svg.path(d, stroke: c.2, width: 2)
+            svg.path(d, stroke: c.3, width: 2)
             for st in km.steps where st.censored > 0 {
-                svg.line(x(st.time), y(st.survival) - 4, x(st.time), y(st.survival) + 4, stroke: c.2, width: 1.5)
+                svg.line(x(st.time), y(st.survival) - 4, x(st.time), y(st.survival) + 4, stroke: c.3, width: 1.5)
             }
             // Legend and numbers at risk.
             let ly = top + 12 + Double(k) * 16
-            svg.line(right - 150, ly - 4, right - 130, ly - 4, stroke: c.2, width: 2)
+            svg.line(right - 150, ly - 4, right - 130, ly - 4, stroke: c.3, width: 2)
             svg.text(right - 125, ly, "\(c.0) n=\(km.n)", size: 10)
             let ry = bottom + 58 + Double(k) * 16
-            svg.text(8, ry, k == 0 ? "Low" : "High", size: 10, bold: true, color: c.2)
+            svg.text(8, ry, c.1, size: 10, bold: true, color: c.3)
             for t in ticks where t <= xMax {
                 let atRisk = km.steps.first { $0.time >= t }?.atRisk ?? 0
-                svg.text(x(t), ry, "\(atRisk)", size: 10, anchor: "middle", color: c.2)
+                svg.text(x(t), ry, "\(atRisk)", size: 10, anchor: "middle", color: c.3)
             }
         }
         svg.text(8, bottom + 44, "Number at risk", size: 10, bold: true)

@@ -14,7 +14,12 @@ public enum Report {
         }
         var sections: [String] = []
         if let run = runSection(dir) { sections.append(run) }
-        if let t = try csv("km_summary.csv") { sections.append(section("Cohort survival (whole cohort)", table(t))) }
+        if let t = try csv("km_summary.csv") {
+            let overall = (try? fm.contentsOfDirectory(atPath: dir.appendingPathComponent("figures").path))?
+                .filter { $0.hasPrefix("overall_") && $0.hasSuffix(".svg") }.sorted().compactMap { read("figures/\($0)") } ?? []
+            sections.append(section("Cohort survival (whole cohort)", table(t)
+                                    + (overall.isEmpty ? "" : "<div class=\"grid\">" + overall.map { "<div class=\"fig\">\($0)</div>" }.joined() + "</div>")))
+        }
         if let t = try csv("mann_whitney.csv") { sections.append(section("Responders vs non-responders (Mann–Whitney)", table(t, highlightP: pColumns) + notes(read("compare_notes.txt")))) }
         if let svg = read("figures/boxplots.svg") { sections.append(section("Densities by response", svg)) }
         if let t = try csv("logrank.csv") { sections.append(section("Survival by density (log-rank)", table(t, highlightP: pColumns) + notes(read("survival_notes.txt")))) }

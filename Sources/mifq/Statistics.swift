@@ -44,7 +44,7 @@ struct SurvivalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "survival",
         abstract: "Split patients at a percentile of each density (or at given cut-offs); Kaplan–Meier, log-rank and Cox for PFS and OS.",
-        discussion: "Writes DIR/logrank.csv, DIR/hazard_ratios.csv, DIR/km_summary.csv, DIR/figures/km_<variable>_<endpoint>.svg and DIR/survival_notes.txt. Conventions as R: quantile type 7, survfit (Greenwood, log CI), survdiff, coxph (Efron ties).")
+        discussion: "Writes DIR/logrank.csv, DIR/hazard_ratios.csv, DIR/km_summary.csv, DIR/figures/km_<variable>_<endpoint>.svg, DIR/figures/forest_<endpoint>.svg, DIR/figures/overall_<endpoint>.svg and DIR/survival_notes.txt. Conventions as R: quantile type 7, survfit (Greenwood, log CI), survdiff, coxph (Efron ties).")
 
     @Argument(help: "Per-patient table: patient_id and numeric columns.")
     var densities: String

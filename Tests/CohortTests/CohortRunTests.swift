@@ -142,6 +142,10 @@ final class CohortRunTests: XCTestCase {
         let svg = try String(contentsOf: dir.appendingPathComponent("figures/km_CD8_density_total_pfs.svg"), encoding: .utf8)
         XCTAssertTrue(svg.hasPrefix("<svg") && svg.contains("Number at risk") && svg.contains("log-rank p ="))
         XCTAssertTrue(svg.contains("HR 0.17 (0.015–1.93)"), svg)
+        // The whole cohort's PFS (all 7 with times): events at 2, 3, 5, 8, 10; S = 6/7, 5/7, 4/7, then
+        // 4/7 × 2/3 = 0.38 at 8 (6 censored): median 8.
+        let overall = try String(contentsOf: dir.appendingPathComponent("figures/overall_pfs.svg"), encoding: .utf8)
+        XCTAssertTrue(overall.contains(">All patients — PFS</text>") && overall.contains(">5 events; median 8 months (95% CI "), overall)
         let forest = try String(contentsOf: dir.appendingPathComponent("figures/forest_pfs.svg"), encoding: .utf8)
         XCTAssertTrue(forest.contains(">CD8_density_total</text>") && forest.contains(">0.17 (0.015–1.93)</text>") && forest.contains(">0.1528</text>"), forest)
         let html = try String(contentsOf: try CohortRun.report(dir), encoding: .utf8)
