@@ -236,8 +236,8 @@ public struct QuantifyRun {
         return Summary(results: results, failures: failures, skipped: skipped, notes: notes)
     }
 
-    /// Annotation files in a folder by slide id: `<slide_id>.geojson` or `<slide_id>.json`
-    /// (both for one slide is an error).
+    /// Annotation files in a folder by slide id: `<slide_id>.geojson` or `<slide_id>.json`, or
+    /// the image file's name with either (`P01_A.ome.tif.geojson`); two for one slide is an error.
     public static func annotationFiles(in dir: URL) throws -> [String: String] {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue,
@@ -248,7 +248,8 @@ public struct QuantifyRun {
         for name in names.sorted() where !name.hasPrefix(".") {
             let lower = name.lowercased()
             guard let ext = [".geojson", ".json"].first(where: { lower.hasSuffix($0) }) else { continue }
-            let id = String(name.dropLast(ext.count))
+            // `P01_A.geojson` or, named after the image file, `P01_A.ome.tif.geojson`.
+            let id = SlideInputs.slideId(for: String(name.dropLast(ext.count)))
             if let other = out[id] {
                 throw SlideError.invalid(path: dir.path, detail: "two annotation files for slide \(id): \((other as NSString).lastPathComponent) and \(name)")
             }

@@ -475,6 +475,25 @@ final class QuantificationTests: XCTestCase {
         XCTAssertTrue(missed.notes.contains(notes.appendingPathComponent("P02_A.geojson").path + ": the annotations leave no tissue on P02_A (coordinates are in the slide's level-0 pixels)"), "\(missed.notes)")
     }
 
+    /// Annotation files are found by slide id, or by the image file's name (QuPath names exports
+    /// after the image); other files are ignored, and two files for one slide are an error.
+    func testAnnotationFileNames() throws {
+        let dir = Self.tmp()
+        for name in ["A.geojson", "B.ome.tif.geojson", "C.JSON", "notes.txt", ".hidden.geojson", "D_1.qptiff.json"] {
+            FileManager.default.createFile(atPath: dir.appendingPathComponent(name).path, contents: Data("{}".utf8))
+        }
+        let found = try QuantifyRun.annotationFiles(in: dir)
+        XCTAssertEqual(found.keys.sorted(), ["A", "B", "C", "D_1"])
+        XCTAssertEqual(found["B"], dir.appendingPathComponent("B.ome.tif.geojson").path)
+        FileManager.default.createFile(atPath: dir.appendingPathComponent("A.ome.tif.json").path, contents: Data("{}".utf8))
+        XCTAssertThrowsError(try QuantifyRun.annotationFiles(in: dir)) { e in
+            XCTAssertEqual("\(e)", "\(dir.path): two annotation files for slide A: A.geojson and A.ome.tif.json")
+        }
+        XCTAssertThrowsError(try QuantifyRun.annotationFiles(in: dir.appendingPathComponent("A.geojson"))) { e in
+            XCTAssertTrue("\(e)".contains("--annotations needs a folder"), "\(e)")
+        }
+    }
+
     func testMismatchedChannelsAndMissingPixelSize() throws {
         let out = Self.tmp()
         let (s1, e1) = try Self.run(["quantify", Self.root.appendingPathComponent("testdata/third-party/synth7_lzw_strips_planar.tif").path,
