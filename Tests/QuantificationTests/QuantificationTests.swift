@@ -451,6 +451,15 @@ final class QuantificationTests: XCTestCase {
             }
             XCTAssertGreaterThan(inside, 50, r.slideId)
         }
+        // The same tables for another tiling and thread count.
+        var o2 = o; o2.tileSize = 512; o2.threads = 1
+        var other = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o2, outDir: Self.tmp())
+        other.annotationsDir = notes
+        _ = try other.run(inputs, report: { XCTFail($0) })
+        for f in ["slides.csv", "densities.csv", "cells/P01_A.csv", "cells/P02_A.csv"] {
+            XCTAssertEqual(try String(contentsOf: annotated.appendingPathComponent(f), encoding: .utf8),
+                           try String(contentsOf: other.outDir.appendingPathComponent(f), encoding: .utf8), f)
+        }
         let runJSON = try JSONSerialization.jsonObject(with: Data(contentsOf: annotated.appendingPathComponent("run.json"))) as! [String: Any]
         XCTAssertEqual((runJSON["annotations"] as? [String: String])?.keys.sorted(), ["P01_A", "P02_A"])
         XCTAssertEqual(try Self.run(["report", annotated.path]).0, 0)
