@@ -15,8 +15,8 @@ public enum Report {
         var sections: [String] = []
         if let run = runSection(dir) { sections.append(run) }
         if let t = try csv("km_summary.csv") {
-            let overall = (try? fm.contentsOfDirectory(atPath: dir.appendingPathComponent("figures").path))?
-                .filter { $0.hasPrefix("overall_") && $0.hasSuffix(".svg") }.sorted().compactMap { read("figures/\($0)") } ?? []
+            // In the summary's order of endpoints (PFS, then OS).
+            let overall = t.dropFirst().compactMap { $0.first.flatMap { read("figures/overall_\($0).svg") } }
             sections.append(section("Cohort survival (whole cohort)", table(t)
                                     + (overall.isEmpty ? "" : "<div class=\"grid\">" + overall.map { "<div class=\"fig\">\($0)</div>" }.joined() + "</div>")))
         }
