@@ -34,10 +34,10 @@ public enum MergeRuns {
             if let t = r.cellsTable, fm.fileExists(atPath: src.appendingPathComponent(t).path) {
                 try AtomicFile.copy(src.appendingPathComponent(t), to: out.appendingPathComponent(t))
             }
-            // The QC picture too, so that the merged folder's report shows every slide.
-            let qc = "qc/\(r.slideId).png"
-            if fm.fileExists(atPath: src.appendingPathComponent(qc).path) {
-                try AtomicFile.copy(src.appendingPathComponent(qc), to: out.appendingPathComponent(qc))
+            // The QC picture too, so that the merged folder's report shows every slide, and the
+            // cells as QuPath detections where they were written.
+            for extra in ["qc/\(r.slideId).png", "cells/\(r.slideId).geojson"] where fm.fileExists(atPath: src.appendingPathComponent(extra).path) {
+                try AtomicFile.copy(src.appendingPathComponent(extra), to: out.appendingPathComponent(extra))
             }
             let json = String(decoding: try CohortTables.encoder().encode(r), as: UTF8.self)
             try AtomicFile.write(json, to: out.appendingPathComponent("slides/\(r.slideId).json"))

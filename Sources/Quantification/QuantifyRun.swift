@@ -267,6 +267,7 @@ public struct QuantifyRun {
               r.annotations?.hash == annotations.map({ QuantifyRun.hash(FileManager.default.contents(atPath: $0) ?? Data()) })
         else { return false }
         if options.writeCells, let t = r.cellsTable, !FileManager.default.fileExists(atPath: outDir.appendingPathComponent(t).path) { return false }
+        if options.writeGeoJSON, !FileManager.default.fileExists(atPath: outDir.appendingPathComponent("cells/\(r.slideId).geojson").path) { return false }
         return true
     }
 

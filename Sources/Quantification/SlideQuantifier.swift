@@ -13,6 +13,8 @@ public struct QuantifyOptions: Sendable {
     public var threads = ProcessInfo.processInfo.activeProcessorCount
     public var writeCells = true
     public var writeQC = true
+    /// Also write every cell as a QuPath detection (`cells/<slide>.geojson`).
+    public var writeGeoJSON = false
     public var pixelSizeUm: Double?
     public init() {}
 }
@@ -186,6 +188,10 @@ public struct SlideQuantifier: Sendable {
         let table = CellTable(panel: panel, pixelSizeUm: px)
         let cellsURL = outDir.appendingPathComponent("cells").appendingPathComponent("\(slideId).csv")
         let writer = options.writeCells ? try TableWriter(url: cellsURL, header: table.header) : nil
+        let geoWriter = options.writeGeoJSON
+            ? try TableWriter(url: outDir.appendingPathComponent("cells").appendingPathComponent("\(slideId).geojson"), header: CellGeoJSON.header) : nil
+        var geoBytes: [UInt8] = []
+        let phenotypeNames = panel.phenotypes.map(\.name)
         var id = 0
         var rowBytes: [UInt8] = []
         var qcDots: [(Double, Double, Int)] = []
@@ -215,8 +221,14 @@ public struct SlideQuantifier: Sendable {
                 table.row(id: id, rec, region: regionName, positive: positive, phenotypes: hits, into: &rowBytes)
                 if rowBytes.count > 1 << 20 { try writer.append(bytes: rowBytes); rowBytes.removeAll(keepingCapacity: true) }
             }
+            if let geoWriter {
+                CellGeoJSON.feature(id: id, rec, pixelSizeUm: px, region: regionName, phenotypes: phenotypeNames, hits: hits, into: &geoBytes)
+                if geoBytes.count > 1 << 20 { try geoWriter.append(bytes: geoBytes); geoBytes.removeAll(keepingCapacity: true) }
+            }
         }
         try writer?.append(bytes: rowBytes)
+        try geoWriter?.append(bytes: geoBytes + Array(CellGeoJSON.footer.utf8))
+        try geoWriter?.finish()
         var counts: [String: [String: Int]] = [:]
         for (p, t) in zip(panel.phenotypes, tally) { counts[p.name] = ["total": t[0], "tumor": t[1], "stroma": t[2]] }
         try writer?.finish()
@@ -255,6 +267,36 @@ public struct AnnotationFile: Sendable {
         annotations = try Annotations.read(path)
         self.path = path
         hash = QuantifyRun.hash(FileManager.default.contents(atPath: path) ?? Data())
+    }
+}
+
+/// Cells as QuPath detections, one GeoJSON Feature per line: a Point at the nucleus centroid in
+/// level-0 pixel coordinates (QuPath's, as `--annotations` reads them: x_um / pixel size), the
+/// cell's phenotypes as its classification (joined by ": ", QuPath's derived classes; none:
+/// unclassified) and list, its region, and its areas and id as measurements.
+enum CellGeoJSON {
+    static let header = #"{"type": "FeatureCollection", "features": ["#
+    static let footer = "]}\n"
+
+    static func feature(id: Int, _ r: CellRecord, pixelSizeUm px: Double, region: String, phenotypes: [String], hits: [Bool],
+                        into out: inout [UInt8]) {
+        let matched = phenotypes.indices.filter { hits[$0] }.map { phenotypes[$0].replacingOccurrences(of: "\\", with: "\\\\")
+                                                                                  .replacingOccurrences(of: "\"", with: "\\\"") }
+        let names = matched.map { "\"\($0)\"" }
+        if id > 1 { out += ",\n".utf8 }
+        out += #"{"type": "Feature", "geometry": {"type": "Point", "coordinates": ["#.utf8
+        CellTable.f3(r.x + 0.5, into: &out); out.append(UInt8(ascii: ",")); CellTable.f3(r.y + 0.5, into: &out)
+        out += #"]}, "properties": {"objectType": "detection", "#.utf8
+        if !names.isEmpty {
+            out += #""classification": {"name": "#.utf8
+            out += "\"\(matched.joined(separator: ": "))\"}, ".utf8
+        }
+        out += "\"region\": \"\(region)\", \"phenotypes\": [\(names.joined(separator: ", "))], ".utf8
+        out += #""measurements": {"Cell ID": "#.utf8
+        out += String(id).utf8
+        out += #", "Nucleus area µm^2": "#.utf8; CellTable.f3(Double(r.nucleusPixels) * px * px, into: &out)
+        out += #", "Cell area µm^2": "#.utf8; CellTable.f3(Double(r.cellPixels) * px * px, into: &out)
+        out += "}}}".utf8
     }
 }
 

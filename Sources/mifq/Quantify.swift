@@ -47,6 +47,9 @@ struct Quantify: ParsableCommand {
     @Flag(help: "Do not write QC pictures.")
     var noQc = false
 
+    @Flag(help: "Also write every cell as a QuPath detection: DIR/cells/<slide>.geojson (points at the nuclei, classified by phenotype).")
+    var cellsGeojson = false
+
     @OptionGroup var common: RunOptions
 
     func validate() throws { try Check.tile(tile); try Check.pixelSize(pixelSize) }
@@ -60,7 +63,7 @@ struct Quantify: ParsableCommand {
             guard !slides.isEmpty else { throw ValidationError("no slides found in \(inputs.joined(separator: " "))") }
             var options = QuantifyOptions()
             options.threads = common.workers; options.tileSize = tile
-            options.writeCells = !noCells; options.writeQC = !noQc; options.pixelSizeUm = pixelSize
+            options.writeCells = !noCells; options.writeQC = !noQc; options.writeGeoJSON = cellsGeojson; options.pixelSizeUm = pixelSize
             var run = QuantifyRun(panel: p, panelPath: panel, options: options, outDir: URL(fileURLWithPath: out))
             run.resume = resume
             run.gates = try gates.map { try GateOverrides.load($0, panel: p) } ?? [:]

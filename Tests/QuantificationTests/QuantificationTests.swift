@@ -503,6 +503,56 @@ final class QuantificationTests: XCTestCase {
         }
     }
 
+    /// `--cells-geojson`: one QuPath detection per row of the cell table, in its order: the point
+    /// at x_um, y_um over the pixel size, the phenotypes the row marks (as the classification,
+    /// joined by ": "), its region and areas. `--resume` wants the file; merge copies it.
+    func testCellsAsQuPathDetections() throws {
+        let out = Self.tmp()
+        let tiny = Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif").path
+        let (status, err) = try Self.run(["quantify", tiny, "--panel", Self.panelPath, "--out", out.path, "--cells-geojson", "--quiet", "--gates", gatesFile()])
+        XCTAssertEqual(status, 0, err)
+        let rows = try Self.csv(out.appendingPathComponent("cells/tiny.csv"))
+        let geo = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("cells/tiny.geojson"))) as! [String: Any]
+        XCTAssertEqual(geo["type"] as? String, "FeatureCollection")
+        let features = geo["features"] as! [[String: Any]]
+        XCTAssertEqual(features.count, rows.count)
+        let phenotypes = Self.panel.phenotypes.map(\.name)
+        var classified = 0
+        for (f, r) in zip(features, rows) {
+            let xy = (f["geometry"] as! [String: Any])["coordinates"] as! [Double]
+            XCTAssertEqual(xy[0], Double(r["x_um"]!)! / 0.5, accuracy: 0.002)
+            XCTAssertEqual(xy[1], Double(r["y_um"]!)! / 0.5, accuracy: 0.002)
+            let p = f["properties"] as! [String: Any]
+            XCTAssertEqual(p["objectType"] as? String, "detection")
+            XCTAssertEqual(p["region"] as? String, r["region"])
+            let marked = phenotypes.filter { r[$0] == "1" }
+            XCTAssertEqual(p["phenotypes"] as? [String], marked)
+            XCTAssertEqual((p["classification"] as? [String: Any])?["name"] as? String, marked.isEmpty ? nil : marked.joined(separator: ": "))
+            if !marked.isEmpty { classified += 1 }
+            let m = p["measurements"] as! [String: Any]
+            XCTAssertEqual("\(m["Cell ID"]!)", r["cell_id"])
+            XCTAssertEqual(m["Nucleus area µm^2"] as? Double, Double(r["nucleus_area_um2"]!))
+            XCTAssertEqual(m["Cell area µm^2"] as? Double, Double(r["cell_area_um2"]!))
+        }
+        XCTAssertGreaterThanOrEqual(classified, 14, "at least the 14 CD8 cells gated by hand at 20")
+        XCTAssertEqual(features.filter { (($0["properties"] as! [String: Any])["phenotypes"] as! [String]).contains("CD8") }.count, 14)
+        // --resume wants the file; merge brings it along.
+        try FileManager.default.removeItem(at: out.appendingPathComponent("cells/tiny.geojson"))
+        var o = QuantifyOptions(); o.writeQC = false; o.writeGeoJSON = true
+        var run = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: out)
+        run.resume = true; run.gates = ["tiny": ["CD8": 20]]
+        XCTAssertEqual(try run.run(try SlideInputs.find([tiny], patientMap: nil), report: { XCTFail($0) }).skipped, [])
+        let merged = Self.tmp()
+        XCTAssertEqual(try Self.run(["merge", out.path, "--out", merged.path]).0, 0)
+        XCTAssertEqual(try Data(contentsOf: merged.appendingPathComponent("cells/tiny.geojson")), try Data(contentsOf: out.appendingPathComponent("cells/tiny.geojson")))
+    }
+
+    func gatesFile() -> String {
+        let p = Self.tmp().appendingPathComponent("gates.csv").path
+        FileManager.default.createFile(atPath: p, contents: Data("slide_id,marker,threshold\ntiny,CD8,20\n".utf8))
+        return p
+    }
+
     func testMismatchedChannelsAndMissingPixelSize() throws {
         let out = Self.tmp()
         let (s1, e1) = try Self.run(["quantify", Self.root.appendingPathComponent("testdata/third-party/synth7_lzw_strips_planar.tif").path,
