@@ -272,8 +272,9 @@ public struct AnnotationFile: Sendable {
 
 /// Cells as QuPath detections, one GeoJSON Feature per line: a Point at the nucleus centroid in
 /// level-0 pixel coordinates (QuPath's, as `--annotations` reads them: x_um / pixel size), the
-/// cell's phenotypes as its classification (joined by ": ", QuPath's derived classes; none:
-/// unclassified) and list, its region, and its areas and id as measurements.
+/// cell's phenotypes as its classification (joined by ": ", QuPath's derived classes, in the
+/// colour of the QC picture's dot; none: unclassified) and list, its region, and its areas and
+/// id as measurements.
 enum CellGeoJSON {
     static let header = #"{"type": "FeatureCollection", "features": ["#
     static let footer = "]}\n"
@@ -289,7 +290,9 @@ enum CellGeoJSON {
         out += #"]}, "properties": {"objectType": "detection", "#.utf8
         if !names.isEmpty {
             out += #""classification": {"name": "#.utf8
-            out += "\"\(matched.joined(separator: ": "))\"}, ".utf8
+            // The colour of the QC picture's dot for the cell's first phenotype.
+            let c = QCImage.palette[phenotypes.indices.first { hits[$0] }! % QCImage.palette.count]
+            out += "\"\(matched.joined(separator: ": "))\", \"color\": [\(c.0), \(c.1), \(c.2)]}, ".utf8
         }
         out += "\"region\": \"\(region)\", \"phenotypes\": [\(names.joined(separator: ", "))], ".utf8
         out += #""measurements": {"Cell ID": "#.utf8

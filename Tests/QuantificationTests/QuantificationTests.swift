@@ -528,6 +528,7 @@ final class QuantificationTests: XCTestCase {
             let marked = phenotypes.filter { r[$0] == "1" }
             XCTAssertEqual(p["phenotypes"] as? [String], marked)
             XCTAssertEqual((p["classification"] as? [String: Any])?["name"] as? String, marked.isEmpty ? nil : marked.joined(separator: ": "))
+            if marked.first == "CD8" { XCTAssertEqual((p["classification"] as? [String: Any])?["color"] as? [Int], [0, 255, 0], "the QC dot's green") }
             if !marked.isEmpty { classified += 1 }
             let m = p["measurements"] as! [String: Any]
             XCTAssertEqual("\(m["Cell ID"]!)", r["cell_id"])
