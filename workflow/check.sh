@@ -39,13 +39,15 @@ printf '{"type": "Feature", "properties": {"classification": {"name": "Ignore*"}
   > "$W/annotations/P003_S1.geojson"
 "$SNAKEMAKE" -s workflow/Snakefile --cores 2 --quiet all \
   --config slides="$W/cohort/slides" clinical="$W/cohort/clinical.csv" panel=panels/escc-opal7.json out="$W/cluster" mifq="$MIFQ" \
-  gates="$W/gates.csv" annotations="$W/annotations"
+  gates="$W/gates.csv" annotations="$W/annotations" cells_geojson=1
 "$MIFQ" quantify "$W/cohort/slides" --panel panels/escc-opal7.json --out "$W/single" --gates "$W/gates.csv" \
-  --annotations "$W/annotations" --quiet >/dev/null
+  --annotations "$W/annotations" --cells-geojson --quiet >/dev/null
 for f in slides.csv densities.csv thresholds.csv; do
   cmp "$W/cluster/$f" "$W/single/$f" || exit 1
   echo "same $f"
 done
+cmp "$W/cluster/cells/P003_S1.geojson" "$W/single/cells/P003_S1.geojson" || exit 1
+echo "same cells as QuPath detections"
 test -s "$W/cluster/report.html" || { echo "no report"; exit 1; }
 echo "report written"
 # The merged folder's report shows every slide's QC picture, with the threshold set by hand and
