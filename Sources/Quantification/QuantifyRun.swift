@@ -1,6 +1,7 @@
 import Foundation
 import Phenotyping
 import SlideIO
+import Tissue
 
 /// A slide to quantify and the patient it belongs to.
 public struct SlideInput: Sendable, Equatable {
@@ -294,5 +295,18 @@ public struct QuantifyRun {
             case secondsPerSlide = "seconds_per_slide", totalSeconds = "total_seconds", threads, tile, errors
             case resumedSkipped = "resumed_skipped"
         }
+    }
+}
+
+/// A slide's annotation file: where it is, the hash of its bytes, and its polygons.
+public struct AnnotationFile: Sendable {
+    public let path: String
+    public let hash: String
+    public let annotations: Annotations
+
+    public init(path: String) throws {
+        annotations = try Annotations.read(path)
+        self.path = path
+        hash = QuantifyRun.hash(FileManager.default.contents(atPath: path) ?? Data())
     }
 }
