@@ -237,18 +237,19 @@ public struct QuantifyRun {
         return Summary(results: results, failures: failures, skipped: skipped, notes: notes)
     }
 
-    /// Annotation files in a folder by slide id: `<slide_id>.geojson` or `<slide_id>.json`, or
-    /// the image file's name with either (`P01_A.ome.tif.geojson`); two for one slide is an error.
+    /// Annotation files in a folder by slide id: `<slide_id>.geojson` or `<slide_id>.json`
+    /// (QuPath), `<slide_id>.annotations` (HALO), or the image file's name with any of them
+    /// (`P01_A.ome.tif.geojson`, `P01_A.qptiff.annotations`); two for one slide is an error.
     public static func annotationFiles(in dir: URL) throws -> [String: String] {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue,
               let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else {
-            throw SlideError.invalid(path: dir.path, detail: "--annotations needs a folder of <slide_id>.geojson files")
+            throw SlideError.invalid(path: dir.path, detail: "--annotations needs a folder of <slide_id>.geojson (or HALO .annotations) files")
         }
         var out: [String: String] = [:]
         for name in names.sorted() where !name.hasPrefix(".") {
             let lower = name.lowercased()
-            guard let ext = [".geojson", ".json"].first(where: { lower.hasSuffix($0) }) else { continue }
+            guard let ext = [".geojson", ".json", ".annotations"].first(where: { lower.hasSuffix($0) }) else { continue }
             // `P01_A.geojson` or, named after the image file, `P01_A.ome.tif.geojson`.
             let id = SlideInputs.slideId(for: String(name.dropLast(ext.count)))
             if let other = out[id] {
@@ -304,8 +305,9 @@ public struct AnnotationFile: Sendable {
     public let hash: String
     public let annotations: Annotations
 
+    /// HALO's `.annotations` XML, or GeoJSON (QuPath) for any other name.
     public init(path: String) throws {
-        annotations = try Annotations.read(path)
+        annotations = try path.lowercased().hasSuffix(".annotations") ? HaloAnnotations.read(path) : Annotations.read(path)
         self.path = path
         hash = QuantifyRun.hash(FileManager.default.contents(atPath: path) ?? Data())
     }

@@ -5,19 +5,19 @@ import Foundation
 /// declare UTF-16 while the bytes are ASCII — and decodes from the bytes instead.
 /// Not a validating parser: comments, processing instructions, CDATA and DOCTYPE are
 /// skipped; entities &lt; &gt; &amp; &quot; &apos; and numeric ones are decoded.
-struct XMLElement {
-    var name: String
-    var attributes: [String: String] = [:]
-    var children: [XMLElement] = []
-    var text = ""
+public struct XMLElement: Sendable {
+    public var name: String
+    public var attributes: [String: String] = [:]
+    public var children: [XMLElement] = []
+    public var text = ""
 
     /// Local name without a namespace prefix.
-    var localName: String { name.split(separator: ":").last.map(String.init) ?? name }
+    public var localName: String { name.split(separator: ":").last.map(String.init) ?? name }
 
-    func child(_ n: String) -> XMLElement? { children.first { $0.localName == n } }
+    public func child(_ n: String) -> XMLElement? { children.first { $0.localName == n } }
 
     /// Depth-first search for every element with this local name.
-    func descendants(_ n: String) -> [XMLElement] {
+    public func descendants(_ n: String) -> [XMLElement] {
         var out: [XMLElement] = []
         for c in children {
             if c.localName == n { out.append(c) }
@@ -26,7 +26,7 @@ struct XMLElement {
         return out
     }
 
-    func descendant(_ n: String) -> XMLElement? {
+    public func descendant(_ n: String) -> XMLElement? {
         for c in children {
             if c.localName == n { return c }
             if let d = c.descendant(n) { return d }
@@ -34,12 +34,12 @@ struct XMLElement {
         return nil
     }
 
-    var trimmedText: String { text.trimmingCharacters(in: .whitespacesAndNewlines) }
+    public var trimmedText: String { text.trimmingCharacters(in: .whitespacesAndNewlines) }
 }
 
-enum XML {
+public enum XML {
     /// Decodes bytes to text: UTF-16 with a BOM, UTF-16 detected by NUL bytes, else UTF-8.
-    static func decode(_ bytes: [UInt8]) -> String {
+    public static func decode(_ bytes: [UInt8]) -> String {
         if bytes.count >= 2 {
             if bytes[0] == 0xFF && bytes[1] == 0xFE {
                 return String(decoding: utf16(bytes.dropFirst(2), littleEndian: true), as: UTF16.self)
@@ -67,7 +67,7 @@ enum XML {
     }
 
     /// Parses the first root element; nil when the text holds no element.
-    static func parse(_ text: String) -> XMLElement? {
+    public static func parse(_ text: String) -> XMLElement? {
         var p = Parser(Array(text.unicodeScalars))
         return p.document()
     }
@@ -150,8 +150,16 @@ enum XML {
             return String(out)
         }
 
+        /// Elements nested deeper than this end the document (no metadata or annotation file
+        /// nests so deep; a damaged one would otherwise exhaust the stack).
+        static let maxDepth = 256
+        var depth = 0
+
         /// At "<name"; returns the element with its subtree, tolerating unclosed tags at EOF.
         mutating func element() -> XMLElement? {
+            depth += 1
+            defer { depth -= 1 }
+            if depth > Self.maxDepth { i = s.count; return nil }
             i += 1
             var el = XMLElement(name: name())
             // attributes

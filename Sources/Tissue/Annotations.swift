@@ -10,6 +10,7 @@ public struct Annotations: Sendable {
     /// One polygon: its exterior ring and its holes, in level-0 pixels (x, y).
     public struct Polygon: Sendable {
         public var rings: [[(x: Double, y: Double)]]
+        public init(rings: [[(x: Double, y: Double)]]) { self.rings = rings }
     }
 
     public var include: [Polygon] = []
@@ -23,6 +24,7 @@ public struct Annotations: Sendable {
 
     public struct ReadError: Error, LocalizedError {
         public let path: String, detail: String
+        public init(path: String, detail: String) { self.path = path; self.detail = detail }
         public var errorDescription: String? { "\(path): \(detail)" }
     }
 

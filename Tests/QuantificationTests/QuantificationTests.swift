@@ -554,6 +554,53 @@ final class QuantificationTests: XCTestCase {
         return p
     }
 
+    /// HALO's `.annotations`: a rectangle given by its corners in either order (the top half of a
+    /// 20 × 20 map of 4 px pixels: 200), a negative triangle x + y < 40 (45) and a negative
+    /// ellipse in the box (48, 8)–(72, 32) (a 64-gon of radius 12 px: 32 pixel centres), a ruler
+    /// left out: 123 kept (counted by brute force in Python). Errors name the file.
+    func testHaloAnnotations() throws {
+        let dir = Self.tmp()
+        let path = dir.appendingPathComponent("S.qptiff.annotations").path
+        try """
+        <?xml version="1.0"?>
+        <Annotations MicronsPerPixel="0.5">
+          <Annotation Name="Layer 1" Visible="True" LineColor="65280">
+            <Regions>
+              <Region Type="Rectangle" HasEndcaps="0" NegativeROA="0"><Vertices><V X="80" Y="0" /><V X="0" Y="40" /></Vertices></Region>
+              <Region Type="Polygon" HasEndcaps="0" NegativeROA="1"><Vertices><V X="0" Y="0" /><V X="40" Y="0" /><V X="0" Y="40" /></Vertices></Region>
+            </Regions>
+          </Annotation>
+          <Annotation Name="Layer 2" Visible="True" LineColor="255">
+            <Regions>
+              <Region Type="Ellipse" HasEndcaps="0" NegativeROA="1"><Vertices><V X="48" Y="8" /><V X="72" Y="32" /></Vertices></Region>
+              <Region Type="Ruler" HasEndcaps="1" NegativeROA="0"><Vertices><V X="1" Y="1" /><V X="70" Y="70" /></Vertices></Region>
+            </Regions>
+          </Annotation>
+        </Annotations>
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try QuantifyRun.annotationFiles(in: dir), ["S": path])
+        let file = try AnnotationFile(path: path)
+        XCTAssertEqual([file.annotations.include.count, file.annotations.exclude.count, file.annotations.otherFeatures], [1, 2, 1])
+        var map = RegionMap(width: 20, height: 20, scale: 4, pixelSizeUm: 0.5, labels: [UInt8](repeating: 1, count: 400), fullWidth: 80, fullHeight: 80)
+        XCTAssertEqual(file.annotations.apply(to: &map), 400 - 123)
+        XCTAssertEqual(map.region(atX: 70, y: 2), RegionMap.stroma)
+        XCTAssertEqual(map.region(atX: 60, y: 20), RegionMap.background)     // the ellipse's centre
+        XCTAssertEqual(map.region(atX: 2, y: 2), RegionMap.background)       // the triangle
+        XCTAssertEqual(map.region(atX: 70, y: 60), RegionMap.background)     // below the rectangle
+        for (text, message) in [("<Annotation/>", "is not a HALO annotation file"),
+                                ("{}", "is not a HALO annotation file"),
+                                (#"<Annotations><Annotation><Regions><Region Type="Pin"><Vertices><V X="1" Y="1"/></Vertices></Region></Regions></Annotation></Annotations>"#, "holds no Polygon, Rectangle or Ellipse region"),
+                                (#"<Annotations><Annotation><Regions><Region Type="Polygon"><Vertices><V X="1" Y="1"/><V X="5" Y="x"/><V X="1" Y="9"/></Vertices></Region></Regions></Annotation></Annotations>"#, "region 1: a vertex is not a pair of numbers"),
+                                (#"<Annotations><Annotation><Regions><Region Type="Rectangle"><Vertices><V X="1" Y="1"/></Vertices></Region></Regions></Annotation></Annotations>"#, "region 1: a rectangle needs two corners"),
+                                (String(repeating: "<Annotations>", count: 100_000), "holds no Polygon")] {
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try AnnotationFile(path: path)) { e in
+                let m = (e as? LocalizedError)?.errorDescription ?? ""
+                XCTAssertTrue(m.hasPrefix(path + ": ") && m.contains(message), m)
+            }
+        }
+    }
+
     func testMismatchedChannelsAndMissingPixelSize() throws {
         let out = Self.tmp()
         let (s1, e1) = try Self.run(["quantify", Self.root.appendingPathComponent("testdata/third-party/synth7_lzw_strips_planar.tif").path,
