@@ -24,6 +24,7 @@ public enum HaloAnnotations {
             for v in region.child("Vertices")?.children.filter({ $0.localName == "V" }) ?? [] {
                 guard let x = v.attributes["X"].flatMap(Double.init), let y = v.attributes["Y"].flatMap(Double.init),
                       x.isFinite, y.isFinite else { throw fail("\(what): a vertex is not a pair of numbers") }
+                guard Annotations.plausible(x, y) else { throw fail("\(what): a vertex lies beyond ±10⁹ pixels") }
                 points.append((x, y))
             }
             let ring: [(x: Double, y: Double)]

@@ -28,6 +28,10 @@ public struct Annotations: Sendable {
         public var errorDescription: String? { "\(path): \(detail)" }
     }
 
+    /// Whether a point can be a slide's pixel position (no slide is 10⁹ pixels wide; beyond it
+    /// the rasteriser's arithmetic would overflow).
+    public static func plausible(_ x: Double, _ y: Double) -> Bool { abs(x) <= 1e9 && abs(y) <= 1e9 }
+
     /// Whether a classification name marks an exclusion.
     public static func isExclusion(_ name: String?) -> Bool {
         guard let n = name?.trimmingCharacters(in: .whitespaces).lowercased() else { return false }
@@ -82,6 +86,7 @@ public struct Annotations: Sendable {
             for p in pts {
                 guard let xy = p as? [Any], xy.count >= 2, let x = (xy[0] as? NSNumber)?.doubleValue, let y = (xy[1] as? NSNumber)?.doubleValue,
                       x.isFinite, y.isFinite else { throw fail("\(what): a point is not a pair of numbers") }
+                guard Self.plausible(x, y) else { throw fail("\(what): a point lies beyond ±10⁹ pixels") }
                 r.append((x, y))
             }
             guard r.count >= 3 else { throw fail("\(what): a ring has fewer than 3 points") }
@@ -118,7 +123,10 @@ public struct Annotations: Sendable {
             for r in p.rings {
                 var a = r[r.count - 1]
                 for b in r {
-                    if (a.y <= y) != (b.y <= y) { xs.append(a.x + (y - a.y) * (b.x - a.x) / (b.y - a.y)) }
+                    if (a.y <= y) != (b.y <= y) {
+                        let x = a.x + (y - a.y) * (b.x - a.x) / (b.y - a.y)
+                        if x.isFinite { xs.append(x) }
+                    }
                     a = b
                 }
             }

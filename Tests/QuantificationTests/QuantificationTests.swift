@@ -592,7 +592,8 @@ final class QuantificationTests: XCTestCase {
                                 (#"<Annotations><Annotation><Regions><Region Type="Pin"><Vertices><V X="1" Y="1"/></Vertices></Region></Regions></Annotation></Annotations>"#, "holds no Polygon, Rectangle or Ellipse region"),
                                 (#"<Annotations><Annotation><Regions><Region Type="Polygon"><Vertices><V X="1" Y="1"/><V X="5" Y="x"/><V X="1" Y="9"/></Vertices></Region></Regions></Annotation></Annotations>"#, "region 1: a vertex is not a pair of numbers"),
                                 (#"<Annotations><Annotation><Regions><Region Type="Rectangle"><Vertices><V X="1" Y="1"/></Vertices></Region></Regions></Annotation></Annotations>"#, "region 1: a rectangle needs two corners"),
-                                (String(repeating: "<Annotations>", count: 100_000), "holds no Polygon")] {
+                                (String(repeating: "<Annotations>", count: 100_000), "holds no Polygon"),
+                                (#"<Annotations><Annotation><Regions><Region Type="Rectangle"><Vertices><V X="1" Y="1"/><V X="1e10" Y="5"/></Vertices></Region></Regions></Annotation></Annotations>"#, "region 1: a vertex lies beyond ±10⁹ pixels")] {
             try text.write(toFile: path, atomically: true, encoding: .utf8)
             XCTAssertThrowsError(try AnnotationFile(path: path)) { e in
                 let m = (e as? LocalizedError)?.errorDescription ?? ""

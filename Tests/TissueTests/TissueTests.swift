@@ -274,6 +274,11 @@ final class TissueTests: XCTestCase {
         var whole = RegionMap(width: 20, height: 20, scale: 4, pixelSizeUm: 0.5, labels: [UInt8](repeating: 2, count: 400), fullWidth: 80, fullHeight: 80)
         XCTAssertEqual(ignore.apply(to: &whole), 45)
         XCTAssertEqual(try Annotations.read(file(#"{"type": "Polygon", "coordinates": [[[0,0],[4,0],[4,4]]]}"#)).include.count, 1)
+        // Vertices out at ±10⁹ px still rasterise (140 pixel centres, by brute force in Python);
+        // beyond that a file is refused (the arithmetic overflowed to NaN and trapped).
+        let far = try Annotations.read(file(#"{"type": "Polygon", "coordinates": [[[-1e9,2],[1e9,100],[0,300]]]}"#))
+        var farMap = RegionMap(width: 20, height: 20, scale: 4, pixelSizeUm: 0.5, labels: [UInt8](repeating: 1, count: 400), fullWidth: 80, fullHeight: 80)
+        XCTAssertEqual(far.apply(to: &farMap), 400 - 140)
         XCTAssertEqual(["Ignore*", "ignore", " EXCLUDED", "Exclusion zone"].map(Annotations.isExclusion), [true, true, true, true])
         XCTAssertEqual(["Tumor", "Stroma", "Region*", nil].map(Annotations.isExclusion), [false, false, false, false])
 
@@ -281,7 +286,8 @@ final class TissueTests: XCTestCase {
                                 (#"{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]}}]}"#, "holds no Polygon or MultiPolygon"),
                                 (#"{"type": "Polygon", "coordinates": [[[0,0],[4,0]]]}"#, "feature 1: a ring has fewer than 3 points"),
                                 (#"{"type": "Polygon", "coordinates": [[[0,0],[4,"a"],[4,4]]]}"#, "feature 1: a point is not a pair of numbers"),
-                                (#"{"type": "FeatureCollection"}"#, "FeatureCollection without a \"features\" array")] {
+                                (#"{"type": "FeatureCollection"}"#, "FeatureCollection without a \"features\" array"),
+                                (#"{"type": "Polygon", "coordinates": [[[-1e308,2],[1e308,100],[0,300]]]}"#, "feature 1: a point lies beyond ±10⁹ pixels")] {
             let p = file(text)
             XCTAssertThrowsError(try Annotations.read(p)) { e in
                 XCTAssertEqual((e as? LocalizedError)?.errorDescription?.hasPrefix(p + ": "), true)
