@@ -79,8 +79,9 @@ public struct SurvivalAnalysis: Sendable {
         return out
     }
 
-    /// Fixed cut-offs from a CSV with columns `variable,cutoff` (other columns ignored); every
-    /// variable named must be one of `variables`, once, with a finite cut-off.
+    /// Fixed cut-offs from a CSV with columns `variable,cutoff` (other columns ignored, so a
+    /// discovery run's logrank.csv serves); every variable named must be one of `variables`,
+    /// with a finite cut-off, the same wherever it repeats.
     public static func readCutoffs(_ path: String, variables: [String]) throws -> [String: Double] {
         let t = try Table.read(path)
         let vi = try t.require("variable"), ci = try t.require("cutoff")
@@ -91,8 +92,11 @@ public struct SurvivalAnalysis: Sendable {
             guard variables.contains(v) else {
                 throw CohortError.input(path, "line \(line): \"\(CSVText.shown(v))\" is not a column of the values table")
             }
-            guard out[v] == nil else { throw CohortError.input(path, "line \(line): a second cut-off for \(CSVText.shown(v))") }
             guard let c = try t.number(r, ci) else { throw CohortError.input(path, "line \(line): no cut-off for \(CSVText.shown(v))") }
+            // A variable may repeat with the same cut-off (a run's logrank.csv lists it per endpoint).
+            if let earlier = out[v], earlier != c {
+                throw CohortError.input(path, "line \(line): a second, different cut-off for \(CSVText.shown(v)) (\(num(c)) after \(num(earlier)))")
+            }
             out[v] = c
         }
         return out

@@ -112,7 +112,7 @@ final class CohortRunTests: XCTestCase {
 
         // A variable the values table does not have, a second cut-off, a cut-off that is not a number.
         for (text, message) in [("variable,cutoff\nCD8_density_totl,260\n", "line 2: \"CD8_density_totl\" is not a column of the values table"),
-                                ("variable,cutoff\nCD8_density_total,260\nCD8_density_total,200\n", "line 3: a second cut-off for CD8_density_total"),
+                                ("variable,cutoff\nCD8_density_total,260\nCD8_density_total,200\n", "line 3: a second, different cut-off for CD8_density_total (200 after 260)"),
                                 ("variable,cutoff\nCD8_density_total,high\n", "line 2, column cutoff: \"high\" is not a number"),
                                 ("variable,threshold\nCD8_density_total,1\n", "has no column \"cutoff\"")] {
             let bad = file("bad.csv", text)
@@ -120,6 +120,22 @@ final class CohortRunTests: XCTestCase {
                                                         landmark: 12, confidence: .log, cutoffs: bad, out: dir)) { e in
                 XCTAssertTrue("\(e)".hasPrefix(bad + ": ") && "\(e)".contains(message), "\(e)")
             }
+        }
+    }
+
+    /// A run's own logrank.csv fed back as --cutoffs (each variable listed per endpoint, with
+    /// the percentile's cut-off) splits the same patients: every table is the same.
+    func testLogrankTableServesAsCutoffs() throws {
+        let d = file("d.csv", "patient_id,CD8_density_total,CD68_density_total\nP1,300,5\nP2,250,6\nP3,120,7\nP4,110,8\nP5,50,9\nP6,280,10\nP7,NA,11\n")
+        let first = dir.appendingPathComponent("first"), second = dir.appendingPathComponent("second")
+        _ = try CohortRun.survival(values: d, clinical: clinical, endpoints: ["pfs", "os"], percentile: 30, rule: .gt,
+                                   landmark: 12, confidence: .log, out: first)
+        let notes = try CohortRun.survival(values: d, clinical: clinical, endpoints: ["pfs", "os"], percentile: 30, rule: .gt, landmark: 12,
+                                           confidence: .log, cutoffs: first.appendingPathComponent("logrank.csv").path, out: second)
+        XCTAssertEqual(notes.filter { $0.contains("from ") }.count, 2, "\(notes)")
+        for f in ["logrank.csv", "hazard_ratios.csv", "km_summary.csv"] {
+            XCTAssertEqual(try String(contentsOf: first.appendingPathComponent(f), encoding: .utf8),
+                           try String(contentsOf: second.appendingPathComponent(f), encoding: .utf8), f)
         }
     }
 
