@@ -24,22 +24,11 @@ public enum LabelExport {
             let lab = cells ? tile.cells : tile.nuclei
             var newID = [UInt32](repeating: 0, count: Int(lab.maxLabel) + 1)
             for l in tile.owned { next += 1; newID[Int(l)] = next }
-            // Each row's owned pixels, from the first to the last, laid over the file: pixels
-            // of objects other tiles own stay as those tiles wrote them.
+            // The tile's owned objects laid over the file: pixels of objects other tiles own
+            // stay as those tiles wrote them.
             let r = tile.region
-            var row = [UInt32](repeating: 0, count: r.width)
-            for y in 0..<r.height {
-                var first = r.width, last = -1
-                for x in 0..<r.width {
-                    let id = newID[Int(lab.labels[y * r.width + x])]
-                    row[x] = id
-                    if id != 0 { first = min(first, x); last = x }
-                }
-                guard last >= first else { continue }
-                try row[first...last].withUnsafeBufferPointer {
-                    try writer.overlay(channel: 0, row: PixelRegion(x: r.x + first, y: r.y + y, width: last - first + 1, height: 1), labels: $0)
-                }
-            }
+            let ids = lab.labels.map { newID[Int($0)] }
+            try ids.withUnsafeBufferPointer { try writer.overlay(channel: 0, region: r, labels: $0) }
             done += 1
             progress?(done, tiled.tileCount)
         }

@@ -143,25 +143,34 @@ public final class OMETIFFWriter: @unchecked Sendable {
         try write(channel: channel, region: region, samples: UnsafeRawBufferPointer(labels))
     }
 
-    /// Writes the nonzero labels of one row (`region.height` 1) over what the file holds there
-    /// and leaves the rest as it is: a label mask whose objects several tiles write, each only
-    /// its own, with one read and one write per file tile the row crosses (not one per run).
-    public func overlay(channel: Int, row region: PixelRegion, labels: UnsafeBufferPointer<UInt32>) throws {
-        precondition(spec.sampleType == .uint32 && region.height == 1 && labels.count >= region.width)
+    /// Writes the nonzero labels of a region over what the file holds there and leaves the rest
+    /// as it is: a label mask whose objects several tiles write, each only its own. One read and
+    /// one write per file tile the region overlaps (the rows it spans, whole tile rows), none
+    /// where the region's part of a tile holds no label.
+    public func overlay(channel: Int, region: PixelRegion, labels: UnsafeBufferPointer<UInt32>) throws {
+        precondition(spec.sampleType == .uint32 && labels.count >= region.count)
         precondition(channel >= 0 && channel < spec.channelNames.count)
-        precondition(region.x >= 0 && region.y >= 0 && region.x + region.width <= spec.width && region.y < spec.height)
-        guard region.width > 0 else { return }
+        precondition(region.x >= 0 && region.y >= 0 && region.x + region.width <= spec.width && region.y + region.height <= spec.height)
+        guard region.width > 0, region.height > 0 else { return }
         try tileWriter?.drain()   // queued direct writes land before the read
         accumulator?.abandon()
-        let t = spec.tileSize, y = region.y, ty = y / t
-        let seg = UnsafeMutablePointer<UInt32>.allocate(capacity: t)
-        defer { seg.deallocate() }
-        for tx in (region.x / t)...((region.x + region.width - 1) / t) {
-            let x0 = max(region.x, tx * t), x1 = min(region.x + region.width, tx * t + t), n = x1 - x0
-            let off = tileOffset(channel: channel, level: 0, tx: tx, ty: ty) + ((y - ty * t) * t + x0 - tx * t) * 4
-            try readFully(UnsafeMutableRawPointer(seg), n * 4, at: off)
-            for i in 0..<n where labels[x0 - region.x + i] != 0 { seg[i] = labels[x0 - region.x + i] }
-            try writeFully(UnsafeRawPointer(seg), n * 4, at: off)
+        let t = spec.tileSize
+        let buf = UnsafeMutablePointer<UInt32>.allocate(capacity: t * t)
+        defer { buf.deallocate() }
+        for ty in (region.y / t)...((region.y + region.height - 1) / t) {
+            let y0 = max(region.y, ty * t), y1 = min(region.y + region.height, ty * t + t)
+            for tx in (region.x / t)...((region.x + region.width - 1) / t) {
+                let x0 = max(region.x, tx * t), x1 = min(region.x + region.width, tx * t + t)
+                func label(_ x: Int, _ y: Int) -> UInt32 { labels[(y - region.y) * region.width + x - region.x] }
+                guard (y0..<y1).contains(where: { y in (x0..<x1).contains { label($0, y) != 0 } }) else { continue }
+                let off = tileOffset(channel: channel, level: 0, tx: tx, ty: ty) + (y0 - ty * t) * t * 4
+                let n = (y1 - y0) * t * 4
+                try readFully(UnsafeMutableRawPointer(buf), n, at: off)
+                for y in y0..<y1 {
+                    for x in x0..<x1 { let v = label(x, y); if v != 0 { buf[(y - y0) * t + x - tx * t] = v } }
+                }
+                try writeFully(UnsafeRawPointer(buf), n, at: off)
+            }
         }
     }
 
