@@ -44,7 +44,9 @@ public enum CohortRun {
         let s = SurvivalAnalysis(data, endpoints: endpoints, percentile: percentile, rule: rule, landmark: landmark,
                                  confidence: confidence, cutoffs: fixed)
         var notes = joinNotes(data)
-        for r in s.rows where r.fixedCutoff && r.endpoint == s.rows.first(where: { $0.variable == r.variable })?.endpoint {
+        // A fixed cut-off once per variable, beside the percentile's (on its first endpoint's patients).
+        for v in data.variables where fixed[v] != nil {
+            guard let r = s.rows.first(where: { $0.variable == v }) else { continue }
             notes.append("\(r.variable): cut-off \(num(r.cutoff)) from \(cutoffs ?? "") (percentile \(num(percentile)) of these patients: \(num(r.percentileCutoff)))")
         }
         for r in s.rows where r.missing > 0 { notes.append("\(r.variable) (\(r.endpoint)): \(r.missing) patient(s) without a value excluded") }

@@ -16,8 +16,8 @@ enum GatePlots {
     }
 
     /// The markers of a slide's result in the panel's order; empty when it keeps no histograms.
-    static func markers(_ dir: URL, slide: String) -> [Marker] {
-        guard let json = Report.slideResult(dir, slide), let hists = json["gate_histograms"] as? [[String: Any]] else { return [] }
+    static func markers(_ json: [String: Any]?) -> [Marker] {
+        guard let json, let hists = json["gate_histograms"] as? [[String: Any]] else { return [] }
         let thresholds = json["thresholds"] as? [String: Any] ?? [:]
         let hand = json["gate_overrides"] as? [String: Any] ?? [:]
         return hists.compactMap { h in
@@ -71,9 +71,9 @@ enum GatePlots {
     }
 
     /// The report section for `slides` (in order); nil when none keeps histograms.
-    static func section(_ dir: URL, slides: [String]) -> String? {
+    static func section(_ results: Report.SlideResults, slides: [String]) -> String? {
         let figures = slides.compactMap { slide -> String? in
-            let markers = markers(dir, slide: slide)
+            let markers = markers(results[slide])
             guard !markers.isEmpty else { return nil }
             return "<div class=\"fig gate\"><b>\(SVG.esc(slide))</b><br>\(figure(markers))</div>"
         }

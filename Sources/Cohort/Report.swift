@@ -12,6 +12,8 @@ public enum Report {
             guard let data = fm.contents(atPath: path) else { return nil }
             do { return try CSVText.records(data) } catch { throw CohortError.input(path, error.message) }
         }
+        let figureFiles = ((try? fm.contentsOfDirectory(atPath: dir.appendingPathComponent("figures").path)) ?? []).sorted()
+        let results = SlideResults(dir)
         var sections: [String] = []
         if let run = runSection(dir) { sections.append(run) }
         if let t = try csv("km_summary.csv") {
@@ -24,21 +26,20 @@ public enum Report {
         if let svg = read("figures/boxplots.svg") { sections.append(section("Densities by response", svg)) }
         if let t = try csv("logrank.csv") { sections.append(section("Survival by density (log-rank)", table(t, highlightP: pColumns) + notes(read("survival_notes.txt")))) }
         if let t = try csv("hazard_ratios.csv") {
-            let forests = (try? fm.contentsOfDirectory(atPath: dir.appendingPathComponent("figures").path))?
-                .filter { $0.hasPrefix("forest_") && $0.hasSuffix(".svg") }.sorted().compactMap { read("figures/\($0)") } ?? []
+            let forests = figureFiles.filter { $0.hasPrefix("forest_") && $0.hasSuffix(".svg") }.compactMap { read("figures/\($0)") }
             sections.append(section("Hazard ratios, high against low (Cox, Efron ties, Wald 95% CI)",
                                     forests.map { "<div class=\"fig\">\($0)</div>" }.joined() + table(t, highlightP: pColumns)))
         }
-        let figs = (try? fm.contentsOfDirectory(atPath: dir.appendingPathComponent("figures").path))?.filter { $0.hasPrefix("km_") && $0.hasSuffix(".svg") }.sorted() ?? []
+        let figs = figureFiles.filter { $0.hasPrefix("km_") && $0.hasSuffix(".svg") }
         if !figs.isEmpty {
             let inner = figs.compactMap { read("figures/\($0)") }.map { "<div class=\"fig\">\($0)</div>" }.joined()
             sections.append(section("Kaplan–Meier curves", "<div class=\"grid\">\(inner)</div>"))
         }
         if let t = try csv("densities.csv") { sections.append(section("Densities per patient (cells/mm²)", table(t))) }
         if let slides = try csv("slides.csv") {
-            if let gallery = qcGallery(dir, slides: slides) { sections.append(gallery) }
+            if let gallery = qcGallery(dir, slides: slides, results: results) { sections.append(gallery) }
             if let id = slides.first?.firstIndex(of: "slide_id"),
-               let gates = GatePlots.section(dir, slides: slides.dropFirst().compactMap { $0.count > id ? $0[id] : nil }) {
+               let gates = GatePlots.section(results, slides: slides.dropFirst().compactMap { $0.count > id ? $0[id] : nil }) {
                 sections.append(gates)
             }
         }
@@ -63,9 +64,9 @@ public enum Report {
 
     /// Every slide's QC picture (`qc/<slide>.png` beside the report, linked, not embedded: a
     /// cohort's would make the page hundreds of MB), captioned with its areas and cell count
-    /// from `slides` and any thresholds set by hand (its `slides/<slide>.json`); nil without
-    /// pictures.
-    static func qcGallery(_ dir: URL, slides: [[String]]) -> String? {
+    /// from `slides`, and the thresholds set by hand and regions drawn from its result; nil
+    /// without pictures.
+    static func qcGallery(_ dir: URL, slides: [[String]], results: SlideResults) -> String? {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("qc").path)) ?? [])
             .filter { $0.hasSuffix(".png") && !$0.hasPrefix(".") }.sorted()
         guard !names.isEmpty else { return nil }
@@ -77,23 +78,23 @@ public enum Report {
                 captions[r[id]] = String(format: "tissue %.3g mm², tumour %.0f%%, %@ cells", t, t > 0 ? 100 * u / t : 0, r[cells])
             }
         }
-        // Thresholds set by hand (`quantify --gates`) are said under the picture they changed.
+        // Thresholds set by hand (`quantify --gates`) and regions drawn on the slide
+        // (`quantify --annotations`) are said under the picture they changed.
         for name in names {
             let slide = String(name.dropLast(4))
-            guard let gates = slideResult(dir, slide)?["gate_overrides"] as? [String: Double], !gates.isEmpty else { continue }
-            let list = gates.keys.sorted().map { "\($0) \(String(format: "%g", gates[$0]!))" }.joined(separator: ", ")
-            captions[slide] = (captions[slide].map { $0 + "; " } ?? "") + "gates set by hand: " + list
-        }
-        // And regions drawn on the slide (`quantify --annotations`).
-        for name in names {
-            let slide = String(name.dropLast(4))
-            guard let a = slideResult(dir, slide)?["annotations"] as? [String: Any] else { continue }
-            let include = (a["include_polygons"] as? Int) ?? 0, exclude = (a["exclude_polygons"] as? Int) ?? 0
-            var parts = include > 0 ? ["analysed within \(include) drawn region(s)"] : []
-            if exclude > 0 { parts.append("\(exclude) drawn region(s) left out") }
-            parts.append(String(format: "%.3g mm² of tissue removed", (a["removed_tissue_mm2"] as? Double) ?? 0))
-            let text = parts.joined(separator: ", ")
-            captions[slide] = (captions[slide].map { $0 + "; " } ?? "") + text
+            guard let result = results[slide] else { continue }
+            var parts = captions[slide].map { [$0] } ?? []
+            if let gates = result["gate_overrides"] as? [String: Double], !gates.isEmpty {
+                parts.append("gates set by hand: " + gates.keys.sorted().map { "\($0) \(String(format: "%g", gates[$0]!))" }.joined(separator: ", "))
+            }
+            if let a = result["annotations"] as? [String: Any] {
+                let include = (a["include_polygons"] as? Int) ?? 0, exclude = (a["exclude_polygons"] as? Int) ?? 0
+                var drawn = include > 0 ? ["analysed within \(include) drawn region(s)"] : []
+                if exclude > 0 { drawn.append("\(exclude) drawn region(s) left out") }
+                drawn.append(String(format: "%.3g mm² of tissue removed", (a["removed_tissue_mm2"] as? Double) ?? 0))
+                parts.append(drawn.joined(separator: ", "))
+            }
+            captions[slide] = parts.joined(separator: "; ")
         }
         let figures = names.map { name -> String in
             let slide = String(name.dropLast(4))
@@ -131,10 +132,20 @@ public enum Report {
         return section("Run", "<ul>" + items.map { "<li>\($0)</li>" }.joined() + "</ul>")
     }
 
-    /// A slide's result (`slides/<slide>.json`) as JSON, or nil.
-    static func slideResult(_ dir: URL, _ slide: String) -> [String: Any]? {
-        guard let data = FileManager.default.contents(atPath: dir.appendingPathComponent("slides/\(slide).json").path) else { return nil }
-        return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+    /// The slides' results (`slides/<slide>.json`) as JSON, each read once however many
+    /// sections use it; nil for a slide without one.
+    final class SlideResults {
+        let dir: URL
+        private var read: [String: [String: Any]?] = [:]
+        init(_ dir: URL) { self.dir = dir }
+
+        subscript(_ slide: String) -> [String: Any]? {
+            if let known = read[slide] { return known }
+            let data = FileManager.default.contents(atPath: dir.appendingPathComponent("slides/\(slide).json").path)
+            let json = data.flatMap { (try? JSONSerialization.jsonObject(with: $0)) as? [String: Any] }
+            read[slide] = json
+            return json
+        }
     }
 
     static func section(_ title: String, _ body: String) -> String { "<section><h2>\(SVG.esc(title))</h2>\(body)</section>" }

@@ -11,9 +11,9 @@ import Tissue
 public enum HaloAnnotations {
     static let ellipseVertices = 64
 
-    public static func read(_ path: String) throws -> Annotations {
+    /// From the file's bytes (`path` names it in errors).
+    public static func parse(_ data: Data, path: String) throws -> Annotations {
         func fail(_ d: String) -> Annotations.ReadError { Annotations.ReadError(path: path, detail: d) }
-        guard let data = FileManager.default.contents(atPath: path) else { throw fail("cannot be read") }
         guard let root = XML.parse(XML.decode(Array(data))), root.localName == "Annotations" else {
             throw fail("is not a HALO annotation file (no <Annotations> root element)")
         }

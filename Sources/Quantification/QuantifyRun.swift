@@ -305,10 +305,15 @@ public struct AnnotationFile: Sendable {
     public let hash: String
     public let annotations: Annotations
 
-    /// HALO's `.annotations` XML, or GeoJSON (QuPath) for any other name.
+    /// HALO's `.annotations` XML, or GeoJSON (QuPath) for any other name; the file is read once
+    /// for both its polygons and its hash.
     public init(path: String) throws {
-        annotations = try path.lowercased().hasSuffix(".annotations") ? HaloAnnotations.read(path) : Annotations.read(path)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw Annotations.ReadError(path: path, detail: "cannot be read")
+        }
+        annotations = try path.lowercased().hasSuffix(".annotations") ? HaloAnnotations.parse(data, path: path)
+                                                                       : Annotations.parse(data, path: path)
         self.path = path
-        hash = QuantifyRun.hash(FileManager.default.contents(atPath: path) ?? Data())
+        hash = QuantifyRun.hash(data)
     }
 }

@@ -95,13 +95,13 @@ public struct SlideQuantifier: Sendable {
             if let qcLayout, !qcFromTiles { qcPlanes = try qcLayout.read(slide: slide, panel: panel, channelMap: channelMap) }
         })
         // Annotations go on the map before it decides which tiles are read.
-        var removedTissue = 0.0
+        // The tissue before them, against the result's areas for what they removed.
+        var tissueBeforeAnnotations = 0.0
         func annotate(_ t: inout TissuePass.Output) {
             guard let annotations else { return }
             let before = t.map.areasMm2()
+            tissueBeforeAnnotations = before[Int(RegionMap.tumor)] + before[Int(RegionMap.stroma)]
             annotations.annotations.apply(to: &t.map)
-            let after = t.map.areasMm2()
-            removedTissue = (before[1] + before[2]) - (after[1] + after[2])
         }
         if tissue != nil { annotate(&tissue!) }
         endPhase(fused ? "threshold" : "tissue map and threshold")
@@ -191,7 +191,7 @@ public struct SlideQuantifier: Sendable {
         let geoWriter = options.writeGeoJSON
             ? try TableWriter(url: outDir.appendingPathComponent("cells").appendingPathComponent("\(slideId).geojson"), header: CellGeoJSON.header) : nil
         var geoBytes: [UInt8] = []
-        let phenotypeNames = panel.phenotypes.map(\.name)
+        let geo = CellGeoJSON(phenotypes: panel.phenotypes.map(\.name), pixelSizeUm: px)
         var id = 0
         var rowBytes: [UInt8] = []
         var qcDots: [(Double, Double, Int)] = []
@@ -222,7 +222,7 @@ public struct SlideQuantifier: Sendable {
                 if rowBytes.count > 1 << 20 { try writer.append(bytes: rowBytes); rowBytes.removeAll(keepingCapacity: true) }
             }
             if let geoWriter {
-                CellGeoJSON.feature(id: id, rec, pixelSizeUm: px, region: regionName, phenotypes: phenotypeNames, hits: hits, into: &geoBytes)
+                geo.feature(id: id, rec, region: regionName, hits: hits, into: &geoBytes)
                 if geoBytes.count > 1 << 20 { try geoWriter.append(bytes: geoBytes); geoBytes.removeAll(keepingCapacity: true) }
             }
         }
@@ -240,8 +240,9 @@ public struct SlideQuantifier: Sendable {
             endPhase("qc")
         }
         let areas = map.areasMm2()
+        let tissueArea = areas[Int(RegionMap.tumor)] + areas[Int(RegionMap.stroma)]
         return SlideResult(slideId: slideId, patientId: patientId, path: path, pixelSizeUm: px,
-                           tissueAreaMm2: areas[Int(RegionMap.tumor)] + areas[Int(RegionMap.stroma)],
+                           tissueAreaMm2: tissueArea,
                            tumorAreaMm2: areas[Int(RegionMap.tumor)], stromaAreaMm2: areas[Int(RegionMap.stroma)],
                            cells: id, phenotypes: panel.phenotypes.map(\.name), counts: counts, thresholds: thresholds.mapValues(SlideResult.finite),
                            gateOverrides: gates, gateHistograms: histograms,
@@ -252,7 +253,7 @@ public struct SlideQuantifier: Sendable {
                            panelHash: panelHash, cellsTable: options.writeCells ? "cells/\(slideId).csv" : nil,
                            annotations: annotations.map {
                                SlideResult.AnnotationRecord(file: $0.path, hash: $0.hash, includePolygons: $0.annotations.include.count,
-                                                            excludePolygons: $0.annotations.exclude.count, removedTissueMm2: removedTissue)
+                                                            excludePolygons: $0.annotations.exclude.count, removedTissueMm2: tissueBeforeAnnotations - tissueArea)
                            })
     }
 }

@@ -9,8 +9,14 @@ import Foundation
 public struct Annotations: Sendable {
     /// One polygon: its exterior ring and its holes, in level-0 pixels (x, y).
     public struct Polygon: Sendable {
-        public var rings: [[(x: Double, y: Double)]]
-        public init(rings: [[(x: Double, y: Double)]]) { self.rings = rings }
+        public let rings: [[(x: Double, y: Double)]]
+        /// The rows it spans, so that a map row outside them skips its edges.
+        let yMin: Double, yMax: Double
+        public init(rings: [[(x: Double, y: Double)]]) {
+            self.rings = rings
+            let ys = rings.joined().map(\.y)
+            yMin = ys.min() ?? 0; yMax = ys.max() ?? 0
+        }
     }
 
     public var include: [Polygon] = []
@@ -40,8 +46,13 @@ public struct Annotations: Sendable {
 
     /// Reads a FeatureCollection, an array of features, one feature, or a bare geometry.
     public static func read(_ path: String) throws -> Annotations {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ReadError(path: path, detail: "cannot be read") }
+        return try parse(data, path: path)
+    }
+
+    /// The same from the file's bytes (`path` names it in errors).
+    public static func parse(_ data: Data, path: String) throws -> Annotations {
         func fail(_ d: String) -> ReadError { ReadError(path: path, detail: d) }
-        guard let data = FileManager.default.contents(atPath: path) else { throw fail("cannot be read") }
         let root: Any
         do { root = try JSONSerialization.jsonObject(with: data) } catch { throw fail("is not JSON (GeoJSON annotations expected)") }
         var features: [[String: Any]] = []
@@ -118,7 +129,7 @@ public struct Annotations: Sendable {
     /// are out; union across polygons).
     static func fill(_ polygons: [Polygon], y: Double, scale: Double, row: inout [Bool]) {
         var xs: [Double] = []
-        for p in polygons {
+        for p in polygons where y >= p.yMin && y <= p.yMax {
             xs.removeAll(keepingCapacity: true)
             for r in p.rings {
                 var a = r[r.count - 1]
@@ -131,10 +142,10 @@ public struct Annotations: Sendable {
                 }
             }
             xs.sort()
+            let n = Double(row.count)
             var k = 0
             while k + 1 < xs.count {
                 // Pixel i's centre (i + 0.5)·scale in [x0, x1).
-                let n = Double(row.count)
                 let i0 = Int(min(max((xs[k] / scale - 0.5).rounded(.up), 0), n))
                 let i1 = Int(min(max((xs[k + 1] / scale - 0.5).rounded(.up), 0), n))
                 if i0 < i1 { for i in i0..<i1 { row[i] = true } }
