@@ -31,17 +31,30 @@ MIFQ=.build/release/mifq
 swift build -c release >/dev/null
 rm -rf "$W"
 "$MIFQ" simulate --out "$W/cohort" --patients 6 --size 512x512 --seed 5 --quiet >/dev/null
+# A damaged slide among the good ones: its job records the failure and the others go on.
+head -c 4096 "$W/cohort/slides/P006_S1.ome.tif" > "$W/P006_S1.part" && mv "$W/P006_S1.part" "$W/cohort/slides/P006_S1.ome.tif"
 # One slide's CD8 threshold set by hand, in both runs.
 printf 'slide_id,marker,threshold\nP002_S1,CD8,30\n' > "$W/gates.csv"
-# One slide's top-left quarter left out, as a pathologist's "Ignore*" region drawn in QuPath.
+# One slide's top-left quarter left out, as a pathologist's "Ignore*" region drawn in QuPath; on
+# another, a negative region drawn in HALO, its file named after the image.
 mkdir -p "$W/annotations"
 printf '{"type": "Feature", "properties": {"classification": {"name": "Ignore*"}}, "geometry": {"type": "Polygon", "coordinates": [[[0,0],[256,0],[256,256],[0,256],[0,0]]]}}\n' \
   > "$W/annotations/P003_S1.geojson"
-"$SNAKEMAKE" -s workflow/Snakefile --cores 2 --quiet all \
-  --config slides="$W/cohort/slides" clinical="$W/cohort/clinical.csv" panel=panels/escc-opal7.json out="$W/cluster" mifq="$MIFQ" \
-  gates="$W/gates.csv" annotations="$W/annotations" cells_geojson=1
+printf '<Annotations><Annotation Name="Layer 1"><Regions><Region Type="Rectangle" NegativeROA="1"><Vertices><V X="300" Y="300"/><V X="512" Y="512"/></Vertices></Region></Regions></Annotation></Annotations>\n' \
+  > "$W/annotations/P004_S1.ome.tif.annotations"
+run_workflow() {
+  "$SNAKEMAKE" -s workflow/Snakefile --cores 2 "$@" all \
+    --config slides="$W/cohort/slides" clinical="$W/cohort/clinical.csv" panel=panels/escc-opal7.json out="$W/cluster" mifq="$MIFQ" \
+    gates="$W/gates.csv" annotations="$W/annotations" cells_geojson=1
+}
+run_workflow --quiet 2> "$W/workflow.log" || { cat "$W/workflow.log"; exit 1; }
+grep -q "mifq: slide not in the tables, its quantify job failed: $W/cohort/slides/P006_S1.ome.tif: " "$W/workflow.log" \
+  || { cat "$W/workflow.log"; echo "the workflow's log does not name the damaged slide"; exit 1; }
+echo "the damaged slide's job recorded its failure, the others went on, and the log names it"
+status=0
 "$MIFQ" quantify "$W/cohort/slides" --panel panels/escc-opal7.json --out "$W/single" --gates "$W/gates.csv" \
-  --annotations "$W/annotations" --cells-geojson --quiet >/dev/null
+  --annotations "$W/annotations" --cells-geojson --quiet >/dev/null 2>&1 || status=$?
+test $status = 1 || { echo "a single run with the damaged slide exited $status, not 1"; exit 1; }
 for f in slides.csv densities.csv thresholds.csv; do
   cmp "$W/cluster/$f" "$W/single/$f" || exit 1
   echo "same $f"
@@ -50,9 +63,21 @@ cmp "$W/cluster/cells/P003_S1.geojson" "$W/single/cells/P003_S1.geojson" || exit
 echo "same cells as QuPath detections"
 test -s "$W/cluster/report.html" || { echo "no report"; exit 1; }
 echo "report written"
-# The merged folder's report shows every slide's QC picture, with the threshold set by hand and
-# the region left out.
-test "$(ls "$W/cluster/qc" | wc -l)" = 6 || { echo "QC pictures missing from the merged folder"; exit 1; }
+# The merged folder's report shows every good slide's QC picture, with the threshold set by
+# hand, the regions left out and the damaged slide.
+test "$(ls "$W/cluster/qc" | wc -l)" = 5 || { echo "QC pictures missing from the merged folder"; exit 1; }
 grep -q "gates set by hand: CD8 30" "$W/cluster/report.html" || { echo "the report does not show the hand-set gate"; exit 1; }
 grep -q "1 drawn region(s) left out" "$W/cluster/report.html" || { echo "the report does not show the annotation"; exit 1; }
-echo "report shows the QC pictures, the hand-set gate and the annotation"
+grep -q "annotations on 2 slide(s): P003_S1, P004_S1" "$W/cluster/report.html" || { echo "the report does not list the annotated slides"; exit 1; }
+grep -q "<b>1 slide(s) failed</b>: $W/cohort/slides/P006_S1.ome.tif: " "$W/cluster/report.html" || { echo "the report does not name the damaged slide"; exit 1; }
+echo "report shows the QC pictures, the hand-set gate, the annotations and the damaged slide"
+# Editing the HALO file re-runs that slide's job alone (and what follows from it). (Snakemake
+# compares a small input's content, not only its time: touching it is not an edit.)
+sed -i 's/X="300" Y="300"/X="320" Y="300"/' "$W/annotations/P004_S1.ome.tif.annotations"
+run_workflow --dry-run > "$W/dryrun.log" 2>&1 || { cat "$W/dryrun.log"; exit 1; }
+grep -Eq "^quantify_slide +1$" "$W/dryrun.log" && grep -q "slide=P004_S1" "$W/dryrun.log" \
+  || { cat "$W/dryrun.log"; echo "editing a HALO annotation file does not re-run its slide alone"; exit 1; }
+# Its memory and time: 512 + 128 × 1 thread + ⌈0.26 Mpx⌉ = 641 MB, 10 + ⌈0.26 / 3 / 60⌉ = 11 minutes.
+grep -q "mem_mb=641" "$W/dryrun.log" && grep -q "runtime=11" "$W/dryrun.log" \
+  || { cat "$W/dryrun.log"; echo "the slide job's resources are not 641 MB and 11 minutes"; exit 1; }
+echo "editing a HALO annotation file re-runs its slide alone, asking 641 MB and 11 minutes"

@@ -3,12 +3,21 @@ import SlideIO
 
 /// Joins per-slide results from several quantify folders (a cohort split across machines).
 public enum MergeRuns {
+    /// What a merge joined, and the slides its folders' runs had failed on (none of whose
+    /// results is among the merged ones).
+    public struct Summary: Sendable {
+        public var merged: Int
+        public var failures: [QuantifyRun.Failure]
+    }
+
     /// Copies every `slides/<id>.json` (and its cell table and QC picture) into `out`, then
-    /// writes the tables.
-    /// Two folders holding the same slide id is an error, and so are slides quantified with
-    /// different panels (their densities do not compare) unless `mixedPanels`.
+    /// writes the tables and `run.json`: the merged slides' thresholds, hand-set thresholds and
+    /// annotation files, the panel and settings of the folders' runs, and the slides those runs
+    /// failed on (one job per slide on a cluster reports its bad slide there; the merge keeps
+    /// the report). Two folders holding the same slide id is an error, and so are slides
+    /// quantified with different panels (their densities do not compare) unless `mixedPanels`.
     @discardableResult
-    public static func merge(_ dirs: [URL], into out: URL, mixedPanels: Bool = false) throws -> Int {
+    public static func merge(_ dirs: [URL], into out: URL, mixedPanels: Bool = false) throws -> Summary {
         let fm = FileManager.default
         var all: [SlideResult] = []
         var from: [String: URL] = [:]
@@ -46,6 +55,36 @@ public enum MergeRuns {
         for r in all { unique[r.slideId] = r }
         let results = unique.values.sorted { $0.slideId < $1.slideId }
         try CohortTables.writeTables(results, phenotypes: CohortTables.phenotypes(of: results), to: out)
-        return results.count
+        let info = runInfo(dirs, results: results)
+        try AtomicFile.write(String(decoding: try CohortTables.encoder().encode(info), as: UTF8.self), to: out.appendingPathComponent("run.json"))
+        return Summary(merged: results.count, failures: info.errors)
+    }
+
+    /// The merged folder's run record, from the folders' `run.json` (those that have one) and
+    /// the merged results. Values the runs disagree on are listed, comma-separated (threads and
+    /// tile: the largest, as they do not change results); a failure is kept once, and not at all
+    /// when the slide has a result.
+    static func runInfo(_ dirs: [URL], results: [SlideResult]) -> QuantifyRun.RunInfo {
+        let runs = dirs.compactMap { d in
+            FileManager.default.contents(atPath: d.appendingPathComponent("run.json").path)
+                .flatMap { try? JSONDecoder().decode(QuantifyRun.RunInfo.self, from: $0) }
+        }
+        func listed(_ values: [String]) -> String {
+            var seen = Set<String>()
+            return values.filter { seen.insert($0).inserted }.joined(separator: ", ")
+        }
+        let have = Set(results.map(\.slideId))
+        var failed = Set<String>()
+        let errors = runs.flatMap(\.errors).filter { f in
+            let id = SlideInputs.slideId(for: f.slide)
+            return !have.contains(id) && failed.insert(id).inserted
+        }
+        return QuantifyRun.RunInfo(results: results, mifqVersion: listed(runs.map(\.mifqVersion) + (runs.isEmpty ? [mifqVersion] : [])),
+                                   panel: listed(runs.map(\.panel)), panelName: listed(runs.map(\.panelName)),
+                                   panelHash: listed(runs.map(\.panelHash) + results.map(\.panelHash)),
+                                   secondsPerSlide: Dictionary(uniqueKeysWithValues: results.map { ($0.slideId, $0.seconds) }),
+                                   totalSeconds: runs.map(\.totalSeconds).reduce(0, +),
+                                   threads: runs.map(\.threads).max() ?? 0, tile: runs.map(\.tile).max() ?? 0,
+                                   errors: errors, resumedSkipped: [])
     }
 }

@@ -225,11 +225,7 @@ public struct QuantifyRun {
         }
         let phenos = CohortTables.phenotypes(of: results, preferred: panel.phenotypes.map(\.name))
         try CohortTables.writeTables(results, phenotypes: phenos, to: outDir)
-        let runInfo = RunInfo(mifqVersion: mifqVersion, panel: panelPath, panelName: panel.name, panelHash: hash,
-                              slides: results.map(\.slideId), thresholds: Dictionary(uniqueKeysWithValues: results.map { ($0.slideId, $0.thresholds) }),
-                              gateOverrides: Dictionary(uniqueKeysWithValues: results.compactMap { r in
-                                  r.gateOverrides.flatMap { $0.isEmpty ? nil : (r.slideId, $0) } }),
-                              annotations: Dictionary(uniqueKeysWithValues: results.compactMap { r in r.annotations.map { (r.slideId, $0.file) } }),
+        let runInfo = RunInfo(results: results, mifqVersion: mifqVersion, panel: panelPath, panelName: panel.name, panelHash: hash,
                               secondsPerSlide: timings, totalSeconds: Date().timeIntervalSince(started),
                               threads: options.threads, tile: options.tileSize, errors: failures, resumedSkipped: skipped)
         try AtomicFile.write(String(decoding: try CohortTables.encoder().encode(runInfo), as: UTF8.self),
@@ -290,12 +286,28 @@ public struct QuantifyRun {
         var tile: Int
         var errors: [Failure]
         var resumedSkipped: [String]
+
         enum CodingKeys: String, CodingKey {
             case mifqVersion = "mifq_version", panel, panelName = "panel_name", panelHash = "panel_hash", slides, thresholds
             case gateOverrides = "gate_overrides", annotations
             case secondsPerSlide = "seconds_per_slide", totalSeconds = "total_seconds", threads, tile, errors
             case resumedSkipped = "resumed_skipped"
         }
+    }
+}
+
+extension QuantifyRun.RunInfo {
+    /// A run's record of `results`: their slides, thresholds, hand-set thresholds and
+    /// annotation files, with the rest as given.
+    init(results: [SlideResult], mifqVersion: String, panel: String, panelName: String, panelHash: String,
+         secondsPerSlide: [String: Double], totalSeconds: Double, threads: Int, tile: Int, errors: [QuantifyRun.Failure], resumedSkipped: [String]) {
+        self.init(mifqVersion: mifqVersion, panel: panel, panelName: panelName, panelHash: panelHash,
+                  slides: results.map(\.slideId), thresholds: Dictionary(uniqueKeysWithValues: results.map { ($0.slideId, $0.thresholds) }),
+                  gateOverrides: Dictionary(uniqueKeysWithValues: results.compactMap { r in
+                      r.gateOverrides.flatMap { $0.isEmpty ? nil : (r.slideId, $0) } }),
+                  annotations: Dictionary(uniqueKeysWithValues: results.compactMap { r in r.annotations.map { (r.slideId, $0.file) } }),
+                  secondsPerSlide: secondsPerSlide, totalSeconds: totalSeconds, threads: threads, tile: tile,
+                  errors: errors, resumedSkipped: resumedSkipped)
     }
 }
 

@@ -90,7 +90,11 @@ struct Quantify: ParsableCommand {
 
 struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Rebuild slides.csv, densities.csv and thresholds.csv from the per-slide results of several quantify runs.")
+        abstract: "Rebuild slides.csv, densities.csv and thresholds.csv from the per-slide results of several quantify runs.",
+        discussion: """
+        Also writes DIR/run.json: the merged slides, the runs' panel and settings, and the slides the runs failed on (named on stderr; \
+        they are not in the tables, and the merge itself succeeds).
+        """)
 
     @Argument(help: "Output folders of quantify runs.")
     var dirs: [String]
@@ -103,8 +107,11 @@ struct Merge: ParsableCommand {
 
     func run() throws {
         do {
-            let n = try MergeRuns.merge(dirs.map { URL(fileURLWithPath: $0) }, into: URL(fileURLWithPath: out), mixedPanels: allowMixedPanels)
-            print("\(n) slide(s) merged → \(out)/densities.csv")
+            let s = try MergeRuns.merge(dirs.map { URL(fileURLWithPath: $0) }, into: URL(fileURLWithPath: out), mixedPanels: allowMixedPanels)
+            // The runs' failures were theirs (each said so with its exit code); the merge passes
+            // them on (stderr, run.json, the report) and succeeds.
+            for f in s.failures { FileHandle.standardError.write(Data("mifq: note: not in the tables, its quantify run failed: \(f.error)\n".utf8)) }
+            print("\(s.merged) slide(s) merged" + (s.failures.isEmpty ? "" : ", \(s.failures.count) failed in their runs") + " → \(out)/densities.csv")
         } catch {
             fail(error)
         }

@@ -930,7 +930,7 @@ final class QuantificationTests: XCTestCase {
         XCTAssertThrowsError(try MergeRuns.merge([b, a], into: merged)) {
             XCTAssertTrue("\($0)".hasPrefix("\(a.path): slide other was quantified with another panel"), "\($0)")
         }
-        XCTAssertEqual(try MergeRuns.merge([b, a], into: merged, mixedPanels: true), 2)
+        XCTAssertEqual(try MergeRuns.merge([b, a], into: merged, mixedPanels: true).merged, 2)
         XCTAssertThrowsError(try MergeRuns.merge([dir], into: merged)) {
             XCTAssertEqual("\($0)", "\(dir.path): is not a quantify output folder (it has no slides/ folder)")
         }
@@ -947,6 +947,46 @@ final class QuantificationTests: XCTestCase {
         for f in ["slides.csv", "densities.csv", "thresholds.csv", "cells/P01_A.csv", "qc/P01_A.png"] {
             XCTAssertEqual(try Data(contentsOf: whole.appendingPathComponent(f)), try Data(contentsOf: merged.appendingPathComponent(f)), f)
         }
+    }
+
+    /// A cohort run as one job per slide (workflow/Snakefile): the job of a bad slide writes its
+    /// failure to its run.json; the merge joins the good slides, keeps the failure (stderr, its
+    /// run.json, the report) and succeeds. A slide that failed in one folder but has a result in
+    /// another is not a failure.
+    func testMergeKeepsTheRunsFailures() throws {
+        let dir = Self.tmp()
+        let tiny = Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif").path
+        let bad = dir.appendingPathComponent("in/P07_S1.ome.tif"), badTiny = dir.appendingPathComponent("in2/tiny.ome.tif")
+        for f in [bad, badTiny] {
+            try FileManager.default.createDirectory(at: f.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data("II*\0 not a slide".utf8).write(to: f)
+        }
+        let good = dir.appendingPathComponent("good"), failed = dir.appendingPathComponent("failed"), again = dir.appendingPathComponent("again")
+        var (status, err) = try Self.run(["quantify", tiny, "--panel", Self.panelPath, "--out", good.path, "--quiet", "--no-qc"])
+        XCTAssertEqual(status, 0, err)
+        (status, err) = try Self.run(["quantify", bad.path, "--panel", Self.panelPath, "--out", failed.path, "--quiet", "--no-qc"])
+        XCTAssertEqual(status, 1, err)
+        (status, err) = try Self.run(["quantify", badTiny.path, "--panel", Self.panelPath, "--out", again.path, "--quiet", "--no-qc"])
+        XCTAssertEqual(status, 1, err)
+        let merged = dir.appendingPathComponent("merged")
+        (status, err) = try Self.run(["merge", good.path, failed.path, again.path, "--out", merged.path])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertEqual(err.split(separator: "\n").count, 1, err)
+        XCTAssertTrue(err.hasPrefix("mifq: note: not in the tables, its quantify run failed: \(bad.path): "), err)
+        XCTAssertEqual(try String(contentsOf: merged.appendingPathComponent("densities.csv"), encoding: .utf8),
+                       try String(contentsOf: good.appendingPathComponent("densities.csv"), encoding: .utf8))
+        let info = try JSONSerialization.jsonObject(with: Data(contentsOf: merged.appendingPathComponent("run.json"))) as! [String: Any]
+        let goodInfo = try JSONSerialization.jsonObject(with: Data(contentsOf: good.appendingPathComponent("run.json"))) as! [String: Any]
+        XCTAssertEqual(info["slides"] as? [String], ["tiny"])
+        XCTAssertEqual((info["errors"] as? [[String: String]])?.map { $0["slide"] }, [bad.path])
+        for k in ["panel", "panel_name", "panel_hash", "mifq_version", "threads", "tile"] { XCTAssertEqual("\(info[k]!)", "\(goodInfo[k]!)", k) }
+        XCTAssertEqual(info["thresholds"] as? NSDictionary, goodInfo["thresholds"] as? NSDictionary)
+        XCTAssertEqual((info["seconds_per_slide"] as? [String: Double])?.keys.sorted(), ["tiny"])
+        // The merged folder's report says so.
+        XCTAssertEqual(try Self.run(["report", merged.path]).0, 0)
+        let html = try String(contentsOf: merged.appendingPathComponent("report.html"), encoding: .utf8)
+        XCTAssertTrue(html.contains("<b>1 slide(s) failed</b>: \(bad.path): "), "report")
+        XCTAssertTrue(html.contains("1 slide(s) in the tables"), "report")
     }
 
     /// Per-cell compartment means, worked by hand on a 4 × 3 tile at (100, 200): cell 1 is the
