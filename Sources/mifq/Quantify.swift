@@ -31,8 +31,8 @@ struct Quantify: ParsableCommand {
                                discussion: "In the units of the thresholds DIR/slides/<slide>.json records (the gated compartment's mean)."))
     var gates: String?
 
-    @Option(help: ArgumentHelp("Folder of <slide_id>.geojson files (QuPath's GeoJSON export, level-0 pixels): tissue outside the annotated regions, and inside regions classified Ignore*/Exclude*, is left out.",
-                               discussion: "A slide without a file is quantified whole."))
+    @Option(help: ArgumentHelp("Folder of annotation files, <slide_id>.geojson (QuPath's GeoJSON export) or <slide_id>.annotations (HALO), in level-0 pixels: tissue outside the annotated regions, and inside regions classified Ignore*/Exclude* or HALO negative regions, is left out.",
+                               discussion: "A file may also be named after the image file (P01_A.ome.tif.geojson). A slide without a file is quantified whole."))
     var annotations: String?
 
     @Option(help: "Pixel size in µm for slides that record none (overrides every slide's).")
