@@ -33,6 +33,8 @@ rm -rf "$W"
 "$MIFQ" simulate --out "$W/cohort" --patients 6 --size 512x512 --seed 5 --quiet >/dev/null
 # A damaged slide among the good ones: its job records the failure and the others go on.
 head -c 4096 "$W/cohort/slides/P006_S1.ome.tif" > "$W/P006_S1.part" && mv "$W/P006_S1.part" "$W/cohort/slides/P006_S1.ome.tif"
+# Patients from a map (P001_S1 and P002_S1 are one patient's two slides), in both runs.
+printf 'slide_id,patient_id\nP001_S1,P001\nP002_S1,P001\n' > "$W/patients.csv"
 # One slide's CD8 threshold set by hand, in both runs.
 printf 'slide_id,marker,threshold\nP002_S1,CD8,30\n' > "$W/gates.csv"
 # One slide's top-left quarter left out, as a pathologist's "Ignore*" region drawn in QuPath; on
@@ -45,7 +47,7 @@ printf '<Annotations><Annotation Name="Layer 1"><Regions><Region Type="Rectangle
 run_workflow() {
   "$SNAKEMAKE" -s workflow/Snakefile --cores 2 "$@" all \
     --config slides="$W/cohort/slides" clinical="$W/cohort/clinical.csv" panel=panels/escc-opal7.json out="$W/cluster" mifq="$MIFQ" \
-    gates="$W/gates.csv" annotations="$W/annotations" cells_geojson=1
+    gates="$W/gates.csv" annotations="$W/annotations" patients="$W/patients.csv" cells_geojson=1
 }
 run_workflow --quiet 2> "$W/workflow.log" || { cat "$W/workflow.log"; exit 1; }
 grep -q "mifq: slide not in the tables, its quantify job failed: $W/cohort/slides/P006_S1.ome.tif: " "$W/workflow.log" \
@@ -53,12 +55,15 @@ grep -q "mifq: slide not in the tables, its quantify job failed: $W/cohort/slide
 echo "the damaged slide's job recorded its failure, the others went on, and the log names it"
 status=0
 "$MIFQ" quantify "$W/cohort/slides" --panel panels/escc-opal7.json --out "$W/single" --gates "$W/gates.csv" \
-  --annotations "$W/annotations" --cells-geojson --quiet >/dev/null 2>&1 || status=$?
+  --annotations "$W/annotations" --patients "$W/patients.csv" --cells-geojson --quiet >/dev/null 2>&1 || status=$?
 test $status = 1 || { echo "a single run with the damaged slide exited $status, not 1"; exit 1; }
 for f in slides.csv densities.csv thresholds.csv; do
   cmp "$W/cluster/$f" "$W/single/$f" || exit 1
   echo "same $f"
 done
+test "$(grep -c '^P001,' "$W/cluster/densities.csv")" = 1 && ! grep -q '^P002,' "$W/cluster/densities.csv" \
+  || { echo "the patient map was not applied"; exit 1; }
+echo "the patient map joined P001_S1 and P002_S1"
 cmp "$W/cluster/cells/P003_S1.geojson" "$W/single/cells/P003_S1.geojson" || exit 1
 echo "same cells as QuPath detections"
 test -s "$W/cluster/report.html" || { echo "no report"; exit 1; }
