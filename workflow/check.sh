@@ -47,7 +47,7 @@ printf '<Annotations><Annotation Name="Layer 1"><Regions><Region Type="Rectangle
 run_workflow() {
   "$SNAKEMAKE" -s workflow/Snakefile --cores 2 "$@" all \
     --config slides="$W/cohort/slides" clinical="$W/cohort/clinical.csv" panel=panels/escc-opal7.json out="$W/cluster" mifq="$MIFQ" \
-    gates="$W/gates.csv" annotations="$W/annotations" patients="$W/patients.csv" cells_geojson=1
+    gates="$W/gates.csv" annotations="$W/annotations" patients="$W/patients.csv" cells_geojson=1 adjust=bh percentile=40
 }
 run_workflow --quiet 2> "$W/workflow.log" || { cat "$W/workflow.log"; exit 1; }
 grep -q "mifq: slide not in the tables, its quantify job failed: $W/cohort/slides/P006_S1.ome.tif: " "$W/workflow.log" \
@@ -64,6 +64,13 @@ done
 test "$(grep -c '^P001,' "$W/cluster/densities.csv")" = 1 && ! grep -q '^P002,' "$W/cluster/densities.csv" \
   || { echo "the patient map was not applied"; exit 1; }
 echo "the patient map joined P001_S1 and P002_S1"
+"$MIFQ" compare "$W/single/densities.csv" --clinical "$W/cohort/clinical.csv" --out "$W/single" --adjust bh >/dev/null 2>&1
+"$MIFQ" survival "$W/single/densities.csv" --clinical "$W/cohort/clinical.csv" --out "$W/single" --percentile 40 --adjust bh >/dev/null 2>&1
+for f in mann_whitney.csv logrank.csv hazard_ratios.csv km_summary.csv; do
+  cmp "$W/cluster/$f" "$W/single/$f" || exit 1
+done
+grep -q "p_adjusted" "$W/cluster/logrank.csv" || { echo "the workflow's survival options were not applied"; exit 1; }
+echo "same statistics with the workflow's options (--adjust bh, --percentile 40)"
 cmp "$W/cluster/cells/P003_S1.geojson" "$W/single/cells/P003_S1.geojson" || exit 1
 echo "same cells as QuPath detections"
 test -s "$W/cluster/report.html" || { echo "no report"; exit 1; }
