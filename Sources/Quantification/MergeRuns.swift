@@ -60,31 +60,44 @@ public enum MergeRuns {
         return Summary(merged: results.count, failures: info.errors)
     }
 
+    /// What merge reads of a folder's `run.json`; every field optional, so a run recorded by an
+    /// older mifq (fewer fields) still gives what it has.
+    struct RunRecord: Decodable {
+        var mifqVersion: String?, panel: String?, panelName: String?, panelHash: String?
+        var totalSeconds: Double?, threads: Int?, tile: Int?
+        var errors: [QuantifyRun.Failure]?
+        enum CodingKeys: String, CodingKey {
+            case mifqVersion = "mifq_version", panel, panelName = "panel_name", panelHash = "panel_hash"
+            case totalSeconds = "total_seconds", threads, tile, errors
+        }
+    }
+
     /// The merged folder's run record, from the folders' `run.json` (those that have one) and
     /// the merged results. Values the runs disagree on are listed, comma-separated (threads and
-    /// tile: the largest, as they do not change results); a failure is kept once, and not at all
-    /// when the slide has a result.
+    /// tile: the largest, as they do not change results; none recorded: absent); a failure is
+    /// kept once, and not at all when the slide has a result.
     static func runInfo(_ dirs: [URL], results: [SlideResult]) -> QuantifyRun.RunInfo {
         let runs = dirs.compactMap { d in
             FileManager.default.contents(atPath: d.appendingPathComponent("run.json").path)
-                .flatMap { try? JSONDecoder().decode(QuantifyRun.RunInfo.self, from: $0) }
+                .flatMap { try? JSONDecoder().decode(RunRecord.self, from: $0) }
         }
-        func listed(_ values: [String]) -> String {
+        func listed(_ values: [String?], otherwise: String = "not recorded") -> String {
             var seen = Set<String>()
-            return values.filter { seen.insert($0).inserted }.joined(separator: ", ")
+            let joined = values.compactMap { $0 }.filter { seen.insert($0).inserted }.joined(separator: ", ")
+            return joined.isEmpty ? otherwise : joined
         }
         let have = Set(results.map(\.slideId))
         var failed = Set<String>()
-        let errors = runs.flatMap(\.errors).filter { f in
+        let errors = runs.flatMap { $0.errors ?? [] }.filter { f in
             let id = SlideInputs.slideId(for: f.slide)
             return !have.contains(id) && failed.insert(id).inserted
         }
-        return QuantifyRun.RunInfo(results: results, mifqVersion: listed(runs.map(\.mifqVersion) + (runs.isEmpty ? [mifqVersion] : [])),
+        return QuantifyRun.RunInfo(results: results, mifqVersion: listed(runs.map(\.mifqVersion), otherwise: mifqVersion),
                                    panel: listed(runs.map(\.panel)), panelName: listed(runs.map(\.panelName)),
                                    panelHash: listed(runs.map(\.panelHash) + results.map(\.panelHash)),
                                    secondsPerSlide: Dictionary(uniqueKeysWithValues: results.map { ($0.slideId, $0.seconds) }),
-                                   totalSeconds: runs.map(\.totalSeconds).reduce(0, +),
-                                   threads: runs.map(\.threads).max() ?? 0, tile: runs.map(\.tile).max() ?? 0,
+                                   totalSeconds: runs.compactMap(\.totalSeconds).reduce(0, +),
+                                   threads: runs.compactMap(\.threads).max(), tile: runs.compactMap(\.tile).max(),
                                    errors: errors, resumedSkipped: [])
     }
 }

@@ -282,8 +282,9 @@ public struct QuantifyRun {
         var annotations: [String: String]
         var secondsPerSlide: [String: Double]
         var totalSeconds: Double
-        var threads: Int
-        var tile: Int
+        /// Nil in a merged folder whose runs recorded none.
+        var threads: Int?
+        var tile: Int?
         var errors: [Failure]
         var resumedSkipped: [String]
 
@@ -300,7 +301,7 @@ extension QuantifyRun.RunInfo {
     /// A run's record of `results`: their slides, thresholds, hand-set thresholds and
     /// annotation files, with the rest as given.
     init(results: [SlideResult], mifqVersion: String, panel: String, panelName: String, panelHash: String,
-         secondsPerSlide: [String: Double], totalSeconds: Double, threads: Int, tile: Int, errors: [QuantifyRun.Failure], resumedSkipped: [String]) {
+         secondsPerSlide: [String: Double], totalSeconds: Double, threads: Int?, tile: Int?, errors: [QuantifyRun.Failure], resumedSkipped: [String]) {
         self.init(mifqVersion: mifqVersion, panel: panel, panelName: panelName, panelHash: panelHash,
                   slides: results.map(\.slideId), thresholds: Dictionary(uniqueKeysWithValues: results.map { ($0.slideId, $0.thresholds) }),
                   gateOverrides: Dictionary(uniqueKeysWithValues: results.compactMap { r in

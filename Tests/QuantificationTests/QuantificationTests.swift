@@ -968,6 +968,12 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(status, 1, err)
         (status, err) = try Self.run(["quantify", badTiny.path, "--panel", Self.panelPath, "--out", again.path, "--quiet", "--no-qc"])
         XCTAssertEqual(status, 1, err)
+        // The failed run's record as an older mifq wrote it, without the annotation and hand-set
+        // threshold fields: its failure still counts.
+        let failedRun = failed.appendingPathComponent("run.json")
+        var old = try JSONSerialization.jsonObject(with: Data(contentsOf: failedRun)) as! [String: Any]
+        old["annotations"] = nil; old["gate_overrides"] = nil
+        try JSONSerialization.data(withJSONObject: old).write(to: failedRun)
         let merged = dir.appendingPathComponent("merged")
         (status, err) = try Self.run(["merge", good.path, failed.path, again.path, "--out", merged.path])
         XCTAssertEqual(status, 0, err)
@@ -987,6 +993,15 @@ final class QuantificationTests: XCTestCase {
         let html = try String(contentsOf: merged.appendingPathComponent("report.html"), encoding: .utf8)
         XCTAssertTrue(html.contains("<b>1 slide(s) failed</b>: \(bad.path): "), "report")
         XCTAssertTrue(html.contains("1 slide(s) in the tables"), "report")
+        // Folders without run.json: what they do not record is said so, not made up.
+        try FileManager.default.removeItem(at: good.appendingPathComponent("run.json"))
+        let bare = dir.appendingPathComponent("bare")
+        try MergeRuns.merge([good], into: bare)
+        let bareInfo = try JSONSerialization.jsonObject(with: Data(contentsOf: bare.appendingPathComponent("run.json"))) as! [String: Any]
+        XCTAssertEqual(bareInfo["panel"] as? String, "not recorded")
+        XCTAssertEqual(bareInfo["panel_hash"] as? String, goodInfo["panel_hash"] as? String)
+        XCTAssertNil(bareInfo["threads"]); XCTAssertNil(bareInfo["tile"])
+        XCTAssertEqual((bareInfo["errors"] as? [Any])?.count, 0)
     }
 
     /// Per-cell compartment means, worked by hand on a 4 × 3 tile at (100, 200): cell 1 is the
