@@ -113,16 +113,22 @@ public enum TissuePass {
                     do { planes = try source.images(PixelRegion(x: 0, y: y0, width: lv.width, height: h)) } catch { errors.set(error); return }
                     let total = planes[totalIndex].pixels, tumor = planes[p.tumorComponent].pixels
                     let excluded = p.excludedSum(planes)
-                    for y in 0..<h {
-                        let my = (y0 + y) / f
-                        for x in 0..<lv.width {
-                            let i = y * lv.width + x, m = my * mw + x / f
-                            sig[m] += total[i]
-                            mk[m] += tumor[i]
+                    // Each map pixel adds its level pixels row by row, left to right (the
+                    // order `blockSums` adds them in), without a division per pixel.
+                    func add(_ into: UnsafeMutableBufferPointer<Float>, _ from: [Float]) {
+                        from.withUnsafeBufferPointer { src in
+                            for y in 0..<h {
+                                let s = src.baseAddress! + y * lv.width, d = into.baseAddress! + (y0 + y) / f * mw
+                                if f == 1 {
+                                    for x in 0..<lv.width { d[x] += s[x] }
+                                } else {
+                                    for mx in 0..<mw { for x in (mx * f)..<min(mx * f + f, lv.width) { d[mx] += s[x] } }
+                                }
+                            }
                         }
-                        if excluded.isEmpty { continue }
-                        for x in 0..<lv.width { ex[my * mw + x / f] += excluded[y * lv.width + x] }
                     }
+                    add(sig, total); add(mk, tumor)
+                    if !excluded.isEmpty { add(ex, excluded) }
                 } }
             }
         }
