@@ -35,7 +35,11 @@ public enum MergeRuns {
                                         + "(hash \(other.panelHash)) than slide \(first.slideId) in \(from[first.slideId]!.path) (hash \(first.panelHash)); "
                                         + "merge one panel's results (--allow-mixed-panels to join them anyway)")
         }
-        try fm.createDirectory(at: out.appendingPathComponent("slides"), withIntermediateDirectories: true)
+        do {
+            try fm.createDirectory(at: out.appendingPathComponent("slides"), withIntermediateDirectories: true)
+        } catch {
+            throw SlideError.writeFailed(path: out.path, detail: "cannot create the output folder")
+        }
         for r in all {
             let src = from[r.slideId]!
             guard src.standardizedFileURL != out.standardizedFileURL else { continue }

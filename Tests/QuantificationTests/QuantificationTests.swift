@@ -1002,6 +1002,12 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(bareInfo["panel_hash"] as? String, goodInfo["panel_hash"] as? String)
         XCTAssertNil(bareInfo["threads"]); XCTAssertNil(bareInfo["tile"])
         XCTAssertEqual((bareInfo["errors"] as? [Any])?.count, 0)
+        // An output folder that cannot be made: one line naming it.
+        let file = dir.appendingPathComponent("a-file")
+        try Data().write(to: file)
+        (status, err) = try Self.run(["merge", good.path, "--out", file.path])
+        XCTAssertEqual(status, 1)
+        XCTAssertEqual(err, "mifq: error: \(file.path): cannot write (cannot create the output folder)\n")
     }
 
     /// Per-cell compartment means, worked by hand on a 4 × 3 tile at (100, 200): cell 1 is the
