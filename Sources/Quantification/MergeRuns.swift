@@ -35,11 +35,7 @@ public enum MergeRuns {
                                         + "(hash \(other.panelHash)) than slide \(first.slideId) in \(from[first.slideId]!.path) (hash \(first.panelHash)); "
                                         + "merge one panel's results (--allow-mixed-panels to join them anyway)")
         }
-        do {
-            try fm.createDirectory(at: out.appendingPathComponent("slides"), withIntermediateDirectories: true)
-        } catch {
-            throw SlideError.writeFailed(path: out.path, detail: "cannot create the output folder")
-        }
+        try AtomicFile.createFolder(out.appendingPathComponent("slides"), named: out)
         for r in all {
             let src = from[r.slideId]!
             guard src.standardizedFileURL != out.standardizedFileURL else { continue }

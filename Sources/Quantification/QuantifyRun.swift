@@ -161,11 +161,7 @@ public struct QuantifyRun {
 
     public func run(_ inputs: [SlideInput], report: (String) -> Void, progress: ((String, Int, Int) -> Void)? = nil) throws -> Summary {
         let fm = FileManager.default
-        do {
-            try fm.createDirectory(at: outDir.appendingPathComponent("slides"), withIntermediateDirectories: true)
-        } catch {
-            throw SlideError.writeFailed(path: outDir.path, detail: "cannot create the output folder")
-        }
+        try AtomicFile.createFolder(outDir.appendingPathComponent("slides"), named: outDir)
         guard fm.isWritableFile(atPath: outDir.path) else { throw SlideError.writeFailed(path: outDir.path, detail: "output folder is not writable") }
         var notes: [String] = []
         let leftovers = TemporaryFiles.removeLeftovers(in: outDir)

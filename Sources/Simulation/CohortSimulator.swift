@@ -61,7 +61,7 @@ public struct CohortSimulator: Sendable {
 
     /// Writes slides, truth and clinical.csv under `dir`; reports each slide as it is done.
     public func write(to dir: URL, progress: ((Int, Int) -> Void)? = nil) throws {
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try AtomicFile.createFolder(dir)
         let table = patientsTable()
         var csv = "patient_id,response,pfs_months,pfs_event,os_months,os_event\n"
         for p in table {

@@ -74,10 +74,9 @@ public struct SlideSimulator: Sendable {
 
     @discardableResult
     public func write(id: String, to dir: URL, flavour: SlideFlavour) throws -> SlideTruth {
-        let fm = FileManager.default
         let slides = dir.appendingPathComponent("slides"), truthDir = dir.appendingPathComponent("truth")
-        try fm.createDirectory(at: slides, withIntermediateDirectories: true)
-        try fm.createDirectory(at: truthDir, withIntermediateDirectories: true)
+        try AtomicFile.createFolder(slides, named: dir)
+        try AtomicFile.createFolder(truthDir, named: dir)
         let geometry = TissueGeometry(design)
         let layout = CellLayout(design: design, geometry: geometry)
         let lib = panel.library

@@ -17,6 +17,16 @@ public enum AtomicFile {
         try replace(url) { try FileManager.default.copyItem(at: source, to: $0) }
     }
 
+    /// Creates the folder `url` with its parents; failing that, a one-line error naming
+    /// `named` (the output folder the user gave, default `url`).
+    public static func createFolder(_ url: URL, named: URL? = nil) throws {
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw SlideError.writeFailed(path: (named ?? url).path, detail: "cannot create the output folder")
+        }
+    }
+
     /// `fill` writes the temporary file beside `url`, which is then renamed over `url`.
     static func replace(_ url: URL, _ fill: (URL) throws -> Void) throws {
         let dir = url.deletingLastPathComponent()

@@ -619,15 +619,21 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(e3.split(separator: "\n").count, 1, e3)
     }
 
+    /// quantify, simulate and merge given an output folder that cannot be made (it would lie
+    /// inside a file): one line naming it.
     func testUnwritableOutputFolder() throws {
         let dir = Self.tmp()
         let file = dir.appendingPathComponent("a-file")
         _ = FileManager.default.createFile(atPath: file.path, contents: Data("x".utf8))
-        let (status, err) = try Self.run(["quantify", Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif").path,
-                                          "--panel", Self.panelPath, "--out", file.appendingPathComponent("out").path, "--quiet"])
-        XCTAssertEqual(status, 1)
-        XCTAssertEqual(err.split(separator: "\n").count, 1)
-        XCTAssertTrue(err.contains("cannot create the output folder"), err)
+        let out = file.appendingPathComponent("out").path
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("run/slides"), withIntermediateDirectories: true)
+        for args in [["quantify", Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif").path, "--panel", Self.panelPath, "--out", out, "--quiet"],
+                     ["simulate", "--out", out, "--patients", "1", "--size", "64x64", "--quiet"],
+                     ["merge", dir.appendingPathComponent("run").path, "--out", out]] {
+            let (status, err) = try Self.run(args)
+            XCTAssertEqual(status, 1, args[0])
+            XCTAssertEqual(err, "mifq: error: \(out): cannot write (cannot create the output folder)\n", args[0])
+        }
     }
 
     func testResumeSkipsCompleteSlides() throws {
@@ -1002,12 +1008,6 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(bareInfo["panel_hash"] as? String, goodInfo["panel_hash"] as? String)
         XCTAssertNil(bareInfo["threads"]); XCTAssertNil(bareInfo["tile"])
         XCTAssertEqual((bareInfo["errors"] as? [Any])?.count, 0)
-        // An output folder that cannot be made: one line naming it.
-        let file = dir.appendingPathComponent("a-file")
-        try Data().write(to: file)
-        (status, err) = try Self.run(["merge", good.path, "--out", file.path])
-        XCTAssertEqual(status, 1)
-        XCTAssertEqual(err, "mifq: error: \(file.path): cannot write (cannot create the output folder)\n")
     }
 
     /// Per-cell compartment means, worked by hand on a 4 × 3 tile at (100, 200): cell 1 is the
