@@ -30,10 +30,8 @@ public struct CohortData: Sendable {
         for (i, c) in values.columns.enumerated() where i != vid {
             // A variable is a column of numbers (NA allowed); text columns (region names…) are
             // skipped; a column mixing numbers and text is an error at its first text cell.
-            let numeric = values.rows.indices.filter { r in
-                guard let v = try? values.number(r, i) else { return false }   // text
-                return v != nil                                                 // not NA
-            }.count
+            // (`try?` flattens: nil for text and for NA alike, a value for a number.)
+            let numeric = values.rows.indices.filter { r in (try? values.number(r, i)) != nil }.count
             guard numeric > 0 else { continue }
             for r in values.rows.indices { _ = try values.number(r, i) }
             vars.append(c)

@@ -489,12 +489,12 @@ final class QuantificationTests: XCTestCase {
     func testAnnotationFileNames() throws {
         let dir = Self.tmp()
         for name in ["A.geojson", "B.ome.tif.geojson", "C.JSON", "notes.txt", ".hidden.geojson", "D_1.qptiff.json"] {
-            FileManager.default.createFile(atPath: dir.appendingPathComponent(name).path, contents: Data("{}".utf8))
+            _ = FileManager.default.createFile(atPath: dir.appendingPathComponent(name).path, contents: Data("{}".utf8))
         }
         let found = try QuantifyRun.annotationFiles(in: dir)
         XCTAssertEqual(found.keys.sorted(), ["A", "B", "C", "D_1"])
         XCTAssertEqual(found["B"], dir.appendingPathComponent("B.ome.tif.geojson").path)
-        FileManager.default.createFile(atPath: dir.appendingPathComponent("A.ome.tif.json").path, contents: Data("{}".utf8))
+        _ = FileManager.default.createFile(atPath: dir.appendingPathComponent("A.ome.tif.json").path, contents: Data("{}".utf8))
         XCTAssertThrowsError(try QuantifyRun.annotationFiles(in: dir)) { e in
             XCTAssertEqual("\(e)", "\(dir.path): two annotation files for slide A: A.geojson and A.ome.tif.json")
         }
@@ -550,7 +550,7 @@ final class QuantificationTests: XCTestCase {
 
     func gatesFile() -> String {
         let p = Self.tmp().appendingPathComponent("gates.csv").path
-        FileManager.default.createFile(atPath: p, contents: Data("slide_id,marker,threshold\ntiny,CD8,20\n".utf8))
+        _ = FileManager.default.createFile(atPath: p, contents: Data("slide_id,marker,threshold\ntiny,CD8,20\n".utf8))
         return p
     }
 

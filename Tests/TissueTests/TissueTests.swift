@@ -237,7 +237,7 @@ final class TissueTests: XCTestCase {
 
     func file(_ text: String) -> String {
         let p = FileManager.default.temporaryDirectory.appendingPathComponent("mifq-ann-\(UUID().uuidString).geojson").path
-        FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
+        _ = FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
         return p
     }
 
