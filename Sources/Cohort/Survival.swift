@@ -112,12 +112,18 @@ public struct SurvivalAnalysis: Sendable {
         for (r, q) in zip(rows, adjusted) {
             let l = r.low, h = r.high
             let sl = l?.survival(at: landmark), sh = h?.survival(at: landmark)
-            out += [r.variable, r.endpoint, rule == .gt ? "high>cutoff" : "high>=cutoff", num(r.cutoff),
-                    "\(l?.n ?? 0)", "\(h?.n ?? 0)", "\(l?.events ?? 0)", "\(h?.events ?? 0)", num(l?.median.value), num(h?.median.value),
-                    num(sl?.s), num(sl?.lower), num(sl?.upper), num(sh?.s), num(sh?.lower), num(sh?.upper),
-                    num(r.test?.chiSquare), num(r.test?.p)].joined(separator: ",") + (adjust == .none ? "" : "," + num(q)) + "\n"
+            out += (split(r) + [num(l?.median.value), num(h?.median.value),
+                                num(sl?.s), num(sl?.lower), num(sl?.upper), num(sh?.s), num(sh?.lower), num(sh?.upper),
+                                num(r.test?.chiSquare), num(r.test?.p)]).joined(separator: ",") + (adjust == .none ? "" : "," + num(q)) + "\n"
         }
         return out
+    }
+
+    /// The columns logrank.csv and hazard_ratios.csv both begin with: variable, endpoint, rule,
+    /// cut-off, and each group's patients and events.
+    func split(_ r: Row) -> [String] {
+        [r.variable, r.endpoint, rule == .gt ? "high>cutoff" : "high>=cutoff", num(r.cutoff),
+         "\(r.low?.n ?? 0)", "\(r.high?.n ?? 0)", "\(r.low?.events ?? 0)", "\(r.high?.events ?? 0)"]
     }
 
     /// Hazard ratio of the high group against the low one per variable and endpoint (Cox, Efron
@@ -129,9 +135,7 @@ public struct SurvivalAnalysis: Sendable {
         out += adjust == .none ? "\n" : ",p_adjusted\n"
         let adjusted = adjustedByEndpoint(adjust) { $0.cox?.p }
         for (r, q) in zip(rows, adjusted) {
-            out += [r.variable, r.endpoint, rule == .gt ? "high>cutoff" : "high>=cutoff", num(r.cutoff),
-                    "\(r.low?.n ?? 0)", "\(r.high?.n ?? 0)", "\(r.low?.events ?? 0)", "\(r.high?.events ?? 0)",
-                    num(r.cox?.hazardRatio), num(r.cox?.lower), num(r.cox?.upper), num(r.cox?.p)].joined(separator: ",")
+            out += (split(r) + [num(r.cox?.hazardRatio), num(r.cox?.lower), num(r.cox?.upper), num(r.cox?.p)]).joined(separator: ",")
                 + (adjust == .none ? "" : "," + num(q)) + "\n"
         }
         return out

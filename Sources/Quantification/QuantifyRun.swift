@@ -133,8 +133,8 @@ public struct QuantifyRun {
     /// Thresholds set by hand per slide (`GateOverrides`); a slide's other markers keep the
     /// panel's gates.
     public var gates: [String: [String: Double]] = [:]
-    /// A folder of annotation files, `<slide_id>.geojson` (or `.json`); a slide without one is
-    /// quantified whole.
+    /// A folder of annotation files (`annotationFiles(in:)`: QuPath GeoJSON or HALO
+    /// `.annotations`, by slide id); a slide without one is quantified whole.
     public var annotationsDir: URL?
 
     public init(panel: Panel, panelPath: String, options: QuantifyOptions, outDir: URL) {
@@ -173,18 +173,16 @@ public struct QuantifyRun {
         var skipped: [String] = []
         var timings: [String: Double] = [:]
         let started = Date()
-        let unknown = Set(gates.keys).subtracting(inputs.map(\.slideId)).sorted()
-        if !unknown.isEmpty {
-            // One job per slide (workflow/Snakefile) is given the whole file: the list stays short.
-            notes.append("--gates names \(unknown.count) slide(s) not among the inputs: \(unknown.prefix(5).joined(separator: " "))"
-                         + (unknown.count > 5 ? " …" : ""))
+        // Slides an option names that are not inputs (one job per slide, workflow/Snakefile, is
+        // given the whole gates file and annotations folder: the list stays short).
+        func notInputs(_ ids: some Collection<String>, _ what: String, _ unit: String) {
+            let extra = Set(ids).subtracting(inputs.map(\.slideId)).sorted()
+            guard !extra.isEmpty else { return }
+            notes.append("\(what) \(extra.count) \(unit) not among the inputs: " + extra.prefix(5).joined(separator: " ") + (extra.count > 5 ? " …" : ""))
         }
+        notInputs(gates.keys, "--gates names", "slide(s)")
         let annotationFiles = try annotationsDir.map { try QuantifyRun.annotationFiles(in: $0) } ?? [:]
-        let unmatched = Set(annotationFiles.keys).subtracting(inputs.map(\.slideId)).sorted()
-        if !unmatched.isEmpty {
-            notes.append("--annotations has \(unmatched.count) file(s) for slides not among the inputs: \(unmatched.prefix(5).joined(separator: " "))"
-                         + (unmatched.count > 5 ? " …" : ""))
-        }
+        notInputs(annotationFiles.keys, "--annotations has", "file(s) for slides")
         for input in inputs {
             let resultURL = outDir.appendingPathComponent("slides").appendingPathComponent("\(input.slideId).json")
             let slideGates = gates[input.slideId] ?? [:]
