@@ -146,6 +146,92 @@ public enum Filters {
         }
     }
 
+    /// Separable convolution of `channels` planes together, streamed row by row: for planes too
+    /// large to hold twice (whole-slide maps), or stored as something other than `Float`.
+    /// `load(y, rows)` writes row y of each channel into `rows[c]` (`width` floats); `store(y,
+    /// rows)` receives the filtered rows. The sums are `separable`'s (rows, then columns, the
+    /// taps in the same order), whatever `threads`.
+    ///
+    /// `store` may write over the plane `load` reads. The rows are split into bands, one per
+    /// thread; a band loads each of its rows before storing over it, and keeps the row-filtered
+    /// rows its columns still need in a ring of 2r + 1 (r the kernel radius; every row a column
+    /// tap reaches lies within r of the output row, reflection included). The rows it needs
+    /// from other bands are loaded and row-filtered before any band stores.
+    public static func streamSeparable(width w: Int, height h: Int, channels: Int, kernel: [Float], threads: Int = 1,
+                                       load: (Int, [UnsafeMutablePointer<Float>]) -> Void,
+                                       store: (Int, [UnsafePointer<Float>]) -> Void) {
+        guard w > 0, h > 0, channels > 0 else { return }
+        let r = kernel.count / 2, taps = kernel.count
+        // Bands of at least 64 rows, so small planes stay on one thread.
+        let parts = max(1, min(threads, h / 64))
+        let bands = (0..<parts).map { ($0 * h / parts, ($0 + 1) * h / parts) }
+        // Rows each band needs from outside itself: only its first and last r outputs reach
+        // beyond it (a row farther in has all its taps inside the band and the plane).
+        let outside: [[Int]] = bands.map { y0, y1 in
+            var rows = Set<Int>()
+            for y in Array(y0..<min(y1, y0 + r)) + Array(max(y0, y1 - r)..<y1) {
+                for j in 0..<taps { let s = reflect(y + j - r, h); if s < y0 || s >= y1 { rows.insert(s) } }
+            }
+            return rows.sorted()
+        }
+        let side = outside.map { UnsafeMutablePointer<Float>.allocate(capacity: max(1, $0.count * channels * w)) }
+        defer { side.forEach { $0.deallocate() } }
+        kernel.withUnsafeBufferPointer { kb in
+            let k = kb.baseAddress!
+            /// Loads row y into `raw` and row-filters channel c into `into(c)`.
+            func loadFiltered(_ y: Int, _ raw: [UnsafeMutablePointer<Float>], _ line: UnsafeMutablePointer<Float>,
+                              into: (Int) -> UnsafeMutablePointer<Float>) {
+                load(y, raw)
+                for c in 0..<channels {
+                    padReflected(line, UnsafePointer(raw[c]), w, r)
+                    addTaps(into(c), count: w, start: true, k, taps: taps) { UnsafePointer(line + $0) }
+                }
+            }
+            func buffers() -> ([UnsafeMutablePointer<Float>], UnsafeMutablePointer<Float>) {
+                ((0..<channels).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: w) }, .allocate(capacity: w + 2 * r))
+            }
+            // Every band's rows from other bands, before any band stores.
+            DispatchQueue.concurrentPerform(iterations: parts) { b in
+                let (raw, line) = buffers()
+                defer { raw.forEach { $0.deallocate() }; line.deallocate() }
+                for (i, y) in outside[b].enumerated() { loadFiltered(y, raw, line) { side[b] + (i * channels + $0) * w } }
+            }
+            DispatchQueue.concurrentPerform(iterations: parts) { b in
+                let (y0, y1) = bands[b]
+                let ringRows = min(2 * r + 1, y1 - y0)
+                let ring = UnsafeMutablePointer<Float>.allocate(capacity: ringRows * channels * w)
+                var held = [Int](repeating: -1, count: ringRows)
+                let out = (0..<channels).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: w) }
+                let (raw, line) = buffers()
+                defer { ring.deallocate(); out.forEach { $0.deallocate() }; raw.forEach { $0.deallocate() }; line.deallocate() }
+                var rowsOf = [UnsafePointer<Float>](repeating: UnsafePointer(ring), count: taps * channels)
+                for y in y0..<y1 {
+                    for j in 0..<taps {
+                        let s = reflect(y + j - r, h)
+                        if s >= y0 && s < y1 {
+                            // The rows one output reaches are within r of it: distinct slots.
+                            let slot = (s - y0) % ringRows
+                            if held[slot] != s {
+                                loadFiltered(s, raw, line) { ring + ($0 * ringRows + slot) * w }
+                                held[slot] = s
+                            }
+                            for c in 0..<channels { rowsOf[c * taps + j] = UnsafePointer(ring + (c * ringRows + slot) * w) }
+                        } else {
+                            let i = outside[b].firstIndex(of: s)!
+                            for c in 0..<channels { rowsOf[c * taps + j] = UnsafePointer(side[b] + (i * channels + c) * w) }
+                        }
+                    }
+                    for c in 0..<channels {
+                        rowsOf.withUnsafeBufferPointer { p in
+                            addTaps(out[c], count: w, start: true, k, taps: taps) { p[c * taps + $0] }
+                        }
+                    }
+                    store(y, out.map { UnsafePointer($0) })
+                }
+            }
+        }
+    }
+
     /// Mean over a (2r+1)² square window, O(1) per pixel (running sums in Double). The row
     /// sums are column sums of the transposed image: the same additions in the same order,
     /// vectorised across the rows instead of one row after another.

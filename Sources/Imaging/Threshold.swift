@@ -12,11 +12,17 @@ public enum Threshold {
     /// The same over the values where `inside` is set (all of them without a mask), without
     /// gathering them; nil when there are no values.
     public static func otsu(_ values: UnsafeBufferPointer<Float>, inside: UnsafeBufferPointer<Bool>? = nil, bins: Int = 256) -> Float? {
-        precondition(inside == nil || inside!.count == values.count)
+        otsu(count: values.count, inside: inside, bins: bins) { values[$0] }
+    }
+
+    /// The same over `count` values read by `value` (a plane stored otherwise, in halves say).
+    @inlinable
+    public static func otsu(count: Int, inside: UnsafeBufferPointer<Bool>? = nil, bins: Int = 256, _ value: (Int) -> Float) -> Float? {
+        precondition(inside == nil || inside!.count == count)
         var lo = Float.infinity, hi = -Float.infinity, any = false
-        for i in 0..<values.count where inside?[i] ?? true {
+        for i in 0..<count where inside?[i] ?? true {
             any = true
-            let v = values[i]
+            let v = value(i)
             if v.isFinite { if v < lo { lo = v }; if v > hi { hi = v } }
         }
         guard any else { return nil }
@@ -26,8 +32,10 @@ public enum Threshold {
         // measured in Double; ordinary ranges keep the Float differences (the same bins as ever).
         let wide = !(hi - lo).isFinite
         let scale = Double(bins) / (wide ? Double(hi) - Double(lo) : Double(hi - lo))
-        for i in 0..<values.count where (inside?[i] ?? true) && values[i].isFinite {
-            let d = wide ? Double(values[i]) - Double(lo) : Double(values[i] - lo)
+        for i in 0..<count where inside?[i] ?? true {
+            let v = value(i)
+            guard v.isFinite else { continue }
+            let d = wide ? Double(v) - Double(lo) : Double(v - lo)
             counts[min(bins - 1, Int(d * scale))] += 1
         }
         return otsu(histogram: counts.map(Double.init), low: Double(lo), high: Double(hi))

@@ -31,7 +31,7 @@ final class ImagingTests: XCTestCase {
     func testGaussianInPlaceMatchesGaussianExactly() {
         var seed: UInt64 = 42
         for (w, h, sigma) in [(37, 23, 1.3), (5, 3, 2.5), (64, 1, 1.0), (1, 50, 3.0), (120, 90, 5.0), (9, 7, 0.6), (3, 4, 0.6), (11, 12, 2.0),
-                                 (600, 150, 3.0), (530, 200, 1.4)] {
+                                 (600, 150, 3.0), (530, 200, 1.4), (40, 130, 20.0)] {
             let px = (0..<(w * h)).map { _ -> Float in
                 seed = seed &* 6364136223846793005 &+ 1442695040888963407
                 return Float(seed >> 40) / 1000
@@ -59,7 +59,57 @@ final class ImagingTests: XCTestCase {
                 Filters.gaussianInPlace(&split, sigma: sigma, threads: threads)
                 XCTAssertEqual(split.pixels, direct, "\(w)×\(h) σ \(sigma) on \(threads) threads")
             }
+            // Streamed row by row (whole-slide maps), written over the planes it reads, two
+            // channels at once, in bands of rows on 1–3 threads (bands narrower than the kernel
+            // in the 40 × 130, σ 20 case): the same bits.
+            let other = px.map { 1 - $0 / 2 }
+            for threads in [1, 2, 3] {
+                var a = px, b = other
+                a.withUnsafeMutableBufferPointer { pa in b.withUnsafeMutableBufferPointer { pb in
+                    let planes = [pa.baseAddress!, pb.baseAddress!]
+                    Filters.streamSeparable(width: w, height: h, channels: 2, kernel: k, threads: threads,
+                                            load: { y, rows in for c in 0..<2 { rows[c].update(from: planes[c] + y * w, count: w) } },
+                                            store: { y, rows in for c in 0..<2 { (planes[c] + y * w).update(from: rows[c], count: w) } })
+                } }
+                XCTAssertEqual(a, direct, "\(w)×\(h) σ \(sigma) streamed on \(threads) threads")
+                XCTAssertEqual(b, Filters.gaussian(Image(width: w, height: h, pixels: other), sigma: sigma).pixels,
+                               "\(w)×\(h) σ \(sigma) second channel streamed on \(threads) threads")
+            }
         }
+    }
+
+    /// Half precision by bit manipulation equals Swift's `Float16` conversions: every half
+    /// decoded, and encoded from every half's value, every midpoint between neighbouring
+    /// halves (ties to even), the floats either side of each midpoint, and a sweep over all
+    /// float bit patterns (NaNs as NaN).
+    func testHalfMatchesFloat16() {
+        func same(_ a: UInt16, _ b: UInt16) -> Bool { a == b || (Float16(bitPattern: a).isNaN && Float16(bitPattern: b).isNaN) }
+        var probes: [Float] = []
+        for bits in 0...UInt16.max {
+            let f = Float(Float16(bitPattern: bits)), d = Half.decode(bits)
+            XCTAssert(f.bitPattern == d.bitPattern || (f.isNaN && d.isNaN), "decode \(bits)")
+            guard f.isFinite else { continue }
+            probes.append(f)
+            let next = Float(Float16(bitPattern: bits).nextUp)
+            if next.isFinite {
+                let mid = f / 2 + next / 2
+                probes += [mid, mid.nextUp, mid.nextDown]
+            }
+        }
+        var bits: UInt32 = 0
+        while true {
+            probes.append(Float(bitPattern: bits))
+            let (next, overflow) = bits.addingReportingOverflow(9973)
+            if overflow { break }
+            bits = next
+        }
+        var wrong = 0
+        for f in probes where !same(Half.encode(f), Float16(f).bitPattern) {
+            wrong += 1
+            if wrong < 5 { XCTFail("encode \(f): \(Half.encode(f)) against \(Float16(f).bitPattern)") }
+        }
+        XCTAssertEqual(wrong, 0)
+        XCTAssertGreaterThan(probes.count, 600_000)
     }
 
     func testGaussianMatchesScipy() {
