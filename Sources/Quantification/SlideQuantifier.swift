@@ -70,9 +70,7 @@ public struct SlideQuantifier: Sendable {
         let fused = plan.level == 0 && (panel.unmixing == .ols || slide.isUnmixed) && halo >= plan.factor - 1
         source.totalLight = fused
         let totalIndex = unmixer.componentCount
-        var signalSums = fused ? [Float](repeating: 0, count: plan.width * plan.height) : []
-        var markerSums = signalSums
-        var excludeSums = plan.excludeComponents.isEmpty ? [] : signalSums
+        var fusedMeans = fused ? TissuePass.Means(plan: plan) : nil
         // The QC picture's samples from level 0 come from the tile pass when it covers the
         // whole slide (no tile skipped), otherwise from a row-by-row read of its level.
         let qcLayout = options.writeQC ? QCImage.Layout(slide: slide, panel: panel) : nil
@@ -84,12 +82,12 @@ public struct SlideQuantifier: Sendable {
         // A separate tissue pass reads its level on every thread; finding the regions in its
         // map is mostly one thread's work, and needs nothing from the nucleus threshold or the
         // QC picture's level: with two threads or more, those are read meanwhile.
-        var sums = fused ? nil : try TissuePass.sums(slide: slide, panel: panel, channelMap: channelMap, pixelSizeUm: px, threads: options.threads)
+        var means = fused ? nil : try TissuePass.means(slide: slide, panel: panel, channelMap: channelMap, pixelSizeUm: px, threads: options.threads)
         if !fused { endPhase("tissue level read") }
         var tissue: TissuePass.Output?
         var threshold: Float = 0
         try runBoth(together: options.threads > 1, {
-            if let s = sums.take() { tissue = try TissuePass.detect(s, slide: slide, panel: panel, pixelSizeUm: px, threads: options.threads) }
+            if let m = means.take() { tissue = try TissuePass.detect(m, slide: slide, panel: panel, pixelSizeUm: px, threads: options.threads) }
         }, {
             threshold = try tiled.estimateThreshold()
             if let qcLayout, !qcFromTiles { qcPlanes = try qcLayout.read(slide: slide, panel: panel, channelMap: channelMap) }
@@ -135,7 +133,7 @@ public struct SlideQuantifier: Sendable {
         StageTimes.shared.reset()   // the tile pass's stages only (slides run one at a time)
         try tiled.run(threshold: threshold, cellExpansionPx: expansionPx, tiles: tiles, map: { tile in
             (StageTimes.measure("measure") { CellMeasurement.measure(tile, components: components, membraneWidthPx: membranePx) },
-             fused ? StageTimes.measure("map sums") { TissuePass.blockSums(plan: plan, core: tile.core, region: tile.region,
+             fused ? StageTimes.measure("map sums") { TissuePass.blockMeans(plan: plan, core: tile.core, region: tile.region,
                                                                             channels: tile.channels, totalIndex: totalIndex) } : [],
              qcFromTiles ? qcLayout!.samples(core: tile.core, region: tile.region, channels: tile.channels) : [])
         }, consume: { records, blocks, samples in
@@ -143,8 +141,8 @@ public struct SlideQuantifier: Sendable {
                 qcPlanes[0][s.index] = s.values.0; qcPlanes[1][s.index] = s.values.1; qcPlanes[2][s.index] = s.values.2
             }
             for b in blocks {
-                signalSums[b.index] = b.signal; markerSums[b.index] = b.marker
-                if !excludeSums.isEmpty { excludeSums[b.index] = b.exclude }
+                fusedMeans!.signal[b.index] = b.signal; fusedMeans!.marker[b.index] = b.marker
+                if !fusedMeans!.exclude.isEmpty { fusedMeans!.exclude[b.index] = b.exclude }
             }
             for r in records {
                 let (mx, my) = plan.pixel(atX: r.x, y: r.y)
@@ -162,9 +160,7 @@ public struct SlideQuantifier: Sendable {
         if let tissue {
             tissueResult = tissue
         } else {
-            tissueResult = try TissuePass.detect(TissuePass.Sums(plan: plan, signal: TissuePass.take(&signalSums),
-                                                                 marker: TissuePass.take(&markerSums), exclude: TissuePass.take(&excludeSums)),
-                                                 slide: slide, panel: panel, pixelSizeUm: px, threads: options.threads)
+            tissueResult = try TissuePass.detect(fusedMeans.take()!, slide: slide, panel: panel, pixelSizeUm: px, threads: options.threads)
             annotate(&tissueResult)
         }
         let map = tissueResult.map

@@ -8,8 +8,8 @@ import Unmixing
 
 /// The low-resolution pass: reads the pyramid level closest to (not coarser than) the panel's
 /// tissue resolution in strips, unmixes it, box-averages to the target resolution, and finds
-/// tissue, tumour and stroma. Memory: two Float planes at the map resolution (three with
-/// `tumorExcludeMarkers`), smoothed in place, plus masks and component labels.
+/// tissue, tumour and stroma. Memory: two half-precision planes at the map resolution (three
+/// with `tumorExcludeMarkers`), smoothed in place, plus masks.
 public enum TissuePass {
     public struct Output: Sendable {
         public var map: RegionMap
@@ -44,6 +44,14 @@ public enum TissuePass {
             return sum
         }
 
+        /// A map pixel's mean from its box sum, as the map stores it (half precision, ±65504 at
+        /// most: a pixel that bright is far above any threshold): the box is f × f level pixels,
+        /// fewer at the right and bottom edges.
+        func mean(_ sum: Float, mapX mx: Int, mapY my: Int) -> UInt16 {
+            let n = min(factor, levelHeight - my * factor) * min(factor, levelWidth - mx * factor)
+            return Half.encode(min(max(sum / Float(n), -65504), 65504))
+        }
+
         /// Map pixel under a level-0 position.
         public func pixel(atX x: Double, y: Double) -> (Int, Int) {
             RegionMap.pixel(atX: x, y: y, width: width, height: height, scale: scale)
@@ -63,23 +71,30 @@ public enum TissuePass {
                     excludeComponents: panel.tissue.tumorExcludeMarkers.compactMap { panel.marker($0).flatMap { panel.componentIndex($0.component) } })
     }
 
-    /// The whole pass on its own: reads the plan's level in strips, unmixes, box-sums, detects.
+    /// The whole pass on its own: reads the plan's level in strips, unmixes, box-averages, detects.
     public static func run(slide: Slide, panel: Panel, channelMap: [Int], pixelSizeUm px0: Double, threads: Int = 1) throws -> Output {
-        try detect(try sums(slide: slide, panel: panel, channelMap: channelMap, pixelSizeUm: px0, threads: threads),
+        try detect(try means(slide: slide, panel: panel, channelMap: channelMap, pixelSizeUm: px0, threads: threads),
                    slide: slide, panel: panel, pixelSizeUm: px0, threads: threads)
     }
 
-    /// A map's box sums (see `detect`); `exclude` is empty without `tumorExcludeMarkers`.
-    public struct Sums: Sendable {
+    /// A map's box means in half precision (`Plan.mean`), row-major; `exclude` is empty
+    /// without `tumorExcludeMarkers`.
+    public struct Means: Sendable {
         public let plan: Plan
-        public var signal: [Float], marker: [Float], exclude: [Float]
-        public init(plan: Plan, signal: [Float], marker: [Float], exclude: [Float]) {
+        public var signal: [UInt16], marker: [UInt16], exclude: [UInt16]
+        public init(plan: Plan, signal: [UInt16], marker: [UInt16], exclude: [UInt16]) {
             self.plan = plan; self.signal = signal; self.marker = marker; self.exclude = exclude
+        }
+
+        /// Zero planes for the plan, filled by the tile pass.
+        public init(plan: Plan) {
+            let zero = [UInt16](repeating: 0, count: plan.width * plan.height)
+            self.init(plan: plan, signal: zero, marker: zero, exclude: plan.excludeComponents.isEmpty ? [] : zero)
         }
     }
 
-    /// Reads the plan's level in strips on `threads` workers, unmixes, and box-sums.
-    public static func sums(slide: Slide, panel: Panel, channelMap: [Int], pixelSizeUm px0: Double, threads: Int = 1) throws -> Sums {
+    /// Reads the plan's level in strips on `threads` workers, unmixes, and box-averages.
+    public static func means(slide: Slide, panel: Panel, channelMap: [Int], pixelSizeUm px0: Double, threads: Int = 1) throws -> Means {
         let p = plan(slide: slide, panel: panel, pixelSizeUm: px0)
         let level = p.level, f = p.factor, mw = p.width
         let lv = slide.levels[level]
@@ -87,9 +102,7 @@ public enum TissuePass {
         var source = UnmixedSource(slide: slide, channelMap: channelMap, unmixer: Unmixer(library: panel.library, method: .ols), level: level)
         source.totalLight = true
         let totalIndex = source.unmixer.componentCount
-        var signal = [Float](repeating: 0, count: p.width * p.height)
-        var marker = [Float](repeating: 0, count: p.width * p.height)
-        var exclude = p.excludeComponents.isEmpty ? [] : marker
+        var planes = Means(plan: p)
         // Strips of whole map rows, decoded and unmixed on `threads` workers; each strip writes
         // only its own map rows. A worker takes all the strips that start in one row of the
         // file's blocks, so two workers do not wait for each other's decoding of the same blocks.
@@ -101,31 +114,34 @@ public enum TissuePass {
         // one row of them per worker and one more for strips that straddle two.
         source = source.caching(window: lv.width, height: blockRows * max(1, min(threads, groups.count)))
         let errors = FirstError()
-        signal.withUnsafeMutableBufferPointer { sig in
-        marker.withUnsafeMutableBufferPointer { mk in
-        exclude.withUnsafeMutableBufferPointer { ex in
+        planes.signal.withUnsafeMutableBufferPointer { sig in
+        planes.marker.withUnsafeMutableBufferPointer { mk in
+        planes.exclude.withUnsafeMutableBufferPointer { ex in
             let next = WorkCounter()
             DispatchQueue.concurrentPerform(iterations: max(1, min(threads, groups.count))) { _ in
                 while let g = next.take(below: groups.count) { for s in groups[g] {
                     let y0 = s * stripRows
                     let h = min(stripRows, lv.height - y0)
-                    let planes: [Image]
-                    do { planes = try source.images(PixelRegion(x: 0, y: y0, width: lv.width, height: h)) } catch { errors.set(error); return }
-                    let total = planes[totalIndex].pixels, tumor = planes[p.tumorComponent].pixels
-                    let excluded = p.excludedSum(planes)
-                    // Each map pixel adds its level pixels row by row, left to right (the
-                    // order `blockSums` adds them in), without a division per pixel.
-                    func add(_ into: UnsafeMutableBufferPointer<Float>, _ from: [Float]) {
-                        from.withUnsafeBufferPointer { src in
+                    let channels: [Image]
+                    do { channels = try source.images(PixelRegion(x: 0, y: y0, width: lv.width, height: h)) } catch { errors.set(error); return }
+                    let total = channels[totalIndex].pixels, tumor = channels[p.tumorComponent].pixels
+                    let excluded = p.excludedSum(channels)
+                    // The strip holds whole map rows: each map pixel adds its level pixels row by
+                    // row, left to right (the order `blockMeans` adds them in), then its mean is stored.
+                    let my0 = y0 / f, rows = (h + f - 1) / f
+                    func add(_ into: UnsafeMutableBufferPointer<UInt16>, _ from: [Float]) {
+                        var sums = [Float](repeating: 0, count: rows * mw)
+                        sums.withUnsafeMutableBufferPointer { d in from.withUnsafeBufferPointer { src in
                             for y in 0..<h {
-                                let s = src.baseAddress! + y * lv.width, d = into.baseAddress! + (y0 + y) / f * mw
+                                let s = src.baseAddress! + y * lv.width, d = d.baseAddress! + y / f * mw
                                 if f == 1 {
                                     for x in 0..<lv.width { d[x] += s[x] }
                                 } else {
                                     for mx in 0..<mw { for x in (mx * f)..<min(mx * f + f, lv.width) { d[mx] += s[x] } }
                                 }
                             }
-                        }
+                        } }
+                        for my in 0..<rows { for mx in 0..<mw { into[(my0 + my) * mw + mx] = p.mean(sums[my * mw + mx], mapX: mx, mapY: my0 + my) } }
                     }
                     add(sig, total); add(mk, tumor)
                     if !excluded.isEmpty { add(ex, excluded) }
@@ -135,20 +151,20 @@ public enum TissuePass {
         }
         }
         try errors.rethrow()
-        return Sums(plan: p, signal: take(&signal), marker: take(&marker), exclude: take(&exclude))
+        return planes
     }
 
-    /// Box sums of one tile's map pixels, for building the map in the tile pass (level 0 only):
-    /// every map pixel whose first level-0 pixel lies in the tile's core, summed over its f × f
-    /// pixels in raster order (the halo supplies those beyond the core), exactly as `run` sums
-    /// them, so the map does not depend on the tiling. `channels` are the tile's unmixed planes,
-    /// the total light at `totalIndex`.
-    public static func blockSums(plan p: Plan, core: PixelRegion, region: PixelRegion, channels: [Image], totalIndex: Int) -> [BlockSum] {
+    /// Box means of one tile's map pixels, for building the map in the tile pass (level 0
+    /// only): every map pixel whose first level-0 pixel lies in the tile's core, summed over its
+    /// f × f pixels in raster order (the halo supplies those beyond the core), exactly as `means`
+    /// sums them, so the map does not depend on the tiling. `channels` are the tile's unmixed
+    /// planes, the total light at `totalIndex`.
+    public static func blockMeans(plan p: Plan, core: PixelRegion, region: PixelRegion, channels: [Image], totalIndex: Int) -> [BlockMean] {
         precondition(p.level == 0)
         let f = p.factor
         let total = channels[totalIndex], tumor = channels[p.tumorComponent]
         let excluded = p.excludedSum(channels)
-        var out: [BlockSum] = []
+        var out: [BlockMean] = []
         let bx0 = (core.x + f - 1) / f, bx1 = (core.x + core.width - 1) / f
         let by0 = (core.y + f - 1) / f, by1 = (core.y + core.height - 1) / f
         guard bx0 <= bx1, by0 <= by1 else { return [] }
@@ -167,44 +183,32 @@ public enum TissuePass {
                         for x in (bx * f)..<x1 { ex += excluded[row + x] }
                     }
                 }
-                out.append(BlockSum(index: by * p.width + bx, signal: sig, marker: mk, exclude: ex))
+                out.append(BlockMean(index: by * p.width + bx, signal: p.mean(sig, mapX: bx, mapY: by), marker: p.mean(mk, mapX: bx, mapY: by),
+                                     exclude: p.mean(ex, mapX: bx, mapY: by)))
             }
         }
         return out
     }
 
-    public struct BlockSum: Sendable {
+    /// A map pixel's means, as `Means` stores them.
+    public struct BlockMean: Sendable {
         public var index: Int
-        public var signal: Float, marker: Float, exclude: Float
+        public var signal: UInt16, marker: UInt16, exclude: UInt16
     }
 
     /// Moves an array out of a variable (leaving it empty), so the callee holds the only
     /// reference and can work on it in place.
-    public static func take(_ a: inout [Float]) -> [Float] {
+    public static func take<T>(_ a: inout [T]) -> [T] {
         let v = a
         a = []
         return v
     }
 
-    /// Means from box sums (each map pixel covers f × f level pixels, fewer at the right and
-    /// bottom edges), then tissue, tumour and stroma. The means and the map's smoothing run on
-    /// `threads` threads (the same map for any count).
-    public static func detect(_ sums: consuming Sums, slide: Slide, panel: Panel, pixelSizeUm px0: Double, threads: Int = 1) throws -> Output {
-        var s = sums
-        let p = s.plan, f = p.factor, mw = p.width, mh = p.height
-        s.signal.withUnsafeMutableBufferPointer { sig in s.marker.withUnsafeMutableBufferPointer { mk in s.exclude.withUnsafeMutableBufferPointer { ex in
-            let parts = max(1, min(threads, mh))
-            DispatchQueue.concurrentPerform(iterations: parts) { k in
-                for my in (k * mh / parts)..<((k + 1) * mh / parts) {
-                    let rows = min(f, p.levelHeight - my * f)
-                    for mx in 0..<mw {
-                        let n = Float(rows * min(f, p.levelWidth - mx * f)), i = my * mw + mx
-                        sig[i] /= n; mk[i] /= n
-                        if ex.count > 0 { ex[i] /= n }
-                    }
-                }
-            }
-        } } }
+    /// Tissue, tumour and stroma from a map's means; the map's smoothing runs on `threads`
+    /// threads (the same map for any count).
+    public static func detect(_ means: consuming Means, slide: Slide, panel: Panel, pixelSizeUm px0: Double, threads: Int = 1) throws -> Output {
+        var s = means
+        let p = s.plan, mw = p.width, mh = p.height
         let t = panel.tissue
         var detector = TissueDetector(sigmaTissueMicrons: t.tissueSigmaMicrons, tissueOtsuFactor: t.tissueOtsuFactor,
                                       minTissueAreaMicrons2: t.minTissueAreaMicrons2, fillHolesBelowMicrons2: t.fillHolesBelowMicrons2,
@@ -213,9 +217,9 @@ public enum TissuePass {
                                       fillTumorHolesBelowMicrons2: t.fillTumorHolesBelowMicrons2,
                                       excludeMarginMicrons: t.tumorExcludeMarginMicrons)
         detector.threads = threads
-        let res = detector.detect(signal: Image(width: mw, height: mh, pixels: take(&s.signal)),
-                                  tumorMarker: Image(width: mw, height: mh, pixels: take(&s.marker)),
-                                  exclude: s.exclude.isEmpty ? nil : Image(width: mw, height: mh, pixels: take(&s.exclude)),
+        let res = detector.detect(signal: HalfImage(width: mw, height: mh, bits: take(&s.signal)),
+                                  tumorMarker: HalfImage(width: mw, height: mh, bits: take(&s.marker)),
+                                  exclude: s.exclude.isEmpty ? nil : HalfImage(width: mw, height: mh, bits: take(&s.exclude)),
                                   mapPixelUm: px0 * p.scale)
         let map = RegionMap(width: mw, height: mh, scale: p.scale, pixelSizeUm: px0, labels: res.labels, tumorScore: res.tumorScore,
                             fullWidth: slide.width, fullHeight: slide.height)

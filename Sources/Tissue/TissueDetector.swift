@@ -61,37 +61,53 @@ public struct TissueDetector: Sendable {
     ///   - signal: total light per map pixel; `tumorMarker`: the tumour marker's abundance;
     ///     `exclude`: the summed abundance of the markers left out of the tumour marker's average.
     ///   - mapPixelUm: µm per map pixel.
-    /// The planes are consumed and smoothed in place: on a 32k slide at 2 µm a map plane is
-    /// 268 MB, so no full-size copy is made that is not needed.
-    public func detect(signal: consuming Image, tumorMarker: consuming Image, exclude: consuming Image? = nil, mapPixelUm: Double) -> Result {
+    /// The planes are half precision and consumed: on a 32k slide at 2 µm a map plane is 67 M
+    /// pixels, so each is smoothed row by row over itself (`Filters.streamSeparable`), in
+    /// `Float`, and no full-size `Float` plane is made.
+    public func detect(signal: consuming HalfImage, tumorMarker: consuming HalfImage, exclude: consuming HalfImage? = nil,
+                       mapPixelUm: Double) -> Result {
         let w = signal.width, h = signal.height, n = w * h
         let pxArea = mapPixelUm * mapPixelUm
         var tissue = Mask(width: w, height: h)
         var tissueT: Float = 0
         var noGlass = false
         do {
-            // Smoothed in the signal's own plane, freed before the components are labelled.
+            // log(1 + signal), smoothed, written over the signal's own plane.
             var smooth = consume signal
-            smooth.pixels.withUnsafeMutableBufferPointer { s in
-                let s = s.baseAddress!
-                inParts(n) { r in for i in r { s[i] = log1p(max(s[i], 0)) } }
+            smooth.bits.withUnsafeMutableBufferPointer { b in
+                let b = b.baseAddress!
+                let sigma = sigmaTissueMicrons / mapPixelUm
+                guard sigma > 0 else {
+                    inParts(n) { r in for i in r { b[i] = Half.encode(log1p(max(Half.decode(b[i]), 0))) } }
+                    return
+                }
+                Filters.streamSeparable(width: w, height: h, channels: 1, kernel: Filters.gaussianKernel(sigma: sigma), threads: threads,
+                                        load: { y, rows in
+                                            let s = b + y * w, d = rows[0]
+                                            for x in 0..<w { d[x] = log1p(max(Half.decode(s[x]), 0)) }
+                                        }, store: { y, rows in
+                                            let d = b + y * w, s = rows[0]
+                                            for x in 0..<w { d[x] = Half.encode(s[x]) }
+                                        })
             }
-            Filters.gaussianInPlace(&smooth, sigma: sigmaTissueMicrons / mapPixelUm, threads: threads)
-            let tLog = Threshold.otsu(smooth.pixels)
+            let tLog = smooth.bits.withUnsafeBufferPointer { b in Threshold.otsu(count: n) { Half.decode(b[$0]) } } ?? 0
             // Glass is dark: when Otsu's lower class is within 4× of the upper one, it is dim tissue
             // (a field or slide covered by tissue), and everything is tissue.
             var lowSum = 0.0, lowN = 0.0, highSum = 0.0, highN = 0.0
-            smooth.pixels.withUnsafeBufferPointer { p in
-                for v in p { if v <= tLog { lowSum += Double(v); lowN += 1 } else { highSum += Double(v); highN += 1 } }
+            smooth.bits.withUnsafeBufferPointer { b in
+                for bits in b {
+                    let v = Half.decode(bits)
+                    if v <= tLog { lowSum += Double(v); lowN += 1 } else { highSum += Double(v); highN += 1 }
+                }
             }
             noGlass = lowN == 0 || highN == 0 || (highSum / highN - lowSum / lowN) < log(4.0)
             // The factor applies in linear units: threshold = factor × (e^t − 1), back to log.
             tissueT = noGlass ? -Float.infinity : log1p(Float(tissueOtsuFactor) * (exp(tLog) - 1))
             let t = tissueT
-            smooth.pixels.withUnsafeBufferPointer { p in
+            smooth.bits.withUnsafeBufferPointer { p in
                 tissue.bits.withUnsafeMutableBufferPointer { m in
                     let p = p.baseAddress!, m = m.baseAddress!
-                    inParts(n) { r in for i in r { m[i] = p[i] > t } }
+                    inParts(n) { r in for i in r { m[i] = Half.decode(p[i]) > t } }
                 }
             }
         }
@@ -100,41 +116,46 @@ public struct TissueDetector: Sendable {
 
         // The tumour marker is averaged over tissue only, leaving out glass (which would dim
         // nests at the tissue's border) and, when given, the excluded markers' cells:
-        // G∗(marker·w) / G∗(w).
-        var marker = tumorMarker
-        let sigma = sigmaTumorMicrons / mapPixelUm
+        // G∗(marker·w) / G∗(w), both smoothed in one stream and the ratio written over the
+        // marker's plane.
+        var marker = consume tumorMarker
         var excluded: Mask?
         if let ex = exclude.take() {
             let t = Self.otsu(ex, over: tissue)
             var x = Mask(width: w, height: h)
-            tissue.bits.withUnsafeBufferPointer { ts in ex.pixels.withUnsafeBufferPointer { e in x.bits.withUnsafeMutableBufferPointer { xb in
+            tissue.bits.withUnsafeBufferPointer { ts in ex.bits.withUnsafeBufferPointer { e in x.bits.withUnsafeMutableBufferPointer { xb in
                 let ts = ts.baseAddress!, e = e.baseAddress!, xb = xb.baseAddress!
-                inParts(n) { r in for i in r { xb[i] = ts[i] && e[i] > t } }
+                inParts(n) { r in for i in r { xb[i] = ts[i] && Half.decode(e[i]) > t } }
             } } }
             excluded = Morphology.dilate(x, radius: excludeMarginMicrons / mapPixelUm)
         }
-        // Made once the exclusion plane is freed: one map plane less at the peak. Weight 1 on
-        // tissue outside the excluded cells' pixels.
-        var weight = Image(width: w, height: h)
-        tissue.bits.withUnsafeBufferPointer { ts in weight.pixels.withUnsafeMutableBufferPointer { wt in marker.pixels.withUnsafeMutableBufferPointer { mk in
-            let ts = ts.baseAddress!, wt = wt.baseAddress!, mk = mk.baseAddress!
-            if let excluded {
-                excluded.bits.withUnsafeBufferPointer { xb in
-                    let xb = xb.baseAddress!
-                    inParts(n) { r in for i in r { wt[i] = ts[i] && !xb[i] ? 1 : 0; mk[i] *= wt[i] } }
-                }
-            } else {
-                inParts(n) { r in for i in r { wt[i] = ts[i] ? 1 : 0; mk[i] *= wt[i] } }
-            }
-        } } }
+        // Weight 1 on tissue outside the excluded cells' pixels.
+        var weight = tissue
+        if let excluded {
+            weight.bits.withUnsafeMutableBufferPointer { wt in excluded.bits.withUnsafeBufferPointer { xb in
+                let wt = wt.baseAddress!, xb = xb.baseAddress!
+                inParts(n) { r in for i in r where xb[i] { wt[i] = false } }
+            } }
+        }
         excluded = nil
-        Filters.gaussianInPlace(&marker, sigma: sigma, threads: threads)
-        Filters.gaussianInPlace(&weight, sigma: sigma, threads: threads)
-        weight.pixels.withUnsafeBufferPointer { wt in marker.pixels.withUnsafeMutableBufferPointer { mk in
-            let wt = wt.baseAddress!, mk = mk.baseAddress!
-            inParts(n) { r in for i in r { mk[i] = wt[i] > 1e-3 ? mk[i] / wt[i] : 0 } }
+        marker.bits.withUnsafeMutableBufferPointer { mk in weight.bits.withUnsafeBufferPointer { wt in
+            let mk = mk.baseAddress!, wt = wt.baseAddress!
+            let sigma = sigmaTumorMicrons / mapPixelUm
+            func ratio(_ a: Float, _ b: Float) -> UInt16 { Half.encode(b > 1e-3 ? a / b : 0) }
+            guard sigma > 0 else {
+                inParts(n) { r in for i in r { mk[i] = ratio(wt[i] ? Half.decode(mk[i]) : 0, wt[i] ? 1 : 0) } }
+                return
+            }
+            Filters.streamSeparable(width: w, height: h, channels: 2, kernel: Filters.gaussianKernel(sigma: sigma), threads: threads,
+                                    load: { y, rows in
+                                        let m = mk + y * w, v = wt + y * w, a = rows[0], b = rows[1]
+                                        for x in 0..<w { b[x] = v[x] ? 1 : 0; a[x] = Half.decode(m[x]) * b[x] }
+                                    }, store: { y, rows in
+                                        let m = mk + y * w, a = rows[0], b = rows[1]
+                                        for x in 0..<w { m[x] = ratio(a[x], b[x]) }
+                                    })
         } }
-        weight.pixels = []
+        weight = Mask(width: 0, height: 0)
         let tumorT: Float
         if let fixed = tumorThreshold {
             tumorT = Float(fixed)
@@ -143,8 +164,8 @@ public struct TissueDetector: Sendable {
             // puts the edge where the smoothed signal falls to that fraction of the nests' level.
             let otsu = Self.otsu(marker, over: tissue)
             var nests: [Float] = []
-            marker.pixels.withUnsafeBufferPointer { mk in tissue.bits.withUnsafeBufferPointer { ts in
-                for i in 0..<n where ts[i] && mk[i] > otsu { nests.append(mk[i]) }
+            marker.bits.withUnsafeBufferPointer { mk in tissue.bits.withUnsafeBufferPointer { ts in
+                for i in 0..<n where ts[i] { let v = Half.decode(mk[i]); if v > otsu { nests.append(v) } }
             } }
             tumorT = Threshold.quantile(consuming: &nests, 0.5) * Float(tumorEdgeFraction)
         }
@@ -153,13 +174,14 @@ public struct TissueDetector: Sendable {
         // (A fixed threshold of 0 or less: 255 above it, 0 elsewhere.)
         var score = [UInt8](repeating: 0, count: n)
         let toScore = 100 / tumorT
-        marker.pixels.withUnsafeBufferPointer { mk in tissue.bits.withUnsafeBufferPointer { ts in
+        marker.bits.withUnsafeBufferPointer { mk in tissue.bits.withUnsafeBufferPointer { ts in
         tumor.bits.withUnsafeMutableBufferPointer { tm in score.withUnsafeMutableBufferPointer { sc in
             let mk = mk.baseAddress!, ts = ts.baseAddress!, tm = tm.baseAddress!, sc = sc.baseAddress!
             inParts(n) { r in
                 for i in r {
-                    tm[i] = ts[i] && mk[i] > tumorT
-                    sc[i] = tumorT > 0 ? UInt8(min(255, max(0, (mk[i] * toScore).rounded()))) : mk[i] > tumorT ? 255 : 0
+                    let v = Half.decode(mk[i])
+                    tm[i] = ts[i] && v > tumorT
+                    sc[i] = tumorT > 0 ? UInt8(min(255, max(0, (v * toScore).rounded()))) : v > tumorT ? 255 : 0
                 }
             }
         } } } }
@@ -183,9 +205,9 @@ public struct TissueDetector: Sendable {
     }
 
     /// Otsu's threshold of the pixels inside a mask (+∞ when it is empty), without copying them.
-    static func otsu(_ img: Image, over mask: Mask) -> Float {
-        img.pixels.withUnsafeBufferPointer { v in
-            mask.bits.withUnsafeBufferPointer { m in Threshold.otsu(v, inside: m) ?? .infinity }
+    static func otsu(_ img: HalfImage, over mask: Mask) -> Float {
+        img.bits.withUnsafeBufferPointer { v in
+            mask.bits.withUnsafeBufferPointer { m in Threshold.otsu(count: v.count, inside: m) { Half.decode(v[$0]) } ?? .infinity }
         }
     }
 }

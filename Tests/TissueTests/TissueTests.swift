@@ -11,7 +11,7 @@ final class TissueTests: XCTestCase {
         let w = 64, h = 64
         var signal = Image(width: w, height: h, value: 2), marker = Image(width: w, height: h)
         for y in 16..<48 { for x in 16..<48 { signal[x, y] = 200; if x < 32 { marker[x, y] = 100 } } }
-        let r = detector.detect(signal: signal, tumorMarker: marker, mapPixelUm: 1)
+        let r = detector.detect(signal: HalfImage(signal), tumorMarker: HalfImage(marker), mapPixelUm: 1)
         let map = RegionMap(width: w, height: h, scale: 1, pixelSizeUm: 1, labels: r.labels, fullWidth: w, fullHeight: h)
         // 32×32 µm of tissue = 1024 µm² = 0.001024 mm²; tumour half of it (± one smoothed column).
         XCTAssertEqual(map.areaMm2(RegionMap.tumor) + map.areaMm2(RegionMap.stroma), 0.001024, accuracy: 0.0001)
@@ -24,7 +24,7 @@ final class TissueTests: XCTestCase {
         let w = 64, h = 64
         var signal = Image(width: w, height: h, value: 100), marker = Image(width: w, height: h)
         for y in 0..<h { for x in 0..<32 { signal[x, y] = 250; marker[x, y] = 100 } }
-        let r = detector.detect(signal: signal, tumorMarker: marker, mapPixelUm: 1)
+        let r = detector.detect(signal: HalfImage(signal), tumorMarker: HalfImage(marker), mapPixelUm: 1)
         XCTAssertFalse(r.labels.contains(RegionMap.background))
     }
 
@@ -48,11 +48,11 @@ final class TissueTests: XCTestCase {
         for y in 0..<h { for x in 0..<32 { marker[x, y] = 100 } }
         for y in 29..<35 { for x in 26..<32 { marker[x, y] = 0; exclude[x, y] = 50 } }
         let count = { (labels: [UInt8]) in labels.filter { $0 == RegionMap.tumor }.count }
-        let plain = detector.detect(signal: signal, tumorMarker: marker, mapPixelUm: 1)
+        let plain = detector.detect(signal: HalfImage(signal), tumorMarker: HalfImage(marker), mapPixelUm: 1)
         XCTAssertEqual(plain.tumorThreshold, 45, accuracy: 0.01)
         XCTAssertEqual(plain.labels[31 * w + 28], RegionMap.stroma)
         XCTAssertEqual(count(plain.labels), 2018, accuracy: 3)
-        let excluded = detector.detect(signal: signal, tumorMarker: marker, exclude: exclude, mapPixelUm: 1)
+        let excluded = detector.detect(signal: HalfImage(signal), tumorMarker: HalfImage(marker), exclude: HalfImage(exclude), mapPixelUm: 1)
         XCTAssertEqual(excluded.tumorThreshold, 45, accuracy: 0.01)
         XCTAssertEqual(excluded.labels[31 * w + 28], RegionMap.tumor)
         XCTAssertEqual(excluded.labels[32 * w + 30], RegionMap.stroma)
@@ -78,7 +78,7 @@ final class TissueTests: XCTestCase {
             TissueDetector(sigmaTissueMicrons: 1, tissueOtsuFactor: 1, minTissueAreaMicrons2: 16, fillHolesBelowMicrons2: 16,
                            sigmaTumorMicrons: 2, tumorThreshold: 45, tumorEdgeFraction: 0.45, minTumorAreaMicrons2: 16,
                            fillTumorHolesBelowMicrons2: fill)
-                .detect(signal: signal, tumorMarker: marker, mapPixelUm: 1)
+                .detect(signal: HalfImage(signal), tumorMarker: HalfImage(marker), mapPixelUm: 1)
         }
         let plain = detect(fill: 0), filled = detect(fill: 100)
         XCTAssertEqual(plain.labels[10 * w + 14], RegionMap.stroma)
