@@ -1,3 +1,4 @@
+import CMalloc
 import Dispatch
 import Foundation
 import Imaging
@@ -217,6 +218,9 @@ public enum TissuePass {
                                       fillTumorHolesBelowMicrons2: t.fillTumorHolesBelowMicrons2,
                                       excludeMarginMicrons: t.tumorExcludeMarginMicrons)
         detector.threads = threads
+        #if canImport(Glibc)
+        detector.planeFreed = { malloc_trim(0) }
+        #endif
         let res = detector.detect(signal: HalfImage(width: mw, height: mh, bits: take(&s.signal)),
                                   tumorMarker: HalfImage(width: mw, height: mh, bits: take(&s.marker)),
                                   exclude: s.exclude.isEmpty ? nil : HalfImage(width: mw, height: mh, bits: take(&s.exclude)),
