@@ -4,14 +4,6 @@ import Foundation
 /// Linear and rank filters over `Image`, separable where the mathematics allows.
 /// Borders use mirror reflection (`d c b a | a b c d`), scipy.ndimage's default "reflect".
 public enum Filters {
-    /// line[i] = src[reflect(i − r, n)] for i < n + 2r: a straight copy in the middle, the
-    /// reflection (an integer division) only for the 2r padding samples.
-    @inline(__always) static func padReflected<T>(_ line: UnsafeMutablePointer<T>, _ src: UnsafePointer<T>, _ n: Int, _ r: Int) {
-        for i in 0..<min(r, n + 2 * r) { line[i] = src[reflect(i - r, n)] }
-        (line + r).update(from: src, count: n)
-        for i in (r + n)..<(n + 2 * r) { line[i] = src[reflect(i - r, n)] }
-    }
-
     @inline(__always) static func reflect(_ i: Int, _ n: Int) -> Int {
         if n == 1 { return 0 }
         var i = i
@@ -63,49 +55,14 @@ public enum Filters {
         separableInPlace(p, width: w, height: h, kernel: gaussianKernel(sigma: sigma), threads: threads)
     }
 
-    /// The separable convolution, in place: beyond the plane it holds, per thread, one padded
-    /// row and the last r + 1 rows of its strip of the row-filtered plane (r the kernel radius).
-    /// With `rowsFrom`, the row pass reads that plane's rows instead (and fills all of `p`).
+    /// The separable convolution, in place (`streamSeparable` over the plane itself). With
+    /// `rowsFrom`, it reads that plane's rows instead (and fills all of `p`).
     static func separableInPlace(_ p: UnsafeMutablePointer<Float>, width w: Int, height h: Int, kernel: [Float], threads: Int = 1,
                                  rowsFrom source: UnsafePointer<Float>? = nil) {
-        guard w > 0, h > 0 else { return }
-        let r = kernel.count / 2
-        // Strips of at least 64 rows / 256 columns, so small planes stay on one thread.
-        let rowParts = max(1, min(threads, h / 64)), colParts = max(1, min(threads, w / 256))
-        kernel.withUnsafeBufferPointer { kb in
-            let k = kb.baseAddress!, n = kb.count
-            // Rows: each output is k0·line[x] + k1·line[x + 1] + … over the padded row.
-            DispatchQueue.concurrentPerform(iterations: rowParts) { part in
-                let line = UnsafeMutablePointer<Float>.allocate(capacity: w + 2 * r)
-                defer { line.deallocate() }
-                for y in (part * h / rowParts)..<((part + 1) * h / rowParts) {
-                    let row = p + y * w
-                    padReflected(line, source.map { $0 + y * w } ?? UnsafePointer(row), w, r)
-                    addTaps(row, count: w, start: true, k, taps: n) { UnsafePointer(line + $0) }
-                }
-            }
-            // Columns, in strips of columns [x0, x1), row by row so memory is walked
-            // contiguously: row y reads rows reflect(y − r … y + r); those above y have been
-            // overwritten already, so their row-filtered values are kept in a ring of r + 1 rows.
-            DispatchQueue.concurrentPerform(iterations: colParts) { part in
-                let x0 = part * w / colParts, sw = (part + 1) * w / colParts - x0
-                let ringRows = r + 1
-                let ring = UnsafeMutablePointer<Float>.allocate(capacity: ringRows * sw)
-                let out = UnsafeMutablePointer<Float>.allocate(capacity: sw)
-                defer { ring.deallocate(); out.deallocate() }
-                let q = p + x0
-                for y in 0..<h {
-                    out.update(repeating: 0, count: sw)
-                    addTaps(out, count: sw, start: false, k, taps: n) { j in
-                        let sy = reflect(y + j - r, h)
-                        // Rows below y are untouched; y and the r rows above it are in the ring.
-                        return sy > y ? UnsafePointer(q + sy * w) : UnsafePointer(sy == y ? q + y * w : ring + (sy % ringRows) * sw)
-                    }
-                    (ring + (y % ringRows) * sw).update(from: q + y * w, count: sw)
-                    (q + y * w).update(from: out, count: sw)
-                }
-            }
-        }
+        let from = source ?? UnsafePointer(p)
+        streamSeparable(width: w, height: h, channels: 1, kernel: kernel, threads: threads,
+                        load: { y, rows in rows[0].update(from: from + y * w, count: w) },
+                        store: { y, rows in (p + y * w).update(from: rows[0], count: w) })
     }
 
     /// d[x] = (start ? 0 : d[x]) + k[0]·s(0)[x] + k[1]·s(1)[x] + … for `taps` taps, added left to
@@ -178,23 +135,27 @@ public enum Filters {
         defer { side.forEach { $0.deallocate() } }
         kernel.withUnsafeBufferPointer { kb in
             let k = kb.baseAddress!
-            /// Loads row y into `raw` and row-filters channel c into `into(c)`.
-            func loadFiltered(_ y: Int, _ raw: [UnsafeMutablePointer<Float>], _ line: UnsafeMutablePointer<Float>,
+            /// Loads row y into the middle of each channel's padded line, pads it by reflection,
+            /// and row-filters channel c into `into(c)`.
+            func loadFiltered(_ y: Int, _ lines: [UnsafeMutablePointer<Float>], _ middles: [UnsafeMutablePointer<Float>],
                               into: (Int) -> UnsafeMutablePointer<Float>) {
-                load(y, raw)
+                load(y, middles)
                 for c in 0..<channels {
-                    padReflected(line, UnsafePointer(raw[c]), w, r)
+                    let line = lines[c]
+                    if w > r {
+                        for i in 0..<r { line[i] = line[2 * r - 1 - i]; line[r + w + i] = line[r + w - 1 - i] }
+                    } else {
+                        for i in 0..<r { line[i] = line[r + reflect(i - r, w)]; line[r + w + i] = line[r + reflect(w + i, w)] }
+                    }
                     addTaps(into(c), count: w, start: true, k, taps: taps) { UnsafePointer(line + $0) }
                 }
             }
-            func buffers() -> ([UnsafeMutablePointer<Float>], UnsafeMutablePointer<Float>) {
-                ((0..<channels).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: w) }, .allocate(capacity: w + 2 * r))
-            }
+            func lines() -> [UnsafeMutablePointer<Float>] { (0..<channels).map { _ in .allocate(capacity: w + 2 * r) } }
             // Every band's rows from other bands, before any band stores.
             DispatchQueue.concurrentPerform(iterations: parts) { b in
-                let (raw, line) = buffers()
-                defer { raw.forEach { $0.deallocate() }; line.deallocate() }
-                for (i, y) in outside[b].enumerated() { loadFiltered(y, raw, line) { side[b] + (i * channels + $0) * w } }
+                let line = lines(), middle = line.map { $0 + r }
+                defer { line.forEach { $0.deallocate() } }
+                for (i, y) in outside[b].enumerated() { loadFiltered(y, line, middle) { side[b] + (i * channels + $0) * w } }
             }
             DispatchQueue.concurrentPerform(iterations: parts) { b in
                 let (y0, y1) = bands[b]
@@ -202,31 +163,45 @@ public enum Filters {
                 let ring = UnsafeMutablePointer<Float>.allocate(capacity: ringRows * channels * w)
                 var held = [Int](repeating: -1, count: ringRows)
                 let out = (0..<channels).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: w) }
-                let (raw, line) = buffers()
-                defer { ring.deallocate(); out.forEach { $0.deallocate() }; raw.forEach { $0.deallocate() }; line.deallocate() }
-                var rowsOf = [UnsafePointer<Float>](repeating: UnsafePointer(ring), count: taps * channels)
+                let stored = out.map { UnsafePointer($0) }
+                let line = lines(), middle = line.map { $0 + r }
+                let rowsOf = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: taps * channels)
+                defer { ring.deallocate(); rowsOf.deallocate(); out.forEach { $0.deallocate() }; line.forEach { $0.deallocate() } }
                 for y in y0..<y1 {
-                    for j in 0..<taps {
-                        let s = reflect(y + j - r, h)
-                        if s >= y0 && s < y1 {
-                            // The rows one output reaches are within r of it: distinct slots.
-                            let slot = (s - y0) % ringRows
-                            if held[slot] != s {
-                                loadFiltered(s, raw, line) { ring + ($0 * ringRows + slot) * w }
-                                held[slot] = s
+                    if y - r >= y0 && y + r < y1 {
+                        // Inside the band, away from the plane's edges: one new row enters the
+                        // ring, and the taps are the ring's rows in order from y − r.
+                        let slot = (y + r - y0) % ringRows
+                        if held[slot] != y + r {
+                            loadFiltered(y + r, line, middle) { ring + ($0 * ringRows + slot) * w }
+                            held[slot] = y + r
+                        }
+                        var t = (y - r - y0) % ringRows
+                        for j in 0..<taps {
+                            for c in 0..<channels { rowsOf[c * taps + j] = UnsafePointer(ring + (c * ringRows + t) * w) }
+                            t = t + 1 == ringRows ? 0 : t + 1
+                        }
+                    } else {
+                        for j in 0..<taps {
+                            let s = reflect(y + j - r, h)
+                            if s >= y0 && s < y1 {
+                                // The rows one output reaches are within r of it: distinct slots.
+                                let slot = (s - y0) % ringRows
+                                if held[slot] != s {
+                                    loadFiltered(s, line, middle) { ring + ($0 * ringRows + slot) * w }
+                                    held[slot] = s
+                                }
+                                for c in 0..<channels { rowsOf[c * taps + j] = UnsafePointer(ring + (c * ringRows + slot) * w) }
+                            } else {
+                                let i = outside[b].firstIndex(of: s)!
+                                for c in 0..<channels { rowsOf[c * taps + j] = UnsafePointer(side[b] + (i * channels + c) * w) }
                             }
-                            for c in 0..<channels { rowsOf[c * taps + j] = UnsafePointer(ring + (c * ringRows + slot) * w) }
-                        } else {
-                            let i = outside[b].firstIndex(of: s)!
-                            for c in 0..<channels { rowsOf[c * taps + j] = UnsafePointer(side[b] + (i * channels + c) * w) }
                         }
                     }
                     for c in 0..<channels {
-                        rowsOf.withUnsafeBufferPointer { p in
-                            addTaps(out[c], count: w, start: true, k, taps: taps) { p[c * taps + $0] }
-                        }
+                        addTaps(out[c], count: w, start: true, k, taps: taps) { rowsOf[c * taps + $0] }
                     }
-                    store(y, out.map { UnsafePointer($0) })
+                    store(y, stored)
                 }
             }
         }
