@@ -78,22 +78,25 @@ public struct TissueDetector: Sendable {
         do {
             // log(1 + signal), smoothed, written over the signal's own plane.
             var smooth = consume signal
-            smooth.bits.withUnsafeMutableBufferPointer { b in
-                let b = b.baseAddress!
+            // log(1 + max(v, 0)) of every half, once: the same numbers as per pixel, without a
+            // log1p for each of a 32k slide's 67 M map pixels.
+            let logOf = (0...UInt16.max).map { log1p(max(Half.decode($0), 0)) }
+            smooth.bits.withUnsafeMutableBufferPointer { b in logOf.withUnsafeBufferPointer { logOf in
+                let b = b.baseAddress!, logOf = logOf.baseAddress!
                 let sigma = sigmaTissueMicrons / mapPixelUm
                 guard sigma > 0 else {
-                    inParts(n) { r in for i in r { b[i] = Half.encode(log1p(max(Half.decode(b[i]), 0))) } }
+                    inParts(n) { r in for i in r { b[i] = Half.encode(logOf[Int(b[i])]) } }
                     return
                 }
                 Filters.streamSeparable(width: w, height: h, channels: 1, kernel: Filters.gaussianKernel(sigma: sigma), threads: threads,
                                         load: { y, rows in
                                             let s = b + y * w, d = rows[0]
-                                            for x in 0..<w { d[x] = log1p(max(Half.decode(s[x]), 0)) }
+                                            for x in 0..<w { d[x] = logOf[Int(s[x])] }
                                         }, store: { y, rows in
                                             let d = b + y * w, s = rows[0]
                                             for x in 0..<w { d[x] = Half.encode(s[x]) }
                                         })
-            }
+            } }
             let tLog = smooth.bits.withUnsafeBufferPointer { b in Threshold.otsu(count: n) { Half.decode(b[$0]) } } ?? 0
             // Glass is dark: when Otsu's lower class is within 4× of the upper one, it is dim tissue
             // (a field or slide covered by tissue), and everything is tissue.
