@@ -259,6 +259,57 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(results[0].cells, results[1].cells)
     }
 
+    /// The separate tissue pass reads its level in chunks of ~1024 columns and strips of ~64
+    /// rows, the tile pass in tiles: with 3-px boxes (1.5 µm map pixels at 0.5 µm), a slide 2600
+    /// px wide (chunks of 1023, 1023 and 554 columns, strips of 63 rows, boxes cut at the right
+    /// and bottom edges) gets the same halves for every map pixel from both.
+    func testTissueMeansDoNotDependOnHowTheLevelIsCut() throws {
+        // A simulated slide's level 0, written again without its pyramid (so the map is made
+        // from level 0 in 3-px boxes).
+        let dir = Self.tmp()
+        var d = SlideDesign(); d.width = 2600; d.height = 200; d.seed = 34
+        var sim = SlideSimulator(panel: Self.panel, design: d); sim.writeMasks = false
+        _ = try sim.write(id: "P03_A", to: dir, flavour: .ome)
+        let simulated = try Slide(path: dir.appendingPathComponent("slides/P03_A.ome.tif").path)
+        let path = dir.appendingPathComponent("flat.ome.tif").path
+        let writer = try OMETIFFWriter(path: path, spec: ImageSpec(width: 2600, height: 200, channelNames: simulated.channels.map(\.name),
+                                                                   sampleType: .uint16, pixelSizeUm: 0.5, tileSize: 512, levels: 1))
+        for c in simulated.channels.indices {
+            var plane = [Float](repeating: 0, count: 2600 * 200)
+            try plane.withUnsafeMutableBufferPointer { try simulated.read(channels: [c], region: PixelRegion(x: 0, y: 0, width: 2600, height: 200), into: [$0]) }
+            try writer.write(channel: c, plane: plane)
+        }
+        try writer.finish()
+        let slide = try Slide(path: path)
+        XCTAssertEqual(slide.levels.count, 1)
+        var panel = Self.panel
+        panel.tissue.resolutionMicrons = 1.5
+        let channelMap = try panel.channelMap(for: slide)
+        let means = try TissuePass.means(slide: slide, panel: panel, channelMap: channelMap, pixelSizeUm: 0.5, threads: 2)
+        XCTAssertEqual(means.plan.factor, 3)
+        XCTAssertEqual(means.plan.width, 867)
+        XCTAssertEqual(means.plan.height, 67)
+        XCTAssertFalse(means.exclude.isEmpty)
+        var source = UnmixedSource(slide: slide, channelMap: channelMap, unmixer: Unmixer(library: panel.library, method: .ols))
+        source.totalLight = true
+        var fromTiles = TissuePass.Means(plan: means.plan)
+        for y in stride(from: 0, to: 200, by: 90) {
+            for x in stride(from: 0, to: 2600, by: 700) {
+                let core = PixelRegion(x: x, y: y, width: min(700, 2600 - x), height: min(90, 200 - y))
+                let region = PixelRegion(x: core.x, y: core.y, width: min(core.width + 2, 2600 - core.x), height: min(core.height + 2, 200 - core.y))
+                for b in TissuePass.blockMeans(plan: means.plan, core: core, region: region, channels: try source.images(region),
+                                               totalIndex: source.unmixer.componentCount) {
+                    fromTiles.signal[b.index] = b.signal; fromTiles.marker[b.index] = b.marker; fromTiles.exclude[b.index] = b.exclude
+                }
+            }
+        }
+        func differing(_ a: [UInt16], _ b: [UInt16]) -> Int { a.count == b.count ? zip(a, b).filter { $0 != $1 }.count : -1 }
+        XCTAssertEqual(differing(means.signal, fromTiles.signal), 0, "map pixels whose total light differs")
+        XCTAssertEqual(differing(means.marker, fromTiles.marker), 0, "map pixels whose tumour marker differs")
+        XCTAssertEqual(differing(means.exclude, fromTiles.exclude), 0, "map pixels whose excluded markers differ")
+        XCTAssertGreaterThan(Set(means.marker).count, 1000)
+    }
+
     /// The QC picture's samples taken tile by tile (as the tile pass hands them over) equal
     /// the row-by-row read of the level, at a step of 2 px; and the picture written by the
     /// tile pass is the same file for any tiling and thread count.
