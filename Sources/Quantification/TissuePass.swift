@@ -204,7 +204,7 @@ public enum TissuePass {
 
     /// Moves an array out of a variable (leaving it empty), so the callee holds the only
     /// reference and can work on it in place.
-    public static func take<T>(_ a: inout [T]) -> [T] {
+    static func take<T>(_ a: inout [T]) -> [T] {
         let v = a
         a = []
         return v
