@@ -16,6 +16,10 @@ mkdir -p "$W"
 peak() { grep "Maximum resident" "$1" | awk '{printf "%.0f MB", $6/1024}'; }
 secs() { grep "Elapsed (wall" "$1" | awk '{n=split($8,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}'; }
 mpx() { python3 -c "print(f'{$1*$1/1e6/$2:.1f}')"; }
+# CPU time the hypervisor gave to others while this VM's CPUs wanted it (/proc/stat "steal",
+# seconds, all CPUs): a run that loses some is slower for reasons not its own.
+steal() { awk '/^cpu /{printf "%.2f", $9 / 100}' /proc/stat; }
+since() { python3 -c "print(f'{$(steal) - $1:.2f}')"; }
 
 echo "# mifq benchmarks — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"
 own_slides() {
@@ -61,8 +65,9 @@ stages() { grep -E "^stages " "$1" | sed "s/^stages (CPU s over all workers): //
 for t in 1 2; do
   rm -rf "$W/q$t"
   cat "$SLIDE" > /dev/null   # this VM drops idle page cache: time every run from memory
+  st=$(steal)
   MIFQ_TIMING=1 /usr/bin/time -v "$MIFQ" quantify "$SLIDE" --panel panels/escc-opal7.json --out "$W/q$t" --threads $t --no-cells --quiet 2> "$W/q$t.time" >/dev/null
-  s=$(secs "$W/q$t.time"); echo "  $t thread(s): $s s, $(mpx $S $s) Mpx/s, peak RSS $(peak "$W/q$t.time")   [$(phases "$W/q$t.time")]"
+  s=$(secs "$W/q$t.time"); echo "  $t thread(s): $s s, $(mpx $S $s) Mpx/s, peak RSS $(peak "$W/q$t.time"), VM steal $(since $st) s   [$(phases "$W/q$t.time")]"
   echo "    tile pass by stage, CPU seconds summed over the workers: $(stages "$W/q$t.time" "$S")"
   echo "    segmentation by step: $(stages "$W/q$t.time" "$S" steps)"
 done
@@ -71,8 +76,10 @@ done
 cat "$SLIDE" > /dev/null
 rm -rf "$W/qa" "$W/qb"
 "$MIFQ" quantify "$SLIDE" --panel panels/escc-opal7.json --out "$W/qa" --threads 1 --no-cells --quiet 2>/dev/null >/dev/null &
+st=$(steal)
 /usr/bin/time -v "$MIFQ" quantify "$SLIDE" --panel panels/escc-opal7.json --out "$W/qb" --threads 1 --no-cells --quiet 2> "$W/qpair.time" >/dev/null
 wait
+echo "  (two one-thread runs at once: VM steal $(since $st) s)"
 rm -rf "$W/small"
 "$MIFQ" simulate --out "$W/small" --patients 1 --size 4096x4096 --threads 2 --no-masks --quiet >/dev/null
 for t in 1 2; do
@@ -107,9 +114,10 @@ if [ -n "${BIG:-}" ]; then
   # slide is (the write-back otherwise overlapped the quantify run: 83.5 s instead of 66 s).
   sync; cat "$W/big/slides/P001_S1.ome.tif" > /dev/null
   rm -rf "$W/qbig"
+  st=$(steal)
   MIFQ_TIMING=1 /usr/bin/time -v "$MIFQ" quantify "$W/big/slides/P001_S1.ome.tif" --panel panels/escc-opal7.json --out "$W/qbig" --threads 2 --no-cells --quiet 2> "$W/qbig.time" >/dev/null
   b=$(secs "$W/qbig.time"); s2=$(secs "$W/q2.time")
-  echo "  ${BIG}²: $b s, $(mpx $BIG $b) Mpx/s, peak RSS $(peak "$W/qbig.time")   [$(phases "$W/qbig.time")]"
+  echo "  ${BIG}²: $b s, $(mpx $BIG $b) Mpx/s, peak RSS $(peak "$W/qbig.time"), VM steal $(since $st) s   [$(phases "$W/qbig.time")]"
   echo "    tile pass by stage: $(stages "$W/qbig.time" "$BIG")"
   echo "  time ratio to ${S}²: $(python3 -c "print(f'{$b/$s2:.2f}')") (area ratio $(python3 -c "print(f'{($BIG/$S)**2:.0f}')"))"
 fi
