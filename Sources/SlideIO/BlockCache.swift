@@ -38,9 +38,10 @@ public final class BlockCache: @unchecked Sendable {
     public init(capacity: Int) { self.capacity = max(0, capacity) }
 
     /// The block `key`, decoded by `decode` into a buffer of `size` bytes unless it is cached
-    /// or being decoded by another thread (then this one waits for it). A failed decode is not
-    /// cached: the error goes to this caller, and a waiting thread tries for itself.
-    func block(_ key: Key, size: Int, decode: (UnsafeMutableRawPointer) throws -> Void) throws -> Block {
+    /// or being decoded by another thread: then this one waits for it, or with `wait` false
+    /// returns nil at once (the caller has other blocks to read meanwhile). A failed decode is
+    /// not cached: the error goes to this caller, and a waiting thread tries for itself.
+    func block(_ key: Key, size: Int, wait: Bool = true, decode: (UnsafeMutableRawPointer) throws -> Void) throws -> Block? {
         cond.lock()
         while true {
             if let e = entries[key] {
@@ -51,6 +52,7 @@ public final class BlockCache: @unchecked Sendable {
                 return e.block
             }
             if !decoding.contains(key) { break }
+            guard wait else { cond.unlock(); return nil }
             cond.wait()
         }
         decoding.insert(key)

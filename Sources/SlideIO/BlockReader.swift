@@ -56,36 +56,47 @@ struct BlockReader {
         defer { scratch?.deallocate() }
         let spp = samplesPerBlockPixel
         let type = directory.sampleType ?? .float32
-        var by = (region.y / bh) * bh
-        while by < region.y + region.height {
-            var bx = (region.x / bw) * bw
-            while bx < region.x + region.width {
-                let index = blockIndex(x: bx, y: by, sample: separateSample)
-                var cached: BlockCache.Block? = nil
-                if let cache {
-                    cached = try cache.block(BlockCache.Key(directory: directory.offset, block: index), size: size) {
-                        try decode(index, into: $0, size: size)
-                    }
-                } else {
-                    try decode(index, into: scratch!, size: size)
+        /// Copies the part of block (bx, by) inside the region into the targets.
+        func copy(_ bx: Int, _ by: Int, from data: UnsafeRawPointer) {
+            let x0 = max(bx, region.x), x1 = min(bx + bw, region.x + region.width)
+            let y0 = max(by, region.y), y1 = min(by + bh, region.y + region.height)
+            for t in targets {
+                let sampleInPixel = directory.planarSeparate ? 0 : t.sample
+                for yy in y0..<y1 {
+                    let src = ((yy - by) * bw + (x0 - bx)) * spp + sampleInPixel
+                    let dst = (yy - region.y) * region.width + (x0 - region.x)
+                    convert(type, data, from: src, stride: spp, count: x1 - x0, to: t.out.baseAddress! + dst)
                 }
-                let x0 = max(bx, region.x), x1 = min(bx + bw, region.x + region.width)
-                let y0 = max(by, region.y), y1 = min(by + bh, region.y + region.height)
-                // The block stays alive while it is read, even if the cache drops it meanwhile.
-                withExtendedLifetime(cached) {
-                    let data = UnsafeRawPointer(cached?.bytes ?? scratch!)
-                    for t in targets {
-                        let sampleInPixel = directory.planarSeparate ? 0 : t.sample
-                        for yy in y0..<y1 {
-                            let src = ((yy - by) * bw + (x0 - bx)) * spp + sampleInPixel
-                            let dst = (yy - region.y) * region.width + (x0 - region.x)
-                            convert(type, data, from: src, stride: spp, count: x1 - x0, to: t.out.baseAddress! + dst)
-                        }
-                    }
-                }
-                bx += bw
             }
-            by += bh
+        }
+        // With a cache, a block another thread is decoding is left for last: the others are
+        // read meanwhile, instead of waiting for it (each block lands in its own part of the
+        // targets, so the order does not change what they hold).
+        var later: [(Int, Int)] = []
+        for pass in 0..<2 {
+            var blocks: [(Int, Int)] = []
+            if pass == 0 {
+                for by in stride(from: (region.y / bh) * bh, to: region.y + region.height, by: bh) {
+                    for bx in stride(from: (region.x / bw) * bw, to: region.x + region.width, by: bw) { blocks.append((bx, by)) }
+                }
+            } else {
+                blocks = later
+            }
+            for (bx, by) in blocks {
+                let index = blockIndex(x: bx, y: by, sample: separateSample)
+                guard let cache else {
+                    try decode(index, into: scratch!, size: size)
+                    copy(bx, by, from: UnsafeRawPointer(scratch!))
+                    continue
+                }
+                guard let block = try cache.block(BlockCache.Key(directory: directory.offset, block: index), size: size, wait: pass == 1,
+                                                  decode: { try decode(index, into: $0, size: size) }) else {
+                    later.append((bx, by))
+                    continue
+                }
+                // The block stays alive while it is read, even if the cache drops it meanwhile.
+                withExtendedLifetime(block) { copy(bx, by, from: UnsafeRawPointer(block.bytes)) }
+            }
         }
     }
 
