@@ -46,17 +46,9 @@ public struct HalfImage: Sendable {
         self.width = width; self.height = height; self.bits = bits
     }
 
-    /// All zero.
-    public init(width: Int, height: Int) {
-        self.init(width: width, height: height, bits: [UInt16](repeating: 0, count: width * height))
-    }
-
     /// Each pixel rounded to the nearest half.
     public init(_ image: Image) {
         self.init(width: image.width, height: image.height, bits: image.pixels.map(Half.encode))
     }
 
-    public var count: Int { width * height }
-
-    @inline(__always) public subscript(i: Int) -> Float { Half.decode(bits[i]) }
 }

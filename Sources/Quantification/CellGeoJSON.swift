@@ -10,14 +10,14 @@ struct CellGeoJSON {
     static let header = #"{"type": "FeatureCollection", "features": ["#
     static let footer = "]}\n"
 
-    /// Per phenotype, its name as a JSON string and its classification colour (the QC picture's
-    /// dot colour), made once per slide, not per cell.
+    /// Per phenotype, its name escaped for a JSON string and its classification colour (the QC
+    /// picture's dot colour), made once per slide, not per cell.
     let names: [String]
     let colours: [String]
     let pixelSizeUm: Double
 
     init(phenotypes: [String], pixelSizeUm: Double) {
-        names = phenotypes.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+        names = phenotypes.map { $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") }
         colours = phenotypes.indices.map { k in
             let c = QCImage.palette[k % QCImage.palette.count]
             return "[\(c.0), \(c.1), \(c.2)]"
@@ -34,10 +34,10 @@ struct CellGeoJSON {
         out += #"]}, "properties": {"objectType": "detection", "#.utf8
         if let first = matched.first {
             // QuPath's derived class "A: B", in the colour of the first phenotype.
-            let joined = matched.map { String(names[$0].dropFirst().dropLast()) }.joined(separator: ": ")
+            let joined = matched.map { names[$0] }.joined(separator: ": ")
             out += "\"classification\": {\"name\": \"\(joined)\", \"color\": \(colours[first])}, ".utf8
         }
-        out += "\"region\": \"\(region)\", \"phenotypes\": [\(matched.map { names[$0] }.joined(separator: ", "))], ".utf8
+        out += "\"region\": \"\(region)\", \"phenotypes\": [\(matched.map { "\"\(names[$0])\"" }.joined(separator: ", "))], ".utf8
         out += #""measurements": {"Cell ID": "#.utf8
         out += String(id).utf8
         out += #", "Nucleus area µm^2": "#.utf8; CellTable.f3(Double(r.nucleusPixels) * px * px, into: &out)

@@ -140,10 +140,7 @@ public struct SlideQuantifier: Sendable {
             for s in samples {
                 qcPlanes[0][s.index] = s.values.0; qcPlanes[1][s.index] = s.values.1; qcPlanes[2][s.index] = s.values.2
             }
-            for b in blocks {
-                fusedMeans!.signal[b.index] = b.signal; fusedMeans!.marker[b.index] = b.marker
-                if !fusedMeans!.exclude.isEmpty { fusedMeans!.exclude[b.index] = b.exclude }
-            }
+            if !blocks.isEmpty { fusedMeans!.set(blocks) }
             for r in records {
                 let (mx, my) = plan.pixel(atX: r.x, y: r.y)
                 try spool.append(r, mapX: mx, mapY: my)

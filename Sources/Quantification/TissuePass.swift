@@ -87,10 +87,18 @@ public enum TissuePass {
             self.plan = plan; self.signal = signal; self.marker = marker; self.exclude = exclude
         }
 
-        /// Zero planes for the plan, filled by the tile pass.
+        /// Zero planes for the plan, filled by the tile pass (`set`).
         public init(plan: Plan) {
             let zero = [UInt16](repeating: 0, count: plan.width * plan.height)
             self.init(plan: plan, signal: zero, marker: zero, exclude: plan.excludeComponents.isEmpty ? [] : zero)
+        }
+
+        /// Stores a tile's block means (`blockMeans`).
+        public mutating func set(_ blocks: [BlockMean]) {
+            for b in blocks {
+                signal[b.index] = b.signal; marker[b.index] = b.marker
+                if !exclude.isEmpty { exclude[b.index] = b.exclude }
+            }
         }
     }
 

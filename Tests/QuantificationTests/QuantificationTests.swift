@@ -297,10 +297,8 @@ final class QuantificationTests: XCTestCase {
             for x in stride(from: 0, to: 2600, by: 700) {
                 let core = PixelRegion(x: x, y: y, width: min(700, 2600 - x), height: min(90, 200 - y))
                 let region = PixelRegion(x: core.x, y: core.y, width: min(core.width + 2, 2600 - core.x), height: min(core.height + 2, 200 - core.y))
-                for b in TissuePass.blockMeans(plan: means.plan, core: core, region: region, channels: try source.images(region),
-                                               totalIndex: source.unmixer.componentCount) {
-                    fromTiles.signal[b.index] = b.signal; fromTiles.marker[b.index] = b.marker; fromTiles.exclude[b.index] = b.exclude
-                }
+                fromTiles.set(TissuePass.blockMeans(plan: means.plan, core: core, region: region, channels: try source.images(region),
+                                                    totalIndex: source.unmixer.componentCount))
             }
         }
         func differing(_ a: [UInt16], _ b: [UInt16]) -> Int { a.count == b.count ? zip(a, b).filter { $0 != $1 }.count : -1 }
