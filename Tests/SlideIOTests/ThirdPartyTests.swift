@@ -140,6 +140,50 @@ final class ThirdPartyTests: XCTestCase {
         }
     }
 
+    /// A region read through the cache while another thread is decoding one of its blocks reads
+    /// the region's other blocks first and then takes that block as the other thread decoded
+    /// it. Deterministic: the other thread's decode is held open until the reader has decoded
+    /// the region's second block (with waiting in place of leaving it for last, the reader
+    /// would sit on the first block and the test would time out).
+    func testBlockBeingDecodedElsewhereIsReadLast() throws {
+        let slide = try Slide(path: TestData.path("third-party/synth7_ome_pyramid.ome.tif"))
+        let (tiled, bw, bh) = (slide.storage.tiled, slide.storage.blockWidth, slide.storage.blockHeight)
+        XCTAssertTrue(tiled)
+        XCTAssertEqual([bw, bh, slide.width], [256, 256, 1530])
+        XCTAssertEqual(slide.sampleType(channel: 0), .uint16)
+        // Block X is the tile in column 1, row 1 (index 1 × 6 + 1); the region covers X, then
+        // the tile to its right.
+        let blockX = PixelRegion(x: 256, y: 256, width: 256, height: 256)
+        let region = PixelRegion(x: 300, y: 300, width: 400, height: 100)
+        let xPixels = try slide.read(channel: 0, region: blockX)
+        let expected = try slide.read(channel: 0, region: region)
+        let cache = slide.blockCache(window: 1024, height: 1024, channels: [0])
+        let key = BlockCache.Key(directory: slide.planeDirectoryOffset(channel: 0), block: 7)
+
+        // Another thread decodes X, holding the decode open until the reader (this thread)
+        // has decoded the region's next tile, or 10 s have passed.
+        final class Count: @unchecked Sendable { var value = -1 }
+        let whileHeld = Count()
+        let started = DispatchSemaphore(value: 0), done = DispatchGroup()
+        DispatchQueue.global().async(group: done) {
+            _ = try? cache.block(key, size: bw * bh * 2) { bytes in
+                started.signal()
+                let deadline = Date().addingTimeInterval(10)
+                while cache.counts.decoded < 1 && Date() < deadline { usleep(1000) }
+                whileHeld.value = cache.counts.decoded
+                let p = bytes.assumingMemoryBound(to: UInt16.self)
+                for i in 0..<(bw * bh) { p[i] = UInt16(xPixels[i]) }
+            }
+        }
+        started.wait()
+        var got = [Float](repeating: -1, count: region.count)
+        try got.withUnsafeMutableBufferPointer { try slide.read(channels: [0], region: region, into: [$0], cache: cache) }
+        done.wait()
+        XCTAssertEqual(whileHeld.value, 1, "the reader waited on the block being decoded instead of reading the next one")
+        XCTAssertEqual(cache.counts.decoded, 2)  // X once (by the other thread), the next tile once
+        XCTAssertEqual(got, expected)
+    }
+
     func testPixelSizeOverrideAndMissing() throws {
         let slide = try Slide(path: TestData.path("third-party/synth7_ome_pyramid.ome.tif"), pixelSizeUm: 0.25)
         XCTAssertEqual(slide.pixelSizeUm, 0.25)
