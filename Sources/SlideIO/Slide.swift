@@ -83,6 +83,14 @@ public final class Slide: @unchecked Sendable {
                 guard d.width > 0, d.height > 0, d.blockWidth > 0, d.blockHeight > 0 else {
                     throw SlideError.corrupt(path: path, detail: "\(page): zero image or tile size")
                 }
+                // A block is decoded whole into memory: a damaged tile size (billions of pixels)
+                // must fail here, not as an allocation the process cannot survive.
+                let samples = d.planarSeparate ? 1 : d.samplesPerPixel
+                let blockBytes = Double(d.blockWidth) * Double(d.blockHeight) * Double(samples) * Double(max(1, Int(d.bitsPerSample) / 8))
+                guard blockBytes <= Double(Slide.maxBlockBytes) else {
+                    let kind = d.tiled ? "tile" : "strip"
+                    throw SlideError.corrupt(path: path, detail: "\(page): a \(kind) of \(d.blockWidth) × \(d.blockHeight) px would take \(Int(blockBytes / 1_048_576)) MB decoded (mifq decodes blocks of up to \(Slide.maxBlockBytes >> 20) MB)")
+                }
                 guard TIFFSetSubDirectory(h.tif, d.offset) == 1 else {
                     throw SlideError.corrupt(path: path, detail: "\(page): \(h.failure("directory cannot be re-read"))")
                 }
@@ -133,6 +141,10 @@ public final class Slide: @unchecked Sendable {
     /// and low magnifications a few µm. Outside, the size is almost surely a unit mix-up, and
     /// at a tenth of the range's bottom every tile's halo (tens of µm) would hold gigabytes.
     public static let plausiblePixelSizes = 0.05...20.0
+
+    /// The largest tile or strip mifq decodes (1 GiB: a whole-slide scanner's tiles are under
+    /// 4 MB; one strip holding a large image uncompressed comes next, a few hundred MB).
+    public static let maxBlockBytes = 1 << 30
 
     /// µm per level-0 pixel, or the error every area computation must raise without a
     /// plausible one.

@@ -30,6 +30,7 @@ final class BadInputTests: XCTestCase {
     func testZeroByteCount() { assertOpenOrDecodeFails("bad/bad_zero_bytecount.tif", contains: ["tile 2", "byte count of 0"]) }
     func testCorruptCompressedData() { assertOpenOrDecodeFails("bad/bad_deflate_data.tif", contains: ["tile 1", "cannot be decoded"]) }
     func testUnsupportedSampleFormat() { assertOpenOrDecodeFails("bad/bad_sample_format.tif", contains: ["unsupported", "format 5"]) }
+    func testHugeTileSize() { assertOpenOrDecodeFails("bad/bad_huge_tile.tif", contains: ["64 × 754975232 px", "92160 MB"]) }
     func testOneBitSamples() { assertOpenOrDecodeFails("bad/bad_one_bit.tif", contains: ["1-bit"]) }
 
     /// Through the block cache, a block that cannot be decoded fails every read that needs it,
