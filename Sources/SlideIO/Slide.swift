@@ -49,18 +49,21 @@ public final class Slide: @unchecked Sendable {
         var sub: [UInt64: [Directory]] = [:]
         while true {
             main.append(Directory(reading: h))
+            if TIFFLastDirectory(h.tif) != 0 { break }
+            // What libtiff said while reading pages it could read (an odd tag value) is no error.
+            _ = h.messages.take()
             if TIFFReadDirectory(h.tif) == 0 {
-                if let why = h.messages.take() {
-                    throw SlideError.truncated(path: path, detail: "page \(main.count) cannot be read: \(why)")
-                }
-                break
+                let detail = "page \(main.count) cannot be read: \(h.failure("libtiff gives no reason"))"
+                let inside = Slide.nextDirectoryInside(path: path, after: main[main.count - 1].offset, fileSize: fileSize,
+                                                      bigTIFF: TIFFIsBigTIFF(h.tif) != 0, bigEndian: TIFFIsBigEndian(h.tif) != 0)
+                throw inside ? SlideError.corrupt(path: path, detail: detail) : SlideError.truncated(path: path, detail: detail)
             }
             if main.count > 100_000 { throw SlideError.corrupt(path: path, detail: "more than 100000 pages") }
         }
         for d in main where !d.subIFDs.isEmpty {
             var list: [Directory] = []
             for off in d.subIFDs {
-                guard off < fileSize, TIFFSetSubDirectory(h.tif, off) == 1 else {
+                guard off < fileSize, h.setDirectory(off) else {
                     throw SlideError.truncated(path: path, detail: "sub-resolution directory at byte \(off) cannot be read: \(h.failure("beyond the end of the file"))")
                 }
                 list.append(Directory(reading: h))
@@ -91,7 +94,7 @@ public final class Slide: @unchecked Sendable {
                     let kind = d.tiled ? "tile" : "strip"
                     throw SlideError.corrupt(path: path, detail: "\(page): a \(kind) of \(d.blockWidth) × \(d.blockHeight) px would take \(Int(blockBytes / 1_048_576)) MB decoded (mifq decodes blocks of up to \(Slide.maxBlockBytes >> 20) MB)")
                 }
-                guard TIFFSetSubDirectory(h.tif, d.offset) == 1 else {
+                guard h.setDirectory(d.offset) else {
                     throw SlideError.corrupt(path: path, detail: "\(page): \(h.failure("directory cannot be re-read"))")
                 }
                 try d.validateBlocks(h, fileSize: fileSize, path: path, page: page)
@@ -135,6 +138,27 @@ public final class Slide: @unchecked Sendable {
             if n < 8 { throw SlideError.truncated(path: path, detail: "only \(n) bytes, shorter than a TIFF header") }
             throw SlideError.notATIFF(path: path, detail: detail)
         }
+    }
+
+    /// Whether the directory after the one at `offset` lies whole inside the file, read from the
+    /// file itself: when libtiff cannot read a page, this tells a cut-off file (copied in part)
+    /// from a damaged one.
+    private static func nextDirectoryInside(path: String, after offset: UInt64, fileSize: UInt64, bigTIFF: Bool, bigEndian: Bool) -> Bool {
+        guard let f = fopen(path, "rb") else { return false }
+        defer { fclose(f) }
+        /// The unsigned integer of `n` bytes at `at`, nil past the end of the file.
+        func read(_ at: UInt64, _ n: Int) -> UInt64? {
+            guard at < fileSize, fileSize - at >= UInt64(n), fseeko(f, off_t(at), SEEK_SET) == 0 else { return nil }
+            var b = [UInt8](repeating: 0, count: n)
+            guard fread(&b, 1, n, f) == n else { return nil }
+            return (bigEndian ? b : b.reversed()).reduce(0) { $0 << 8 | UInt64($1) }
+        }
+        let (countBytes, entryBytes, offsetBytes): (UInt64, UInt64, Int) = bigTIFF ? (8, 20, 8) : (2, 12, 4)
+        // Counts above the file's size cannot fit (and must not overflow the products below).
+        guard let n = read(offset, Int(countBytes)), n < fileSize,
+              let next = read(offset + countBytes + n * entryBytes, offsetBytes),
+              let m = read(next, Int(countBytes)), m < fileSize else { return false }
+        return fileSize - next >= countBytes + m * entryBytes + UInt64(offsetBytes)
     }
 
     /// Pixel sizes (µm) mifq works at: slide scanners record 0.1–1 µm, microscopes reach 0.05
@@ -281,7 +305,7 @@ final class HandlePool: @unchecked Sendable {
         if let h = free.popLast() { lock.unlock(); return h }
         lock.unlock()
         let h = try TIFFHandle(path: path, mode: "rm")
-        guard TIFFSetSubDirectory(h.tif, offset) == 1 else {
+        guard h.setDirectory(offset) else {
             throw SlideError.corrupt(path: path, detail: "directory at byte \(offset): \(h.failure("cannot be read"))")
         }
         return h

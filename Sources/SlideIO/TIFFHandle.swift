@@ -12,9 +12,11 @@ final class TIFFMessages {
     init(path: String) { prefix = path + ": " }
 
     func record(error message: String) {
-        // libtiff often starts with the file name; our errors name the file already.
+        // libtiff often starts with the file name, which our errors name already; and some of
+        // its messages run over several lines, where an error is one line on stderr.
         var m = message
         while m.hasPrefix(prefix) { m.removeFirst(prefix.count) }
+        m = m.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
         lock.lock(); errors.append(m); lock.unlock()
     }
     /// The first error since the last call, and clears the list.
@@ -91,6 +93,14 @@ final class TIFFHandle {
 
     /// The libtiff message explaining the last failure, or a fallback.
     func failure(_ fallback: String) -> String { messages.take() ?? fallback }
+
+    /// Moves to the directory at `offset`. What libtiff says while reading a directory it can
+    /// read (an odd tag value) is no error, and must not be taken for the next call's failure.
+    func setDirectory(_ offset: UInt64) -> Bool {
+        guard TIFFSetSubDirectory(tif, offset) == 1 else { return false }
+        _ = messages.take()
+        return true
+    }
 
     // MARK: tag access (libtiff's getters are C-variadic; Swift reaches them through va_list)
 

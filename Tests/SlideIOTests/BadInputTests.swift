@@ -30,6 +30,11 @@ final class BadInputTests: XCTestCase {
     func testZeroByteCount() { assertOpenOrDecodeFails("bad/bad_zero_bytecount.tif", contains: ["tile 2", "byte count of 0"]) }
     func testCorruptCompressedData() { assertOpenOrDecodeFails("bad/bad_deflate_data.tif", contains: ["tile 1", "cannot be decoded"]) }
     func testUnsupportedSampleFormat() { assertOpenOrDecodeFails("bad/bad_sample_format.tif", contains: ["unsupported", "format 5"]) }
+    /// A page libtiff cannot read in a file whose every byte is there is damage, not truncation
+    /// (the next directory's extent is read from the file itself).
+    func testUnreadablePageOfAWholeFile() {
+        assertOpenOrDecodeFails("bad/bad_page_tag.tif", contains: ["corrupt TIFF", "page 2 cannot be read"])
+    }
     func testHugeTileSize() { assertOpenOrDecodeFails("bad/bad_huge_tile.tif", contains: ["64 × 754975232 px", "92160 MB"]) }
     func testOneBitSamples() { assertOpenOrDecodeFails("bad/bad_one_bit.tif", contains: ["1-bit"]) }
 

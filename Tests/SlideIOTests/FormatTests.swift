@@ -3,7 +3,7 @@ import XCTest
 
 /// Layouts beyond the third-party set, written by tifffile (scripts/fixtures/make_format_tiffs.py):
 /// BigTIFF with a SubIFD level, PackBits strips, JPEG tiles, contiguous multi-sample, float32 with
-/// inch resolution. Sums are what tifffile decoded.
+/// inch resolution, a readable page libtiff complains about. Sums are what tifffile decoded.
 final class FormatTests: XCTestCase {
     lazy var expected: [String: [String: Any]] = {
         let d = try! Data(contentsOf: URL(fileURLWithPath: TestData.path("formats/expected.json")))
@@ -37,6 +37,16 @@ final class FormatTests: XCTestCase {
         XCTAssertEqual(s.channels.map(\.name), ["A", "B", "C"])
         XCTAssertEqual(s.levels.map(\.width), [200, 100])
         XCTAssertEqual(s.pixelSizeUm, 0.5)
+    }
+
+    /// libtiff reads page 2's NumberOfInks 8 (for one sample) and complains through the error
+    /// handler while doing so: the complaint is not the next page's failure, nor a decode's.
+    func testComplaintAboutAReadablePageIsNoError() throws {
+        let s = try check("ink_count_mismatch.tif", format: .multiPage)
+        XCTAssertEqual(s.channels.count, 3)
+        let r = try TestData.runMifq(["inspect", TestData.path("formats/ink_count_mismatch.tif"), "--stats"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(r.err, "")
     }
 
     func testPackBitsStrips() throws {
