@@ -126,19 +126,21 @@ public struct TissueParameters: Codable, Equatable, Sendable {
     /// Values the tissue pass cannot use, one message each.
     public func problems() -> [String] {
         var checks = ParameterChecks(prefix: "tissue.")
-        checks.need(resolutionMicrons > 0, "resolutionMicrons", "above 0")
-        checks.need(tissueSigmaMicrons >= 0, "tissueSigmaMicrons", "0 or more")
-        checks.need(tissueOtsuFactor > 0, "tissueOtsuFactor", "above 0")
-        checks.need(minTissueAreaMicrons2 >= 0, "minTissueAreaMicrons2", "0 or more")
-        checks.need(fillHolesBelowMicrons2 >= 0, "fillHolesBelowMicrons2", "0 or more")
-        checks.need(tumorSigmaMicrons >= 0, "tumorSigmaMicrons", "0 or more")
+        // Sizes are bounded by what tissue can be (areas up to 1000 mm², smoothing up to 0.5 mm):
+        // far beyond, a value is a unit mix-up, and kernels or pixel counts would overflow.
+        checks.need(resolutionMicrons > 0 && resolutionMicrons <= 100, "resolutionMicrons", "above 0 and at most 100 µm")
+        checks.need(tissueSigmaMicrons, in: 0...500, "tissueSigmaMicrons", "µm")
+        checks.need(tissueOtsuFactor > 0 && tissueOtsuFactor.isFinite, "tissueOtsuFactor", "above 0")
+        checks.need((0...1e9).contains(minTissueAreaMicrons2), "minTissueAreaMicrons2", "0–1e9 µm² (1000 mm²)")
+        checks.need((0...1e9).contains(fillHolesBelowMicrons2), "fillHolesBelowMicrons2", "0–1e9 µm² (1000 mm²)")
+        checks.need(tumorSigmaMicrons, in: 0...500, "tumorSigmaMicrons", "µm")
         if let t = tumorThreshold { checks.need(t.isFinite, "tumorThreshold", "a number") }
-        checks.need(tumorEdgeFraction > 0, "tumorEdgeFraction", "above 0")
-        checks.need(minTumorAreaMicrons2 >= 0, "minTumorAreaMicrons2", "0 or more")
-        checks.need(fillTumorHolesBelowMicrons2 >= 0, "fillTumorHolesBelowMicrons2", "0 or more")
-        checks.need(tumorExcludeMarginMicrons >= 0, "tumorExcludeMarginMicrons", "0 or more")
-        checks.need(tumorCellSnapMicrons >= 0, "tumorCellSnapMicrons", "0 or more")
-        if let f = tumorImmuneThresholdFactor { checks.need(f > 0, "tumorImmuneThresholdFactor", "above 0") }
+        checks.need(tumorEdgeFraction > 0 && tumorEdgeFraction.isFinite, "tumorEdgeFraction", "above 0")
+        checks.need((0...1e9).contains(minTumorAreaMicrons2), "minTumorAreaMicrons2", "0–1e9 µm² (1000 mm²)")
+        checks.need((0...1e9).contains(fillTumorHolesBelowMicrons2), "fillTumorHolesBelowMicrons2", "0–1e9 µm² (1000 mm²)")
+        checks.need(tumorExcludeMarginMicrons, in: 0...200, "tumorExcludeMarginMicrons", "µm")
+        checks.need(tumorCellSnapMicrons, in: 0...200, "tumorCellSnapMicrons", "µm")
+        if let f = tumorImmuneThresholdFactor { checks.need(f > 0 && f.isFinite, "tumorImmuneThresholdFactor", "above 0") }
         return checks.messages
     }
 

@@ -57,18 +57,20 @@ public struct NucleusParameters: Codable, Equatable, Sendable {
     /// Values no segmentation can use, one message each (empty when all are usable).
     public func problems(prefix: String = "") -> [String] {
         var checks = ParameterChecks(prefix: prefix)
-        checks.need(backgroundRadiusMicrons >= 0, "backgroundRadiusMicrons", "0 or more")
-        checks.need(sigmaMicrons >= 0, "sigmaMicrons", "0 or more")
+        // Sizes are bounded by what a nucleus and its neighbourhood can be: far beyond, a value is
+        // a unit mix-up, and the tiles' halos (or the kernels) would need gigabytes.
+        checks.need(backgroundRadiusMicrons, in: 0...100, "backgroundRadiusMicrons", "µm")
+        checks.need(sigmaMicrons, in: 0...10, "sigmaMicrons", "µm")
         if let t = threshold { checks.need(t.isFinite, "threshold", "a number") }
-        checks.need(otsuFactor > 0, "otsuFactor", "above 0")
-        checks.need(localWindowMicrons >= 0, "localWindowMicrons", "0 or more")
-        checks.need(seedSigmaMicrons > 0, "seedSigmaMicrons", "above 0")
-        checks.need(seedMinDistanceMicrons >= 0, "seedMinDistanceMicrons", "0 or more")
-        checks.need(distanceWeight >= 0, "distanceWeight", "0 or more")
-        checks.need(minAreaMicrons >= 0, "minAreaMicrons", "0 or more")
-        checks.need(maxAreaMicrons > minAreaMicrons, "maxAreaMicrons", "above minAreaMicrons")
-        checks.need(cellExpansionMicrons >= 0, "cellExpansionMicrons", "0 or more")
-        checks.need(membraneWidthMicrons >= 0, "membraneWidthMicrons", "0 or more")
+        checks.need(otsuFactor > 0 && otsuFactor.isFinite, "otsuFactor", "above 0")
+        checks.need(localWindowMicrons, in: 0...200, "localWindowMicrons", "µm")
+        checks.need(seedSigmaMicrons > 0 && seedSigmaMicrons <= 20, "seedSigmaMicrons", "above 0 and at most 20 µm")
+        checks.need(seedMinDistanceMicrons, in: 0...50, "seedMinDistanceMicrons", "µm")
+        checks.need(distanceWeight >= 0 && distanceWeight.isFinite, "distanceWeight", "0 or more")
+        checks.need(minAreaMicrons, in: 0...10_000, "minAreaMicrons", "µm²")
+        checks.need(maxAreaMicrons > minAreaMicrons && maxAreaMicrons <= 10_000, "maxAreaMicrons", "above minAreaMicrons and at most 10000 µm²")
+        checks.need(cellExpansionMicrons, in: 0...50, "cellExpansionMicrons", "µm")
+        checks.need(membraneWidthMicrons, in: 0...10, "membraneWidthMicrons", "µm")
         return checks.messages
     }
 
@@ -88,5 +90,10 @@ public struct ParameterChecks {
     public init(prefix: String) { self.prefix = prefix }
     public mutating func need(_ ok: Bool, _ name: String, _ what: String) {
         if !ok { messages.append("\(prefix)\(name) must be \(what)") }
+    }
+    /// `value` in `range` (given in `unit`).
+    public mutating func need(_ value: Double, in range: ClosedRange<Double>, _ name: String, _ unit: String) {
+        func number(_ x: Double) -> String { x == x.rounded() ? String(Int(x)) : String(x) }
+        need(range.contains(value), name, "\(number(range.lowerBound))–\(number(range.upperBound)) \(unit)")
     }
 }

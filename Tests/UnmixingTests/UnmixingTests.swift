@@ -188,19 +188,31 @@ final class UnmixingTests: XCTestCase {
         check({ $0.replacingOccurrences(of: "\"tumorExcludeMarkers\": [\"CD8\", \"CD4\", \"CD68\", \"CD11c\"]", with: "\"tumorExcludeMarkers\": []") },
               "tissue.tumorImmuneThresholdFactor needs tissue.tumorExcludeMarkers")
         check({ $0.replacingOccurrences(of: "\"tumorCellSnapMicrons\": 8", with: "\"tumorCellSnapMicrons\": -8") },
-              "tissue.tumorCellSnapMicrons must be 0 or more")
+              "tissue.tumorCellSnapMicrons must be 0–200 µm")
         check({ $0.replacingOccurrences(of: "\"tumorSigmaMicrons\": 10", with: "\"tumorSigmaMicrons\": -10") },
-              "tissue.tumorSigmaMicrons must be 0 or more")
+              "tissue.tumorSigmaMicrons must be 0–500 µm")
         check({ $0.replacingOccurrences(of: "\"resolutionMicrons\": 2", with: "\"resolutionMicrons\": 0") },
-              "tissue.resolutionMicrons must be above 0")
+              "tissue.resolutionMicrons must be above 0 and at most 100 µm")
         check({ $0.replacingOccurrences(of: "\"minTumorAreaMicrons2\": 1000", with: "\"minTumorAreaMicrons2\": 1000, \"fillTumorHolesBelowMicrons2\": -1") },
-              "tissue.fillTumorHolesBelowMicrons2 must be 0 or more")
+              "tissue.fillTumorHolesBelowMicrons2 must be 0–1e9 µm² (1000 mm²)")
         check({ $0.replacingOccurrences(of: "\"seedSigmaMicrons\": 2", with: "\"seedSigmaMicrons\": 0") },
-              "nucleus.parameters.seedSigmaMicrons must be above 0")
+              "nucleus.parameters.seedSigmaMicrons must be above 0 and at most 20 µm")
         check({ $0.replacingOccurrences(of: "\"maxAreaMicrons\": 400", with: "\"maxAreaMicrons\": 5") },
               "nucleus.parameters.maxAreaMicrons must be above minAreaMicrons")
         check({ $0.replacingOccurrences(of: "\"otsuFactor\": 0.6", with: "\"otsuFactor\": 0") },
               "nucleus.parameters.otsuFactor must be above 0")
+        // Sizes far beyond tissue's (a unit mix-up) are refused before they become halos,
+        // kernels or pixel counts (these crashed, hung or asked for 32 GB before the bounds).
+        check({ $0.replacingOccurrences(of: "\"backgroundRadiusMicrons\": 8", with: "\"backgroundRadiusMicrons\": 1e308") },
+              "nucleus.parameters.backgroundRadiusMicrons must be 0–100 µm")
+        check({ $0.replacingOccurrences(of: "\"localWindowMicrons\": 10", with: "\"localWindowMicrons\": 1e9") },
+              "nucleus.parameters.localWindowMicrons must be 0–200 µm")
+        check({ $0.replacingOccurrences(of: "\"maxAreaMicrons\": 400", with: "\"maxAreaMicrons\": 1e12") },
+              "nucleus.parameters.maxAreaMicrons must be above minAreaMicrons and at most 10000 µm²")
+        check({ $0.replacingOccurrences(of: "\"tumorSigmaMicrons\": 10", with: "\"tumorSigmaMicrons\": 1e9") },
+              "tissue.tumorSigmaMicrons must be 0–500 µm")
+        check({ $0.replacingOccurrences(of: "\"minTissueAreaMicrons2\": 5000", with: "\"minTissueAreaMicrons2\": 1e308") },
+              "tissue.minTissueAreaMicrons2 must be 0–1e9 µm² (1000 mm²)")
         // A slide lacking a panel channel.
         let panel = try Panel.load(Self.panelPath)
         XCTAssertThrowsError(try panel.channelMap(slideChannels: [("DAPI", nil), ("Opal 480", nil)], path: "s.tif")) {
