@@ -53,7 +53,10 @@ public final class Slide: @unchecked Sendable {
             // What libtiff said while reading pages it could read (an odd tag value) is no error.
             _ = h.messages.take()
             if TIFFReadDirectory(h.tif) == 0 {
-                let detail = "page \(main.count) cannot be read: \(h.failure("libtiff gives no reason"))"
+                // libtiff stops without a word where the chain loops back to a page it has read:
+                // the pages so far are the file's.
+                guard let why = h.messages.take() else { break }
+                let detail = "page \(main.count) cannot be read: \(why)"
                 let inside = Slide.nextDirectoryInside(path: path, after: main[main.count - 1].offset, fileSize: fileSize,
                                                       bigTIFF: TIFFIsBigTIFF(h.tif) != 0, bigEndian: TIFFIsBigEndian(h.tif) != 0)
                 throw inside ? SlideError.corrupt(path: path, detail: detail) : SlideError.truncated(path: path, detail: detail)

@@ -3,7 +3,7 @@ import XCTest
 
 /// Layouts beyond the third-party set, written by tifffile (scripts/fixtures/make_format_tiffs.py):
 /// BigTIFF with a SubIFD level, PackBits strips, JPEG tiles, contiguous multi-sample, float32 with
-/// inch resolution, a readable page libtiff complains about. Sums are what tifffile decoded.
+/// inch resolution, a readable page libtiff complains about, a page chain that loops. Sums are what tifffile decoded.
 final class FormatTests: XCTestCase {
     lazy var expected: [String: [String: Any]] = {
         let d = try! Data(contentsOf: URL(fileURLWithPath: TestData.path("formats/expected.json")))
@@ -47,6 +47,12 @@ final class FormatTests: XCTestCase {
         let r = try TestData.runMifq(["inspect", TestData.path("formats/ink_count_mismatch.tif"), "--stats"])
         XCTAssertEqual(r.status, 0, r.err)
         XCTAssertEqual(r.err, "")
+    }
+
+    /// A page chain that loops back to its first page ends there: the pages are read once.
+    func testLoopingPageChain() throws {
+        let s = try check("ifd_loop.tif", format: .multiPage)
+        XCTAssertEqual(s.channels.count, 3)
     }
 
     func testPackBitsStrips() throws {
