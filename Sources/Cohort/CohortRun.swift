@@ -38,7 +38,7 @@ public enum CohortRun {
     public static func survival(values: String, clinical: String, endpoints: [String], percentile: Double, rule: CutRule,
                                 landmark: Double, confidence: ConfidenceType, adjust: PAdjust = .none, cutoffs: String? = nil,
                                 out: URL) throws -> [String] {
-        guard percentile > 0 && percentile < 100 else { throw CohortError.input("--percentile", "must be between 0 and 100") }
+        guard percentile > 0 && percentile < 100 else { throw CohortError.input("--percentile", "must be above 0 and below 100") }
         let data = try CohortData(values: Table.read(values), clinical: Table.read(clinical), endpoints: endpoints)
         let fixed = try cutoffs.map { try SurvivalAnalysis.readCutoffs($0, variables: data.variables) } ?? [:]
         let s = SurvivalAnalysis(data, endpoints: endpoints, percentile: percentile, rule: rule, landmark: landmark,

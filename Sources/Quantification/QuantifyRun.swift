@@ -51,6 +51,12 @@ public enum SlideInputs {
         return out
     }
 
+    /// The slides `map` has no row for: their patient is the file name's prefix, which a map
+    /// was given to replace (a slide id mistyped in it would otherwise pass unseen).
+    public static func unmapped(_ slides: [SlideInput], in map: [String: String]) -> [String] {
+        slides.map(\.slideId).filter { map[$0] == nil }
+    }
+
     /// Reads a `slide_id,patient_id` CSV (other columns ignored). A slide listed twice, or
     /// without a patient, is an error: a density would silently go to the wrong patient.
     public static func patientMap(_ path: String) throws -> [String: String] {

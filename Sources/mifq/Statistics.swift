@@ -78,7 +78,7 @@ struct SurvivalCommand: ParsableCommand {
 
     func validate() throws {
         guard landmark.isFinite && landmark > 0 else { throw ValidationError("--landmark must be a time above 0 months (got \(landmark))") }
-        guard percentile > 0 && percentile < 100 else { throw ValidationError("--percentile must be between 0 and 100 (got \(percentile))") }
+        guard percentile > 0 && percentile < 100 else { throw ValidationError("--percentile must be above 0 and below 100 (got \(percentile))") }
     }
 
     func run() throws {

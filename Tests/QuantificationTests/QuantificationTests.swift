@@ -834,6 +834,15 @@ final class QuantificationTests: XCTestCase {
         }
         XCTAssertEqual(try SlideInputs.find([Self.root.appendingPathComponent("testdata/third-party").path], patientMap: nil).map(\.patientId),
                        ["bad", "bad", "synth7", "synth7", "synth7"])
+        // A map without a row for an input slide: its patient is the file-name prefix, and
+        // quantify says so (a slide id mistyped in the map would otherwise pass unseen).
+        _ = FileManager.default.createFile(atPath: map.path, contents: Data("slide_id,patient_id\nother.tif,PX8\n".utf8))
+        XCTAssertEqual(SlideInputs.unmapped(try SlideInputs.find([p], patientMap: try SlideInputs.patientMap(map.path)),
+                                            in: try SlideInputs.patientMap(map.path)), ["tiny"])
+        let (status, err) = try Self.run(["quantify", p, "--panel", Self.panelPath, "--out", Self.tmp().path, "--patients", map.path,
+                                          "--no-cells", "--no-qc", "--quiet"])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertEqual(err, "mifq: note: \(map.path) has no row for 1 slide(s), whose patient is taken from the file name: tiny\n")
     }
 
     /// `mifq unmix` writes a float32 component image whose pixels are the unmixer's.
