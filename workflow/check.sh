@@ -77,7 +77,8 @@ test -s "$W/cluster/report.html" || { echo "no report"; exit 1; }
 echo "report written"
 # The merged folder's report shows every good slide's QC picture, with the threshold set by
 # hand, the regions left out and the damaged slide.
-test "$(ls "$W/cluster/qc" | wc -l)" = 5 || { echo "QC pictures missing from the merged folder"; exit 1; }
+test "$(ls "$W/cluster/qc" | grep -c '\.png$')" = 5 || { echo "QC pictures missing from the merged folder"; exit 1; }
+cmp "$W/cluster/qc/key.svg" "$W/single/qc/key.svg" || { echo "the merged folder's colour key differs from a single run's"; exit 1; }
 grep -q "gates set by hand: CD8 30" "$W/cluster/report.html" || { echo "the report does not show the hand-set gate"; exit 1; }
 grep -q "1 drawn region(s) left out" "$W/cluster/report.html" || { echo "the report does not show the annotation"; exit 1; }
 grep -q "annotations on 2 slide(s): P003_S1, P004_S1" "$W/cluster/report.html" || { echo "the report does not list the annotated slides"; exit 1; }

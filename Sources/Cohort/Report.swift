@@ -102,9 +102,13 @@ public enum Report {
             return "<figure><a href=\"\(src)\"><img src=\"\(src)\" loading=\"lazy\" alt=\"\(SVG.esc(slide))\"></a>"
                 + "<figcaption><b>\(SVG.esc(slide))</b> \(SVG.esc(captions[slide] ?? ""))</figcaption></figure>"
         }
+        // The dots' colour key, which quantify and merge write beside the pictures.
+        let key = FileManager.default.fileExists(atPath: dir.appendingPathComponent("qc/key.svg").path)
+            ? "<p><img src=\"qc/key.svg\" alt=\"colour key of the dots\"></p>" : ""
         return section("Slides: QC pictures", "<p>Tumour marker red, first immune marker green, nuclei blue; tissue outline grey, tumour outline yellow; "
-                       + "a dot per phenotyped cell. The pictures are the files in qc/ beside this page.</p>"
-                       + "<div class=\"grid qc\">\(figures.joined())</div>")
+                       + "a dot per phenotyped cell, in the colour of its first phenotype in the panel's order"
+                       + (key.isEmpty ? "" : " (key below)") + ". The pictures are the files in qc/ beside this page.</p>"
+                       + key + "<div class=\"grid qc\">\(figures.joined())</div>")
     }
 
     /// What made the results, from a quantify folder's `run.json`: mifq's version, the panel

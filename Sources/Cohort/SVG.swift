@@ -1,4 +1,5 @@
 import Foundation
+import SlideIO
 
 /// A small SVG builder: the plots are drawn in user units with explicit sizes so that they
 /// render the same in a browser, in print, and inline in the report.
@@ -8,9 +9,7 @@ struct SVG {
 
     init(width: Double, height: Double) { self.width = width; self.height = height }
 
-    static func esc(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-    }
+    static func esc(_ s: String) -> String { XML.escape(s) }
     static func f(_ v: Double) -> String { String(format: "%.2f", v) }
 
     mutating func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, stroke: String = "#333", width w: Double = 1, dash: String? = nil) {

@@ -55,6 +55,11 @@ public enum MergeRuns {
         for r in all { unique[r.slideId] = r }
         let results = unique.values.sorted { $0.slideId < $1.slideId }
         try CohortTables.writeTables(results, phenotypes: CohortTables.phenotypes(of: results), to: out)
+        // The pictures' colour key, where they share one (the slides' phenotypes in one order).
+        if let first = results.first, results.allSatisfy({ $0.phenotypes == first.phenotypes }),
+           results.contains(where: { fm.fileExists(atPath: out.appendingPathComponent("qc/\($0.slideId).png").path) }) {
+            try QCImage.writeKey(phenotypes: first.phenotypes, in: out)
+        }
         let info = runInfo(dirs, results: results)
         try AtomicFile.write(String(decoding: try CohortTables.encoder().encode(info), as: UTF8.self), to: out.appendingPathComponent("run.json"))
         return Summary(merged: results.count, failures: info.errors)

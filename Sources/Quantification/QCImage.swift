@@ -8,7 +8,7 @@ import Unmixing
 /// The per-slide QC picture: a downsampled false-colour composite of unmixed components
 /// (tumour marker red, the first immune marker green, nuclear component blue), the tissue
 /// outline in grey, the tumour outline in yellow, and a dot per phenotyped cell coloured by its
-/// first phenotype.
+/// first phenotype (about 4 µm across, at least a pixel; `qc/key.svg` names the colours).
 ///
 /// A picture pixel is the point sample at level position (x·step, y·step) of the coarsest
 /// pyramid level at least 1024 px wide (level 0 without a pyramid). From level 0 the tile pass
@@ -88,8 +88,10 @@ enum QCImage {
     }
 
     /// Writes the picture from its three planes (each stretched from its 1st to its 99.7th
-    /// percentile), the map's tumour outline and the phenotype dots (level-0 px).
-    static func write(planes: [[Float]], layout: Layout, map: RegionMap, dots: [(Double, Double, Int)], to url: URL) throws {
+    /// percentile), the map's tumour outline and the phenotype dots (level-0 px, on a slide of
+    /// `pixelSizeUm`).
+    static func write(planes: [[Float]], layout: Layout, map: RegionMap, dots: [(Double, Double, Int)], pixelSizeUm: Double,
+                      to url: URL) throws {
         let w = layout.width, h = layout.height, n = w * h
         var rgb = [UInt8](repeating: 0, count: n * 3)
         for (ci, plane) in planes.enumerated() where n > 0 {
@@ -113,12 +115,48 @@ enum QCImage {
                 }
             }
         }
+        drawDots(dots, radius: dotRadius(micronsPerPixel: s * pixelSizeUm), scale: s, width: w, height: h, into: &rgb)
+        try PNG.write(rgb: rgb, width: w, height: h, to: url)
+    }
+
+    /// The radius in picture pixels of a dot about 4 µm across: 0 (a single pixel) on a whole
+    /// slide's picture (8–16 µm per pixel), a disc a reader can see on a small field's.
+    static func dotRadius(micronsPerPixel: Double) -> Int { max(0, Int((2 / micronsPerPixel).rounded())) }
+
+    /// Draws each dot (level-0 x, y and phenotype k) as a disc of `radius` in `palette[k]`, in
+    /// the order given (a later dot over an earlier one).
+    static func drawDots(_ dots: [(Double, Double, Int)], radius r: Int, scale s: Double, width w: Int, height h: Int,
+                         into rgb: inout [UInt8]) {
         for (x, y, k) in dots {
             let px = Int(x / s), py = Int(y / s)
             guard px >= 0, py >= 0, px < w, py < h else { continue }
             let c = palette[k % palette.count]
-            rgb[(py * w + px) * 3] = c.0; rgb[(py * w + px) * 3 + 1] = c.1; rgb[(py * w + px) * 3 + 2] = c.2
+            for yy in max(0, py - r)...min(h - 1, py + r) {
+                for xx in max(0, px - r)...min(w - 1, px + r) where (xx - px) * (xx - px) + (yy - py) * (yy - py) <= r * r {
+                    let i = (yy * w + xx) * 3
+                    rgb[i] = c.0; rgb[i + 1] = c.1; rgb[i + 2] = c.2
+                }
+            }
         }
-        try PNG.write(rgb: rgb, width: w, height: h, to: url)
+    }
+
+    /// Writes `qc/key.svg` in `dir`: the key to the pictures of slides quantified with these
+    /// phenotypes.
+    static func writeKey(phenotypes: [String], in dir: URL) throws {
+        try AtomicFile.write(key(phenotypes: phenotypes), to: dir.appendingPathComponent("qc/key.svg"))
+    }
+
+    /// The dots' colour key as SVG: a dot and the name of each phenotype, in the panel's order
+    /// (a cell's dot takes the colour of the first phenotype it has).
+    static func key(phenotypes: [String]) -> String {
+        let rowHeight = 20, width = 24 + 9 * max(8, phenotypes.map(\.count).max() ?? 0)
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(rowHeight * phenotypes.count + 8)\" "
+            + "font-family=\"sans-serif\" font-size=\"13\"><rect width=\"100%\" height=\"100%\" fill=\"#000\"/>"
+        for (k, name) in phenotypes.enumerated() {
+            let c = palette[k % palette.count], y = 4 + rowHeight * k + rowHeight / 2
+            svg += String(format: "<circle cx=\"12\" cy=\"%d\" r=\"5\" fill=\"#%02x%02x%02x\"/>", y, c.0, c.1, c.2)
+            svg += "<text x=\"24\" y=\"\(y + 5)\" fill=\"#fff\">\(XML.escape(name))</text>"
+        }
+        return svg + "</svg>\n"
     }
 }

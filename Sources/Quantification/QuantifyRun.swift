@@ -225,6 +225,7 @@ public struct QuantifyRun {
         }
         let phenos = CohortTables.phenotypes(of: results, preferred: panel.phenotypes.map(\.name))
         try CohortTables.writeTables(results, phenotypes: phenos, to: outDir)
+        if options.writeQC { try QCImage.writeKey(phenotypes: panel.phenotypes.map(\.name), in: outDir) }
         let runInfo = RunInfo(results: results, mifqVersion: mifqVersion, panel: panelPath, panelName: panel.name, panelHash: hash,
                               secondsPerSlide: timings, totalSeconds: Date().timeIntervalSince(started),
                               threads: options.threads, tile: options.tileSize, errors: failures, resumedSkipped: skipped)

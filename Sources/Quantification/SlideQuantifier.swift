@@ -228,7 +228,7 @@ public struct SlideQuantifier: Sendable {
         endPhase("table")
 
         if let qcLayout {
-            try QCImage.write(planes: qcPlanes, layout: qcLayout, map: map, dots: qcDots,
+            try QCImage.write(planes: qcPlanes, layout: qcLayout, map: map, dots: qcDots, pixelSizeUm: px,
                               to: outDir.appendingPathComponent("qc").appendingPathComponent("\(slideId).png"))
             endPhase("qc")
         }

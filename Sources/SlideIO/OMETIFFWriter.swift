@@ -566,10 +566,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
     }
 
     private func omeXML() -> String {
-        func esc(_ s: String) -> String {
-            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-        }
+        let esc = XML.escape
         let type = spec.sampleType == .float32 ? "float" : spec.sampleType.rawValue
         var phys = ""
         if let px = spec.pixelSizeUm {

@@ -38,6 +38,12 @@ public struct XMLElement: Sendable {
 }
 
 public enum XML {
+    /// Text made safe for XML (and HTML or SVG) content and attribute values.
+    public static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
     /// Decodes bytes to text: UTF-16 with a BOM, UTF-16 detected by NUL bytes, else UTF-8.
     public static func decode(_ bytes: [UInt8]) -> String {
         if bytes.count >= 2 {

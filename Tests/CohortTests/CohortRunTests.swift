@@ -209,6 +209,10 @@ final class CohortRunTests: XCTestCase {
                                     + "<li>thresholds set by hand on 1 slide(s): P2</li>"
                                     + "<li><b>1 slide(s) failed</b>: in/P3.tif: in/P3.tif: file is truncated</li></ul>"), html)
         XCTAssertTrue(html.contains("<h2>Slides: QC pictures</h2>"), html)
+        XCTAssertFalse(html.contains("qc/key.svg"), html)   // no key written: none shown
+        _ = file("qc/key.svg", "<svg/>")
+        XCTAssertTrue(try String(contentsOf: try CohortRun.report(dir), encoding: .utf8)
+            .contains("(key below). The pictures are the files in qc/ beside this page.</p><p><img src=\"qc/key.svg\" alt=\"colour key of the dots\"></p>"))
         XCTAssertTrue(html.contains("<img src=\"qc/P1%20a&amp;b.png\" loading=\"lazy\" alt=\"P1 a&amp;b\">"), html)
         XCTAssertTrue(html.contains("<b>P1 a&amp;b</b> tissue 2 mm², tumour 25%, 100 cells</figcaption>"), html)
         XCTAssertTrue(html.contains("<b>P2</b> tissue 1 mm², tumour 25%, 50 cells; gates set by hand: CD8 40, PDL1 2.5</figcaption>"), html)

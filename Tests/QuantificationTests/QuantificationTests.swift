@@ -353,6 +353,27 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(Array(pictures[0][16..<25]), [0, 0, 2, 0, 0, 0, 1, 192, 8])
     }
 
+    /// The QC picture's dots are about 4 µm across, at least a pixel: a disc of radius 4 at
+    /// 0.5 µm per picture pixel, a single pixel at 16; drawn in the palette's colour of the
+    /// cell's first phenotype, clipped at the picture's edge. The key names every phenotype in
+    /// the panel's order with its colour, escaped for SVG.
+    func testQCDotsAndTheirKey() {
+        XCTAssertEqual(QCImage.dotRadius(micronsPerPixel: 0.5), 4)
+        XCTAssertEqual(QCImage.dotRadius(micronsPerPixel: 16), 0)
+        var rgb = [UInt8](repeating: 0, count: 11 * 11 * 3)
+        // A disc of radius 2 (13 pixels) at (5, 5) in phenotype 1's colour; a single pixel at the
+        // corner in phenotype 0's; one past the edge draws nothing. Level-0 px at scale 2.
+        QCImage.drawDots([(10, 10, 1), (0, 0, 0), (30, 4, 0)], radius: 2, scale: 2, width: 11, height: 11, into: &rgb)
+        let lit = (0..<(11 * 11)).filter { rgb[$0 * 3] != 0 || rgb[$0 * 3 + 1] != 0 || rgb[$0 * 3 + 2] != 0 }
+        XCTAssertEqual(lit.count, 13 + 6)  // the corner dot's disc, clipped: (0,0), (1,0), (2,0), (0,1), (1,1), (0,2)
+        XCTAssertEqual(Array(rgb[(5 * 11 + 7) * 3..<(5 * 11 + 7) * 3 + 3]), [255, 160, 0])   // (7, 5): 2 px right of the centre
+        XCTAssertEqual(Array(rgb[(7 * 11 + 7) * 3..<(7 * 11 + 7) * 3 + 3]), [0, 0, 0])       // (7, 7): √8 > 2 away
+        XCTAssertEqual(Array(rgb[0..<3]), [0, 255, 0])
+        let key = QCImage.key(phenotypes: ["CD8", "PD-L1 <high>"])
+        XCTAssertTrue(key.contains("fill=\"#00ff00\"/><text x=\"24\" y=\"19\" fill=\"#fff\">CD8</text>"), key)
+        XCTAssertTrue(key.contains("fill=\"#ffa000\"/><text x=\"24\" y=\"39\" fill=\"#fff\">PD-L1 &lt;high&gt;</text>"), key)
+    }
+
     func testDensitiesPerPatientSumSlides() throws {
         let r1 = SlideResult(slideId: "P1_a", patientId: "P1", path: "", pixelSizeUm: 0.5, tissueAreaMm2: 1, tumorAreaMm2: 0.4,
                              stromaAreaMm2: 0.6, cells: 10, phenotypes: ["CD8"], counts: ["CD8": ["total": 10, "tumor": 4, "stroma": 6]], thresholds: [:],
@@ -1008,7 +1029,7 @@ final class QuantificationTests: XCTestCase {
         let merged = dir.appendingPathComponent("merged")
         try MergeRuns.merge([whole], into: merged)
         // The cell table and the QC picture come along (the merged folder's report shows it).
-        for f in ["slides.csv", "densities.csv", "thresholds.csv", "cells/P01_A.csv", "qc/P01_A.png"] {
+        for f in ["slides.csv", "densities.csv", "thresholds.csv", "cells/P01_A.csv", "qc/P01_A.png", "qc/key.svg"] {
             XCTAssertEqual(try Data(contentsOf: whole.appendingPathComponent(f)), try Data(contentsOf: merged.appendingPathComponent(f)), f)
         }
     }
