@@ -77,9 +77,11 @@ struct Quantify: ParsableCommand {
             summary = try run.run(slides, report: { msg in
                 bar?.finish(); bar = nil
                 FileHandle.standardError.write(Data("mifq: error: \(msg)\n".utf8))
-            }, progress: { slide, done, total in
-                if slide != current { bar?.finish(); current = slide; bar = Progress(label: slide, quiet: common.quiet) }
-                bar?.update(done, of: total)
+            }, progress: { slide, done, total, unit in
+                // A new bar for each slide (or for the small slides run side by side), and again
+                // after an error line ended the bar.
+                if slide != current || bar == nil { bar?.finish(); current = slide; bar = Progress(label: slide, quiet: common.quiet) }
+                bar?.update(done, of: total, unit: unit)
             })
             bar?.finish()
         } catch {

@@ -41,7 +41,7 @@ final class QuantificationTests: XCTestCase {
         var o = QuantifyOptions(); o.tileSize = tile; o.threads = threads; o.writeCells = cells; o.writeQC = qc
         let run = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: out)
         let inputs = try SlideInputs.find([Self.simulated.appendingPathComponent("slides").path], patientMap: nil)
-        let s = try run.run(inputs, report: { XCTFail($0) }, progress: { _, _, total in tilesRun?.pointee = total })
+        let s = try run.run(inputs, report: { XCTFail($0) }, progress: { _, _, total, _ in tilesRun?.pointee = total })
         XCTAssertEqual(s.results.count, 1)
         return out
     }
@@ -460,6 +460,41 @@ final class QuantificationTests: XCTestCase {
         // Nothing half-written: no temporary files left.
         let leftovers = try FileManager.default.subpathsOfDirectory(atPath: out.path).filter { $0.contains(".tmp") || $0.contains(".spool") }
         XCTAssertEqual(leftovers, [])
+    }
+
+    /// Small slides run side by side on one thread each give the tables, cell tables and QC
+    /// pictures of a run taking them one at a time; slides that cannot be opened fail on their
+    /// own, reported and listed in the inputs' order. A slide is small below 4 tiles per thread.
+    func testSmallSlidesSideBySideGiveTheSameResults() throws {
+        let dir = Self.tmp(), slides = dir.appendingPathComponent("in")
+        try FileManager.default.createDirectory(at: slides, withIntermediateDirectories: true)
+        let tiny = Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif")
+        for name in ["P1_a.ome.tif", "P3_a.ome.tif", "P4_a.ome.tif"] { try FileManager.default.copyItem(at: tiny, to: slides.appendingPathComponent(name)) }
+        try FileManager.default.copyItem(at: Self.root.appendingPathComponent("testdata/third-party/bad_truncated.tif"), to: slides.appendingPathComponent("P2_bad.tif"))
+        try FileManager.default.copyItem(at: Self.root.appendingPathComponent("testdata/third-party/bad_not_a_tiff.tif"), to: slides.appendingPathComponent("P5_bad.tif"))
+        let inputs = try SlideInputs.find([slides.path], patientMap: nil)
+        var outs: [URL] = [], reported: [[String]] = []
+        for threads in [1, 2] {
+            var o = QuantifyOptions(); o.threads = threads
+            XCTAssertTrue(QuantifyRun.isSmall(tiny.path, options: o))
+            let out = Self.tmp()
+            var messages: [String] = []
+            let s = try QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: out).run(inputs, report: { messages.append($0) })
+            XCTAssertEqual(s.results.map(\.slideId).sorted(), ["P1_a", "P3_a", "P4_a"])
+            XCTAssertEqual(s.failures.map { ($0.slide as NSString).lastPathComponent }, ["P2_bad.tif", "P5_bad.tif"])
+            outs.append(out); reported.append(messages)
+        }
+        XCTAssertEqual(reported[0], reported[1])
+        for f in ["slides.csv", "densities.csv", "thresholds.csv", "cells/P1_a.csv", "cells/P4_a.csv", "qc/P3_a.png", "qc/key.svg"] {
+            XCTAssertEqual(try Data(contentsOf: outs[0].appendingPathComponent(f)), try Data(contentsOf: outs[1].appendingPathComponent(f)), f)
+        }
+        // 1024² in 256-px tiles is 16 tiles: small beside 8 threads, not beside 2.
+        var o = QuantifyOptions(); o.tileSize = 256; o.threads = 2
+        let p01 = Self.simulated.appendingPathComponent("slides/P01_A.ome.tif").path
+        XCTAssertFalse(QuantifyRun.isSmall(p01, options: o))
+        o.threads = 8
+        XCTAssertTrue(QuantifyRun.isSmall(p01, options: o))
+        XCTAssertFalse(QuantifyRun.isSmall(slides.appendingPathComponent("P5_bad.tif").path, options: o))
     }
 
     /// `--annotations`: the left half of each slide included, a 200 px square in it marked
