@@ -236,9 +236,11 @@ public struct QuantifyRun {
         // threads), larger ones one after another on every thread. A slide's result does not
         // depend on its thread count, so neither do the tables. (Under MIFQ_TIMING, whose stage
         // times are the process's, slides run one at a time.)
-        let small = options.threads > 1 && !StageTimes.enabled
-            ? pending.filter { QuantifyRun.isSmall($0.input.path, options: options) } : []
-        let large = pending.filter { p in !small.contains { $0.order == p.order } }
+        let together = options.threads > 1 && !StageTimes.enabled
+        var small: [(order: Int, input: SlideInput)] = [], large: [(order: Int, input: SlideInput)] = []
+        for p in pending {
+            if together && QuantifyRun.isSmall(p.input.path, options: options) { small.append(p) } else { large.append(p) }
+        }
         if !small.isEmpty {
             let workers = min(options.threads, small.count)
             var shared = options
