@@ -52,6 +52,11 @@ public enum SlideInputs {
         return out
     }
 
+    /// Slide ids for a one-line note: the first five, then "…".
+    public static func shortList(_ ids: [String]) -> String {
+        ids.prefix(5).joined(separator: " ") + (ids.count > 5 ? " …" : "")
+    }
+
     /// The slides `map` has no row for: their patient is the file name's prefix, which a map
     /// was given to replace (a slide id mistyped in it would otherwise pass unseen).
     public static func unmapped(_ slides: [SlideInput], in map: [String: String]) -> [String] {
@@ -190,7 +195,7 @@ public struct QuantifyRun {
         func notInputs(_ ids: some Collection<String>, _ what: String, _ unit: String) {
             let extra = Set(ids).subtracting(inputs.map(\.slideId)).sorted()
             guard !extra.isEmpty else { return }
-            notes.append("\(what) \(extra.count) \(unit) not among the inputs: " + extra.prefix(5).joined(separator: " ") + (extra.count > 5 ? " …" : ""))
+            notes.append("\(what) \(extra.count) \(unit) not among the inputs: " + SlideInputs.shortList(extra))
         }
         notInputs(gates.keys, "--gates names", "slide(s)")
         let annotationFiles = try annotationsDir.map { try QuantifyRun.annotationFiles(in: $0) } ?? [:]

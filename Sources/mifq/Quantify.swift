@@ -62,7 +62,7 @@ struct Quantify: ParsableCommand {
             let slides = try SlideInputs.find(inputs, patientMap: map)
             if let map, case let missing = SlideInputs.unmapped(slides, in: map), !missing.isEmpty {
                 FileHandle.standardError.write(Data(("mifq: note: \(patients!) has no row for \(missing.count) slide(s), whose patient is "
-                    + "taken from the file name: " + missing.prefix(5).joined(separator: " ") + (missing.count > 5 ? " …" : "") + "\n").utf8))
+                    + "taken from the file name: " + SlideInputs.shortList(missing) + "\n").utf8))
             }
             guard !slides.isEmpty else { throw ValidationError("no slides found in \(inputs.joined(separator: " "))") }
             var options = QuantifyOptions()
