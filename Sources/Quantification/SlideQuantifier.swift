@@ -16,6 +16,11 @@ public struct QuantifyOptions: Sendable {
     /// Also write every cell as a QuPath detection (`cells/<slide>.geojson`).
     public var writeGeoJSON = false
     public var pixelSizeUm: Double?
+    /// Give freed memory back to the system after each phase and each freed map plane
+    /// (`malloc_trim`): it keeps a whole slide's peak down. Slides run side by side do not, as
+    /// each trim took the memory the other slide was about to reuse (twenty 1024² slides at two
+    /// threads: 3.1 s without, 3.9 s with).
+    public var giveMemoryBack = true
     public init() {}
 }
 
@@ -47,7 +52,7 @@ public struct SlideQuantifier: Sendable {
         // after (Benchmarks/results-2026-12-04.md and -04c.md); times unchanged.
         func endPhase(_ name: String) {
             #if canImport(Glibc)
-            malloc_trim(0)
+            if options.giveMemoryBack { malloc_trim(0) }
             #endif
             if timing {
                 FileHandle.standardError.write(Data(String(format: "%@ %.2f s (peak so far %.0f MB)\n", name, Date().timeIntervalSince(phase), StageTimes.peakResidentMB()).utf8))
@@ -87,7 +92,10 @@ public struct SlideQuantifier: Sendable {
         var tissue: TissuePass.Output?
         var threshold: Float = 0
         try runBoth(together: options.threads > 1, {
-            if let m = means.take() { tissue = try TissuePass.detect(m, slide: slide, panel: panel, pixelSizeUm: px, threads: options.threads) }
+            if let m = means.take() {
+                tissue = try TissuePass.detect(m, slide: slide, panel: panel, pixelSizeUm: px, threads: options.threads,
+                                               giveMemoryBack: options.giveMemoryBack)
+            }
         }, {
             threshold = try tiled.estimateThreshold()
             if let qcLayout, !qcFromTiles { qcPlanes = try qcLayout.read(slide: slide, panel: panel, channelMap: channelMap) }
@@ -157,7 +165,8 @@ public struct SlideQuantifier: Sendable {
         if let tissue {
             tissueResult = tissue
         } else {
-            tissueResult = try TissuePass.detect(fusedMeans.take()!, slide: slide, panel: panel, pixelSizeUm: px, threads: options.threads)
+            tissueResult = try TissuePass.detect(fusedMeans.take()!, slide: slide, panel: panel, pixelSizeUm: px, threads: options.threads,
+                                                 giveMemoryBack: options.giveMemoryBack)
             annotate(&tissueResult)
         }
         let map = tissueResult.map

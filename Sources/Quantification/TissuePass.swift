@@ -220,7 +220,8 @@ public enum TissuePass {
 
     /// Tissue, tumour and stroma from a map's means; the map's smoothing runs on `threads`
     /// threads (the same map for any count).
-    public static func detect(_ means: consuming Means, slide: Slide, panel: Panel, pixelSizeUm px0: Double, threads: Int = 1) throws -> Output {
+    public static func detect(_ means: consuming Means, slide: Slide, panel: Panel, pixelSizeUm px0: Double, threads: Int = 1,
+                              giveMemoryBack: Bool = true) throws -> Output {
         var s = means
         let p = s.plan, mw = p.width, mh = p.height
         let t = panel.tissue
@@ -232,7 +233,7 @@ public enum TissuePass {
                                       excludeMarginMicrons: t.tumorExcludeMarginMicrons)
         detector.threads = threads
         #if canImport(Glibc)
-        detector.planeFreed = { malloc_trim(0) }
+        if giveMemoryBack { detector.planeFreed = { malloc_trim(0) } }
         #endif
         let res = detector.detect(signal: HalfImage(width: mw, height: mh, bits: take(&s.signal)),
                                   tumorMarker: HalfImage(width: mw, height: mh, bits: take(&s.marker)),
