@@ -118,6 +118,18 @@ for t, q in ((1, q1), (2, q2)):
     floor = mbs / 14   # Mpx/s: 7 channels × 2 bytes per pixel
     print(f"  {t} thread(s): quantify {S * S / 1e6 / q:.1f} Mpx/s = {100 * S * S / 1e6 / q / floor:.1f}% of the raw decode floor ({floor:.1f} Mpx/s)")
 PY
+echo
+echo "## quantify a cohort of twenty 1024² slides (small slides run side by side), one and two threads, alternating"
+rm -rf "$W/cohort"
+"$MIFQ" simulate --out "$W/cohort" --patients 20 --size 1024x1024 --threads 2 --no-masks --quiet >/dev/null
+for rep in 1 2; do
+  for t in 1 2; do
+    rm -rf "$W/qc$t"
+    /usr/bin/time -v "$MIFQ" quantify "$W/cohort/slides" --panel panels/escc-opal7.json --out "$W/qc$t" --threads $t --no-cells --quiet 2> "$W/qc$t.$rep.time" >/dev/null
+    echo "  pair $rep, $t thread(s): $(secs "$W/qc$t.$rep.time") s, peak RSS $(peak "$W/qc$t.$rep.time")"
+  done
+done
+python3 -c "print(f'  two threads / one thread: {$(secs "$W/qc1.1.time")/$(secs "$W/qc2.1.time"):.2f}x, {$(secs "$W/qc1.2.time")/$(secs "$W/qc2.2.time"):.2f}x')"
 if [ -n "${BIG:-}" ]; then
   echo
   echo "## quantify ${BIG}² (2 threads) next to ${S}² (2 threads, above)"

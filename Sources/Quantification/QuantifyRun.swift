@@ -239,9 +239,11 @@ public struct QuantifyRun {
         // nucleus threshold and picture are one thread's work): such slides run side by side,
         // the threads shared out among them (one each when there are as many slides as
         // threads), larger ones one after another on every thread. A slide's result does not
-        // depend on its thread count, so neither do the tables. (Under MIFQ_TIMING, whose stage
-        // times are the process's, slides run one at a time.)
-        let together = options.threads > 1 && !StageTimes.enabled
+        // depend on its thread count, so neither do the tables. Small slides do not give freed
+        // memory back between phases (their peak is small; the trims cost time, and side by
+        // side each took what the other slide was about to reuse). (Under MIFQ_TIMING, whose
+        // stage times are the process's, slides run one at a time.)
+        let together = !StageTimes.enabled
         var small: [(order: Int, input: SlideInput)] = [], large: [(order: Int, input: SlideInput)] = []
         for p in pending {
             if together && QuantifyRun.isSmall(p.input.path, options: options) { small.append(p) } else { large.append(p) }

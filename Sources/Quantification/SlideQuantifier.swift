@@ -17,9 +17,10 @@ public struct QuantifyOptions: Sendable {
     public var writeGeoJSON = false
     public var pixelSizeUm: Double?
     /// Give freed memory back to the system after each phase and each freed map plane
-    /// (`malloc_trim`): it keeps a whole slide's peak down. Slides run side by side do not, as
-    /// each trim took the memory the other slide was about to reuse (twenty 1024² slides at two
-    /// threads: 3.1 s without, 3.9 s with).
+    /// (`malloc_trim`): it keeps a whole slide's peak down. Small slides do not (quantify's
+    /// side-by-side runs): twenty 1024² slides took 3.1 s without and 3.9 s with at two
+    /// threads, where each trim took the memory the other slide was about to reuse, and 6.8 s
+    /// with at one thread.
     public var giveMemoryBack = true
     public init() {}
 }
