@@ -135,8 +135,8 @@ public enum GateOverrides {
 }
 
 /// A whole quantify run: every slide in turn, its tiles on every thread (small slides side by
-/// side instead, one thread each), a bad slide reported and skipped, tables rebuilt from every
-/// per-slide result in the output folder.
+/// side instead, the threads shared out among them), a bad slide reported and skipped, tables
+/// rebuilt from every per-slide result in the output folder.
 public struct QuantifyRun {
     public let panel: Panel
     public let panelPath: String

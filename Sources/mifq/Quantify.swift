@@ -60,8 +60,8 @@ struct Quantify: ParsableCommand {
             let p = try Panel.load(panel)
             let map = try patients.map(SlideInputs.patientMap)
             let slides = try SlideInputs.find(inputs, patientMap: map)
-            if let map, case let missing = SlideInputs.unmapped(slides, in: map), !missing.isEmpty {
-                FileHandle.standardError.write(Data(("mifq: note: \(patients!) has no row for \(missing.count) slide(s), whose patient is "
+            if let patients, let map, case let missing = SlideInputs.unmapped(slides, in: map), !missing.isEmpty {
+                FileHandle.standardError.write(Data(("mifq: note: \(patients) has no row for \(missing.count) slide(s), whose patient is "
                     + "taken from the file name: " + SlideInputs.shortList(missing) + "\n").utf8))
             }
             guard !slides.isEmpty else { throw ValidationError("no slides found in \(inputs.joined(separator: " "))") }
