@@ -130,6 +130,23 @@ for rep in 1 2; do
   done
 done
 python3 -c "print(f'  two threads / one thread: {$(secs "$W/qc1.1.time")/$(secs "$W/qc2.1.time"):.2f}x, {$(secs "$W/qc1.2.time")/$(secs "$W/qc2.2.time"):.2f}x')"
+echo
+echo "## a 40× slide: 8192² at 0.25 µm, at its own pixel size and at the study panel's requested 0.5 µm (pixels averaged 2 × 2), two threads, alternating"
+rm -rf "$W/fine"
+"$MIFQ" simulate --out "$W/fine" --patients 1 --size 8192x8192 --pixel-size 0.25 --threads 2 --seed 3 --quiet >/dev/null
+python3 -c "import json; p = json.load(open('panels/escc-opal7.json')); del p['nucleus']['parameters']['requestedPixelSizeMicrons']; json.dump(p, open('$W/panel-own-pixels.json', 'w'))"
+for rep in 1 2; do
+  for mode in own requested; do
+    panel=panels/escc-opal7.json; [ $mode = own ] && panel="$W/panel-own-pixels.json"
+    rm -rf "$W/qf-$mode"
+    /usr/bin/time -v "$MIFQ" quantify "$W/fine/slides" --panel "$panel" --out "$W/qf-$mode" --threads 2 --quiet 2> "$W/qf-$mode.$rep.time" >/dev/null
+    echo "  pair $rep, $mode pixel size: $(secs "$W/qf-$mode.$rep.time") s, peak RSS $(peak "$W/qf-$mode.$rep.time")"
+  done
+done
+python3 -c "print(f'  own / requested: {$(secs "$W/qf-own.1.time")/$(secs "$W/qf-requested.1.time"):.2f}x, {$(secs "$W/qf-own.2.time")/$(secs "$W/qf-requested.2.time"):.2f}x')"
+for mode in own requested; do
+  echo "  against the truth, $mode pixel size: $(python3 scripts/eval/compare_truth.py "$W/fine" "$W/qf-$mode" | grep -oE 'detection F1 [0-9.]+|areas .*' | tr '\n' ';' | sed 's/;$//; s/;/; /')"
+done
 if [ -n "${BIG:-}" ]; then
   echo
   echo "## quantify ${BIG}² (2 threads) next to ${S}² (2 threads, above)"

@@ -15,14 +15,17 @@ struct CellGeoJSON {
     let names: [String]
     let colours: [String]
     let pixelSizeUm: Double
+    /// The file's level-0 pixels per analysis pixel (`Slide.binning`).
+    let binning: Double
 
-    init(phenotypes: [String], pixelSizeUm: Double) {
+    init(phenotypes: [String], pixelSizeUm: Double, binning: Int = 1) {
         names = phenotypes.map { $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") }
         colours = phenotypes.indices.map { k in
             let c = QCImage.palette[k % QCImage.palette.count]
             return "[\(c.0), \(c.1), \(c.2)]"
         }
         self.pixelSizeUm = pixelSizeUm
+        self.binning = Double(binning)
     }
 
     func feature(id: Int, _ r: CellRecord, region: String, hits: [Bool], into out: inout [UInt8]) {
@@ -30,7 +33,7 @@ struct CellGeoJSON {
         let px = pixelSizeUm
         if id > 1 { out += ",\n".utf8 }
         out += #"{"type": "Feature", "geometry": {"type": "Point", "coordinates": ["#.utf8
-        CellTable.f3(r.x + 0.5, into: &out); out.append(UInt8(ascii: ",")); CellTable.f3(r.y + 0.5, into: &out)
+        CellTable.f3((r.x + 0.5) * binning, into: &out); out.append(UInt8(ascii: ",")); CellTable.f3((r.y + 0.5) * binning, into: &out)
         out += #"]}, "properties": {"objectType": "detection", "#.utf8
         if let first = matched.first {
             // QuPath's derived class "A: B", in the colour of the first phenotype.

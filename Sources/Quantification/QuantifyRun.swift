@@ -246,7 +246,7 @@ public struct QuantifyRun {
         let together = !StageTimes.enabled
         var small: [(order: Int, input: SlideInput)] = [], large: [(order: Int, input: SlideInput)] = []
         for p in pending {
-            if together && QuantifyRun.isSmall(p.input.path, options: options) { small.append(p) } else { large.append(p) }
+            if together && QuantifyRun.isSmall(p.input.path, options: options, nucleus: panel.nucleus.parameters) { small.append(p) } else { large.append(p) }
         }
         if !small.isEmpty {
             let workers = min(options.threads, small.count)
@@ -301,8 +301,8 @@ public struct QuantifyRun {
     /// cohort of 1024² slides (one tile each) ran 2.3× faster side by side and one of 2048²
     /// slides (four) 1.26×, while one of 4096² slides (sixteen tiles, which keep two threads
     /// busy) ran only 5% faster for 1.9× the peak memory (736 against 390 MB).
-    static func isSmall(_ path: String, options: QuantifyOptions) -> Bool {
-        guard let slide = try? Slide(path: path, pixelSizeUm: options.pixelSizeUm) else { return false }
+    static func isSmall(_ path: String, options: QuantifyOptions, nucleus: NucleusParameters) -> Bool {
+        guard let slide = try? SlideQuantifier.analysisSlide(path: path, options: options, nucleus: nucleus) else { return false }
         let t = options.tileSize
         return ((slide.width + t - 1) / t) * ((slide.height + t - 1) / t) < 4 * options.threads
     }

@@ -38,6 +38,15 @@ public struct SlideQuantifier: Sendable {
         self.panel = panel; self.panelHash = panelHash; self.options = options
     }
 
+    /// The slide as cells are found on it: the file, its pixels averaged to the panel's
+    /// requested pixel size when that is at least twice the file's (`Slide.binned`). The
+    /// file's own pixel size must be usable first.
+    public static func analysisSlide(path: String, options: QuantifyOptions, nucleus: NucleusParameters) throws -> Slide {
+        let file = try Slide(path: path, pixelSizeUm: options.pixelSizeUm)
+        guard file.pixelSizeUm != nil else { return file }
+        return file.binned(nucleus.binning(pixelSizeUm: try file.requirePixelSize()))
+    }
+
     /// `gates`: thresholds set by hand for some markers (marker → threshold), used instead of
     /// the panel's gates on this slide.
     /// `annotations`: regions drawn on the slide (`Annotations`), applied to the tissue map.
@@ -60,7 +69,7 @@ public struct SlideQuantifier: Sendable {
             }
             phase = Date()
         }
-        let slide = try Slide(path: path, pixelSizeUm: options.pixelSizeUm)
+        let slide = try Self.analysisSlide(path: path, options: options, nucleus: panel.nucleus.parameters)
         let px = try slide.requirePixelSize()
         let channelMap = try panel.channelMap(for: slide)
         let plan = TissuePass.plan(slide: slide, panel: panel, pixelSizeUm: px)
@@ -108,7 +117,7 @@ public struct SlideQuantifier: Sendable {
             guard let annotations else { return }
             let before = t.map.areasMm2()
             tissueBeforeAnnotations = before[Int(RegionMap.tumor)] + before[Int(RegionMap.stroma)]
-            annotations.annotations.apply(to: &t.map)
+            annotations.annotations.apply(to: &t.map, binning: slide.binning)
         }
         if tissue != nil { annotate(&tissue!) }
         endPhase(fused ? "threshold" : "tissue map and threshold")
@@ -194,7 +203,7 @@ public struct SlideQuantifier: Sendable {
         let geoWriter = options.writeGeoJSON
             ? try TableWriter(url: outDir.appendingPathComponent("cells").appendingPathComponent("\(slideId).geojson"), header: CellGeoJSON.header) : nil
         var geoBytes: [UInt8] = []
-        let geo = CellGeoJSON(phenotypes: panel.phenotypes.map(\.name), pixelSizeUm: px)
+        let geo = CellGeoJSON(phenotypes: panel.phenotypes.map(\.name), pixelSizeUm: px, binning: slide.binning)
         var id = 0
         var rowBytes: [UInt8] = []
         var qcDots: [(Double, Double, Int)] = []
@@ -244,7 +253,7 @@ public struct SlideQuantifier: Sendable {
         }
         let areas = map.areasMm2()
         let tissueArea = areas[Int(RegionMap.tumor)] + areas[Int(RegionMap.stroma)]
-        return SlideResult(slideId: slideId, patientId: patientId, path: path, pixelSizeUm: px,
+        return SlideResult(slideId: slideId, patientId: patientId, path: path, pixelSizeUm: slide.filePixelSizeUm ?? px, analysisPixelSizeUm: px,
                            tissueAreaMm2: tissueArea,
                            tumorAreaMm2: areas[Int(RegionMap.tumor)], stromaAreaMm2: areas[Int(RegionMap.stroma)],
                            cells: id, phenotypes: panel.phenotypes.map(\.name), counts: counts, thresholds: thresholds.mapValues(SlideResult.finite),

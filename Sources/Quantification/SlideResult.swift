@@ -7,7 +7,11 @@ public struct SlideResult: Codable, Sendable {
     public var slideId: String
     public var patientId: String
     public var path: String
+    /// The file's pixel size (µm).
     public var pixelSizeUm: Double
+    /// The pixel size cells were found and measured at: the file's, or coarser when the panel
+    /// requests it (`requestedPixelSizeMicrons`); nil in results written before it was kept.
+    public var analysisPixelSizeUm: Double? = nil
     public var tissueAreaMm2: Double
     public var tumorAreaMm2: Double
     public var stromaAreaMm2: Double
@@ -56,6 +60,7 @@ public struct SlideResult: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case slideId = "slide_id", patientId = "patient_id", path, pixelSizeUm = "pixel_size_um"
+        case analysisPixelSizeUm = "analysis_pixel_size_um"
         case tissueAreaMm2 = "tissue_area_mm2", tumorAreaMm2 = "tumor_area_mm2", stromaAreaMm2 = "stroma_area_mm2"
         case cells, phenotypes, counts, thresholds, gateOverrides = "gate_overrides",
              gateHistograms = "gate_histograms", nucleusThreshold = "nucleus_threshold", tissueThreshold = "tissue_threshold"
@@ -67,7 +72,7 @@ public struct SlideResult: Codable, Sendable {
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(slideId, forKey: .slideId); try c.encode(patientId, forKey: .patientId); try c.encode(path, forKey: .path)
-        try c.encode(pixelSizeUm, forKey: .pixelSizeUm)
+        try c.encode(pixelSizeUm, forKey: .pixelSizeUm); try c.encode(analysisPixelSizeUm, forKey: .analysisPixelSizeUm)
         try c.encode(tissueAreaMm2, forKey: .tissueAreaMm2); try c.encode(tumorAreaMm2, forKey: .tumorAreaMm2)
         try c.encode(stromaAreaMm2, forKey: .stromaAreaMm2)
         try c.encode(cells, forKey: .cells); try c.encode(phenotypes, forKey: .phenotypes); try c.encode(counts, forKey: .counts)

@@ -27,7 +27,16 @@ public final class Slide: @unchecked Sendable {
     /// µm per level-0 pixel, nil when the file records none and no override was given.
     public let pixelSizeUm: Double?
     public let pixelSizeSource: String?
+    /// µm per pixel of the file's level 0 (`pixelSizeUm` unless binned).
+    public let filePixelSizeUm: Double?
+    /// The file's level-0 pixels averaged, along each axis, into one level-0 pixel of this
+    /// slide: 1 for the file as it is (see `binned(_:)`).
+    public let binning: Int
     let planes: [[Plane]]
+    /// For each level of this slide, the file's level (index into `planes`) it reads.
+    let fileLevels: [Int]
+    /// The file's level-0 size (this slide's own when not binned).
+    let fileWidth: Int, fileHeight: Int
     private let pools: [UInt64: HandlePool]
 
     public var width: Int { levels[0].width }
@@ -112,11 +121,16 @@ public final class Slide: @unchecked Sendable {
             LevelInfo(index: k, width: lv[0].directory.width, height: lv[0].directory.height,
                       downsample: w0 / Double(lv[0].directory.width))
         }
+        binning = 1
+        fileLevels = Array(layout.planes.indices)
+        fileWidth = layout.planes[0][0].directory.width
+        fileHeight = layout.planes[0][0].directory.height
         if let override, override > 0 {
             pixelSizeUm = override; pixelSizeSource = "--pixel-size"
         } else {
             pixelSizeUm = layout.pixelSizeUm; pixelSizeSource = layout.pixelSizeSource
         }
+        filePixelSizeUm = pixelSizeUm
         var pools: [UInt64: HandlePool] = [:]
         for lv in planes { for p in lv where pools[p.directory.offset] == nil {
             pools[p.directory.offset] = HandlePool(path: path, offset: p.directory.offset)
@@ -124,6 +138,39 @@ public final class Slide: @unchecked Sendable {
         self.pools = pools
         // Hand the handle we already have to the pool of the last plane it visited.
         if let last = checked.isEmpty ? nil : TIFFCurrentDirOffset(h.tif), let pool = pools[last] { pool.give(h) }
+    }
+
+    /// This slide seen at a coarser resolution: each level-0 pixel the mean of `factor` ×
+    /// `factor` of the file's (fewer at the right and bottom edges), the pixel size `factor`
+    /// times the file's, and of the file's pyramid levels those coarser still. The means
+    /// are of blocks aligned to the file's origin, so any region gives the same pixels as the
+    /// whole level; they are taken from the file's level 0 whether or not it has a pyramid (a
+    /// writer's reduced levels may subsample), so a file gives the same pixels either way.
+    /// Cells are found and measured at a requested pixel size this way (QuPath's
+    /// `requestedPixelSizeMicrons`).
+    public func binned(_ factor: Int) -> Slide {
+        precondition(binning == 1, "a binned slide is not binned again")
+        return factor <= 1 ? self : Slide(binning: factor, of: self)
+    }
+
+    private init(binning f: Int, of s: Slide) {
+        path = s.path; format = s.format; isBigTIFF = s.isBigTIFF; channels = s.channels
+        associatedImages = s.associatedImages; pixelSizeSource = s.pixelSizeSource
+        planes = s.planes; pools = s.pools; fileWidth = s.fileWidth; fileHeight = s.fileHeight
+        pixelSizeUm = s.pixelSizeUm.map { $0 * Double(f) }
+        filePixelSizeUm = s.pixelSizeUm
+        binning = f
+        let w = (s.width + f - 1) / f, h = (s.height + f - 1) / f
+        var levels = [LevelInfo(index: 0, width: w, height: h, downsample: 1)]
+        var fileLevels = [0]
+        // The file's levels coarser than the bins (one of the bins' own size would be a second,
+        // differently reduced, level 0).
+        for lv in s.levels.dropFirst() where lv.downsample > Double(f) * 1.001 {
+            levels.append(LevelInfo(index: levels.count, width: lv.width, height: lv.height, downsample: Double(w) / Double(lv.width)))
+            fileLevels.append(lv.index)
+        }
+        self.levels = levels
+        self.fileLevels = fileLevels
     }
 
     private static func checkMagic(path: String) throws {
@@ -182,7 +229,7 @@ public final class Slide: @unchecked Sendable {
     }
 
     public func sampleType(channel: Int = 0, level: Int = 0) -> SampleType {
-        planes[level][channel].directory.sampleType ?? .float32
+        planes[fileLevels[level]][channel].directory.sampleType ?? .float32
     }
 
     /// Summary of how level 0 is stored (the first channel's plane).
@@ -192,10 +239,12 @@ public final class Slide: @unchecked Sendable {
     }
 
     /// Height in rows of the blocks (tiles or strips) that store a level (its first channel's plane).
-    public func blockHeight(level: Int) -> Int { planes[level][0].directory.blockHeight }
+    public func blockHeight(level: Int) -> Int {
+        max(1, planes[fileLevels[level]][0].directory.blockHeight / (level == 0 ? binning : 1))
+    }
 
     /// File offset of a channel's directory at a level (for benchmarks that drive libtiff directly).
-    public func planeDirectoryOffset(channel: Int, level: Int = 0) -> UInt64 { planes[level][channel].directory.offset }
+    public func planeDirectoryOffset(channel: Int, level: Int = 0) -> UInt64 { planes[fileLevels[level]][channel].directory.offset }
 
     /// Whether every channel is an unmixed component (the file says so): such a slide's
     /// channels are read as components, not unmixed again.
@@ -218,10 +267,12 @@ public final class Slide: @unchecked Sendable {
     /// 8500–8850 blocks instead of 7252.) At most `budget` bytes. Several threads may read through one cache; each reader that moves its own kind
     /// of window over the slide (tile pass, tissue pass, QC picture) keeps its own.
     public func blockCache(window width: Int, height: Int, channels wanted: [Int], level: Int = 0, budget: Int = 256 << 20) -> BlockCache {
+        // A binned level 0 reads windows `binning` times larger from the file's.
+        let (width, height) = level == 0 ? (width * binning, height * binning) : (width, height)
         var seen = Set<[Int]>()
         var bytes = 0
         for c in wanted where c >= 0 && c < channels.count {
-            let p = planes[level][c], d = p.directory
+            let p = planes[fileLevels[level]][c], d = p.directory
             guard seen.insert([Int(d.offset), d.planarSeparate ? p.sample : -1]).inserted else { continue }
             let across = min((width + d.blockWidth - 1) / d.blockWidth + 2, (d.width + d.blockWidth - 1) / d.blockWidth)
             let down = min((height + d.blockHeight - 1) / d.blockHeight + 1, (d.height + d.blockHeight - 1) / d.blockHeight)
@@ -246,12 +297,61 @@ public final class Slide: @unchecked Sendable {
             throw SlideError.badRegion(path: path, detail: "\(region) lies outside the \(lv.width)×\(lv.height) level \(level)")
         }
         precondition(outputs.count == wanted.count && outputs.allSatisfy { $0.count >= region.count })
+        for c in wanted where c < 0 || c >= channels.count {
+            throw SlideError.badChannel(path: path, detail: "channel \(c) does not exist (the slide has \(channels.count))")
+        }
+        if level == 0 && binning > 1 {
+            try readBinned(channels: wanted, region: region, into: outputs, cache: cache)
+        } else {
+            try readFile(channels: wanted, level: fileLevels[level], region: region, into: outputs, cache: cache)
+        }
+    }
+
+    /// `read` at a binned level 0: each channel's file region decoded, then averaged in
+    /// `binning` × `binning` blocks (one channel at a time, so the scratch is one plane): the
+    /// block's rows summed column by column, then each block's columns.
+    private func readBinned(channels wanted: [Int], region: PixelRegion, into outputs: [UnsafeMutableBufferPointer<Float>], cache: BlockCache?) throws {
+        let f = binning
+        let x0 = region.x * f, y0 = region.y * f
+        let file = PixelRegion(x: x0, y: y0, width: min(region.width * f, fileWidth - x0), height: min(region.height * f, fileHeight - y0))
+        let fw = file.width
+        let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: file.count)
+        let columns = UnsafeMutablePointer<Float>.allocate(capacity: fw)
+        defer { scratch.deallocate(); columns.deallocate() }
+        // Blocks with all `f` columns; the last may have fewer (at the file's right edge).
+        let whole = min(fw / f, region.width)
+        for (k, c) in wanted.enumerated() {
+            try readFile(channels: [c], level: 0, region: file, into: [scratch], cache: cache)
+            let src = scratch.baseAddress!, out = outputs[k].baseAddress!
+            for y in 0..<region.height {
+                let r0 = y * f, r1 = min(r0 + f, file.height)
+                columns.update(from: src + r0 * fw, count: fw)
+                for r in (r0 + 1)..<max(r0 + 1, r1) {
+                    let row = src + r * fw
+                    for i in 0..<fw { columns[i] += row[i] }
+                }
+                let o = out + y * region.width
+                let rows = Float(r1 - r0)
+                for x in 0..<whole {
+                    var sum: Float = 0
+                    for i in (x * f)..<(x * f + f) { sum += columns[i] }
+                    o[x] = sum / (rows * Float(f))
+                }
+                if whole < region.width {
+                    var sum: Float = 0
+                    for i in (whole * f)..<fw { sum += columns[i] }
+                    o[whole] = sum / (rows * Float(fw - whole * f))
+                }
+            }
+        }
+    }
+
+    /// `read` at one of the file's own levels.
+    private func readFile(channels wanted: [Int], level: Int, region: PixelRegion,
+                          into outputs: [UnsafeMutableBufferPointer<Float>], cache: BlockCache?) throws {
         // Group channels that decode from the same blocks.
         var groups: [(offset: UInt64, separate: Int, items: [(Int, Int)])] = []
         for (k, c) in wanted.enumerated() {
-            guard c >= 0, c < channels.count else {
-                throw SlideError.badChannel(path: path, detail: "channel \(c) does not exist (the slide has \(channels.count))")
-            }
             let p = planes[level][c]
             let sep = p.directory.planarSeparate ? p.sample : -1
             if let g = groups.firstIndex(where: { $0.offset == p.directory.offset && $0.separate == sep }) {
@@ -280,7 +380,8 @@ public final class Slide: @unchecked Sendable {
     /// Calls `body` with every decoded block (tile or strip) of one channel at one level, in
     /// file order, as raw native-endian samples. Used for exact statistics.
     func forEachBlock(channel: Int, level: Int, _ body: (RawBlock) throws -> Void) throws {
-        let p = planes[level][channel]
+        precondition(level > 0 || binning == 1, "the blocks of a binned level 0 are the file's")
+        let p = planes[fileLevels[level]][channel]
         try withHandle(p.directory.offset) { h in
             try BlockReader(handle: h, directory: p.directory, path: path).forEachBlock(sample: p.sample, body)
         }

@@ -155,20 +155,23 @@ public struct Annotations: Sendable {
     }
 
     /// Sets to background the map pixels outside the included polygons (when there are any) and
-    /// inside the excluded ones. Returns the map pixels of tissue it took out.
+    /// inside the excluded ones. Returns the map pixels of tissue it took out. `binning`: the
+    /// file's level-0 pixels per level-0 pixel of the slide the map was made on (`Slide.binning`;
+    /// the polygons are in the file's).
     @discardableResult
-    public func apply(to map: inout RegionMap) -> Int {
+    public func apply(to map: inout RegionMap, binning: Int = 1) -> Int {
         var removed = 0
         var inside = [Bool](repeating: false, count: map.width), out = inside
+        let scale = map.scale * Double(binning)
         for j in 0..<map.height {
-            let y = (Double(j) + 0.5) * map.scale
+            let y = (Double(j) + 0.5) * scale
             if !include.isEmpty {
                 for i in inside.indices { inside[i] = false }
-                Self.fill(include, y: y, scale: map.scale, row: &inside)
+                Self.fill(include, y: y, scale: scale, row: &inside)
             }
             if !exclude.isEmpty {
                 for i in out.indices { out[i] = false }
-                Self.fill(exclude, y: y, scale: map.scale, row: &out)
+                Self.fill(exclude, y: y, scale: scale, row: &out)
             }
             for i in 0..<map.width where map.labels[j * map.width + i] != RegionMap.background {
                 if (!include.isEmpty && !inside[i]) || (!exclude.isEmpty && out[i]) {

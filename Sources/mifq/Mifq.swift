@@ -42,6 +42,11 @@ func fail(_ error: Error) -> Never {
     Foundation.exit(1)
 }
 
+/// One line on stderr that the user should read but that is no failure.
+func note(_ message: String) {
+    FileHandle.standardError.write(Data("mifq: note: \(message)\n".utf8))
+}
+
 /// Options every long-running command shares.
 struct RunOptions: ParsableArguments {
     @Option(help: "Worker threads (results do not depend on it).")

@@ -61,8 +61,8 @@ struct Quantify: ParsableCommand {
             let map = try patients.map(SlideInputs.patientMap)
             let slides = try SlideInputs.find(inputs, patientMap: map)
             if let patients, let map, case let missing = SlideInputs.unmapped(slides, in: map), !missing.isEmpty {
-                FileHandle.standardError.write(Data(("mifq: note: \(patients) has no row for \(missing.count) slide(s), whose patient is "
-                    + "taken from the file name: " + SlideInputs.shortList(missing) + "\n").utf8))
+                note("\(patients) has no row for \(missing.count) slide(s), whose patient is taken from the file name: "
+                     + SlideInputs.shortList(missing))
             }
             guard !slides.isEmpty else { throw ValidationError("no slides found in \(inputs.joined(separator: " "))") }
             var options = QuantifyOptions()
@@ -88,7 +88,7 @@ struct Quantify: ParsableCommand {
             fail(error)
         }
         let ok = summary.results.count
-        for note in summary.notes { FileHandle.standardError.write(Data("mifq: note: \(note)\n".utf8)) }
+        for n in summary.notes { note(n) }
         print("\(ok) slide(s) quantified, \(summary.failures.count) failed, \(summary.skipped.count) skipped → \(out)/densities.csv")
         if !summary.failures.isEmpty { throw ExitCode(1) }
     }
@@ -116,7 +116,7 @@ struct Merge: ParsableCommand {
             let s = try MergeRuns.merge(dirs.map { URL(fileURLWithPath: $0) }, into: URL(fileURLWithPath: out), mixedPanels: allowMixedPanels)
             // The runs' failures were theirs (each said so with its exit code); the merge passes
             // them on (stderr, run.json, the report) and succeeds.
-            for f in s.failures { FileHandle.standardError.write(Data("mifq: note: not in the tables, its quantify run failed: \(f.error)\n".utf8)) }
+            for f in s.failures { note("not in the tables, its quantify run failed: \(f.error)") }
             print("\(s.merged) slide(s) merged" + (s.failures.isEmpty ? "" : ", \(s.failures.count) failed in their runs") + " → \(out)/densities.csv")
         } catch {
             fail(error)

@@ -39,6 +39,9 @@ struct Segment: ParsableCommand {
             let px = try slide.requirePixelSize()
             let p = try panel.map(Panel.load)
             let ch = try resolveChannel(channel, in: slide, default: p?.nucleus.component ?? "DAPI")
+            if let p, let r = p.nucleus.parameters.requestedPixelSizeMicrons, p.nucleus.parameters.binning(pixelSizeUm: px) > 1 {
+                note("the panel's requestedPixelSizeMicrons (\(r) µm) applies to quantify; segment labels the image at its own \(px) µm")
+            }
             let tiled = TiledSegmentation(slide: slide, nucleusChannel: ch, parameters: p?.nucleus.parameters ?? NucleusParameters(),
                                           pixelSizeUm: px, tileSize: tile, threads: common.workers)
             let progress = Progress(label: (image as NSString).lastPathComponent, quiet: common.quiet)

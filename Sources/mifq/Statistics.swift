@@ -30,7 +30,7 @@ struct Compare: ParsableCommand {
         do {
             let notes = try CohortRun.compare(values: densities, clinical: clinical, groups: (g[0], g[1]), adjust: adjust,
                                                out: URL(fileURLWithPath: out))
-            for n in notes { FileHandle.standardError.write(Data("mifq: note: \(n)\n".utf8)) }
+            for n in notes { note(n) }
             print("\(out)/mann_whitney.csv, \(out)/figures/boxplots.svg")
         } catch { fail(error) }
     }
@@ -87,7 +87,7 @@ struct SurvivalCommand: ParsableCommand {
             let notes = try CohortRun.survival(values: densities, clinical: clinical, endpoints: e, percentile: percentile, rule: rule,
                                                landmark: landmark, confidence: ci, adjust: adjust, cutoffs: cutoffs,
                                                out: URL(fileURLWithPath: out))
-            for n in notes { FileHandle.standardError.write(Data("mifq: note: \(n)\n".utf8)) }
+            for n in notes { note(n) }
             print("\(out)/logrank.csv, \(out)/hazard_ratios.csv, \(out)/km_summary.csv, \(out)/figures/")
         } catch { fail(error) }
     }

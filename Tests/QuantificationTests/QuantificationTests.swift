@@ -117,6 +117,68 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(result.stromaAreaMm2, truth.stromaAreaMm2, accuracy: 0.04 * truth.stromaAreaMm2)
     }
 
+    /// A 0.25 µm slide (the 1024² test slide's tissue at twice the resolution) quantified at a
+    /// requested 0.5 µm (`requestedPixelSizeMicrons`, pixels averaged 2 × 2): the truth's cells
+    /// and areas as closely as the 0.5 µm slide's test asks; tables that do not depend on tile
+    /// size or threads; both pixel sizes recorded; QuPath detections and annotations in the
+    /// file's pixels.
+    func testRequestedPixelSize() throws {
+        let sim = Self.tmp()
+        var d = SlideDesign(); d.width = 2048; d.height = 2048; d.pixelSizeUm = 0.25; d.seed = 21
+        _ = try SlideSimulator(panel: Self.panel, design: d).write(id: "P03_A", to: sim, flavour: .ome)
+        var panel = Self.panel
+        panel.nucleus.parameters.requestedPixelSizeMicrons = 0.5
+        let notes = Self.tmp()
+        // Everything left of file pixel 1024 (256 µm) excluded.
+        try """
+        {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": {"type": "Polygon",
+          "coordinates": [[[0,0],[1024,0],[1024,2048],[0,2048],[0,0]]]}, "properties": {"classification": {"name": "Ignore*"}}}]}
+        """.write(to: notes.appendingPathComponent("P03_A.geojson"), atomically: true, encoding: .utf8)
+        func run(tile: Int, threads: Int, annotated: Bool = false) throws -> URL {
+            let out = Self.tmp()
+            var o = QuantifyOptions(); o.tileSize = tile; o.threads = threads; o.writeQC = false; o.writeGeoJSON = true
+            var run = QuantifyRun(panel: panel, panelPath: Self.panelPath, options: o, outDir: out)
+            if annotated { run.annotationsDir = notes }
+            _ = try run.run(try SlideInputs.find([sim.appendingPathComponent("slides").path], patientMap: nil), report: { XCTFail($0) })
+            return out
+        }
+        let a = try run(tile: 1024, threads: 2), b = try run(tile: 200, threads: 1)
+        for f in ["slides.csv", "densities.csv", "cells/P03_A.csv"] {
+            XCTAssertEqual(try String(contentsOf: a.appendingPathComponent(f), encoding: .utf8),
+                           try String(contentsOf: b.appendingPathComponent(f), encoding: .utf8), f)
+        }
+        let result = try JSONDecoder().decode(SlideResult.self, from: Data(contentsOf: a.appendingPathComponent("slides/P03_A.json")))
+        XCTAssertEqual(result.pixelSizeUm, 0.25)
+        XCTAssertEqual(result.analysisPixelSizeUm, 0.5)
+        XCTAssertEqual(result.tiles, 1, "1024 analysis pixels a side")
+        let pred = try Self.csv(a.appendingPathComponent("cells/P03_A.csv"))
+        let truthRows = try Self.csv(sim.appendingPathComponent("truth/P03_A.cells.csv"))
+        let truth = try JSONDecoder().decode(SlideTruth.self, from: Data(contentsOf: sim.appendingPathComponent("truth/P03_A.json")))
+        let m = Self.match(pred, truthRows)
+        XCTAssertGreaterThanOrEqual(2 * Double(m.count) / Double(pred.count + truthRows.count), 0.97, "detection F1")
+        for p in panel.phenotypes {
+            let tpos = Set(truthRows.indices.filter { truthRows[$0][p.name] == "1" })
+            let ppos = Set(pred.indices.filter { pred[$0][p.name] == "1" })
+            guard tpos.count >= 10 else { continue }
+            let hit = m.filter { ppos.contains($0.key) && tpos.contains($0.value) }.count
+            XCTAssertGreaterThanOrEqual(2 * Double(hit) / Double(tpos.count + ppos.count), 0.95, "\(p.name) F1")
+        }
+        XCTAssertEqual(result.tissueAreaMm2, truth.tissueAreaMm2, accuracy: 0.03 * truth.tissueAreaMm2)
+        XCTAssertEqual(result.tumorAreaMm2, truth.tumorAreaMm2, accuracy: 0.06 * truth.tumorAreaMm2)
+        // Detections at x_um / 0.25: the file's pixels, where QuPath draws them.
+        let geo = try JSONSerialization.jsonObject(with: Data(contentsOf: a.appendingPathComponent("cells/P03_A.geojson"))) as! [String: Any]
+        for (f, r) in zip(geo["features"] as! [[String: Any]], pred).prefix(50) {
+            let xy = (f["geometry"] as! [String: Any])["coordinates"] as! [Double]
+            XCTAssertEqual(xy[0], Double(r["x_um"]!)! / 0.25, accuracy: 0.004)
+            XCTAssertEqual(xy[1], Double(r["y_um"]!)! / 0.25, accuracy: 0.004)
+        }
+        // The exclusion, in file pixels, takes out the left half (256 µm), not more or less.
+        let left = try Self.csv(run(tile: 1024, threads: 2, annotated: true).appendingPathComponent("cells/P03_A.csv")).map { Double($0["x_um"]!)! }
+        XCTAssertGreaterThan(left.min() ?? 0, 252)
+        XCTAssertLessThan(left.min() ?? .infinity, 262)
+        XCTAssertEqual(Double(left.count), Double(pred.filter { Double($0["x_um"]!)! >= 256 }.count), accuracy: 8)
+    }
+
     /// How the study panel handles a nest's edge, one step at a time, on the cells matched to the
     /// truth of the shared slide:
     /// - leaving immune-marker pixels out of the panCK average (`tumorExcludeMarkers`) calls more
@@ -476,7 +538,7 @@ final class QuantificationTests: XCTestCase {
         var outs: [URL] = [], reported: [[String]] = []
         for threads in [1, 2] {
             var o = QuantifyOptions(); o.threads = threads
-            XCTAssertTrue(QuantifyRun.isSmall(tiny.path, options: o))
+            XCTAssertTrue(QuantifyRun.isSmall(tiny.path, options: o, nucleus: Self.panel.nucleus.parameters))
             let out = Self.tmp()
             var messages: [String] = []
             let s = try QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: out).run(inputs, report: { messages.append($0) })
@@ -491,10 +553,10 @@ final class QuantificationTests: XCTestCase {
         // 1024² in 256-px tiles is 16 tiles: small beside 8 threads, not beside 2.
         var o = QuantifyOptions(); o.tileSize = 256; o.threads = 2
         let p01 = Self.simulated.appendingPathComponent("slides/P01_A.ome.tif").path
-        XCTAssertFalse(QuantifyRun.isSmall(p01, options: o))
+        XCTAssertFalse(QuantifyRun.isSmall(p01, options: o, nucleus: Self.panel.nucleus.parameters))
         o.threads = 8
-        XCTAssertTrue(QuantifyRun.isSmall(p01, options: o))
-        XCTAssertFalse(QuantifyRun.isSmall(slides.appendingPathComponent("P5_bad.tif").path, options: o))
+        XCTAssertTrue(QuantifyRun.isSmall(p01, options: o, nucleus: Self.panel.nucleus.parameters))
+        XCTAssertFalse(QuantifyRun.isSmall(slides.appendingPathComponent("P5_bad.tif").path, options: o, nucleus: Self.panel.nucleus.parameters))
     }
 
     /// `--annotations`: the left half of each slide included, a 200 px square in it marked

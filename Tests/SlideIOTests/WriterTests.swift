@@ -405,4 +405,35 @@ final class WriterTests: XCTestCase {
         XCTAssertEqual(TemporaryFiles.writer(of: TemporaryFiles.beside(url).lastPathComponent), getpid())
         XCTAssertEqual(TemporaryFiles.writer(of: TemporaryFiles.spool(in: dir).lastPathComponent), getpid())
     }
+
+    /// A binned slide (`Slide.binned`), by hand from the recipe of testdata/written/mifq_writer.ome.tif
+    /// (300 × 200, levels 1×, 2×, 4×): where the recipe does not wrap it is linear in x and y, so a
+    /// block's mean is its value at the block's centre, and blocks at the right and bottom edges
+    /// hold fewer pixels.
+    func testBinnedSlide() throws {
+        let file = try Slide(path: TestData.path("written/mifq_writer.ome.tif"))
+        let s = file.binned(7)
+        XCTAssertEqual([s.width, s.height, s.binning], [43, 29, 7])
+        XCTAssertEqual(s.pixelSizeUm, 3.5)
+        XCTAssertEqual(s.filePixelSizeUm, 0.5)
+        XCTAssertEqual(s.levels.count, 1, "the file's 2× and 4× levels are finer than the bins")
+        let full = PixelRegion(x: 0, y: 0, width: 43, height: 29)
+        let c0 = try s.read(channel: 0, region: full)
+        XCTAssertEqual(c0[3 * 43 + 2], 441, "x 14–20, y 21–27: 7 · 17 + 13 · 24 + 10")
+        XCTAssertEqual(c0[28 * 43], 2598.5, "x 0–6, y 196–199: 7 · 3 + 13 · 197.5 + 10")
+        XCTAssertEqual(c0[42], 2124.5, "x 294–299, y 0–6: 7 · 296.5 + 13 · 3 + 10")
+        XCTAssertEqual(try s.read(channel: 1, region: PixelRegion(x: 2, y: 3, width: 1, height: 1)), [1441])
+        // Any region gives the whole level's pixels, here one that reaches both far edges.
+        let c2 = try s.read(channel: 2, region: full)
+        let part = try s.read(channel: 2, region: PixelRegion(x: 37, y: 20, width: 6, height: 9))
+        for y in 0..<9 { XCTAssertEqual(Array(part[(y * 6)..<(y * 6 + 6)]), Array(c2[((20 + y) * 43 + 37)..<((20 + y) * 43 + 43)])) }
+        // Binned by 2: the file's 4× level stays, as a 2× level of the binned slide.
+        let b2 = file.binned(2)
+        XCTAssertEqual(b2.levels.map(\.width), [150, 75])
+        XCTAssertEqual(b2.levels.map(\.downsample), [1, 2])
+        let r = PixelRegion(x: 10, y: 5, width: 20, height: 12)
+        XCTAssertEqual(try b2.read(channel: 1, level: 1, region: r), try file.read(channel: 1, level: 2, region: r))
+        XCTAssertEqual(try b2.read(channel: 0, region: PixelRegion(x: 0, y: 0, width: 1, height: 1)), [(0 + 7 + 13 + 20) / 4 + 10])
+        XCTAssertTrue(file.binned(1) === file)
+    }
 }

@@ -201,6 +201,8 @@ final class UnmixingTests: XCTestCase {
               "nucleus.parameters.maxAreaMicrons must be above minAreaMicrons")
         check({ $0.replacingOccurrences(of: "\"otsuFactor\": 0.6", with: "\"otsuFactor\": 0") },
               "nucleus.parameters.otsuFactor must be above 0")
+        check({ $0.replacingOccurrences(of: "\"requestedPixelSizeMicrons\": 0.5", with: "\"requestedPixelSizeMicrons\": 500") },
+              "nucleus.parameters.requestedPixelSizeMicrons must be 0.05–20 µm")
         // Sizes far beyond tissue's (a unit mix-up) are refused before they become halos,
         // kernels or pixel counts (these crashed, hung or asked for 32 GB before the bounds).
         check({ $0.replacingOccurrences(of: "\"backgroundRadiusMicrons\": 8", with: "\"backgroundRadiusMicrons\": 1e308") },
