@@ -64,7 +64,8 @@ public enum Report {
 
     /// Every slide's QC picture (`qc/<slide>.png` beside the report, linked, not embedded: a
     /// cohort's would make the page hundreds of MB), captioned with its areas and cell count
-    /// from `slides`, and the thresholds set by hand and regions drawn from its result; nil
+    /// from `slides`, and from its result the pixel size cells were found at (when coarser than
+    /// the file's), the thresholds set by hand and the regions drawn; nil
     /// without pictures.
     static func qcGallery(_ dir: URL, slides: [[String]], results: SlideResults) -> String? {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("qc").path)) ?? [])
@@ -84,6 +85,9 @@ public enum Report {
             let slide = String(name.dropLast(4))
             guard let result = results[slide] else { continue }
             var parts = captions[slide].map { [$0] } ?? []
+            if let file = result["pixel_size_um"] as? Double, let analysed = result["analysis_pixel_size_um"] as? Double, analysed != file {
+                parts.append(String(format: "cells found at %g µm (the file's %g µm pixels averaged)", analysed, file))
+            }
             if let gates = result["gate_overrides"] as? [String: Double], !gates.isEmpty {
                 parts.append("gates set by hand: " + gates.keys.sorted().map { "\($0) \(String(format: "%g", gates[$0]!))" }.joined(separator: ", "))
             }
