@@ -144,6 +144,13 @@ for rep in 1 2; do
   done
 done
 python3 -c "print(f'  own / requested: {$(secs "$W/qf-own.1.time")/$(secs "$W/qf-requested.1.time"):.2f}x, {$(secs "$W/qf-own.2.time")/$(secs "$W/qf-requested.2.time"):.2f}x')"
+for t in 1 2; do
+  "$BENCH" decode-raw "$W/fine/slides/P001_S1.ome.tif" $t > "$W/fine-raw$t.out"
+  rm -rf "$W/qf-floor"
+  /usr/bin/time -v "$MIFQ" quantify "$W/fine/slides" --panel panels/escc-opal7.json --out "$W/qf-floor" --threads $t --no-cells --quiet 2> "$W/qf-floor$t.time" >/dev/null
+  raw=$(awk '{for(i=1;i<NF;i++) if($(i+1)=="s") {print $i; exit}}' "$W/fine-raw$t.out")
+  echo "  $t thread(s): libtiff loop $raw s, quantify --no-cells at 0.5 µm $(secs "$W/qf-floor$t.time") s = $(python3 -c "print(f'{100*$raw/$(secs "$W/qf-floor$t.time"):.1f}')")% of the raw decode floor"
+done
 for mode in own requested; do
   echo "  against the truth, $mode pixel size: $(python3 scripts/eval/compare_truth.py "$W/fine" "$W/qf-$mode" | grep -oE 'detection F1 [0-9.]+|areas .*' | tr '\n' ';' | sed 's/;$//; s/;/; /')"
 done
