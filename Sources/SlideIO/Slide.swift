@@ -332,10 +332,16 @@ public final class Slide: @unchecked Sendable {
                 }
                 let o = out + y * region.width
                 let rows = Float(r1 - r0)
-                for x in 0..<whole {
-                    var sum: Float = 0
-                    for i in (x * f)..<(x * f + f) { sum += columns[i] }
-                    o[x] = sum / (rows * Float(f))
+                let n = rows * Float(f)
+                if f == 2 {
+                    // The common case (40× at 0.5 µm), in a loop the compiler vectorises.
+                    for x in 0..<whole { o[x] = (columns[2 * x] + columns[2 * x + 1]) / n }
+                } else {
+                    for x in 0..<whole {
+                        var sum: Float = 0
+                        for i in (x * f)..<(x * f + f) { sum += columns[i] }
+                        o[x] = sum / n
+                    }
                 }
                 if whole < region.width {
                     var sum: Float = 0
