@@ -4,6 +4,8 @@ import SlideIO
 
 /// Writes a whole image's nuclei (or cells) as a uint32 label TIFF, streaming tile by tile.
 /// Labels are numbered 1…n in tile order, then by centroid (rows, then columns) within a tile.
+/// Segmented on a binned slide (`Slide.binned`), each label pixel covers its n × n pixels of the
+/// file, so the labels lie over the file's image.
 public enum LabelExport {
     public struct Summary: Sendable {
         public var objects: Int
@@ -11,11 +13,15 @@ public enum LabelExport {
         public var tiles: Int
     }
 
+    /// `file`: the file's size and pixel size when `tiled` segments it binned by `binning`.
     public static func write(_ tiled: TiledSegmentation, to path: String, cells: Bool,
+                             file: (width: Int, height: Int, pixelSizeUm: Double, binning: Int)? = nil,
                              progress: ((Int, Int) -> Void)? = nil) throws -> Summary {
         let threshold = try tiled.estimateThreshold()
-        let spec = ImageSpec(width: tiled.width, height: tiled.height, channelNames: [cells ? "cells" : "nuclei"],
-                             sampleType: .uint32, pixelSizeUm: tiled.segmenter.pixelSizeUm, tileSize: 512, levels: 1)
+        let out = file ?? (tiled.width, tiled.height, tiled.segmenter.pixelSizeUm, 1)
+        let f = out.binning
+        let spec = ImageSpec(width: out.width, height: out.height, channelNames: [cells ? "cells" : "nuclei"],
+                             sampleType: .uint32, pixelSizeUm: out.pixelSizeUm, tileSize: 512, levels: 1)
         let writer = try OMETIFFWriter(path: path, spec: spec)
         var next: UInt32 = 0
         var done = 0
@@ -27,8 +33,19 @@ public enum LabelExport {
             // The tile's owned objects laid over the file: pixels of objects other tiles own
             // stay as those tiles wrote them.
             let r = tile.region
-            let ids = lab.labels.map { newID[Int($0)] }
-            try ids.withUnsafeBufferPointer { try writer.overlay(channel: 0, region: r, labels: $0) }
+            let ids: [UInt32]
+            let target: PixelRegion
+            if f == 1 {
+                ids = lab.labels.map { newID[Int($0)] }
+                target = r
+            } else {
+                target = PixelRegion(x: r.x * f, y: r.y * f, width: min(r.width * f, out.width - r.x * f),
+                                     height: min(r.height * f, out.height - r.y * f))
+                ids = (0..<target.count).map { i in
+                    newID[Int(lab.labels[(i / target.width / f) * r.width + (i % target.width) / f])]
+                }
+            }
+            try ids.withUnsafeBufferPointer { try writer.overlay(channel: 0, region: target, labels: $0) }
             done += 1
             progress?(done, tiled.tileCount)
         }

@@ -6,7 +6,8 @@ import SlideIO
 
 struct Segment: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Segment nuclei (or whole cells) and write a uint32 label TIFF of the image's size.")
+        abstract: "Segment nuclei (or whole cells) and write a uint32 label TIFF of the image's size.",
+        discussion: "With a panel that requests a coarser pixel size (requestedPixelSizeMicrons), nuclei are found at it, as quantify finds them, and each label pixel covers its block of the image's pixels.")
 
     @Argument(help: "A fluorescence image or slide (any TIFF mifq reads).")
     var image: String
@@ -35,19 +36,22 @@ struct Segment: ParsableCommand {
 
     func run() throws {
         do {
-            let slide = try Slide(path: image, pixelSizeUm: pixelSize)
-            let px = try slide.requirePixelSize()
+            let file = try Slide(path: image, pixelSizeUm: pixelSize)
+            let filePx = try file.requirePixelSize()
             let p = try panel.map(Panel.load)
+            let parameters = p?.nucleus.parameters ?? NucleusParameters()
+            let slide = file.binned(parameters.binning(pixelSizeUm: filePx))
+            let px = try slide.requirePixelSize()
             let ch = try resolveChannel(channel, in: slide, default: p?.nucleus.component ?? "DAPI")
-            if let p, let r = p.nucleus.parameters.requestedPixelSizeMicrons, p.nucleus.parameters.binning(pixelSizeUm: px) > 1 {
-                note("the panel's requestedPixelSizeMicrons (\(r) µm) applies to quantify; segment labels the image at its own \(px) µm")
-            }
-            let tiled = TiledSegmentation(slide: slide, nucleusChannel: ch, parameters: p?.nucleus.parameters ?? NucleusParameters(),
+            let tiled = TiledSegmentation(slide: slide, nucleusChannel: ch, parameters: parameters,
                                           pixelSizeUm: px, tileSize: tile, threads: common.workers)
             let progress = Progress(label: (image as NSString).lastPathComponent, quiet: common.quiet)
-            let s = try LabelExport.write(tiled, to: out, cells: cells) { progress.update($0, of: $1) }
+            let s = try LabelExport.write(tiled, to: out, cells: cells, file: (file.width, file.height, filePx, slide.binning)) {
+                progress.update($0, of: $1)
+            }
             progress.finish()
-            print("\(s.objects) \(cells ? "cells" : "nuclei") in \(image) → \(out) (threshold \(s.threshold), \(s.tiles) tiles)")
+            let found = slide.binning > 1 ? ", found at \(px) µm" : ""
+            print("\(s.objects) \(cells ? "cells" : "nuclei") in \(image) → \(out) (threshold \(s.threshold), \(s.tiles) tiles\(found))")
         } catch {
             fail(error)
         }

@@ -120,8 +120,8 @@ final class QuantificationTests: XCTestCase {
     /// A 0.25 µm slide (the 1024² test slide's tissue at twice the resolution) quantified at a
     /// requested 0.5 µm (`requestedPixelSizeMicrons`, pixels averaged 2 × 2): the truth's cells
     /// and areas as closely as the 0.5 µm slide's test asks; tables that do not depend on tile
-    /// size or threads; both pixel sizes recorded; QuPath detections and annotations in the
-    /// file's pixels.
+    /// size or threads; both pixel sizes recorded; QuPath detections, annotations and
+    /// `mifq segment`'s labels in the file's pixels.
     func testRequestedPixelSize() throws {
         let sim = Self.tmp()
         var d = SlideDesign(); d.width = 2048; d.height = 2048; d.pixelSizeUm = 0.25; d.seed = 21
@@ -172,6 +172,29 @@ final class QuantificationTests: XCTestCase {
             XCTAssertEqual(xy[0], Double(r["x_um"]!)! / 0.25, accuracy: 0.004)
             XCTAssertEqual(xy[1], Double(r["y_um"]!)! / 0.25, accuracy: 0.004)
         }
+        // `mifq segment` with the panel finds the nuclei at 0.5 µm too and writes them over the
+        // file's pixels: labels of the file's size and pixel size, uniform in each 2 × 2 block,
+        // one under every cell's centroid.
+        let labels = Self.tmp().appendingPathComponent("nuclei.tif").path
+        let (status, err) = try Self.run(["segment", sim.appendingPathComponent("slides/P03_A.ome.tif").path, "--out", labels,
+                                          "--panel", Self.panelPath, "--quiet"])
+        XCTAssertEqual(status, 0, err)
+        let written = try Slide(path: labels)
+        XCTAssertEqual([written.width, written.height], [2048, 2048])
+        XCTAssertEqual(written.pixelSizeUm, 0.25)
+        let l = try written.read(channel: 0, region: PixelRegion(x: 0, y: 0, width: 2048, height: 2048))
+        var uniform = true
+        for by in 0..<1024 { for bx in 0..<1024 {
+            let v = l[2 * by * 2048 + 2 * bx]
+            if l[2 * by * 2048 + 2 * bx + 1] != v || l[(2 * by + 1) * 2048 + 2 * bx] != v || l[(2 * by + 1) * 2048 + 2 * bx + 1] != v { uniform = false }
+        } }
+        XCTAssertTrue(uniform, "2 × 2 blocks of one label")
+        XCTAssertEqual(Set(l).subtracting([0]).count, pred.count, accuracy: pred.count / 100)
+        let unlabelled = pred.filter { r in
+            let x = Int(Double(r["x_um"]!)! / 0.25), y = Int(Double(r["y_um"]!)! / 0.25)
+            return l[y * 2048 + x] == 0
+        }
+        XCTAssertLessThanOrEqual(unlabelled.count, pred.count / 200, "cells whose centroid lies on no nucleus")
         // The exclusion, in file pixels, takes out the left half (256 µm), not more or less.
         let left = try Self.csv(run(tile: 1024, threads: 2, annotated: true).appendingPathComponent("cells/P03_A.csv")).map { Double($0["x_um"]!)! }
         XCTAssertGreaterThan(left.min() ?? 0, 252)
