@@ -11,7 +11,10 @@ looking at the right half, as mifq's defaults were.
 
     python3 scripts/eval/real_nuclei.py [MIFQ]      (default .build/release/mifq; numpy, scipy,
                                                      scikit-image, tifffile)
+    python3 scripts/eval/real_nuclei.py --sweep     mifq's F1 on both halves with one nucleus
+                                                     parameter of the study panel changed at a time
 """
+import json
 import os
 import subprocess
 import sys
@@ -50,7 +53,41 @@ def score(pred, truth):
            f"({fields['tp']} of {fields['truth']} nuclei found, {fields['fp']} false)"
 
 
+SWEEP = {"otsuFactor": [0.4, 0.5, 0.8], "seedSigmaMicrons": [1.5, 2.5, 3], "seedMinDistanceMicrons": [1.5, 3.5],
+         "distanceWeight": [0.5, 1.0, 1.5], "localWindowMicrons": [0, 20], "sigmaMicrons": [0.3, 0.8]}
+
+
+def f1(pred, truth):
+    out = subprocess.run([sys.executable, SCORE, pred, truth], check=True, capture_output=True, text=True).stdout
+    return float(dict(kv.split("=") for kv in out.split())["f1"])
+
+
+def sweep(mifq):
+    """One parameter of the study panel's nucleus settings changed at a time, F1 on each half."""
+    panel = json.load(open(os.path.join(ROOT, "panels", "escc-opal7.json")))
+    base = panel["nucleus"]["parameters"]
+    with tempfile.TemporaryDirectory() as tmp:
+        def run(params):
+            panel["nucleus"]["parameters"] = params
+            path = os.path.join(tmp, "panel.json")
+            json.dump(panel, open(path, "w"))
+            scores = []
+            for half in ("left", "right"):
+                pred = os.path.join(tmp, half + ".tif")
+                subprocess.run([mifq, "segment", os.path.join(ROOT, "testdata", "real-nuclei", f"dsb2018_{half}_image.tif"),
+                                "--out", pred, "--pixel-size", "0.35", "--panel", path, "--quiet"], check=True, capture_output=True)
+                scores.append(f1(pred, os.path.join(ROOT, "testdata", "real-nuclei", f"dsb2018_{half}_labels.tif")))
+            return "left %.3f, right %.3f" % tuple(scores)
+        print("study panel as it is:", run(dict(base)))
+        for key, values in SWEEP.items():
+            for v in values:
+                print(f"{key} {base[key]} -> {v}:", run(dict(base, **{key: v})))
+
+
 def main():
+    if "--sweep" in sys.argv:
+        sweep(os.path.join(ROOT, ".build", "release", "mifq"))
+        return
     mifq = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, ".build", "release", "mifq")
     with tempfile.TemporaryDirectory() as tmp:
         for half in ("left", "right"):
