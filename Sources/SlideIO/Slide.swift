@@ -307,46 +307,54 @@ public final class Slide: @unchecked Sendable {
         }
     }
 
-    /// `read` at a binned level 0: each channel's file region decoded, then averaged in
-    /// `binning` × `binning` blocks (one channel at a time, so the scratch is one plane): the
-    /// block's rows summed column by column, then each block's columns.
-    private func readBinned(channels wanted: [Int], region: PixelRegion, into outputs: [UnsafeMutableBufferPointer<Float>], cache: BlockCache?) throws {
+    /// `read` at a binned level 0: each channel's file region decoded (in bands of rows, so the
+    /// scratch stays under `scratchFloats` floats, 32 MB, whatever the region), then averaged in
+    /// `binning` × `binning` blocks: the block's rows summed column by column, then each block's
+    /// columns.
+    func readBinned(channels wanted: [Int], region: PixelRegion, into outputs: [UnsafeMutableBufferPointer<Float>], cache: BlockCache?,
+                    scratchFloats: Int = 8 << 20) throws {
         let f = binning
         let x0 = region.x * f, y0 = region.y * f
-        let file = PixelRegion(x: x0, y: y0, width: min(region.width * f, fileWidth - x0), height: min(region.height * f, fileHeight - y0))
-        let fw = file.width
-        let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: file.count)
+        let fw = min(region.width * f, fileWidth - x0), fh = min(region.height * f, fileHeight - y0)
+        let band = max(1, min(region.height, scratchFloats / (fw * f)))   // output rows per band
+        let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: band * f * fw)
         let columns = UnsafeMutablePointer<Float>.allocate(capacity: fw)
         defer { scratch.deallocate(); columns.deallocate() }
         // Blocks with all `f` columns; the last may have fewer (at the file's right edge).
         let whole = min(fw / f, region.width)
         for (k, c) in wanted.enumerated() {
-            try readFile(channels: [c], level: 0, region: file, into: [scratch], cache: cache)
-            let src = scratch.baseAddress!, out = outputs[k].baseAddress!
-            for y in 0..<region.height {
-                let r0 = y * f, r1 = min(r0 + f, file.height)
-                columns.update(from: src + r0 * fw, count: fw)
-                for r in (r0 + 1)..<max(r0 + 1, r1) {
-                    let row = src + r * fw
-                    for i in 0..<fw { columns[i] += row[i] }
-                }
-                let o = out + y * region.width
-                let rows = Float(r1 - r0)
-                let n = rows * Float(f)
-                if f == 2 {
-                    // The common case (40× at 0.5 µm), in a loop the compiler vectorises.
-                    for x in 0..<whole { o[x] = (columns[2 * x] + columns[2 * x + 1]) / n }
-                } else {
-                    for x in 0..<whole {
-                        var sum: Float = 0
-                        for i in (x * f)..<(x * f + f) { sum += columns[i] }
-                        o[x] = sum / n
+            let out = outputs[k].baseAddress!
+            for b0 in stride(from: 0, to: region.height, by: band) {
+                let b1 = min(b0 + band, region.height)
+                let fy0 = b0 * f, fy1 = min(b1 * f, fh)
+                try readFile(channels: [c], level: 0, region: PixelRegion(x: x0, y: y0 + fy0, width: fw, height: fy1 - fy0),
+                             into: [scratch], cache: cache)
+                let src = scratch.baseAddress!
+                for y in b0..<b1 {
+                    let r0 = y * f - fy0, r1 = min(r0 + f, fy1 - fy0)
+                    columns.update(from: src + r0 * fw, count: fw)
+                    for r in (r0 + 1)..<max(r0 + 1, r1) {
+                        let row = src + r * fw
+                        for i in 0..<fw { columns[i] += row[i] }
                     }
-                }
-                if whole < region.width {
-                    var sum: Float = 0
-                    for i in (whole * f)..<fw { sum += columns[i] }
-                    o[whole] = sum / (rows * Float(fw - whole * f))
+                    let o = out + y * region.width
+                    let rows = Float(r1 - r0)
+                    let n = rows * Float(f)
+                    if f == 2 {
+                        // The common case (40× at 0.5 µm), in a loop the compiler vectorises.
+                        for x in 0..<whole { o[x] = (columns[2 * x] + columns[2 * x + 1]) / n }
+                    } else {
+                        for x in 0..<whole {
+                            var sum: Float = 0
+                            for i in (x * f)..<(x * f + f) { sum += columns[i] }
+                            o[x] = sum / n
+                        }
+                    }
+                    if whole < region.width {
+                        var sum: Float = 0
+                        for i in (whole * f)..<fw { sum += columns[i] }
+                        o[whole] = sum / (rows * Float(fw - whole * f))
+                    }
                 }
             }
         }

@@ -435,5 +435,11 @@ final class WriterTests: XCTestCase {
         XCTAssertEqual(try b2.read(channel: 1, level: 1, region: r), try file.read(channel: 1, level: 2, region: r))
         XCTAssertEqual(try b2.read(channel: 0, region: PixelRegion(x: 0, y: 0, width: 1, height: 1)), [(0 + 7 + 13 + 20) / 4 + 10])
         XCTAssertTrue(file.binned(1) === file)
+        // Read in bands of rows (here 3, 2 and 1 bins high), the pixels are the same.
+        for floats in [3 * 300 * 7, 2 * 300 * 7, 1] {   // the file region is 300 px wide
+            var banded = [Float](repeating: -1, count: full.count)
+            try banded.withUnsafeMutableBufferPointer { try s.readBinned(channels: [2], region: full, into: [$0], cache: nil, scratchFloats: floats) }
+            XCTAssertEqual(banded, c2, "\(floats) floats of scratch")
+        }
     }
 }
