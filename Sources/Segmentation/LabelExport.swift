@@ -33,19 +33,21 @@ public enum LabelExport {
             // The tile's owned objects laid over the file: pixels of objects other tiles own
             // stay as those tiles wrote them.
             let r = tile.region
-            let ids: [UInt32]
-            let target: PixelRegion
             if f == 1 {
-                ids = lab.labels.map { newID[Int($0)] }
-                target = r
+                let ids = lab.labels.map { newID[Int($0)] }
+                try ids.withUnsafeBufferPointer { try writer.overlay(channel: 0, region: r, labels: $0) }
             } else {
-                target = PixelRegion(x: r.x * f, y: r.y * f, width: min(r.width * f, out.width - r.x * f),
-                                     height: min(r.height * f, out.height - r.y * f))
-                ids = (0..<target.count).map { i in
-                    newID[Int(lab.labels[(i / target.width / f) * r.width + (i % target.width) / f])]
+                // Each label pixel over its f × f file pixels, 256 label rows at a time.
+                let width = min(r.width * f, out.width - r.x * f)
+                for b0 in stride(from: 0, to: r.height, by: 256) {
+                    let y0 = (r.y + b0) * f
+                    let band = PixelRegion(x: r.x * f, y: y0, width: width, height: min(min(b0 + 256, r.height) * f, out.height - r.y * f) - b0 * f)
+                    let ids = (0..<band.count).map { i in
+                        newID[Int(lab.labels[(b0 + i / width / f) * r.width + (i % width) / f])]
+                    }
+                    try ids.withUnsafeBufferPointer { try writer.overlay(channel: 0, region: band, labels: $0) }
                 }
             }
-            try ids.withUnsafeBufferPointer { try writer.overlay(channel: 0, region: target, labels: $0) }
             done += 1
             progress?(done, tiled.tileCount)
         }
