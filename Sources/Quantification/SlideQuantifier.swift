@@ -38,13 +38,11 @@ public struct SlideQuantifier: Sendable {
         self.panel = panel; self.panelHash = panelHash; self.options = options
     }
 
-    /// The slide as cells are found on it: the file, its pixels averaged to the panel's
-    /// requested pixel size when that is at least twice the file's (`Slide.binned`). The
-    /// file's own pixel size must be usable first.
+    /// The slide as cells are found on it (`NucleusParameters.analysisSlide`); a file without
+    /// a pixel size as it is (quantify then says it has none).
     public static func analysisSlide(path: String, options: QuantifyOptions, nucleus: NucleusParameters) throws -> Slide {
         let file = try Slide(path: path, pixelSizeUm: options.pixelSizeUm)
-        guard file.pixelSizeUm != nil else { return file }
-        return file.binned(nucleus.binning(pixelSizeUm: try file.requirePixelSize()))
+        return file.pixelSizeUm == nil ? file : try nucleus.analysisSlide(file)
     }
 
     /// `gates`: thresholds set by hand for some markers (marker → threshold), used instead of

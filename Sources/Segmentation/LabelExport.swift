@@ -13,15 +13,15 @@ public enum LabelExport {
         public var tiles: Int
     }
 
-    /// `file`: the file's size and pixel size when `tiled` segments it binned by `binning`.
-    public static func write(_ tiled: TiledSegmentation, to path: String, cells: Bool,
-                             file: (width: Int, height: Int, pixelSizeUm: Double, binning: Int)? = nil,
+    /// `binned`: the binned slide `tiled` segments, whose file the labels are written over.
+    public static func write(_ tiled: TiledSegmentation, to path: String, cells: Bool, binned: Slide? = nil,
                              progress: ((Int, Int) -> Void)? = nil) throws -> Summary {
         let threshold = try tiled.estimateThreshold()
-        let out = file ?? (tiled.width, tiled.height, tiled.segmenter.pixelSizeUm, 1)
-        let f = out.binning
+        let f = binned?.binning ?? 1
+        let out = (width: binned?.fileWidth ?? tiled.width, height: binned?.fileHeight ?? tiled.height)
         let spec = ImageSpec(width: out.width, height: out.height, channelNames: [cells ? "cells" : "nuclei"],
-                             sampleType: .uint32, pixelSizeUm: out.pixelSizeUm, tileSize: 512, levels: 1)
+                             sampleType: .uint32, pixelSizeUm: binned?.filePixelSizeUm ?? tiled.segmenter.pixelSizeUm,
+                             tileSize: 512, levels: 1)
         let writer = try OMETIFFWriter(path: path, spec: spec)
         var next: UInt32 = 0
         var done = 0

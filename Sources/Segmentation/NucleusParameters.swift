@@ -1,3 +1,5 @@
+import SlideIO
+
 /// Nuclear detection settings, every length in µm and area in µm², so one panel serves
 /// scanners of any resolution (QuPath's convention). Defaults work at 0.25–1 µm per pixel
 /// on DAPI of fixed tissue; they were chosen on real fluorescence nuclei (testdata/real-nuclei)
@@ -87,6 +89,12 @@ public struct NucleusParameters: Codable, Equatable, Sendable {
     public func binning(pixelSizeUm: Double) -> Int {
         guard let r = requestedPixelSizeMicrons, pixelSizeUm > 0 else { return 1 }
         return max(1, Int((r / pixelSizeUm * (1 + 1e-9)).rounded(.down)))
+    }
+
+    /// `file` as cells are found on it: binned to `requestedPixelSizeMicrons` (`Slide.binned`);
+    /// the file's pixel size must be usable.
+    public func analysisSlide(_ file: Slide) throws -> Slide {
+        file.binned(binning(pixelSizeUm: try file.requirePixelSize()))
     }
 
     /// The halo a tile needs so that every object whose centroid lies in its core is seen

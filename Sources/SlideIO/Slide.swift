@@ -36,7 +36,7 @@ public final class Slide: @unchecked Sendable {
     /// For each level of this slide, the file's level (index into `planes`) it reads.
     let fileLevels: [Int]
     /// The file's level-0 size (this slide's own when not binned).
-    let fileWidth: Int, fileHeight: Int
+    public let fileWidth: Int, fileHeight: Int
     private let pools: [UInt64: HandlePool]
 
     public var width: Int { levels[0].width }

@@ -36,19 +36,15 @@ struct Segment: ParsableCommand {
 
     func run() throws {
         do {
-            let file = try Slide(path: image, pixelSizeUm: pixelSize)
-            let filePx = try file.requirePixelSize()
             let p = try panel.map(Panel.load)
             let parameters = p?.nucleus.parameters ?? NucleusParameters()
-            let slide = file.binned(parameters.binning(pixelSizeUm: filePx))
+            let slide = try parameters.analysisSlide(Slide(path: image, pixelSizeUm: pixelSize))
             let px = try slide.requirePixelSize()
             let ch = try resolveChannel(channel, in: slide, default: p?.nucleus.component ?? "DAPI")
             let tiled = TiledSegmentation(slide: slide, nucleusChannel: ch, parameters: parameters,
                                           pixelSizeUm: px, tileSize: tile, threads: common.workers)
             let progress = Progress(label: (image as NSString).lastPathComponent, quiet: common.quiet)
-            let s = try LabelExport.write(tiled, to: out, cells: cells, file: (file.width, file.height, filePx, slide.binning)) {
-                progress.update($0, of: $1)
-            }
+            let s = try LabelExport.write(tiled, to: out, cells: cells, binned: slide) { progress.update($0, of: $1) }
             progress.finish()
             let found = slide.binning > 1 ? ", found at \(px) µm" : ""
             print("\(s.objects) \(cells ? "cells" : "nuclei") in \(image) → \(out) (threshold \(s.threshold), \(s.tiles) tiles\(found))")
