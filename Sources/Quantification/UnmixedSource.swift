@@ -26,6 +26,7 @@ public struct UnmixedSource: TileSource {
 
     public var width: Int { slide.levels[level].width }
     public var height: Int { slide.levels[level].height }
+    public var binning: Int { level == 0 ? slide.binning : 1 }
 
     /// This source with a block cache of its own for windows of `width` × `height` pixels.
     public func caching(window width: Int, height: Int) -> UnmixedSource {

@@ -121,6 +121,7 @@ final class SegmentationTests: XCTestCase {
     /// A source of a given size whose pixels are never read.
     struct SizeOnly: TileSource {
         let width: Int, height: Int
+        var binning = 1
         func images(_ region: PixelRegion) throws -> [Image] { [] }
         func caching(window width: Int, height: Int) -> SizeOnly { self }
     }
@@ -154,7 +155,8 @@ final class SegmentationTests: XCTestCase {
     /// Threshold windows: 4 × 4 of 512² px, row by row. Along a side of 2560 px or more they
     /// start on multiples of 512 (8192: the grid points 960, 2880, 4800, 6720 rounded to the
     /// nearest multiple); along a shorter side at the unrounded grid points; a small image is
-    /// one window. Worked by hand from (side − 512) × (2i + 1) / 8.
+    /// one window. Worked by hand from (side − 512) × (2i + 1) / 8. On a binned slide, the
+    /// same in the file's pixels.
     func testThresholdWindowsStartOnTheBlockGridOfLargeSlides() {
         func windows(_ w: Int, _ h: Int) -> [PixelRegion] {
             TiledSegmentation(source: SizeOnly(width: w, height: h), nucleusIndex: 0, parameters: NucleusParameters(),
@@ -169,6 +171,17 @@ final class SegmentationTests: XCTestCase {
         // The smallest side that is rounded: 2560 − 512 = 2048 gives 256, 768, 1280, 1792 → 512 … 2048.
         XCTAssertEqual(windows(2560, 2560).prefix(4).map(\.x), [512, 1024, 1536, 2048])
         XCTAssertEqual(windows(1000, 900), [PixelRegion(x: 0, y: 0, width: 1000, height: 900)])
+        // A slide binned 2 × 2: windows of 256 px (512 of the file's) on multiples of 256 along
+        // sides of 1280 px or more. 8192 − 256 = 7936: 992, 2976, 4960, 6944 → 1024, 3072,
+        // 4864, 6912; 2000 − 256 = 1744: 218, 654, 1090, 1526 → 256, 768, 1024, 1536.
+        let binned = TiledSegmentation(source: SizeOnly(width: 8192, height: 2000, binning: 2), nucleusIndex: 0,
+                                       parameters: NucleusParameters(), pixelSizeUm: 0.5, tileSize: 1024, threads: 1).thresholdWindows
+        XCTAssertEqual(binned.prefix(4).map(\.x), [1024, 3072, 4864, 6912])
+        XCTAssertEqual(stride(from: 0, to: 16, by: 4).map { binned[$0].y }, [256, 768, 1024, 1536])
+        XCTAssertTrue(binned.allSatisfy { $0.width == 256 && $0.height == 256 })
+        XCTAssertEqual(TiledSegmentation(source: SizeOnly(width: 500, height: 400, binning: 2), nucleusIndex: 0,
+                                         parameters: NucleusParameters(), pixelSizeUm: 0.5, tileSize: 1024, threads: 1).thresholdWindows,
+                       [PixelRegion(x: 0, y: 0, width: 500, height: 400)])
     }
     /// The membrane ring equals the definition checked pixel by pixel (another label or the
     /// image's edge within `width`, Chebyshev) on random label images, also ones narrower
