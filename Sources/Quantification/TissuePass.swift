@@ -57,6 +57,19 @@ public enum TissuePass {
         public func pixel(atX x: Double, y: Double) -> (Int, Int) {
             RegionMap.pixel(atX: x, y: y, width: width, height: height, scale: scale)
         }
+
+        /// Adds a row of `w` level pixels to the sums of the boxes it crosses, `d[m]` for the
+        /// box of pixels m·f …, each box's pixels left to right (a last box cut by the row's end
+        /// gets what there is). Both ways of making the map (`means`, `blockMeans`) add their
+        /// rows here, so their sums are the same numbers.
+        func addRow(_ s: UnsafePointer<Float>, count w: Int, into d: UnsafeMutablePointer<Float>) {
+            let f = factor
+            if f == 1 {
+                for x in 0..<w { d[x] += s[x] }
+            } else {
+                for m in 0..<(w + f - 1) / f { for x in (m * f)..<min(m * f + f, w) { d[m] += s[x] } }
+            }
+        }
     }
 
     public static func plan(slide: Slide, panel: Panel, pixelSizeUm px0: Double) -> Plan {
@@ -144,14 +157,7 @@ public enum TissuePass {
                     func add(_ into: UnsafeMutableBufferPointer<UInt16>, _ from: [Float]) {
                         var sums = [Float](repeating: 0, count: rows * cols)
                         sums.withUnsafeMutableBufferPointer { d in from.withUnsafeBufferPointer { src in
-                            for y in 0..<h {
-                                let s = src.baseAddress! + y * w, d = d.baseAddress! + y / f * cols
-                                if f == 1 {
-                                    for x in 0..<w { d[x] += s[x] }
-                                } else {
-                                    for mx in 0..<cols { for x in (mx * f)..<min(mx * f + f, w) { d[mx] += s[x] } }
-                                }
-                            }
+                            for y in 0..<h { p.addRow(src.baseAddress! + y * w, count: w, into: d.baseAddress! + y / f * cols) }
                         } }
                         for my in 0..<rows {
                             for mx in 0..<cols { into[(my0 + my) * mw + mx0 + mx] = p.mean(sums[my * cols + mx], mapX: mx0 + mx, mapY: my0 + my) }
@@ -182,23 +188,24 @@ public enum TissuePass {
         let bx0 = (core.x + f - 1) / f, bx1 = (core.x + core.width - 1) / f
         let by0 = (core.y + f - 1) / f, by1 = (core.y + core.height - 1) / f
         guard bx0 <= bx1, by0 <= by1 else { return [] }
+        // A row of boxes at a time, its level rows added in order (`Plan.addRow`).
+        let x0 = bx0 * f, x1 = min(bx1 * f + f, p.levelWidth), cols = bx1 - bx0 + 1
+        precondition(x0 >= region.x && x1 <= region.x + region.width, "halo narrower than the map's box")
+        var sig = [Float](repeating: 0, count: cols), mk = sig, ex = sig
         for by in by0...by1 {
-            for bx in bx0...bx1 {
-                let x1 = min(bx * f + f, p.levelWidth), y1 = min(by * f + f, p.levelHeight)
-                precondition(x1 <= region.x + region.width && y1 <= region.y + region.height, "halo narrower than the map's box")
-                var sig: Float = 0, mk: Float = 0, ex: Float = 0
-                for y in (by * f)..<y1 {
-                    let row = (y - region.y) * region.width - region.x
-                    for x in (bx * f)..<x1 { sig += total.pixels[row + x]; mk += tumor.pixels[row + x] }
-                }
-                if !excluded.isEmpty {
-                    for y in (by * f)..<y1 {
-                        let row = (y - region.y) * region.width - region.x
-                        for x in (bx * f)..<x1 { ex += excluded[row + x] }
-                    }
-                }
-                out.append(BlockMean(index: by * p.width + bx, signal: p.mean(sig, mapX: bx, mapY: by), marker: p.mean(mk, mapX: bx, mapY: by),
-                                     exclude: p.mean(ex, mapX: bx, mapY: by)))
+            let y1 = min(by * f + f, p.levelHeight)
+            precondition(y1 <= region.y + region.height, "halo narrower than the map's box")
+            for c in 0..<cols { sig[c] = 0; mk[c] = 0; ex[c] = 0 }
+            for y in (by * f)..<y1 {
+                let row = (y - region.y) * region.width + x0 - region.x
+                total.pixels.withUnsafeBufferPointer { p.addRow($0.baseAddress! + row, count: x1 - x0, into: &sig) }
+                tumor.pixels.withUnsafeBufferPointer { p.addRow($0.baseAddress! + row, count: x1 - x0, into: &mk) }
+                if !excluded.isEmpty { excluded.withUnsafeBufferPointer { p.addRow($0.baseAddress! + row, count: x1 - x0, into: &ex) } }
+            }
+            for c in 0..<cols {
+                let bx = bx0 + c
+                out.append(BlockMean(index: by * p.width + bx, signal: p.mean(sig[c], mapX: bx, mapY: by), marker: p.mean(mk[c], mapX: bx, mapY: by),
+                                     exclude: p.mean(ex[c], mapX: bx, mapY: by)))
             }
         }
         return out
