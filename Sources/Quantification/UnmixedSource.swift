@@ -35,21 +35,42 @@ public struct UnmixedSource: TileSource {
         return s
     }
 
+    /// Pixels per band of rows when the source has a block cache (see `images`).
+    static let bandPixels = 1 << 15
+
+    /// The components of region `r` (then the total light, with `totalLight`). With a block
+    /// cache (the tile pass) the region goes in bands of about `bandPixels` pixels, each
+    /// decoded into a scratch that stays in the core's cache and unmixed from there into the
+    /// components, instead of the whole region's channels going out to memory and back; the
+    /// band's blocks come from the cache, so none is decoded twice. Without one, a block under
+    /// two bands would be, so the region is one band.
     public func images(_ r: PixelRegion) throws -> [Image] {
         if slide.isUnmixed { return try components(r) }
-        let n = r.count
+        let n = r.count, w = r.width
         let c = channelMap.count, k = unmixer.componentCount
-        let obs = UnsafeMutablePointer<Float>.allocate(capacity: c * n)
+        let bandRows = cache == nil ? r.height : max(1, min(r.height, Self.bandPixels / max(1, w)))
+        let obs = UnsafeMutablePointer<Float>.allocate(capacity: c * bandRows * w)
         defer { obs.deallocate() }
-        let bufs = (0..<c).map { UnsafeMutableBufferPointer(start: obs + $0 * n, count: n) }
-        try StageTimes.measure("decode") { try slide.read(channels: channelMap, level: level, region: r, into: bufs, cache: cache) }
+        var total: [Float] = totalLight ? [Float](repeating: 0, count: n) : []
         // The components go straight into the images' arrays.
-        var planes = StageTimes.measure("unmix") { arrays(k, count: n) { unmixer.unmix(observed: obs, pixels: n, into: $0) } }
-            .map { Image(width: r.width, height: r.height, pixels: $0) }
-        if totalLight {
-            let total = Self.totalLight((0..<c).map { UnsafePointer(obs + $0 * n) }, count: n, dark: Float(unmixer.library.darkOffset))
-            planes.append(Image(width: r.width, height: r.height, pixels: total))
-        }
+        var planes = try arrays(k, count: n) { out in
+            for y0 in stride(from: 0, to: r.height, by: bandRows) {
+                let m = min(bandRows, r.height - y0) * w
+                let bufs = (0..<c).map { UnsafeMutableBufferPointer(start: obs + $0 * m, count: m) }
+                try StageTimes.measure("decode") {
+                    try slide.read(channels: channelMap, level: level, region: PixelRegion(x: r.x, y: r.y + y0, width: w, height: m / w),
+                                   into: bufs, cache: cache)
+                }
+                StageTimes.measure("unmix") { unmixer.unmix(observed: obs, pixels: m, into: out.map { $0 + y0 * w }) }
+                if totalLight {
+                    total.withUnsafeMutableBufferPointer {
+                        Self.addTotalLight((0..<c).map { UnsafePointer(obs + $0 * m) }, count: m,
+                                           dark: Float(unmixer.library.darkOffset), into: $0.baseAddress! + y0 * w)
+                    }
+                }
+            }
+        }.map { Image(width: w, height: r.height, pixels: $0) }
+        if totalLight { planes.append(Image(width: w, height: r.height, pixels: total)) }
         return planes
     }
 }
@@ -65,19 +86,18 @@ extension UnmixedSource {
                 try slide.read(channels: channelMap, level: level, region: r,
                                into: p.map { UnsafeMutableBufferPointer(start: $0, count: n) }, cache: cache)
             }
-            if totalLight { total = Self.totalLight(p.map { UnsafePointer($0) }, count: n, dark: 0) }
+            if totalLight {
+                total = [Float](repeating: 0, count: n)
+                total!.withUnsafeMutableBufferPointer { Self.addTotalLight(p.map { UnsafePointer($0) }, count: n, dark: 0, into: $0.baseAddress!) }
+            }
         }
         return (planes + (total.map { [$0] } ?? [])).map { Image(width: r.width, height: r.height, pixels: $0) }
     }
 
-    /// The total light the tissue map sums: Σ over the planes of (value − dark), added plane
-    /// by plane in order.
-    static func totalLight(_ planes: [UnsafePointer<Float>], count n: Int, dark: Float) -> [Float] {
-        var total = [Float](repeating: 0, count: n)
-        total.withUnsafeMutableBufferPointer { t in
-            for o in planes { for i in 0..<n { t[i] += o[i] - dark } }
-        }
-        return total
+    /// Adds the total light the tissue map sums to `t` (zeros): Σ over the planes of
+    /// (value − dark), added plane by plane in order.
+    static func addTotalLight(_ planes: [UnsafePointer<Float>], count n: Int, dark: Float, into t: UnsafeMutablePointer<Float>) {
+        for o in planes { for i in 0..<n { t[i] += o[i] - dark } }
     }
 }
 
