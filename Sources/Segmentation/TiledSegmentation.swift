@@ -28,12 +28,8 @@ public protocol TileSource: Sendable {
     /// The same source keeping decoded blocks for windows of `width` × `height` pixels read one
     /// after another, in a cache of its own, so blocks shared by neighbouring windows decode once.
     func caching(window width: Int, height: Int) -> Self
-    /// The file's pixels per source pixel along each side (`Slide.binning`; 1 by default).
+    /// The file's pixels per source pixel along each side (`Slide.binning`).
     var binning: Int { get }
-}
-
-extension TileSource {
-    public var binning: Int { 1 }
 }
 
 /// Raw channels of a slide.
@@ -104,7 +100,7 @@ public struct TiledSegmentation: Sendable {
     /// (A 40× slide at 0.5 µm in bands of 4096 of its own rows needed 411 MB of blocks, over
     /// the 256-MB budget: 1983 blocks decoded for the file's 1792, now 1771 with glass skipped.)
     let bandRows: Int
-    static func bandRows(_ tileSize: Int, binning: Int = 1) -> Int { max(1, 4096 / max(1, binning) / tileSize) }
+    static func bandRows(_ tileSize: Int, binning: Int) -> Int { max(1, 4096 / max(1, binning) / tileSize) }
 
     /// Tile `i`'s core. Tiles go in bands of `bandRows` tile rows, column by column within a
     /// band, top to bottom within a column: a tile shares its halo blocks with the tile before
