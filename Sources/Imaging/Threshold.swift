@@ -28,17 +28,32 @@ public enum Threshold {
         guard any else { return nil }
         guard lo < hi else { return lo.isFinite ? lo : 0 }
         var counts = [Int](repeating: 0, count: bins)
-        // A range wider than Float holds (values near ±3.4e38, as a damaged float file has) is
-        // measured in Double; ordinary ranges keep the Float differences (the same bins as ever).
-        let wide = !(hi - lo).isFinite
-        let scale = Double(bins) / (wide ? Double(hi) - Double(lo) : Double(hi - lo))
+        let bin = Bins(low: lo, high: hi, count: bins)
         for i in 0..<count where inside?[i] ?? true {
             let v = value(i)
             guard v.isFinite else { continue }
-            let d = wide ? Double(v) - Double(lo) : Double(v - lo)
-            counts[min(bins - 1, Int(d * scale))] += 1
+            counts[bin(v)] += 1
         }
         return otsu(histogram: counts.map(Double.init), low: Double(lo), high: Double(hi))
+    }
+
+    /// The bin of a finite value in `count` equal bins over [low, high] (low < high), the last
+    /// closed. A range wider than Float holds (values near ±3.4e38, as a damaged float file has)
+    /// is measured in Double; ordinary ranges keep the Float differences (the same bins as ever).
+    @usableFromInline
+    struct Bins {
+        let low: Float, count: Int, wide: Bool, scale: Double
+        @usableFromInline
+        init(low: Float, high: Float, count: Int) {
+            self.low = low; self.count = count
+            wide = !(high - low).isFinite
+            scale = Double(count) / (wide ? Double(high) - Double(low) : Double(high - low))
+        }
+        @usableFromInline @inline(__always)
+        func callAsFunction(_ v: Float) -> Int {
+            let d = wide ? Double(v) - Double(low) : Double(v - low)
+            return min(count - 1, Int(d * scale))
+        }
     }
 
     /// Otsu on a histogram whose bins evenly cover [low, high].
@@ -117,3 +132,66 @@ public enum Threshold {
         return b[k]
     }
 }
+
+/// How many pixels of a half-precision plane (`Half`; inside a mask, when given) hold each of
+/// the 65 536 bit patterns, from one pass over it: Otsu's threshold and quantiles of the plane
+/// then cost a pass over the patterns that occur, each weighted by its count — the same
+/// histogram and the same order statistics as from the pixels, so the same numbers as
+/// `Threshold.otsu` and `Threshold.quantile` on the decoded values.
+public struct HalfTally {
+    /// Pixels per bit pattern.
+    public let counts: [Int]
+    /// The patterns that occur, ascending.
+    let seen: [Int]
+
+    public init(_ h: UnsafeBufferPointer<UInt16>, inside: UnsafeBufferPointer<Bool>? = nil) {
+        precondition(inside == nil || inside!.count == h.count)
+        var counts = [Int](repeating: 0, count: 1 << 16)
+        counts.withUnsafeMutableBufferPointer { t in
+            if let inside { for i in 0..<h.count where inside[i] { t[Int(h[i])] += 1 } } else { for v in h { t[Int(v)] += 1 } }
+        }
+        self.counts = counts
+        seen = (0..<counts.count).filter { counts[$0] > 0 }
+    }
+
+    /// `Threshold.otsu` of the tallied values; nil when there are none.
+    public func otsu(bins: Int = 256) -> Float? {
+        guard !seen.isEmpty else { return nil }
+        var lo = Float.infinity, hi = -Float.infinity
+        for b in seen {
+            let v = Half.decode(UInt16(b))
+            if v.isFinite { if v < lo { lo = v }; if v > hi { hi = v } }
+        }
+        guard lo < hi else { return lo.isFinite ? lo : 0 }
+        var histogram = [Int](repeating: 0, count: bins)
+        let bin = Threshold.Bins(low: lo, high: hi, count: bins)
+        for b in seen {
+            let v = Half.decode(UInt16(b))
+            if v.isFinite { histogram[bin(v)] += counts[b] }
+        }
+        return Threshold.otsu(histogram: histogram.map(Double.init), low: Double(lo), high: Double(hi))
+    }
+
+    /// `Threshold.quantile` (R type 7) of the tallied finite values above `floor`; 0 when there
+    /// are none.
+    public func quantile(_ q: Double, above floor: Float) -> Float {
+        let values = seen.compactMap { b -> (Float, Int)? in
+            let v = Half.decode(UInt16(b))
+            return v.isFinite && v > floor ? (v, counts[b]) : nil
+        }.sorted { $0.0 < $1.0 }
+        let n = values.reduce(0) { $0 + $1.1 }
+        guard n > 0 else { return 0 }
+        /// The k-th smallest value (k from 0).
+        func order(_ k: Int) -> Float {
+            var below = 0
+            for (v, c) in values { below += c; if k < below { return v } }
+            return values.last!.0
+        }
+        let h = Double(n - 1) * min(max(q, 0), 1)
+        let lo = Int(h.rounded(.down))
+        let a = order(lo)
+        guard lo + 1 < n else { return a }
+        return a + Float(h - Double(lo)) * (order(lo + 1) - a)
+    }
+}
+

@@ -97,7 +97,7 @@ public struct TissueDetector: Sendable {
                                             for x in 0..<w { d[x] = Half.encode(s[x]) }
                                         })
             } }
-            let tLog = smooth.bits.withUnsafeBufferPointer { b in Threshold.otsu(count: n) { Half.decode(b[$0]) } } ?? 0
+            let tLog = smooth.bits.withUnsafeBufferPointer { HalfTally($0).otsu() } ?? 0
             // Glass is dark: when Otsu's lower class is within 4× of the upper one, it is dim tissue
             // (a field or slide covered by tissue), and everything is tissue.
             var lowSum = 0.0, lowN = 0.0, highSum = 0.0, highN = 0.0
@@ -129,7 +129,7 @@ public struct TissueDetector: Sendable {
         var marker = consume tumorMarker
         var excluded: Mask?
         if let ex = exclude.take() {
-            let t = Self.otsu(ex, over: tissue)
+            let t = Self.tally(ex, over: tissue).otsu() ?? .infinity
             var x = Mask(width: w, height: h)
             tissue.bits.withUnsafeBufferPointer { ts in ex.bits.withUnsafeBufferPointer { e in x.bits.withUnsafeMutableBufferPointer { xb in
                 let ts = ts.baseAddress!, e = e.baseAddress!, xb = xb.baseAddress!
@@ -171,12 +171,8 @@ public struct TissueDetector: Sendable {
         } else {
             // Automatic: a fraction of the nest plateau (the median above Otsu's threshold), which
             // puts the edge where the smoothed signal falls to that fraction of the nests' level.
-            let otsu = Self.otsu(marker, over: tissue)
-            var nests: [Float] = []
-            marker.bits.withUnsafeBufferPointer { mk in tissue.bits.withUnsafeBufferPointer { ts in
-                for i in 0..<n where ts[i] { let v = Half.decode(mk[i]); if v > otsu { nests.append(v) } }
-            } }
-            tumorT = Threshold.quantile(consuming: &nests, 0.5) * Float(tumorEdgeFraction)
+            let tally = Self.tally(marker, over: tissue)
+            tumorT = tally.quantile(0.5, above: tally.otsu() ?? .infinity) * Float(tumorEdgeFraction)
         }
         var tumor = Mask(width: w, height: h)
         var labels = [UInt8](repeating: 0, count: n)
@@ -213,10 +209,8 @@ public struct TissueDetector: Sendable {
         DispatchQueue.concurrentPerform(iterations: parts) { k in body((k * n / parts)..<((k + 1) * n / parts)) }
     }
 
-    /// Otsu's threshold of the pixels inside a mask (+∞ when it is empty), without copying them.
-    static func otsu(_ img: HalfImage, over mask: Mask) -> Float {
-        img.bits.withUnsafeBufferPointer { v in
-            mask.bits.withUnsafeBufferPointer { m in Threshold.otsu(count: v.count, inside: m) { Half.decode(v[$0]) } ?? .infinity }
-        }
+    /// The pixels inside a mask, tallied by value (`HalfTally`), without copying them.
+    static func tally(_ img: HalfImage, over mask: Mask) -> HalfTally {
+        img.bits.withUnsafeBufferPointer { v in mask.bits.withUnsafeBufferPointer { HalfTally(v, inside: $0) } }
     }
 }
