@@ -104,10 +104,15 @@ public enum Threshold {
     }
 
     /// The k-th smallest value of `v` (k from 0), reordering `v` in place: what `v.sorted()[k]`
-    /// gives without sorting.
-    public static func kthSmallest(_ v: inout [Float], _ k: Int) -> Float {
+    /// gives without sorting. With `after` an order statistic j < k this call or another has
+    /// already selected on `v` (so nothing before position j is larger than v[j] and nothing
+    /// after it smaller), only the part after j is searched.
+    public static func kthSmallest(_ v: inout [Float], _ k: Int, after j: Int? = nil) -> Float {
         precondition(k >= 0 && k < v.count)
-        return v.withUnsafeMutableBufferPointer { select($0, k) }
+        guard let j, j < k else { return v.withUnsafeMutableBufferPointer { select($0, k) } }
+        return v.withUnsafeMutableBufferPointer { b in
+            select(UnsafeMutableBufferPointer(rebasing: b[(j + 1)...]), k - j - 1)
+        }
     }
 
     /// Rearranges `b` so that b[k] is its k-th smallest value, smaller or equal values before it

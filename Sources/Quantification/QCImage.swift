@@ -96,17 +96,21 @@ enum QCImage {
         var rgb = [UInt8](repeating: 0, count: n * 3)
         for (ci, plane) in planes.enumerated() where n > 0 {
             var order = plane
-            let lo = Threshold.kthSmallest(&order, n / 100), hi = max(Threshold.kthSmallest(&order, min(n - 1, n * 997 / 1000)), lo + 1)
+            let k = n / 100
+            let lo = Threshold.kthSmallest(&order, k), hi = max(Threshold.kthSmallest(&order, min(n - 1, n * 997 / 1000), after: k), lo + 1)
             for i in 0..<n { rgb[i * 3 + ci] = UInt8(max(0, min(255, (plane[i] - lo) / (hi - lo) * 255))) }
         }
         let s = layout.scale
         // Tissue outline (grey: glass, holes and annotated exclusions beyond it), then the tumour
-        // outline (yellow) over it.
+        // outline (yellow) over it. The map pixel under each picture column and row, once.
+        let column = (0..<w).map { x in RegionMap.pixel(atX: Double(x) * s, y: 0, width: map.width, height: map.height, scale: map.scale).0 }
+        let row = (0..<h).map { y in RegionMap.pixel(atX: 0, y: Double(y) * s, width: map.width, height: map.height, scale: map.scale).1 }
+        func region(_ x: Int, _ y: Int) -> UInt8 { map.labels[row[y] * map.width + column[x]] }
         for y in 0..<h {
             for x in 0..<w {
-                let r = map.region(atX: Double(x) * s, y: Double(y) * s)
-                let right = x + 1 < w ? map.region(atX: Double(x + 1) * s, y: Double(y) * s) : r
-                let down = y + 1 < h ? map.region(atX: Double(x) * s, y: Double(y + 1) * s) : r
+                let r = region(x, y)
+                let right = x + 1 < w ? region(x + 1, y) : r
+                let down = y + 1 < h ? region(x, y + 1) : r
                 let i = (y * w + x) * 3
                 if (r == RegionMap.tumor) != (right == RegionMap.tumor) || (r == RegionMap.tumor) != (down == RegionMap.tumor) {
                     rgb[i] = 255; rgb[i + 1] = 255; rgb[i + 2] = 0

@@ -478,10 +478,17 @@ final class ImagingTests: XCTestCase {
                 let want = sorted[lo] + Float(h - Double(lo)) * (sorted[hi] - sorted[lo])
                 XCTAssertEqual(Threshold.quantile(v, q), want, "n \(n) q \(q)")
             }
-            // Order statistics, twice on the same reordered array (as the QC picture uses them).
+            // Order statistics, twice on the same reordered array (as the QC picture uses them),
+            // and each searched only after the one before it.
             var finite = v.filter { $0.isFinite }
             for k in [finite.count / 100, finite.count * 997 / 1000, finite.count - 1] {
                 XCTAssertEqual(Threshold.kthSmallest(&finite, k), sorted[k], "n \(n) k \(k)")
+            }
+            var again = v.filter { $0.isFinite }.shuffled()
+            var previous: Int? = nil
+            for k in [again.count / 100, again.count * 997 / 1000, again.count - 1] {
+                XCTAssertEqual(Threshold.kthSmallest(&again, k, after: previous), sorted[k], "n \(n) k \(k) after \(String(describing: previous))")
+                previous = k
             }
         }
     }
