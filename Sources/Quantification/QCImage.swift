@@ -95,9 +95,8 @@ enum QCImage {
         let w = layout.width, h = layout.height, n = w * h
         var rgb = [UInt8](repeating: 0, count: n * 3)
         for (ci, plane) in planes.enumerated() where n > 0 {
-            var order = plane
-            let k = n / 100
-            let lo = Threshold.kthSmallest(&order, k), hi = max(Threshold.kthSmallest(&order, min(n - 1, n * 997 / 1000), after: k), lo + 1)
+            let stretch = Threshold.orderStatistics(plane, [n / 100, min(n - 1, n * 997 / 1000)])
+            let lo = stretch[0], hi = max(stretch[1], lo + 1)
             for i in 0..<n { rgb[i * 3 + ci] = UInt8(max(0, min(255, (plane[i] - lo) / (hi - lo) * 255))) }
         }
         let s = layout.scale

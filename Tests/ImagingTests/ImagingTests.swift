@@ -478,17 +478,18 @@ final class ImagingTests: XCTestCase {
                 let want = sorted[lo] + Float(h - Double(lo)) * (sorted[hi] - sorted[lo])
                 XCTAssertEqual(Threshold.quantile(v, q), want, "n \(n) q \(q)")
             }
-            // Order statistics, twice on the same reordered array (as the QC picture uses them),
-            // and each searched only after the one before it.
+            // Order statistics, twice on the same reordered array, and by counting the values'
+            // top bits (as the QC picture finds its stretch), on values of both signs.
             var finite = v.filter { $0.isFinite }
             for k in [finite.count / 100, finite.count * 997 / 1000, finite.count - 1] {
                 XCTAssertEqual(Threshold.kthSmallest(&finite, k), sorted[k], "n \(n) k \(k)")
             }
-            var again = v.filter { $0.isFinite }.shuffled()
-            var previous: Int? = nil
-            for k in [again.count / 100, again.count * 997 / 1000, again.count - 1] {
-                XCTAssertEqual(Threshold.kthSmallest(&again, k, after: previous), sorted[k], "n \(n) k \(k) after \(String(describing: previous))")
-                previous = k
+            let ks = [0, finite.count / 100, finite.count / 2, finite.count * 997 / 1000, finite.count - 1]
+            let signed = v.filter { $0.isFinite }.map { $0 - 500 }
+            XCTAssertEqual(Threshold.orderStatistics(signed, ks), ks.map { signed.sorted()[$0] }, "n \(n)")
+            if trial == 0 {
+                let extremes: [Float] = [3e38, -3e38, -0.0, 0, Float.leastNormalMagnitude / 4, -Float.leastNormalMagnitude / 4, 5, 5, -5, 5.000001, .leastNonzeroMagnitude]
+                XCTAssertEqual(Threshold.orderStatistics(extremes, Array(extremes.indices)), extremes.sorted())
             }
         }
     }
