@@ -487,6 +487,16 @@ final class ImagingTests: XCTestCase {
             let ks = [0, finite.count / 100, finite.count / 2, finite.count * 997 / 1000, finite.count - 1]
             let signed = v.filter { $0.isFinite }.map { $0 - 500 }
             XCTAssertEqual(Threshold.orderStatistics(signed, ks), ks.map { signed.sorted()[$0] }, "n \(n)")
+            if trial < 3 {
+                // Beyond 2¹⁶ values the quantile takes its order statistics by counting.
+                let big = (0..<70_000 + trial * 30_000).map { _ in Float(Int(next() % UInt64(trial == 1 ? 7 : 200_000)) - 1000) / 8 }
+                let bigSorted = big.sorted()
+                for q in [0, 0.01, 0.5, 0.737, 0.997, 1] {
+                    let h = Double(big.count - 1) * q
+                    let lo = Int(h), hi = min(lo + 1, big.count - 1)
+                    XCTAssertEqual(Threshold.quantile(big, q), bigSorted[lo] + Float(h - Double(lo)) * (bigSorted[hi] - bigSorted[lo]), "\(big.count) values, q \(q)")
+                }
+            }
             if trial == 0 {
                 let extremes: [Float] = [3e38, -3e38, -0.0, 0, Float.leastNormalMagnitude / 4, -Float.leastNormalMagnitude / 4, 5, 5, -5, 5.000001, .leastNonzeroMagnitude]
                 XCTAssertEqual(Threshold.orderStatistics(extremes, Array(extremes.indices)), extremes.sorted())
