@@ -80,8 +80,8 @@ public enum Threshold {
     }
 
     /// The q-quantile (0…1) by linear interpolation between order statistics (R type 7).
-    /// The two order statistics it needs are found by selection (expected linear time), not by
-    /// sorting: a tissue map on a 32k slide has tens of millions of values.
+    /// The two order statistics it needs are found by selection or by counting (linear time),
+    /// not by sorting: a slide's nucleus threshold pools millions of values.
     public static func quantile(_ values: [Float], _ q: Double) -> Float {
         var v = values
         return quantile(consuming: &v, q)
