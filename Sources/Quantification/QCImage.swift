@@ -65,17 +65,20 @@ enum QCImage {
             return out
         }
 
-        /// The picture's three planes read from the slide, one sampled level row at a time
-        /// (OLS-unmixed, as the tissue pass reads a level).
+        /// The picture's three planes read from the slide, one sampled level row at a time, or
+        /// 32 at a time when every row is sampled (a small slide's picture at full resolution:
+        /// a read per row cost more than the row; OLS-unmixed, as the tissue pass reads a level).
         func read(slide: Slide, panel: Panel, channelMap: [Int]) throws -> [[Float]] {
             let levelWidth = slide.levels[level].width
+            let rows = step == 1 ? 32 : 1
             let source = UnmixedSource(slide: slide, channelMap: channelMap, unmixer: Unmixer(library: panel.library, method: .ols), level: level)
-                .caching(window: levelWidth, height: 1)
+                .caching(window: levelWidth, height: rows)
             var planes = [[Float]](repeating: [Float](repeating: 0, count: width * height), count: 3)
-            for y in 0..<height {
-                let row = try source.images(PixelRegion(x: 0, y: y * step, width: levelWidth, height: 1))
+            for y0 in stride(from: 0, to: height, by: rows) {
+                let n = min(rows, height - y0)
+                let band = try source.images(PixelRegion(x: 0, y: y0 * step, width: levelWidth, height: n))
                 for (c, k) in components.enumerated() {
-                    for x in 0..<width { planes[c][y * width + x] = row[k].pixels[x * step] }
+                    for r in 0..<n { for x in 0..<width { planes[c][(y0 + r) * width + x] = band[k].pixels[r * levelWidth + x * step] } }
                 }
             }
             return planes
