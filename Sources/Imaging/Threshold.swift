@@ -12,44 +12,40 @@ public enum Threshold {
     /// The same over the values where `inside` is set (all of them without a mask), without
     /// gathering them; nil when there are no values.
     public static func otsu(_ values: UnsafeBufferPointer<Float>, inside: UnsafeBufferPointer<Bool>? = nil, bins: Int = 256) -> Float? {
-        otsu(count: values.count, inside: inside, bins: bins) { values[$0] }
+        precondition(inside == nil || inside!.count == values.count)
+        return otsu(bins: bins) { visit in
+            for i in 0..<values.count where inside?[i] ?? true { visit(values[i], 1) }
+        }
     }
 
-    /// The same over `count` values read by `value` (a plane stored otherwise, in halves say).
-    @inlinable
-    public static func otsu(count: Int, inside: UnsafeBufferPointer<Bool>? = nil, bins: Int = 256, _ value: (Int) -> Float) -> Float? {
-        precondition(inside == nil || inside!.count == count)
+    /// Otsu over values given with a weight each (how many times it occurs) by `forEach`, which
+    /// is called twice, visiting the same pairs in the same order: once for the range, once
+    /// for the histogram. Nil when it visits nothing.
+    static func otsu(bins: Int, _ forEach: ((Float, Int) -> Void) -> Void) -> Float? {
         var lo = Float.infinity, hi = -Float.infinity, any = false
-        for i in 0..<count where inside?[i] ?? true {
+        forEach { v, _ in
             any = true
-            let v = value(i)
             if v.isFinite { if v < lo { lo = v }; if v > hi { hi = v } }
         }
         guard any else { return nil }
         guard lo < hi else { return lo.isFinite ? lo : 0 }
         var counts = [Int](repeating: 0, count: bins)
         let bin = Bins(low: lo, high: hi, count: bins)
-        for i in 0..<count where inside?[i] ?? true {
-            let v = value(i)
-            guard v.isFinite else { continue }
-            counts[bin(v)] += 1
-        }
+        forEach { v, weight in if v.isFinite { counts[bin(v)] += weight } }
         return otsu(histogram: counts.map(Double.init), low: Double(lo), high: Double(hi))
     }
 
     /// The bin of a finite value in `count` equal bins over [low, high] (low < high), the last
     /// closed. A range wider than Float holds (values near ±3.4e38, as a damaged float file has)
     /// is measured in Double; ordinary ranges keep the Float differences (the same bins as ever).
-    @usableFromInline
     struct Bins {
         let low: Float, count: Int, wide: Bool, scale: Double
-        @usableFromInline
         init(low: Float, high: Float, count: Int) {
             self.low = low; self.count = count
             wide = !(high - low).isFinite
             scale = Double(count) / (wide ? Double(high) - Double(low) : Double(high - low))
         }
-        @usableFromInline @inline(__always)
+        @inline(__always)
         func callAsFunction(_ v: Float) -> Int {
             let d = wide ? Double(v) - Double(low) : Double(v - low)
             return min(count - 1, Int(d * scale))
@@ -93,20 +89,27 @@ public enum Threshold {
     public static func quantile(consuming v: inout [Float], _ q: Double) -> Float {
         if v.contains(where: { !$0.isFinite }) { v.removeAll { !$0.isFinite } }
         guard !v.isEmpty else { return 0 }
-        let h = Double(v.count - 1) * min(max(q, 0), 1)
-        let lo = Int(h.rounded(.down))
-        if v.count > 1 << 16 {
-            let o = orderStatistics(v, lo + 1 < v.count ? [lo, lo + 1] : [lo])
-            return o.count == 1 ? o[0] : o[0] + Float(h - Double(lo)) * (o[1] - o[0])
-        }
+        if v.count > 1 << 16 { return type7(q, count: v.count) { orderStatistics(v, $0) } }
         return v.withUnsafeMutableBufferPointer { b in
-            let a = select(b, lo)
-            guard lo + 1 < b.count else { return a }
-            // After selection everything above `lo` is ≥ a; the next order statistic is their minimum.
-            var next = b[lo + 1]
-            for i in (lo + 2)..<b.count where b[i] < next { next = b[i] }
-            return a + Float(h - Double(lo)) * (next - a)
+            type7(q, count: b.count) { ks in
+                let a = select(b, ks[0])
+                guard ks.count > 1 else { return [a] }
+                // After selection everything above ks[0] is ≥ a; the next order statistic is their minimum.
+                var next = b[ks[1]]
+                for i in (ks[1] + 1)..<b.count where b[i] < next { next = b[i] }
+                return [a, next]
+            }
         }
+    }
+
+    /// R's type-7 q-quantile of `n` values from the order statistics it needs (k = ⌊h⌋ and,
+    /// when there is one, k + 1, with h = (n − 1)·q), which `orderStatistics` returns for the
+    /// ks it is given, ascending.
+    static func type7(_ q: Double, count n: Int, _ orderStatistics: ([Int]) -> [Float]) -> Float {
+        let h = Double(n - 1) * min(max(q, 0), 1)
+        let lo = Int(h.rounded(.down))
+        let o = orderStatistics(lo + 1 < n ? [lo, lo + 1] : [lo])
+        return o.count == 1 ? o[0] : o[0] + Float(h - Double(lo)) * (o[1] - o[0])
     }
 
     /// The k-th smallest value of `v` (k from 0), reordering `v` in place: what `v.sorted()[k]`
@@ -185,20 +188,7 @@ public struct HalfTally {
 
     /// `Threshold.otsu` of the tallied values; nil when there are none.
     public func otsu(bins: Int = 256) -> Float? {
-        guard !seen.isEmpty else { return nil }
-        var lo = Float.infinity, hi = -Float.infinity
-        for b in seen {
-            let v = Half.decode(UInt16(b))
-            if v.isFinite { if v < lo { lo = v }; if v > hi { hi = v } }
-        }
-        guard lo < hi else { return lo.isFinite ? lo : 0 }
-        var histogram = [Int](repeating: 0, count: bins)
-        let bin = Threshold.Bins(low: lo, high: hi, count: bins)
-        for b in seen {
-            let v = Half.decode(UInt16(b))
-            if v.isFinite { histogram[bin(v)] += counts[b] }
-        }
-        return Threshold.otsu(histogram: histogram.map(Double.init), low: Double(lo), high: Double(hi))
+        Threshold.otsu(bins: bins) { visit in for b in seen { visit(Half.decode(UInt16(b)), counts[b]) } }
     }
 
     /// `Threshold.quantile` (R type 7) of the tallied finite values above `floor`; 0 when there
@@ -210,17 +200,15 @@ public struct HalfTally {
         }.sorted { $0.0 < $1.0 }
         let n = values.reduce(0) { $0 + $1.1 }
         guard n > 0 else { return 0 }
-        /// The k-th smallest value (k from 0).
-        func order(_ k: Int) -> Float {
-            var below = 0
-            for (v, c) in values { below += c; if k < below { return v } }
-            return values.last!.0
+        return Threshold.type7(q, count: n) { ks in
+            var out: [Float] = [], below = 0
+            for (v, c) in values {
+                below += c
+                while out.count < ks.count && ks[out.count] < below { out.append(v) }
+                if out.count == ks.count { break }
+            }
+            return out
         }
-        let h = Double(n - 1) * min(max(q, 0), 1)
-        let lo = Int(h.rounded(.down))
-        let a = order(lo)
-        guard lo + 1 < n else { return a }
-        return a + Float(h - Double(lo)) * (order(lo + 1) - a)
     }
 }
 

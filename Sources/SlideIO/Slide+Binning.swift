@@ -19,8 +19,10 @@ extension Slide {
     /// each block's columns. With a block cache the bands are of about `scratchFloats` floats
     /// (1 MB: the float rows are summed while still in the core's cache; a band's blocks come
     /// from the block cache, so narrow bands decode nothing twice): at 2 × 2 on a 40× slide,
-    /// 0.18 s less decoding than in 32-MB bands, of 1.9 s at one thread. Without one, a block
-    /// under two bands would be decoded twice, so the bands are of up to 32 MB (8 M floats).
+    /// 0.18 s less decoding than in 32-MB bands, of 1.9 s at one thread, when quantify's tile
+    /// pass still read whole regions (it now reads them in bands of its own, `UnmixedSource`,
+    /// narrower than these; `mifq segment` reads whole ones). Without a cache, a block under two
+    /// bands would be decoded twice, so the bands are of up to 32 MB (8 M floats).
     func readBinned(channels wanted: [Int], region: PixelRegion, into outputs: [UnsafeMutableBufferPointer<Float>], cache: BlockCache?,
                     scratchFloats: Int? = nil) throws {
         let f = binning
