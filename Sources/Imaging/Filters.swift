@@ -59,10 +59,8 @@ public enum Filters {
     /// `rowsFrom`, it reads that plane's rows instead (and fills all of `p`).
     static func separableInPlace(_ p: UnsafeMutablePointer<Float>, width w: Int, height h: Int, kernel: [Float], threads: Int = 1,
                                  rowsFrom source: UnsafePointer<Float>? = nil) {
-        let from = source ?? UnsafePointer(p)
-        streamSeparable(width: w, height: h, channels: 1, kernel: kernel, threads: threads,
-                        load: { y, rows in rows[0].update(from: from + y * w, count: w) },
-                        store: { y, rows in (p + y * w).update(from: rows[0], count: w) })
+        convolve(width: w, height: h, channels: 1, kernel: kernel, threads: threads, plane: (source ?? UnsafePointer(p), p),
+                 load: { _, _ in }, store: { _, _ in })
     }
 
     /// d[x] = (start ? 0 : d[x]) + k[0]·s(0)[x] + k[1]·s(1)[x] + … for `taps` taps, added left to
@@ -117,7 +115,19 @@ public enum Filters {
     public static func streamSeparable(width w: Int, height h: Int, channels: Int, kernel: [Float], threads: Int = 1,
                                        load: (Int, [UnsafeMutablePointer<Float>]) -> Void,
                                        store: (Int, [UnsafePointer<Float>]) -> Void) {
+        convolve(width: w, height: h, channels: channels, kernel: kernel, threads: threads, plane: nil, load: load, store: store)
+    }
+
+    /// `streamSeparable`, or with `plane` (one channel) its rows read from `plane.source` and
+    /// the output rows written into `plane.destination` (which may be the source) where the
+    /// row and column filters put them, instead of `load` and `store` copying each row through
+    /// a buffer: the same taps in the same order, so the same sums.
+    static func convolve(width w: Int, height h: Int, channels: Int, kernel: [Float], threads: Int,
+                         plane: (source: UnsafePointer<Float>, destination: UnsafeMutablePointer<Float>)?,
+                         load: (Int, [UnsafeMutablePointer<Float>]) -> Void,
+                         store: (Int, [UnsafePointer<Float>]) -> Void) {
         guard w > 0, h > 0, channels > 0 else { return }
+        precondition(plane == nil || channels == 1)
         let r = kernel.count / 2, taps = kernel.count
         // Bands of at least 64 rows, so small planes stay on one thread.
         let parts = max(1, min(threads, h / 64))
@@ -139,7 +149,17 @@ public enum Filters {
             /// and row-filters channel c into `into(c)`.
             func loadFiltered(_ y: Int, _ lines: [UnsafeMutablePointer<Float>], _ middles: [UnsafeMutablePointer<Float>],
                               into: (Int) -> UnsafeMutablePointer<Float>) {
-                load(y, middles)
+                if let plane, w >= 2 * r {
+                    // Straight from the plane's row; only the r outputs at each end, whose taps
+                    // reach past it, read a reflected copy of the 3r pixels around them.
+                    let s = plane.source + y * w, d = into(0), e = lines[0], f = lines[0] + 3 * r
+                    for i in 0..<(3 * r) { e[i] = s[reflect(i - r, w)]; f[i] = s[reflect(w - 2 * r + i, w)] }
+                    addTaps(d, count: r, start: true, k, taps: taps) { UnsafePointer(e + $0) }
+                    addTaps(d + r, count: w - 2 * r, start: true, k, taps: taps) { s + $0 }
+                    addTaps(d + w - r, count: r, start: true, k, taps: taps) { UnsafePointer(f + $0) }
+                    return
+                }
+                if let plane { middles[0].update(from: plane.source + y * w, count: w) } else { load(y, middles) }
                 for c in 0..<channels {
                     let line = lines[c]
                     if w > r {
@@ -150,7 +170,7 @@ public enum Filters {
                     addTaps(into(c), count: w, start: true, k, taps: taps) { UnsafePointer(line + $0) }
                 }
             }
-            func lines() -> [UnsafeMutablePointer<Float>] { (0..<channels).map { _ in .allocate(capacity: w + 2 * r) } }
+            func lines() -> [UnsafeMutablePointer<Float>] { (0..<channels).map { _ in .allocate(capacity: max(w + 2 * r, 6 * r)) } }
             // Every band's rows from other bands, before any band stores.
             DispatchQueue.concurrentPerform(iterations: parts) { b in
                 let line = lines(), middle = line.map { $0 + r }
@@ -197,6 +217,10 @@ public enum Filters {
                                 for c in 0..<channels { rowsOf[c * taps + j] = UnsafePointer(side[b] + (i * channels + c) * w) }
                             }
                         }
+                    }
+                    if let plane {
+                        addTaps(plane.destination + y * w, count: w, start: true, k, taps: taps) { rowsOf[$0] }
+                        continue
                     }
                     for c in 0..<channels {
                         addTaps(out[c], count: w, start: true, k, taps: taps) { rowsOf[c * taps + $0] }
