@@ -4,6 +4,7 @@
 //   mifq-bench unmix SLIDE PANEL        OLS and NNLS unmixing vs a plain memory copy of the same bytes
 //
 // Each prints one line per measurement: name, seconds, MB/s or Mpx/s, and the process's peak RSS.
+import CPUCheck
 import CTIFF
 import Dispatch
 import Foundation
@@ -79,6 +80,7 @@ func report(_ name: String, _ seconds: Double, bytes: Int? = nil, pixels: Int? =
     print(line)
 }
 
+guard mifq_cpu_supported() != 0 else { exit(1) }   // (CPUCheck has stopped an unsupported CPU already)
 let args = CommandLine.arguments
 guard args.count >= 3 else {
     print("usage: mifq-bench decode SLIDE [threads] | mifq-bench unmix SLIDE PANEL")

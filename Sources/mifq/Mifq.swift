@@ -1,4 +1,5 @@
 import ArgumentParser
+import CPUCheck
 import Foundation
 import SlideIO
 #if canImport(Glibc)
@@ -15,6 +16,9 @@ struct Mifq: ParsableCommand {
     )
 
     static func main() {
+        // CPUCheck's constructor has already stopped a build for AVX2 on a CPU without it;
+        // calling it here also keeps its object file in the link.
+        guard mifq_cpu_supported() != 0 else { Foundation.exit(1) }
         #if canImport(Glibc)
         // Tile-sized work arrays (a few MB each, allocated and freed per tile) are served from
         // the heap and kept there, instead of fresh mmap pages the kernel must fault in and zero
