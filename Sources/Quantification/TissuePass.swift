@@ -35,14 +35,24 @@ public enum TissuePass {
         /// The excluded components summed per pixel (in component order, so the tile pass and
         /// the separate pass add the same numbers), or empty.
         func excludedSum(_ planes: [Image]) -> [Float] {
-            guard let first = excludeComponents.first else { return [] }
-            var sum = planes[first].pixels
-            sum.withUnsafeMutableBufferPointer { s in
-                for c in excludeComponents.dropFirst() {
-                    planes[c].pixels.withUnsafeBufferPointer { a in for i in 0..<s.count { s[i] += a[i] } }
+            guard !excludeComponents.isEmpty, let n = planes.first?.count else { return [] }
+            return [Float](unsafeUninitializedCapacity: n) { d, count in
+                excludedSum(planes, from: 0, count: n, into: d.baseAddress!)
+                count = n
+            }
+        }
+
+        /// The same for `count` pixels of the planes from index `start`, into `d` (a row of a
+        /// tile's core, without summing the whole tile and its halo).
+        func excludedSum(_ planes: [Image], from start: Int, count n: Int, into d: UnsafeMutablePointer<Float>) {
+            guard let first = excludeComponents.first else { return }
+            planes[first].pixels.withUnsafeBufferPointer { d.update(from: $0.baseAddress! + start, count: n) }
+            for c in excludeComponents.dropFirst() {
+                planes[c].pixels.withUnsafeBufferPointer { a in
+                    let a = a.baseAddress! + start
+                    for i in 0..<n { d[i] += a[i] }
                 }
             }
-            return sum
         }
 
         /// A map pixel's mean from its box sum, as the map stores it (half precision, ±65504 at
@@ -67,7 +77,11 @@ public enum TissuePass {
             if f == 1 {
                 for x in 0..<w { d[x] += s[x] }
             } else {
-                for m in 0..<(w + f - 1) / f { for x in (m * f)..<min(m * f + f, w) { d[m] += s[x] } }
+                // Offset j of every whole box, then j + 1: each box still adds its pixels left to
+                // right, but neighbouring boxes' additions no longer wait for each other.
+                let whole = w / f
+                for j in 0..<f { for m in 0..<whole { d[m] += s[m &* f &+ j] } }
+                for x in (whole * f)..<w { d[whole] += s[x] }
             }
         }
     }
@@ -183,7 +197,6 @@ public enum TissuePass {
         precondition(p.level == 0)
         let f = p.factor
         let total = channels[totalIndex], tumor = channels[p.tumorComponent]
-        let excluded = p.excludedSum(channels)
         var out: [BlockMean] = []
         let bx0 = (core.x + f - 1) / f, bx1 = (core.x + core.width - 1) / f
         let by0 = (core.y + f - 1) / f, by1 = (core.y + core.height - 1) / f
@@ -192,6 +205,8 @@ public enum TissuePass {
         let x0 = bx0 * f, x1 = min(bx1 * f + f, p.levelWidth), cols = bx1 - bx0 + 1
         precondition(x0 >= region.x && x1 <= region.x + region.width, "halo narrower than the map's box")
         var sig = [Float](repeating: 0, count: cols), mk = sig, ex = sig
+        // A row's excluded sum, made for the row (not for the whole tile with its halo).
+        var excludedRow = [Float](repeating: 0, count: p.excludeComponents.isEmpty ? 0 : x1 - x0)
         for by in by0...by1 {
             let y1 = min(by * f + f, p.levelHeight)
             precondition(y1 <= region.y + region.height, "halo narrower than the map's box")
@@ -200,7 +215,12 @@ public enum TissuePass {
                 let row = (y - region.y) * region.width + x0 - region.x
                 total.pixels.withUnsafeBufferPointer { p.addRow($0.baseAddress! + row, count: x1 - x0, into: &sig) }
                 tumor.pixels.withUnsafeBufferPointer { p.addRow($0.baseAddress! + row, count: x1 - x0, into: &mk) }
-                if !excluded.isEmpty { excluded.withUnsafeBufferPointer { p.addRow($0.baseAddress! + row, count: x1 - x0, into: &ex) } }
+                if !excludedRow.isEmpty {
+                    excludedRow.withUnsafeMutableBufferPointer { e in
+                        p.excludedSum(channels, from: row, count: x1 - x0, into: e.baseAddress!)
+                        p.addRow(e.baseAddress!, count: x1 - x0, into: &ex)
+                    }
+                }
             }
             for c in 0..<cols {
                 let bx = bx0 + c

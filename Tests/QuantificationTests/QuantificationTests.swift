@@ -393,6 +393,28 @@ final class QuantificationTests: XCTestCase {
         XCTAssertGreaterThan(Set(means.marker).count, 1000)
     }
 
+    /// A row added to the map's box sums (`Plan.addRow`) gives each box its pixels added left to
+    /// right, to the bit, for factors 1–5 and rows that end in a part of a box: written out
+    /// here one pixel at a time, on values whose sums round differently in another order.
+    func testMapBoxSumsAddEachBoxLeftToRight() {
+        var seed: UInt64 = 7
+        for f in 1...5 {
+            for w in [1, f, 3 * f, 3 * f + 1, 37, 64] {
+                let p = TissuePass.Plan(level: 0, factor: f, width: (w + f - 1) / f, height: 1, scale: Double(f), levelWidth: w, levelHeight: f,
+                                        tumorComponent: 0, excludeComponents: [])
+                let row = (0..<w).map { _ -> Float in
+                    seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                    return Float(Int(seed >> 44) - 500_000) * (seed & 1 == 0 ? 1e-3 : 1e4)
+                }
+                var sums = (0..<p.width).map { Float($0) * 0.1 + 1e5 }
+                var expected = sums
+                for x in 0..<w { expected[x / f] = expected[x / f] + row[x] }
+                row.withUnsafeBufferPointer { p.addRow($0.baseAddress!, count: w, into: &sums) }
+                XCTAssertEqual(sums.map(\.bitPattern), expected.map(\.bitPattern), "factor \(f), row of \(w)")
+            }
+        }
+    }
+
     /// The QC picture's samples taken tile by tile (as the tile pass hands them over) equal
     /// the row-by-row read of the level, at a step of 2 px; and the picture written by the
     /// tile pass is the same file for any tiling and thread count.
