@@ -401,14 +401,19 @@ public enum Filters {
         let s2 = Float(sigma * sigma)
         out.withUnsafeMutableBufferPointer { out in
         g.pixels.withUnsafeBufferPointer { p in
+            let p = p.baseAddress!
             for y in 0..<h {
-                let ym = reflect(y - 1, h) * w, yp = reflect(y + 1, h) * w, yc = y * w
+                let up = p + reflect(y - 1, h) * w, row = p + y * w, down = p + reflect(y + 1, h) * w, o = out.baseAddress! + y * w
                 @inline(__always) func at(_ x: Int, _ xm: Int, _ xp: Int) {
-                    let lap = p[yc + xm] + p[yc + xp] + p[ym + x] + p[yp + x] - 4 * p[yc + x]
-                    out[yc + x] = -s2 * lap
+                    let lap = row[xm] + row[xp] + up[x] + down[x] - 4 * row[x]
+                    o[x] = -s2 * lap
                 }
                 at(0, reflect(-1, w), reflect(1, w))
-                if w > 2 { for x in 1..<(w - 1) { at(x, x - 1, x + 1) } }
+                if w > 2 {
+                    // The neighbours as shifted rows, so the loop has no index arithmetic and vectorises.
+                    let left = row - 1, right = row + 1
+                    for x in 1..<(w - 1) { o[x] = -s2 * (left[x] + right[x] + up[x] + down[x] - 4 * row[x]) }
+                }
                 if w > 1 { at(w - 1, reflect(w - 2, w), reflect(w, w)) }
             }
         }

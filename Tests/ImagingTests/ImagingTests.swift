@@ -80,6 +80,30 @@ final class ImagingTests: XCTestCase {
         }
     }
 
+    /// The blob filter is −σ² × the 5-point Laplacian of the Gaussian-smoothed image (kernel cut
+    /// at 3σ), mirrored at the borders: written out pixel by pixel here, the same bits, on
+    /// images 1–3 px wide or high and larger ones.
+    func testNegativeLoGIsTheWrittenOutLaplacian() {
+        var seed: UInt64 = 11
+        for (w, h, sigma) in [(1, 1, 1.0), (1, 9, 1.5), (9, 1, 1.5), (2, 3, 2.0), (3, 2, 0.8), (40, 25, 4.0), (67, 33, 2.0)] {
+            let px = (0..<(w * h)).map { _ -> Float in
+                seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                return Float(seed >> 40) / 997
+            }
+            let img = Image(width: w, height: h, pixels: px)
+            let g = Filters.separable(img, kernel: Filters.gaussianKernel(sigma: sigma, truncate: 3)).pixels
+            let s2 = Float(sigma * sigma)
+            var expected = [Float](repeating: 0, count: w * h)
+            for y in 0..<h { for x in 0..<w {
+                let c = g[y * w + x]
+                let lap = g[y * w + Filters.reflect(x - 1, w)] + g[y * w + Filters.reflect(x + 1, w)]
+                    + g[Filters.reflect(y - 1, h) * w + x] + g[Filters.reflect(y + 1, h) * w + x] - 4 * c
+                expected[y * w + x] = -s2 * lap
+            } }
+            XCTAssertEqual(Filters.negativeLoG(img, sigma: sigma).pixels.map(\.bitPattern), expected.map(\.bitPattern), "\(w)×\(h) σ \(sigma)")
+        }
+    }
+
     /// Half precision by bit manipulation equals Swift's `Float16` conversions: every half
     /// decoded, and encoded from every half's value, every midpoint between neighbouring
     /// halves (ties to even), the floats either side of each midpoint, and a sweep over all
