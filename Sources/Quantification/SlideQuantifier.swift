@@ -81,8 +81,7 @@ public struct SlideQuantifier: Sendable {
         // (same sums, same order) instead of a separate pass decoding the slide a second time.
         // (The separate pass unmixes by OLS; components read as they are need no unmixing.)
         let fused = plan.level == 0 && (panel.unmixing == .ols || slide.isUnmixed) && halo >= plan.factor - 1
-        source.totalLight = fused
-        let totalIndex = unmixer.componentCount
+        if fused { source.mapBoxes = plan }
         var fusedMeans = fused ? TissuePass.Means(plan: plan) : nil
         // The QC picture's samples from level 0 come from the tile pass when it covers the
         // whole slide (no tile skipped), otherwise from a row-by-row read of its level.
@@ -149,8 +148,7 @@ public struct SlideQuantifier: Sendable {
         StageTimes.shared.reset()   // the tile pass's stages only (slides run one at a time)
         try tiled.run(threshold: threshold, cellExpansionPx: expansionPx, tiles: tiles, map: { tile in
             (StageTimes.measure("measure") { CellMeasurement.measure(tile, components: components, membraneWidthPx: membranePx) },
-             fused ? StageTimes.measure("map sums") { TissuePass.blockMeans(plan: plan, core: tile.core, region: tile.region,
-                                                                            channels: tile.channels, totalIndex: totalIndex) } : [],
+             fused ? StageTimes.measure("map sums") { TissuePass.blockMeans(plan: plan, core: tile.core, region: tile.region, channels: tile.channels) } : [],
              qcFromTiles ? qcLayout!.samples(core: tile.core, region: tile.region, channels: tile.channels) : [])
         }, consume: { records, blocks, samples in
             for s in samples {

@@ -32,26 +32,14 @@ public enum TissuePass {
         /// Components summed into the exclusion plane (empty: no such plane).
         let excludeComponents: [Int]
 
-        /// The excluded components summed per pixel (in component order, so the tile pass and
-        /// the separate pass add the same numbers), or empty.
-        func excludedSum(_ planes: [Image]) -> [Float] {
-            guard !excludeComponents.isEmpty, let n = planes.first?.count else { return [] }
-            return [Float](unsafeUninitializedCapacity: n) { d, count in
-                excludedSum(planes, from: 0, count: n, into: d.baseAddress!)
-                count = n
-            }
-        }
-
-        /// The same for `count` pixels of the planes from index `start`, into `d` (a row of a
-        /// tile's core, without summing the whole tile and its halo).
-        func excludedSum(_ planes: [Image], from start: Int, count n: Int, into d: UnsafeMutablePointer<Float>) {
+        /// The excluded components summed per pixel over a row of `n` pixels, in component
+        /// order (`rows(k)`: component k's row), into `d`.
+        func excludedSum(count n: Int, rows: (Int) -> UnsafePointer<Float>, into d: UnsafeMutablePointer<Float>) {
             guard let first = excludeComponents.first else { return }
-            planes[first].pixels.withUnsafeBufferPointer { d.update(from: $0.baseAddress! + start, count: n) }
+            d.update(from: rows(first), count: n)
             for c in excludeComponents.dropFirst() {
-                planes[c].pixels.withUnsafeBufferPointer { a in
-                    let a = a.baseAddress! + start
-                    for i in 0..<n { d[i] += a[i] }
-                }
+                let a = rows(c)
+                for i in 0..<n { d[i] += a[i] }
             }
         }
 
@@ -134,10 +122,9 @@ public enum TissuePass {
         let p = plan(slide: slide, panel: panel, pixelSizeUm: px0)
         let level = p.level, f = p.factor, mw = p.width
         let lv = slide.levels[level]
-        // The same reading, unmixing (OLS) and total light as the tile pass's source.
+        // The same reading, unmixing (OLS) and box sums as the tile pass's source.
         var source = UnmixedSource(slide: slide, channelMap: channelMap, unmixer: Unmixer(library: panel.library, method: .ols), level: level)
-        source.totalLight = true
-        let totalIndex = source.unmixer.componentCount
+        source.mapBoxes = p
         var planes = Means(plan: p)
         // Regions of whole map pixels, decoded and unmixed on `threads` workers; each writes only
         // its own map pixels. A worker takes the regions of one row of the file's blocks (so two
@@ -163,22 +150,18 @@ public enum TissuePass {
                     let w = min(chunkWidth, lv.width - x0), h = min(stripRows, lv.height - y0)
                     let channels: [Image]
                     do { channels = try source.images(PixelRegion(x: x0, y: y0, width: w, height: h)) } catch { errors.set(error); return }
-                    let total = channels[totalIndex].pixels, tumor = channels[p.tumorComponent].pixels
-                    let excluded = p.excludedSum(channels)
-                    // The region holds whole map pixels: each adds its level pixels row by row,
-                    // left to right (the order `blockMeans` adds them in), then its mean is stored.
+                    // The region holds whole map pixels, summed as `blockMeans` sums them
+                    // (`BoxSums`); each mean is stored.
+                    let sums = channels.suffix(3).map(\.pixels)
                     let mx0 = x0 / f, my0 = y0 / f, cols = (w + f - 1) / f, rows = (h + f - 1) / f
-                    func add(_ into: UnsafeMutableBufferPointer<UInt16>, _ from: [Float]) {
-                        var sums = [Float](repeating: 0, count: rows * cols)
-                        sums.withUnsafeMutableBufferPointer { d in from.withUnsafeBufferPointer { src in
-                            for y in 0..<h { p.addRow(src.baseAddress! + y * w, count: w, into: d.baseAddress! + y / f * cols) }
-                        } }
-                        for my in 0..<rows {
-                            for mx in 0..<cols { into[(my0 + my) * mw + mx0 + mx] = p.mean(sums[my * cols + mx], mapX: mx0 + mx, mapY: my0 + my) }
+                    for my in 0..<rows {
+                        for mx in 0..<cols {
+                            let i = my * cols + mx, m = (my0 + my) * mw + mx0 + mx
+                            sig[m] = p.mean(sums[0][i], mapX: mx0 + mx, mapY: my0 + my)
+                            mk[m] = p.mean(sums[1][i], mapX: mx0 + mx, mapY: my0 + my)
+                            if !ex.isEmpty { ex[m] = p.mean(sums[2][i], mapX: mx0 + mx, mapY: my0 + my) }
                         }
                     }
-                    add(sig, total); add(mk, tumor)
-                    if !excluded.isEmpty { add(ex, excluded) }
                 } } }
             }
         }
@@ -189,46 +172,100 @@ public enum TissuePass {
     }
 
     /// Box means of one tile's map pixels, for building the map in the tile pass (level 0
-    /// only): every map pixel whose first level-0 pixel lies in the tile's core, summed over its
-    /// f × f pixels in raster order (the halo supplies those beyond the core), exactly as `means`
-    /// sums them, so the map does not depend on the tiling. `channels` are the tile's unmixed
-    /// planes, the total light at `totalIndex`.
-    public static func blockMeans(plan p: Plan, core: PixelRegion, region: PixelRegion, channels: [Image], totalIndex: Int) -> [BlockMean] {
+    /// only): every map pixel whose first level-0 pixel lies in the tile's core, from the box
+    /// sums its source made over the region (`UnmixedSource.mapBoxes`, the last three planes of
+    /// `channels`: the halo supplies the pixels beyond the core), exactly as `means` sums
+    /// them, so the map does not depend on the tiling.
+    public static func blockMeans(plan p: Plan, core: PixelRegion, region: PixelRegion, channels: [Image]) -> [BlockMean] {
         precondition(p.level == 0)
         let f = p.factor
-        let total = channels[totalIndex], tumor = channels[p.tumorComponent]
-        var out: [BlockMean] = []
+        let grid = BoxSums.Grid(plan: p, region: region)
+        let sums = channels.suffix(3)
+        precondition(sums.allSatisfy { $0.width == grid.cols && $0.height == grid.rows }, "the source made no box sums for this region")
         let bx0 = (core.x + f - 1) / f, bx1 = (core.x + core.width - 1) / f
         let by0 = (core.y + f - 1) / f, by1 = (core.y + core.height - 1) / f
         guard bx0 <= bx1, by0 <= by1 else { return [] }
-        // A row of boxes at a time, its level rows added in order (`Plan.addRow`).
-        let x0 = bx0 * f, x1 = min(bx1 * f + f, p.levelWidth), cols = bx1 - bx0 + 1
-        precondition(x0 >= region.x && x1 <= region.x + region.width, "halo narrower than the map's box")
-        var sig = [Float](repeating: 0, count: cols), mk = sig, ex = sig
-        // A row's excluded sum, made for the row (not for the whole tile with its halo).
-        var excludedRow = [Float](repeating: 0, count: p.excludeComponents.isEmpty ? 0 : x1 - x0)
+        precondition(bx0 >= grid.bx0 && bx1 < grid.bx0 + grid.cols && by0 >= grid.by0 && by1 < grid.by0 + grid.rows,
+                     "halo narrower than the map's box")
+        let (sig, mk, ex) = (sums[sums.startIndex].pixels, sums[sums.startIndex + 1].pixels, sums[sums.startIndex + 2].pixels)
+        var out: [BlockMean] = []
+        out.reserveCapacity((by1 - by0 + 1) * (bx1 - bx0 + 1))
         for by in by0...by1 {
-            let y1 = min(by * f + f, p.levelHeight)
-            precondition(y1 <= region.y + region.height, "halo narrower than the map's box")
-            for c in 0..<cols { sig[c] = 0; mk[c] = 0; ex[c] = 0 }
-            for y in (by * f)..<y1 {
-                let row = (y - region.y) * region.width + x0 - region.x
-                total.pixels.withUnsafeBufferPointer { p.addRow($0.baseAddress! + row, count: x1 - x0, into: &sig) }
-                tumor.pixels.withUnsafeBufferPointer { p.addRow($0.baseAddress! + row, count: x1 - x0, into: &mk) }
-                if !excludedRow.isEmpty {
-                    excludedRow.withUnsafeMutableBufferPointer { e in
-                        p.excludedSum(channels, from: row, count: x1 - x0, into: e.baseAddress!)
-                        p.addRow(e.baseAddress!, count: x1 - x0, into: &ex)
-                    }
-                }
-            }
-            for c in 0..<cols {
-                let bx = bx0 + c
-                out.append(BlockMean(index: by * p.width + bx, signal: p.mean(sig[c], mapX: bx, mapY: by), marker: p.mean(mk[c], mapX: bx, mapY: by),
-                                     exclude: p.mean(ex[c], mapX: bx, mapY: by)))
+            for bx in bx0...bx1 {
+                let i = (by - grid.by0) * grid.cols + bx - grid.bx0
+                out.append(BlockMean(index: by * p.width + bx, signal: p.mean(sig[i], mapX: bx, mapY: by), marker: p.mean(mk[i], mapX: bx, mapY: by),
+                                     exclude: p.mean(ex[i], mapX: bx, mapY: by)))
             }
         }
         return out
+    }
+
+    /// A region's box sums for the tissue map, made row by row as its source produces the rows
+    /// (`UnmixedSource.mapBoxes`): total light (Σ channels − dark offset, plane by plane in
+    /// order), the tumour marker and the excluded markers (summed in component order), each
+    /// added to its boxes left to right (`Plan.addRow`). Every box whose pixels (f × f, fewer at
+    /// the level's right and bottom edges) lie in the region is summed.
+    struct BoxSums {
+        /// The region's whole boxes: columns bx0 ..< bx0 + cols, rows by0 ..< by0 + rows.
+        struct Grid {
+            let bx0: Int, by0: Int, cols: Int, rows: Int
+            init(plan p: Plan, region r: PixelRegion) {
+                let f = p.factor
+                func span(_ start: Int, _ end: Int, _ side: Int) -> (Int, Int) {
+                    let first = (start + f - 1) / f
+                    let last = end >= side ? (side + f - 1) / f : end / f
+                    return (first, max(0, last - first))
+                }
+                (bx0, cols) = span(r.x, r.x + r.width, p.levelWidth)
+                (by0, rows) = span(r.y, r.y + r.height, p.levelHeight)
+            }
+        }
+        let plan: Plan
+        let grid: Grid
+        let regionX: Int
+        var signal: [Float], marker: [Float], exclude: [Float]
+        /// A row's total light or excluded sum.
+        private var row: [Float]
+
+        init(plan: Plan, region r: PixelRegion) {
+            self.plan = plan
+            grid = Grid(plan: plan, region: r)
+            regionX = r.x
+            signal = [Float](repeating: 0, count: grid.cols * grid.rows)
+            marker = signal; exclude = signal
+            row = [Float](repeating: 0, count: min(grid.cols * plan.factor, r.width))
+        }
+
+        /// Adds level row `y` of the region. `channels(c)`: channel c's row from the region's
+        /// left edge (c < `channelCount`), `dark` taken off each; `components(k)`: component k's.
+        mutating func add(y: Int, channelCount: Int, channels: (Int) -> UnsafePointer<Float>, dark: Float,
+                          components: (Int) -> UnsafePointer<Float>) {
+            let f = plan.factor
+            let by = y / f - grid.by0
+            guard y >= grid.by0 * f, by < grid.rows, grid.cols > 0 else { return }
+            let x0 = grid.bx0 * f - regionX, n = min((grid.bx0 + grid.cols) * f, plan.levelWidth) - grid.bx0 * f
+            let at = by * grid.cols
+            let p = plan
+            row.withUnsafeMutableBufferPointer { rb in
+                let t = rb.baseAddress!
+                t.update(repeating: 0, count: n)
+                for c in 0..<channelCount {
+                    let o = channels(c) + x0
+                    for i in 0..<n { t[i] += o[i] - dark }
+                }
+                signal.withUnsafeMutableBufferPointer { p.addRow(t, count: n, into: $0.baseAddress! + at) }
+                marker.withUnsafeMutableBufferPointer { p.addRow(components(p.tumorComponent) + x0, count: n, into: $0.baseAddress! + at) }
+                if !p.excludeComponents.isEmpty {
+                    p.excludedSum(count: n, rows: { components($0) + x0 }, into: t)
+                    exclude.withUnsafeMutableBufferPointer { p.addRow(t, count: n, into: $0.baseAddress! + at) }
+                }
+            }
+        }
+
+        /// The three planes, as images of the grid's size (after the source's components).
+        var images: [Image] {
+            [signal, marker, exclude].map { Image(width: grid.cols, height: grid.rows, pixels: $0) }
+        }
     }
 
     /// A map pixel's means, as `Means` stores them.

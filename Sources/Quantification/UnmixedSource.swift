@@ -14,9 +14,12 @@ public struct UnmixedSource: TileSource {
     public let channelMap: [Int]
     public let unmixer: Unmixer
     public let level: Int
-    /// Also return, after the components, the total light (Σ channels − dark offset), as the
-    /// tissue pass sums it, so that the tile pass can build the tissue map itself.
-    public var totalLight = false
+    /// Also return, after the components, the tissue map's box sums over the region (the
+    /// total light, the tumour marker and the excluded markers: `TissuePass.BoxSums`), made as
+    /// each band of rows is unmixed, while its values are still in cache: the separate tissue
+    /// pass and the tile pass (which builds the map itself on a slide without a pyramid) both
+    /// take the map from them.
+    public var mapBoxes: TissuePass.Plan?
     /// Decoded blocks kept for this source's reads (see `caching`).
     var cache: BlockCache?
 
@@ -38,7 +41,7 @@ public struct UnmixedSource: TileSource {
     /// Pixels per band of rows when the source has a block cache (see `images`).
     static let bandPixels = 1 << 15
 
-    /// The components of region `r` (then the total light, with `totalLight`). With a block
+    /// The components of region `r` (then the box sums, with `mapBoxes`). With a block
     /// cache (the tile pass) the region goes in bands of about `bandPixels` pixels, each
     /// decoded into a scratch that stays in the core's cache and unmixed from there into the
     /// components, instead of the whole region's channels going out to memory and back; the
@@ -51,9 +54,10 @@ public struct UnmixedSource: TileSource {
         let bandRows = cache == nil ? r.height : max(1, min(r.height, Self.bandPixels / max(1, w)))
         let obs = UnsafeMutablePointer<Float>.allocate(capacity: c * bandRows * w)
         defer { obs.deallocate() }
-        var total: [Float] = totalLight ? [Float](repeating: 0, count: n) : []
+        var boxes = mapBoxes.map { TissuePass.BoxSums(plan: $0, region: r) }
+        let dark = Float(unmixer.library.darkOffset)
         // The components go straight into the images' arrays.
-        var planes = try arrays(k, count: n) { out in
+        let planes = try arrays(k, count: n) { out in
             for y0 in stride(from: 0, to: r.height, by: bandRows) {
                 let m = min(bandRows, r.height - y0) * w
                 let bufs = (0..<c).map { UnsafeMutableBufferPointer(start: obs + $0 * m, count: m) }
@@ -62,16 +66,17 @@ public struct UnmixedSource: TileSource {
                                    into: bufs, cache: cache)
                 }
                 StageTimes.measure("unmix") { unmixer.unmix(observed: obs, pixels: m, into: out.map { $0 + y0 * w }) }
-                if totalLight {
-                    total.withUnsafeMutableBufferPointer {
-                        Self.addTotalLight((0..<c).map { UnsafePointer(obs + $0 * m) }, count: m,
-                                           dark: Float(unmixer.library.darkOffset), into: $0.baseAddress! + y0 * w)
+                if boxes != nil {
+                    StageTimes.measure("map sums") {
+                        for y in 0..<(m / w) {
+                            boxes!.add(y: r.y + y0 + y, channelCount: c, channels: { UnsafePointer(obs + $0 * m + y * w) }, dark: dark,
+                                       components: { UnsafePointer(out[$0] + (y0 + y) * w) })
+                        }
                     }
                 }
             }
         }.map { Image(width: w, height: r.height, pixels: $0) }
-        if totalLight { planes.append(Image(width: w, height: r.height, pixels: total)) }
-        return planes
+        return planes + (boxes?.images ?? [])
     }
 }
 
@@ -79,25 +84,19 @@ extension UnmixedSource {
     /// The components read straight into the images' arrays; the total light is their sum
     /// (there is no dark offset left to take off).
     func components(_ r: PixelRegion) throws -> [Image] {
-        let n = r.count
-        var total: [Float]? = nil
+        let n = r.count, w = r.width
+        var boxes = mapBoxes.map { TissuePass.BoxSums(plan: $0, region: r) }
         let planes = try arrays(channelMap.count, count: n) { p in
             try StageTimes.measure("decode") {
                 try slide.read(channels: channelMap, level: level, region: r,
                                into: p.map { UnsafeMutableBufferPointer(start: $0, count: n) }, cache: cache)
             }
-            if totalLight {
-                total = [Float](repeating: 0, count: n)
-                total!.withUnsafeMutableBufferPointer { Self.addTotalLight(p.map { UnsafePointer($0) }, count: n, dark: 0, into: $0.baseAddress!) }
+            for y in 0..<r.height where boxes != nil {
+                let row = { (k: Int) in UnsafePointer(p[k] + y * w) }
+                boxes!.add(y: r.y + y, channelCount: p.count, channels: row, dark: 0, components: row)
             }
         }
-        return (planes + (total.map { [$0] } ?? [])).map { Image(width: r.width, height: r.height, pixels: $0) }
-    }
-
-    /// Adds the total light the tissue map sums to `t` (zeros): Σ over the planes of
-    /// (value − dark), added plane by plane in order.
-    static func addTotalLight(_ planes: [UnsafePointer<Float>], count n: Int, dark: Float, into t: UnsafeMutablePointer<Float>) {
-        for o in planes { for i in 0..<n { t[i] += o[i] - dark } }
+        return planes.map { Image(width: w, height: r.height, pixels: $0) } + (boxes?.images ?? [])
     }
 }
 

@@ -376,14 +376,13 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(means.plan.height, 67)
         XCTAssertFalse(means.exclude.isEmpty)
         var source = UnmixedSource(slide: slide, channelMap: channelMap, unmixer: Unmixer(library: panel.library, method: .ols))
-        source.totalLight = true
+        source.mapBoxes = means.plan
         var fromTiles = TissuePass.Means(plan: means.plan)
         for y in stride(from: 0, to: 200, by: 90) {
             for x in stride(from: 0, to: 2600, by: 700) {
                 let core = PixelRegion(x: x, y: y, width: min(700, 2600 - x), height: min(90, 200 - y))
                 let region = PixelRegion(x: core.x, y: core.y, width: min(core.width + 2, 2600 - core.x), height: min(core.height + 2, 200 - core.y))
-                fromTiles.set(TissuePass.blockMeans(plan: means.plan, core: core, region: region, channels: try source.images(region),
-                                                    totalIndex: source.unmixer.componentCount))
+                fromTiles.set(TissuePass.blockMeans(plan: means.plan, core: core, region: region, channels: try source.images(region)))
             }
         }
         func differing(_ a: [UInt16], _ b: [UInt16]) -> Int { a.count == b.count ? zip(a, b).filter { $0 != $1 }.count : -1 }
@@ -412,6 +411,55 @@ final class QuantificationTests: XCTestCase {
                 row.withUnsafeBufferPointer { p.addRow($0.baseAddress!, count: w, into: &sums) }
                 XCTAssertEqual(sums.map(\.bitPattern), expected.map(\.bitPattern), "factor \(f), row of \(w)")
             }
+        }
+    }
+
+    /// A region's box sums for the tissue map (`BoxSums`), written out here: the region's whole
+    /// boxes only (a box cut by the level's right or bottom edge counts whole, one cut by the
+    /// region's edge does not), each box's rows top to bottom and pixels left to right, the
+    /// total light as 0 + (channel − dark) channel by channel, the excluded markers in
+    /// component order.
+    func testBoxSumsAreTheRegionsWholeBoxesWrittenOut() {
+        let lw = 10, lh = 8
+        let r = PixelRegion(x: 2, y: 1, width: 8, height: 7)       // to the level's right and bottom edges
+        var seed: UInt64 = 3
+        func plane() -> [Float] { (0..<(r.width * r.height)).map { _ in
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int(seed >> 45) - 100_000) * (seed & 1 == 0 ? 1.3e-3 : 7.1)
+        } }
+        let channels = (0..<4).map { _ in plane() }, components = (0..<3).map { _ in plane() }
+        let dark: Float = 0.3
+        let held = (channels + components).map { a in
+            let b = UnsafeMutablePointer<Float>.allocate(capacity: a.count)
+            b.initialize(from: a, count: a.count)
+            return UnsafePointer(b)
+        }
+        defer { held.forEach { $0.deallocate() } }
+        // Boxes of 3 × 3 (the grid), and of one pixel (each pixel's own total light, unrounded
+        // by a box's sum, so its order of additions shows).
+        for (f, grid) in [(3, [1, 3, 1, 2]), (1, [2, 8, 1, 7])] {
+            let p = TissuePass.Plan(level: 0, factor: f, width: (lw + f - 1) / f, height: (lh + f - 1) / f, scale: Double(f),
+                                    levelWidth: lw, levelHeight: lh, tumorComponent: 1, excludeComponents: [2, 0])
+            var sums = TissuePass.BoxSums(plan: p, region: r)
+            XCTAssertEqual([sums.grid.bx0, sums.grid.cols, sums.grid.by0, sums.grid.rows], grid, "factor \(f)")
+            for y in 0..<r.height {
+                sums.add(y: r.y + y, channelCount: 4, channels: { held[$0] + y * r.width }, dark: dark, components: { held[4 + $0] + y * r.width })
+            }
+            var signal = [Float](repeating: 0, count: grid[1] * grid[3]), marker = signal, exclude = signal
+            for by in grid[2]..<(grid[2] + grid[3]) { for bx in grid[0]..<(grid[0] + grid[1]) {
+                let i = (by - grid[2]) * grid[1] + bx - grid[0]
+                for y in (by * f)..<min(by * f + f, lh) { for x in (bx * f)..<min(bx * f + f, lw) {
+                    let q = (y - r.y) * r.width + x - r.x
+                    var t: Float = 0
+                    for c in 0..<4 { t += channels[c][q] - dark }
+                    signal[i] += t
+                    marker[i] += components[1][q]
+                    exclude[i] += components[2][q] + components[0][q]
+                } }
+            } }
+            XCTAssertEqual(sums.signal.map(\.bitPattern), signal.map(\.bitPattern), "factor \(f)")
+            XCTAssertEqual(sums.marker.map(\.bitPattern), marker.map(\.bitPattern), "factor \(f)")
+            XCTAssertEqual(sums.exclude.map(\.bitPattern), exclude.map(\.bitPattern), "factor \(f)")
         }
     }
 
