@@ -103,7 +103,7 @@ public enum Watershed {
         let fw = w + 2
         func framedIndex(_ i: Int) -> Int { (i / w + 1) * fw + i % w + 1 }
         var framed = [Int32](repeating: -1, count: fw * (h + 2))
-        var heap = FloodQueue()
+        let heap = FloodQueue()
         surface.pixels.withUnsafeBufferPointer { sp in
         mask.bits.withUnsafeBufferPointer { mp in
         framed.withUnsafeMutableBufferPointer { fp in
@@ -154,11 +154,19 @@ public enum Watershed {
 /// one integer compare: the height's bits mapped to an order-preserving unsigned integer
 /// (−0 taken as +0, as Float comparison does) above the arrival number. Keys are unique (the
 /// ages are), so any correct heap pops the same sequence; four children per node halve the
-/// levels a binary heap walks and keep siblings on one cache line.
-struct FloodQueue {
-    private var keys: [UInt64] = []
+/// levels a binary heap walks and keep siblings on one cache line. Keys and pixels sit in
+/// buffers of its own, grown by doubling (no array's uniqueness and capacity checks per push).
+final class FloodQueue {
+    private var keys: UnsafeMutablePointer<UInt64>
     /// The pixel's framed index above its plain index.
-    private var pixels: [UInt64] = []
+    private var pixels: UnsafeMutablePointer<UInt64>
+    private var count = 0, capacity: Int
+
+    init(capacity: Int = 16) {
+        self.capacity = max(1, capacity)
+        keys = .allocate(capacity: self.capacity); pixels = .allocate(capacity: self.capacity)
+    }
+    deinit { keys.deallocate(); pixels.deallocate() }
 
     /// `descending`: the key of −v (the same bits as negating first; −0 taken as +0).
     @inline(__always) static func key(_ v: Float, _ age: Int, descending: Bool = false) -> UInt64 {
@@ -169,45 +177,48 @@ struct FloodQueue {
         return UInt64(ordered) << 32 | UInt64(age)
     }
 
-    mutating func push(_ v: Float, _ age: Int, framed f: Int, plain p: Int, descending: Bool = false) {
+    private func grow() {
+        let bigger = capacity * 2
+        let k = UnsafeMutablePointer<UInt64>.allocate(capacity: bigger), p = UnsafeMutablePointer<UInt64>.allocate(capacity: bigger)
+        k.moveInitialize(from: keys, count: count); p.moveInitialize(from: pixels, count: count)
+        keys.deallocate(); pixels.deallocate()
+        keys = k; pixels = p; capacity = bigger
+    }
+
+    func push(_ v: Float, _ age: Int, framed f: Int, plain p: Int, descending: Bool = false) {
         let k = FloodQueue.key(v, age, descending: descending)
         let payload = UInt64(f) << 32 | UInt64(p)
-        keys.append(k); pixels.append(payload)
-        keys.withUnsafeMutableBufferPointer { kb in
-            pixels.withUnsafeMutableBufferPointer { pb in
-                // Sift up with a hole: parents move down until the new key's place is found.
-                var i = kb.count - 1
-                while i > 0 {
-                    let parent = (i - 1) >> 2
-                    if k < kb[parent] { kb[i] = kb[parent]; pb[i] = pb[parent]; i = parent } else { break }
-                }
-                kb[i] = k; pb[i] = payload
-            }
+        if count == capacity { grow() }
+        // Sift up with a hole: parents move down until the new key's place is found.
+        var i = count
+        count += 1
+        while i > 0 {
+            let parent = (i &- 1) >> 2
+            if k < keys[parent] { keys[i] = keys[parent]; pixels[i] = pixels[parent]; i = parent } else { break }
         }
+        keys[i] = k; pixels[i] = payload
     }
 
     /// The pixel with the lowest (height, age), framed and plain index, or nil when empty.
-    mutating func pop() -> (framed: Int, plain: Int)? {
-        guard let top = pixels.first else { return nil }
-        let lastKey = keys.removeLast(), lastPixel = pixels.removeLast()
-        let n = keys.count
+    func pop() -> (framed: Int, plain: Int)? {
+        guard count > 0 else { return nil }
+        let top = pixels[0]
+        count -= 1
+        let n = count
         if n > 0 {
-            keys.withUnsafeMutableBufferPointer { kb in
-                pixels.withUnsafeMutableBufferPointer { pb in
-                    // Sift the last item down from the root with a hole.
-                    var i = 0
-                    while true {
-                        let first = 4 * i + 1
-                        if first >= n { break }
-                        var m = first, mk = kb[first]
-                        let end = min(first + 4, n)
-                        var c = first + 1
-                        while c < end { if kb[c] < mk { m = c; mk = kb[c] }; c += 1 }
-                        if mk < lastKey { kb[i] = mk; pb[i] = pb[m]; i = m } else { break }
-                    }
-                    kb[i] = lastKey; pb[i] = lastPixel
-                }
+            let lastKey = keys[n], lastPixel = pixels[n]
+            // Sift the last item down from the root with a hole.
+            var i = 0
+            while true {
+                let first = 4 &* i &+ 1
+                if first >= n { break }
+                var m = first, mk = keys[first]
+                let end = min(first &+ 4, n)
+                var c = first &+ 1
+                while c < end { if keys[c] < mk { m = c; mk = keys[c] }; c &+= 1 }
+                if mk < lastKey { keys[i] = mk; pixels[i] = pixels[m]; i = m } else { break }
             }
+            keys[i] = lastKey; pixels[i] = lastPixel
         }
         return (Int(top >> 32), Int(top & 0xFFFF_FFFF))
     }
