@@ -114,8 +114,6 @@ public enum Watershed {
             }
             for (i, l) in zip(markerPixels, seedLabels) { labels[framedIndex(i)] = l }
             // Neighbours in the order (dy, dx) = (−1, −1) … (1, 1): arrival order breaks ties.
-            let framedStep = [-fw - 1, -fw, -fw + 1, -1, 1, fw - 1, fw, fw + 1]
-            let plainStep = [-w - 1, -w, -w + 1, -1, 1, w - 1, w, w + 1]
             for c in 0..<(start.count - 1) where start[c + 1] > start[c] {
                 var age = 0
                 for s in start[c]..<start[c + 1] {
@@ -124,13 +122,15 @@ public enum Watershed {
                 }
                 while let (f, p) = heap.pop() {
                     let label = labels[f]
-                    for k in 0..<8 {
-                        let g = f + framedStep[k]
-                        if labels[g] != 0 { continue }
+                    @inline(__always) func visit(_ df: Int, _ dp: Int) {
+                        let g = f &+ df
+                        if labels[g] != 0 { return }
                         labels[g] = label
-                        let q = p + plainStep[k]
+                        let q = p &+ dp
                         heap.push(height[q], age, framed: g, plain: q, descending: descending); age += 1
                     }
+                    visit(-fw - 1, -w - 1); visit(-fw, -w); visit(-fw + 1, -w + 1); visit(-1, -1)
+                    visit(1, 1); visit(fw - 1, w - 1); visit(fw, w); visit(fw + 1, w + 1)
                 }
             }
         }
