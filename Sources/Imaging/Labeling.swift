@@ -156,18 +156,32 @@ public enum Labeling {
     /// Zeroes labels whose area lies outside [minArea, maxArea] pixels, then renumbers 1…n.
     /// (One pass does both: a kept label is numbered where it first appears.)
     public static func filterObjects(_ labels: LabelImage, minArea: Int, maxArea: Int = .max) -> LabelImage {
-        let areas = labels.areas()
-        var number = [Int32](repeating: 0, count: areas.count)   // 0: not seen yet (or removed)
-        var next: Int32 = 0
         var out = labels
-        out.labels.withUnsafeMutableBufferPointer { lb in
-            for i in lb.indices where lb[i] > 0 {
-                let l = Int(lb[i])
-                if areas[l] < minArea || areas[l] > maxArea { lb[i] = 0; continue }
+        filterObjects(&out, minArea: minArea, maxArea: maxArea)
+        return out
+    }
+
+    /// The same in place: a tile's label plane is not copied first.
+    public static func filterObjects(_ labels: inout LabelImage, minArea: Int, maxArea: Int = .max) {
+        labels.labels.withUnsafeMutableBufferPointer { lb in
+            guard let p = lb.baseAddress else { return }
+            let n = lb.count
+            var top: Int32 = 0
+            for i in 0..<n { top = max(top, p[i]) }
+            guard top > 0 else { return }
+            let areas = UnsafeMutablePointer<Int>.allocate(capacity: Int(top) + 1)
+            let number = UnsafeMutablePointer<Int32>.allocate(capacity: Int(top) + 1)   // 0: not seen yet (or removed)
+            defer { areas.deallocate(); number.deallocate() }
+            areas.initialize(repeating: 0, count: Int(top) + 1)
+            number.initialize(repeating: 0, count: Int(top) + 1)
+            for i in 0..<n where p[i] > 0 { areas[Int(p[i])] &+= 1 }
+            var next: Int32 = 0
+            for i in 0..<n where p[i] > 0 {
+                let l = Int(p[i])
+                if areas[l] < minArea || areas[l] > maxArea { p[i] = 0; continue }
                 if number[l] == 0 { next += 1; number[l] = next }
-                lb[i] = number[l]
+                p[i] = number[l]
             }
         }
-        return out
     }
 }

@@ -105,11 +105,12 @@ public struct NucleusSegmenter: Sendable {
             Watershed.peaks(surface, mask: fg, minDistance: max(1, Int(px(parameters.seedMinDistanceMicrons).rounded())))
         }
         // Seed k (in order of height) is label k + 1; the flood takes its seeds in raster order.
-        let flooded = step("flood") {
+        var flooded = step("flood") {
             let order = seeds.indices.sorted { seeds[$0] < seeds[$1] }
             return Watershed.flood(surface, seeds: order.map { seeds[$0] }, labels: order.map { Int32($0 + 1) }, mask: fg, descending: true)
         }
-        return step("size filter") { Labeling.filterObjects(flooded, minArea: minArea, maxArea: areaPx(parameters.maxAreaMicrons)) }
+        step("size filter") { Labeling.filterObjects(&flooded, minArea: minArea, maxArea: areaPx(parameters.maxAreaMicrons)) }
+        return flooded
     }
 
     /// Foreground: above the threshold and, with a local window, above the local mean; holes
