@@ -175,12 +175,17 @@ public struct TiledSegmentation: Sendable {
         let nuclei = StageTimes.measure("segment") { segmenter.segment(images[nucleusIndex], threshold: threshold) }
         let n = Int(nuclei.maxLabel)
         var sx = [Double](repeating: 0, count: n + 1), sy = sx, cnt = sx
-        for y in 0..<r.height {
-            for x in 0..<r.width {
-                let l = Int(nuclei.labels[y * r.width + x])
-                // Global coordinates, summed exactly, so a centroid is bit-identical whatever tile holds it.
-                if l != 0 { sx[l] += Double(r.x + x); sy[l] += Double(r.y + y); cnt[l] += 1 }
+        nuclei.labels.withUnsafeBufferPointer { lb in
+        sx.withUnsafeMutableBufferPointer { sx in sy.withUnsafeMutableBufferPointer { sy in cnt.withUnsafeMutableBufferPointer { cnt in
+            for y in 0..<r.height {
+                let row = lb.baseAddress! + y * r.width, gy = Double(r.y + y)
+                for x in 0..<r.width {
+                    let l = Int(row[x])
+                    // Global coordinates, summed exactly, so a centroid is bit-identical whatever tile holds it.
+                    if l != 0 { sx[l] += Double(r.x &+ x); sy[l] += gy; cnt[l] += 1 }
+                }
             }
+        } } }
         }
         var centroids = [(x: Double, y: Double)](repeating: (0, 0), count: n + 1)
         var owned: [Int32] = []
