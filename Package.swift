@@ -6,6 +6,8 @@ import PackageDescription
 // slide at one thread 6.2–6.4 → 5.6–5.8 s, every table and picture the same bytes (Swift does
 // not fuse multiplies and adds, so the arithmetic is the same). CPUCheck stops such a build
 // with one line on an older CPU; `MIFQ_PORTABLE=1 swift build -c release` builds for any x86-64.
+// (SlideIO, a library product of its own, is left portable: a target with unsafe flags cannot be
+// used by another package.)
 #if arch(x86_64)
 let forAVX2 = Context.environment["MIFQ_PORTABLE"] == nil
 #else
@@ -30,7 +32,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CMalloc"),
-        .target(name: "SlideIO", dependencies: ["CTIFF", "CZlib"], exclude: ["README.md"], swiftSettings: vector),
+        // SlideIO is also a library product: without unsafe flags, so other packages can depend on it.
+        .target(name: "SlideIO", dependencies: ["CTIFF", "CZlib"], exclude: ["README.md"]),
         .target(name: "Imaging", exclude: ["README.md"], swiftSettings: vector),
         .target(name: "Segmentation", dependencies: ["Imaging", "SlideIO"], exclude: ["README.md"], swiftSettings: vector),
         .target(name: "Unmixing", dependencies: ["CBLAS", "SlideIO"], exclude: ["README.md"], swiftSettings: vector),
