@@ -154,14 +154,8 @@ public enum Labeling {
     }
 
     /// Zeroes labels whose area lies outside [minArea, maxArea] pixels, then renumbers 1…n.
-    /// (One pass does both: a kept label is numbered where it first appears.)
-    public static func filterObjects(_ labels: LabelImage, minArea: Int, maxArea: Int = .max) -> LabelImage {
-        var out = labels
-        filterObjects(&out, minArea: minArea, maxArea: maxArea)
-        return out
-    }
-
-    /// The same in place: a tile's label plane is not copied first.
+    /// (One pass does both: a kept label is numbered where it first appears.) In place, so a
+    /// tile's label plane is not copied first.
     public static func filterObjects(_ labels: inout LabelImage, minArea: Int, maxArea: Int = .max) {
         labels.labels.withUnsafeMutableBufferPointer { lb in
             guard let p = lb.baseAddress else { return }
