@@ -126,18 +126,14 @@ public enum Threshold {
     /// finds it — for a million values, a fraction of a selection over all of them.
     public static func orderStatistics(_ v: [Float], _ ks: [Int]) -> [Float] {
         precondition(ks.allSatisfy { $0 >= 0 && $0 < v.count })
-        @inline(__always) func key(_ x: Float) -> UInt32 {
-            let b = x.bitPattern
-            return b & 0x8000_0000 != 0 ? ~b : b | 0x8000_0000
-        }
         var counts = [Int](repeating: 0, count: 1 << 16)
-        v.withUnsafeBufferPointer { p in counts.withUnsafeMutableBufferPointer { c in for x in p { c[Int(key(x) >> 16)] += 1 } } }
+        v.withUnsafeBufferPointer { p in counts.withUnsafeMutableBufferPointer { c in for x in p { c[Int(orderedBits(x.bitPattern) >> 16)] += 1 } } }
         return ks.map { k in
             var below = 0, bucket = 0
             while below + counts[bucket] <= k { below += counts[bucket]; bucket += 1 }
             var inBucket: [Float] = []
             inBucket.reserveCapacity(counts[bucket])
-            for x in v where Int(key(x) >> 16) == bucket { inBucket.append(x) }
+            for x in v where Int(orderedBits(x.bitPattern) >> 16) == bucket { inBucket.append(x) }
             return kthSmallest(&inBucket, k - below)
         }
     }
@@ -212,3 +208,6 @@ public struct HalfTally {
     }
 }
 
+/// A float's bits as an unsigned integer in the floats' order: negative values reversed, below
+/// the positive ones (−0 just below +0). For sorting and counting floats by integer compares.
+@inline(__always) func orderedBits(_ b: UInt32) -> UInt32 { b & 0x8000_0000 != 0 ? ~b : b | 0x8000_0000 }

@@ -173,8 +173,7 @@ final class FloodQueue {
         precondition(age < 1 << 32)
         let plus = (v + 0).bitPattern
         let b = descending && plus != 0 ? plus ^ 0x8000_0000 : plus
-        let ordered = b & 0x8000_0000 != 0 ? ~b : b | 0x8000_0000
-        return UInt64(ordered) << 32 | UInt64(age)
+        return UInt64(orderedBits(b)) << 32 | UInt64(age)
     }
 
     private func grow() {
