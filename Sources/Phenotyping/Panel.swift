@@ -120,6 +120,12 @@ public struct TissueParameters: Codable, Equatable, Sendable {
     /// Leaving such cells out of the marker's average flattens the edge's profile around them,
     /// so the threshold that puts the area's edge in place cuts them too deep into the nest.
     public var tumorImmuneThresholdFactor: Double? = nil
+    /// A cell positive for one of `tumorExcludeMarkers` within this distance of the other side
+    /// of the tumour map's edge takes the side whose background (autofluorescence, in the
+    /// components of the markers it is negative for) it carries, where the slide's tumour and
+    /// stroma backgrounds differ clearly (`EdgeBackground`); 0: off. Before the tumour score's
+    /// rule above, which still decides where the backgrounds do not differ.
+    public var tumorEdgeBackgroundMicrons: Double = 0
 
     public init() {}
 
@@ -141,6 +147,7 @@ public struct TissueParameters: Codable, Equatable, Sendable {
         checks.need(tumorExcludeMarginMicrons, in: 0...200, "tumorExcludeMarginMicrons", "µm")
         checks.need(tumorCellSnapMicrons, in: 0...200, "tumorCellSnapMicrons", "µm")
         if let f = tumorImmuneThresholdFactor { checks.need(f > 0 && f.isFinite, "tumorImmuneThresholdFactor", "above 0") }
+        checks.need(tumorEdgeBackgroundMicrons, in: 0...200, "tumorEdgeBackgroundMicrons", "µm")
         return checks.messages
     }
 
@@ -162,6 +169,7 @@ public struct TissueParameters: Codable, Equatable, Sendable {
         tumorExcludeMarginMicrons = try c.decodeIfPresent(Double.self, forKey: .tumorExcludeMarginMicrons) ?? d.tumorExcludeMarginMicrons
         tumorCellSnapMicrons = try c.decodeIfPresent(Double.self, forKey: .tumorCellSnapMicrons) ?? d.tumorCellSnapMicrons
         tumorImmuneThresholdFactor = try c.decodeIfPresent(Double.self, forKey: .tumorImmuneThresholdFactor)
+        tumorEdgeBackgroundMicrons = try c.decodeIfPresent(Double.self, forKey: .tumorEdgeBackgroundMicrons) ?? d.tumorEdgeBackgroundMicrons
     }
 }
 

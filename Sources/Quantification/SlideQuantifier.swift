@@ -211,11 +211,33 @@ public struct SlideQuantifier: Sendable {
         let tumorMarkerIndex = panel.markers.firstIndex { $0.name == panel.tissue.tumorMarker }
         let immuneIndices = panel.tissue.tumorExcludeMarkers.compactMap { n in panel.markers.firstIndex { $0.name == n } }
         let cellRegions = CellRegions(map: map, snapMicrons: tumorMarkerIndex == nil ? 0 : panel.tissue.tumorCellSnapMicrons,
-                                      immuneThresholdFactor: immuneIndices.isEmpty ? nil : panel.tissue.tumorImmuneThresholdFactor)
+                                      immuneThresholdFactor: immuneIndices.isEmpty ? nil : panel.tissue.tumorImmuneThresholdFactor,
+                                      edgeZoneMicrons: tumorMarkerIndex == nil || immuneIndices.isEmpty ? 0 : panel.tissue.tumorEdgeBackgroundMicrons)
+        // Immune cells at the tumour edge by their background: the slide's tumour and stroma
+        // levels, learnt first from the cells away from the edge (in any order: medians).
+        let cellSlot = Compartment.allCases.firstIndex(of: .nucleus)!
+        let backgroundSlots: [Int?] = panel.markers.indices.map { $0 == tumorMarkerIndex ? nil : $0 * nc + cellSlot }
+        var edgeLevels: [EdgeBackground.Level?] = []
+        if let tumorMarkerIndex, cellRegions.hasEdgeZone {
+            var background = EdgeBackground(slots: backgroundSlots)
+            try spool.scan(markers: panel.markers.count) { rec, mx, my in
+                let label = map.labels[my * map.width + mx]
+                guard label != RegionMap.background else { return }
+                for (k, slot) in gateSlots.enumerated() { positive[k] = Double(rec.means[slot]) > thresholdList[k] }
+                let tumorPositive = positive[tumorMarkerIndex]
+                guard label == RegionMap.tumor ? tumorPositive : !tumorPositive, !cellRegions.inEdgeZone(mx, my) else { return }
+                background.add(means: rec.means, positive: positive, tumorSide: label == RegionMap.tumor)
+            }
+            edgeLevels = background.levels(names: panel.markers.map(\.name))
+        }
+        let useBackground = edgeLevels.contains { $0?.used == true }
         try spool.forEach(markers: panel.markers.count) { rec, mx, my in
             for (k, slot) in gateSlots.enumerated() { positive[k] = Double(rec.means[slot]) > thresholdList[k] }
+            let immunePositive = immuneIndices.contains { positive[$0] }
             let region = cellRegions.region(x: rec.x, y: rec.y, mapX: mx, mapY: my, tumorPositive: tumorMarkerIndex.map { positive[$0] } ?? false,
-                                            immunePositive: immuneIndices.contains { positive[$0] })
+                                            immunePositive: immunePositive,
+                                            background: immunePositive && useBackground
+                                                ? EdgeBackground.position(means: rec.means, positive: positive, levels: edgeLevels, slots: backgroundSlots) : nil)
             if region == RegionMap.background { return }   // outside tissue: not counted
             id += 1
             for (p, rule) in rules.enumerated() { hits[p] = rule.matches(positive) }
@@ -262,7 +284,8 @@ public struct SlideQuantifier: Sendable {
                            annotations: annotations.map {
                                SlideResult.AnnotationRecord(file: $0.path, hash: $0.hash, includePolygons: $0.annotations.include.count,
                                                             excludePolygons: $0.annotations.exclude.count, removedTissueMm2: tissueBeforeAnnotations - tissueArea)
-                           })
+                           },
+                           edgeBackground: cellRegions.hasEdgeZone ? edgeLevels.compactMap { $0 } : nil)
     }
 }
 

@@ -42,6 +42,10 @@ public struct SlideResult: Codable, Sendable {
     /// The pathologist's regions the slide was quantified within (`quantify --annotations`);
     /// nil when none.
     public var annotations: AnnotationRecord?
+    /// Per marker (the tumour marker aside), the tumour and stroma background levels learnt for
+    /// placing immune cells at the tumour edge (`EdgeBackground`), and whether each was used;
+    /// nil when the panel does not place them so (or in results written before).
+    public var edgeBackground: [EdgeBackground.Level]?
 
     /// What a slide's annotation file did: its name and hash (a changed file re-runs the slide
     /// under `--resume`), its polygons, and the tissue it took out.
@@ -65,7 +69,7 @@ public struct SlideResult: Codable, Sendable {
         case cells, phenotypes, counts, thresholds, gateOverrides = "gate_overrides",
              gateHistograms = "gate_histograms", nucleusThreshold = "nucleus_threshold", tissueThreshold = "tissue_threshold"
         case tumorThreshold = "tumor_threshold", tiles, seconds, mifqVersion = "mifq_version", panelHash = "panel_hash"
-        case cellsTable = "cells_table", annotations
+        case cellsTable = "cells_table", annotations, edgeBackground = "edge_background"
     }
 
     /// Every key is written, undefined thresholds as null (JSON has no infinity or NaN).
@@ -85,6 +89,7 @@ public struct SlideResult: Codable, Sendable {
         try c.encode(mifqVersion, forKey: .mifqVersion); try c.encode(panelHash, forKey: .panelHash)
         try c.encode(cellsTable, forKey: .cellsTable)
         try c.encode(annotations, forKey: .annotations)
+        try c.encodeIfPresent(edgeBackground, forKey: .edgeBackground)
     }
 
     /// A threshold as stored: nil unless finite.

@@ -68,11 +68,29 @@ final class RecordSpool {
                 guard base + width <= all.count else {
                     throw SlideError.corrupt(path: url.path, detail: "spool record \(k.2) is short")
                 }
-                let r = CellRecord(x: Double(all[base]), y: Double(all[base + 1]), nucleusPixels: Int(all[base + 2]),
-                                   cellPixels: Int(all[base + 3]), means: Array(all[(base + 6)..<(base + width)]))
-                try body(r, Int(all[base + 4]), Int(all[base + 5]))
+                try body(Self.record(all, base, width), Int(all[base + 4]), Int(all[base + 5]))
             }
         }
+    }
+
+    /// Reads records back in the order they were written (tile order, which depends on the
+    /// tiling: for what does not depend on the order, such as a median).
+    func scan(markers: Int, _ body: (CellRecord, _ mapX: Int, _ mapY: Int) throws -> Void) throws {
+        let width = 6 + markers * Compartment.allCases.count
+        let data = try Data(contentsOf: url, options: .alwaysMapped)
+        try data.withUnsafeBytes { raw in
+            let all = raw.bindMemory(to: Float.self)
+            var base = 0
+            while base + width <= all.count {
+                try body(Self.record(all, base, width), Int(all[base + 4]), Int(all[base + 5]))
+                base += width
+            }
+        }
+    }
+
+    static func record(_ all: UnsafeBufferPointer<Float>, _ base: Int, _ width: Int) -> CellRecord {
+        CellRecord(x: Double(all[base]), y: Double(all[base + 1]), nucleusPixels: Int(all[base + 2]),
+                   cellPixels: Int(all[base + 3]), means: Array(all[(base + 6)..<(base + width)]))
     }
 
     func remove() {

@@ -83,17 +83,21 @@ public struct RegionMap: Sendable {
     }
 }
 
-/// The region a cell takes: the map's label under its centroid, with two optional edge rules
-/// for cells the smoothed map places poorly at a nest's outline (the areas stay the map's):
+/// The region a cell takes: the map's label under its centroid, with optional edge rules for
+/// cells the smoothed map places poorly at a nest's outline (the areas stay the map's):
 /// - a tumour-marker-positive cell in stroma within `snapMicrons` of the tumour map is
 ///   tumour-region (the smoothing rounds a nest's outline off its outermost tumour cells);
-/// - a cell positive for a marker left out of the tumour average (immune cells) at the tumour
-///   map's edge (its map pixel within one pixel of both tumour and non-tumour) is tumour-region
-///   where the tumour score interpolated at its centroid is at least `immuneThresholdFactor` ×
-///   the threshold, else stroma. Away from the edge the label decides, so a filled stroma island
-///   in a nest stays tumour for every cell in it.
+/// - a cell positive for a marker left out of the tumour average (immune cells) within
+///   `edgeZoneMicrons` of the other side of the tumour map's edge (its map pixel within that
+///   distance of a tumour pixel if stroma, of a stroma pixel if tumour) takes the side whose
+///   background it carries, when the caller has that (`background`: 0 the tumour's, 1 the
+///   stroma's; `EdgeBackground`): tumour-region below one half, else stroma;
+/// - otherwise, such a cell at the tumour map's edge (its map pixel within one pixel of both
+///   tumour and non-tumour) is tumour-region where the tumour score interpolated at its
+///   centroid is at least `immuneThresholdFactor` × the threshold, else stroma. Away from the
+///   edge the label decides, so a filled stroma island in a nest stays tumour for every cell in it.
 ///
-/// Both neighbourhoods are looked at around the few cells that need them, not dilated over the
+/// The neighbourhoods are looked at around the few cells that need them, not dilated over the
 /// whole map (a 32k slide's map is 67 Mpx).
 public struct CellRegions: Sendable {
     public let map: RegionMap
@@ -102,24 +106,79 @@ public struct CellRegions: Sendable {
     let snapRows: [Int]
     /// Tumour score an immune cell at the edge needs, or nil.
     let immuneScore: Double?
+    /// The edge zone's disc (rows as `snapRows`), and per block of `zoneBlock` × `zoneBlock` map
+    /// pixels whether it holds stroma (bit 0) and tumour (bit 1); the block is at least the disc's
+    /// radius, so a disc reaches at most the blocks next to its own.
+    let zoneRows: [Int]
+    let zoneBlock: Int
+    let zoneBlocksX: Int
+    let zoneBlocks: [UInt8]
 
-    public init(map: RegionMap, snapMicrons: Double, immuneThresholdFactor: Double?) {
+    public init(map: RegionMap, snapMicrons: Double, immuneThresholdFactor: Double?, edgeZoneMicrons: Double = 0) {
         self.map = map
-        let snap = snapMicrons / (map.pixelSizeUm * map.scale)
-        let r = snap >= 1 ? Int(snap.rounded(.down)) : -1
-        snapRows = r < 0 ? [] : (-r...r).map { dy in Int((snap * snap - Double(dy * dy)).squareRoot().rounded(.down)) }
+        let mapPixelUm = map.pixelSizeUm * map.scale
+        snapRows = CellRegions.discRows(radius: snapMicrons / mapPixelUm)
         immuneScore = map.tumorScore.isEmpty ? nil : immuneThresholdFactor.map { $0 * 100 }
+        let zone = edgeZoneMicrons / mapPixelUm
+        zoneRows = CellRegions.discRows(radius: zone)
+        zoneBlock = zoneRows.isEmpty ? 1 : max(1, Int(zone.rounded(.up)))
+        zoneBlocksX = zoneRows.isEmpty ? 0 : (map.width + zoneBlock - 1) / zoneBlock
+        var blocks = [UInt8]()
+        if !zoneRows.isEmpty {
+            let by = (map.height + zoneBlock - 1) / zoneBlock, bx = zoneBlocksX, b = zoneBlock, w = map.width
+            blocks = [UInt8](repeating: 0, count: bx * by)
+            map.labels.withUnsafeBufferPointer { lb in
+                for y in 0..<map.height {
+                    let row = (y / b) * bx
+                    for x in 0..<w {
+                        let l = lb[y * w + x]
+                        if l != RegionMap.background { blocks[row + x / b] |= l == RegionMap.tumor ? 2 : 1 }
+                    }
+                }
+            }
+        }
+        zoneBlocks = blocks
+    }
+
+    /// Half-widths of a disc's rows, dy = −r … r with r = ⌊radius⌋, as `Morphology.dilate` draws
+    /// it; empty below one pixel.
+    static func discRows(radius: Double) -> [Int] {
+        guard radius >= 1 else { return [] }
+        let r = Int(radius.rounded(.down))
+        return (-r...r).map { dy in Int((radius * radius - Double(dy * dy)).squareRoot().rounded(.down)) }
+    }
+
+    /// Whether a pixel labelled `label` lies in the disc `rows` around (mx, my).
+    func inDisc(_ rows: [Int], _ mx: Int, _ my: Int, label: UInt8) -> Bool {
+        let r = rows.count / 2, w = map.width
+        for (k, half) in rows.enumerated() {
+            let y = my + k - r
+            guard y >= 0 && y < map.height else { continue }
+            for x in max(0, mx - half)...min(w - 1, mx + half) where map.labels[y * w + x] == label { return true }
+        }
+        return false
     }
 
     /// Whether a tumour map pixel lies in the snap disc around (mx, my).
-    func nearTumor(_ mx: Int, _ my: Int) -> Bool {
-        let r = snapRows.count / 2, w = map.width
-        for (k, half) in snapRows.enumerated() {
-            let y = my + k - r
-            guard y >= 0 && y < map.height else { continue }
-            for x in max(0, mx - half)...min(w - 1, mx + half) where map.labels[y * w + x] == RegionMap.tumor { return true }
+    func nearTumor(_ mx: Int, _ my: Int) -> Bool { inDisc(snapRows, mx, my, label: RegionMap.tumor) }
+
+    public var hasEdgeZone: Bool { !zoneRows.isEmpty }
+
+    /// Whether the tissue map pixel (mx, my) lies within the edge zone: a pixel of the other
+    /// side (stroma for tumour, tumour for stroma) within `edgeZoneMicrons`. False when the
+    /// zone is off or the pixel is background.
+    public func inEdgeZone(_ mx: Int, _ my: Int) -> Bool {
+        guard !zoneRows.isEmpty else { return false }
+        let label = map.labels[my * map.width + mx]
+        guard label != RegionMap.background else { return false }
+        let other: UInt8 = label == RegionMap.tumor ? RegionMap.stroma : RegionMap.tumor
+        let bit: UInt8 = other == RegionMap.tumor ? 2 : 1
+        let bx = mx / zoneBlock, by = my / zoneBlock, rowsOfBlocks = zoneBlocks.count / zoneBlocksX
+        var any = false
+        for j in max(0, by - 1)...min(rowsOfBlocks - 1, by + 1) {
+            for i in max(0, bx - 1)...min(zoneBlocksX - 1, bx + 1) where zoneBlocks[j * zoneBlocksX + i] & bit != 0 { any = true }
         }
-        return false
+        return any && inDisc(zoneRows, mx, my, label: other)
     }
 
     /// Whether the 3 × 3 neighbourhood of (mx, my) (inside the map) holds both tumour and
@@ -134,14 +193,20 @@ public struct CellRegions: Sendable {
         return tumor && other
     }
 
-    /// Region of a cell at level-0 position (x, y) px, whose map pixel is (mx, my).
-    public func region(x: Double, y: Double, mapX mx: Int, mapY my: Int, tumorPositive: Bool, immunePositive: Bool) -> UInt8 {
+    /// Region of a cell at level-0 position (x, y) px, whose map pixel is (mx, my);
+    /// `background`: where the cell's background lies between the tumour's (0) and the
+    /// stroma's (1), or nil when not known.
+    public func region(x: Double, y: Double, mapX mx: Int, mapY my: Int, tumorPositive: Bool, immunePositive: Bool,
+                       background: Double? = nil) -> UInt8 {
         let i = my * map.width + mx
         let label = map.labels[i]
         if label == RegionMap.background { return label }
-        if immunePositive, let immuneScore {
-            guard atTumorEdge(mx, my) else { return label }
-            return map.tumorScore(atX: x, y: y) >= immuneScore ? RegionMap.tumor : RegionMap.stroma
+        if immunePositive {
+            if let background, inEdgeZone(mx, my) { return background < 0.5 ? RegionMap.tumor : RegionMap.stroma }
+            if let immuneScore {
+                guard atTumorEdge(mx, my) else { return label }
+                return map.tumorScore(atX: x, y: y) >= immuneScore ? RegionMap.tumor : RegionMap.stroma
+            }
         }
         if label == RegionMap.stroma, tumorPositive, !snapRows.isEmpty, nearTumor(mx, my) { return RegionMap.tumor }
         return label
