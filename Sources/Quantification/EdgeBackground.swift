@@ -4,17 +4,18 @@ import Imaging
 /// Which side of a nest's edge a cell is on, read from the background it carries: tissue's own
 /// autofluorescence differs between epithelium and stroma (collagen is brighter, most in the
 /// blue–green channels), and after unmixing it stays in the components, so a cell negative for
-/// a marker shows, in that marker's component, the background of the tissue around it.
+/// a marker shows, in that marker's component over its nucleus, the background of the tissue
+/// at its centroid.
 ///
-/// Per slide and per marker (the tumour marker aside), the levels are learnt from cells away
-/// from the tumour edge that are negative for the marker: tumour cells in tumour (the tumour
-/// side) and cells negative for the tumour and the immune markers in stroma (the stroma side);
-/// a marker is used when the two sides are at least `minSeparation` pooled robust standard
-/// deviations apart (median and 1.4826 × median absolute deviation of each side, at least
-/// `minCells` cells on each). A cell's background (`position`) is then, over the used markers
-/// it is negative for, the mean of (value − tumour level) / (stroma level − tumour level)
-/// weighted by each marker's separation squared: 0 on the tumour's level, 1 on the stroma's.
-/// On a slide whose sides do not differ no marker is used, and the position is nil.
+/// Per slide and per marker (the tumour marker aside), the levels are learnt from cells outside
+/// the edge zone (`CellRegions.inEdgeZone`) that are negative for the marker: cells positive for
+/// the tumour marker in tumour (the tumour side) and cells negative for it in stroma (the
+/// stroma side). A marker is used when the two sides are at least `minSeparation` pooled robust
+/// standard deviations apart (median and 1.4826 × median absolute deviation of each side, at
+/// least `minCells` cells on each). A cell's background (`position`) is then, over the used
+/// markers it is negative for, the mean of (value − tumour level) / (stroma level − tumour
+/// level) weighted by each marker's separation squared: 0 on the tumour's level, 1 on the
+/// stroma's. On a slide whose sides do not differ no marker is used, and the position is nil.
 public struct EdgeBackground: Sendable {
     public static let minSeparation = 2.0
     public static let minCells = 50
@@ -47,8 +48,8 @@ public struct EdgeBackground: Sendable {
         stromaSamples = Array(repeating: [], count: slots.count)
     }
 
-    /// Adds a reference cell: `tumorSide` true for a tumour cell in tumour, false for a stromal
-    /// cell; its values go to the markers it is negative for.
+    /// Adds a reference cell (`tumorSide`: which side); its values go to the markers it is
+    /// negative for.
     public mutating func add(means: [Float], positive: [Bool], tumorSide: Bool) {
         for (k, slot) in slots.enumerated() {
             guard let slot, !positive[k] else { continue }

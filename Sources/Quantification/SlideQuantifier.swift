@@ -213,10 +213,11 @@ public struct SlideQuantifier: Sendable {
         let cellRegions = CellRegions(map: map, snapMicrons: tumorMarkerIndex == nil ? 0 : panel.tissue.tumorCellSnapMicrons,
                                       immuneThresholdFactor: immuneIndices.isEmpty ? nil : panel.tissue.tumorImmuneThresholdFactor,
                                       edgeZoneMicrons: tumorMarkerIndex == nil || immuneIndices.isEmpty ? 0 : panel.tissue.tumorEdgeBackgroundMicrons)
-        // Immune cells at the tumour edge by their background: the slide's tumour and stroma
-        // levels, learnt first from the cells away from the edge (in any order: medians).
-        let cellSlot = Compartment.allCases.firstIndex(of: .nucleus)!
-        let backgroundSlots: [Int?] = panel.markers.indices.map { $0 == tumorMarkerIndex ? nil : $0 * nc + cellSlot }
+        // Immune cells at the tumour edge by their background (`EdgeBackground`): the slide's
+        // tumour and stroma levels, learnt first from the cells outside the edge zone (in any
+        // order: medians), over each cell's nucleus.
+        let nucleusSlot = Compartment.allCases.firstIndex(of: .nucleus)!
+        let backgroundSlots: [Int?] = panel.markers.indices.map { $0 == tumorMarkerIndex ? nil : $0 * nc + nucleusSlot }
         var edgeLevels: [EdgeBackground.Level?] = []
         if let tumorMarkerIndex, cellRegions.hasEdgeZone {
             var background = EdgeBackground(slots: backgroundSlots)
