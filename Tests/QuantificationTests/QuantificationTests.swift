@@ -72,6 +72,52 @@ final class QuantificationTests: XCTestCase {
     /// The cell table's number formatting prints what "%.3f" prints: random values over many
     /// magnitudes, exact binary ties (0.0625 → 0.062, round half to even), near-ties,
     /// negative zero and tiny negatives, and values past the fast path.
+    /// Edge background levels and positions by hand. Four markers, means slots 0–3, the fourth
+    /// the tumour marker (no slot). Per side 50 cells whose values cycle through five steps:
+    /// - marker A: tumour 10…14, stroma 20…24: medians 12 and 22; absolute deviations 0 (10
+    ///   cells), 1 (20), 2 (20), whose median (R type 7, between the 25th and 26th of 50) is 1,
+    ///   so both SDs are 1.4826 and the separation 10 / 1.4826 = 6.745: used;
+    /// - marker B: tumour 0…4, stroma 5…9: separation 5 / 1.4826 = 3.372: used;
+    /// - marker C: the same values on both sides: separation 0, not used;
+    /// - A tumour-side cell positive for A adds nothing to A (a value of 1000 would move its median).
+    /// With one stroma cell fewer for B (49 < 50) B is not used either.
+    /// A cell at A 15 and B 6 is at (15 − 12) / 10 = 0.3 and (6 − 2) / 5 = 0.8, weighted by
+    /// the separations squared, 4 : 1, so at (4 × 0.3 + 0.8) / 5 = 0.4; positive for A, at B's
+    /// 0.8; positive for A and B, nowhere (nil).
+    func testEdgeBackgroundByHand() {
+        func levels(stromaForB: Int) -> [EdgeBackground.Level?] {
+            var e = EdgeBackground(slots: [0, 1, 2, nil])
+            for i in 0..<50 {
+                let step = Float(i % 5)
+                e.add(means: [10 + step, step, 7 + step], positive: [false, false, false, true], tumorSide: true)
+                if i < stromaForB {
+                    e.add(means: [20 + step, 5 + step, 7 + step], positive: [false, false, false, false], tumorSide: false)
+                } else {
+                    e.add(means: [20 + step, 5 + step, 7 + step], positive: [false, true, false, false], tumorSide: false)
+                }
+            }
+            e.add(means: [1000, 2, 9], positive: [true, false, false, true], tumorSide: true)
+            return e.levels(names: ["A", "B", "C", "panCK"])
+        }
+        let l = levels(stromaForB: 50)
+        XCTAssertNil(l[3])
+        XCTAssertEqual(l[0]?.tumor, 12); XCTAssertEqual(l[0]?.stroma, 22)
+        XCTAssertEqual(l[0]?.separation ?? 0, 10 / 1.4826, accuracy: 1e-9)
+        XCTAssertEqual(l[0]?.tumorCells, 50); XCTAssertEqual(l[0]?.stromaCells, 50)
+        XCTAssertEqual(l[1]?.tumorCells, 51, "the cell positive for A adds to B")
+        XCTAssertEqual(l[1]?.separation ?? 0, 5 / 1.4826, accuracy: 1e-9)
+        XCTAssertEqual(l.map { $0?.used }, [true, true, false, nil])
+        XCTAssertEqual(l[2]?.separation, 0)
+        let slots: [Int?] = [0, 1, 2, nil]
+        XCTAssertEqual(EdgeBackground.position(means: [15, 6, 100], positive: [false, false, false, false], levels: l, slots: slots) ?? -1, 0.4, accuracy: 1e-6)
+        XCTAssertEqual(EdgeBackground.position(means: [15, 6, 100], positive: [true, false, false, false], levels: l, slots: slots) ?? -1, 0.8, accuracy: 1e-6)
+        XCTAssertNil(EdgeBackground.position(means: [15, 6, 100], positive: [true, true, false, false], levels: l, slots: slots))
+        let fewer = levels(stromaForB: 49)
+        XCTAssertEqual(fewer[1]?.stromaCells, 49)
+        XCTAssertEqual(fewer.map { $0?.used }, [true, false, false, nil])
+        XCTAssertEqual(EdgeBackground.position(means: [15, 6, 100], positive: [false, false, false, false], levels: fewer, slots: slots) ?? -1, 0.3, accuracy: 1e-6)
+    }
+
     func testThreeDecimalsAsPrintf() {
         var rng = SystemRandomNumberGenerator()
         var values: [Double] = [0, -0.0, 0.0625, 0.1875, -0.0625, 2.5e-4, 0.0005, 1.0005, 123.4565, -0.0004, -0.0005, 999_999.9995,
@@ -206,12 +252,19 @@ final class QuantificationTests: XCTestCase {
     /// truth of the shared slide:
     /// - leaving immune-marker pixels out of the panCK average (`tumorExcludeMarkers`) calls more
     ///   of the immune cells in nests tumour-region than the plain average does, at no cost in
-    ///   tumour area (27 → 29 of 33; tumour area 0.0549 and 0.0547 mm² against a true 0.0547);
+    ///   tumour area (28 → 29 of 33; tumour area 0.0549 and 0.0547 mm² against a true 0.0547);
     /// - `tumorCellSnapMicrons` brings the nests' outermost tumour cells (centroid just outside
     ///   the rounded map) into the tumour region and moves no immune cell (4 → 1 in stroma);
     /// - `tumorImmuneThresholdFactor` loses no immune cell in a nest and adds at most one stroma
     ///   immune cell (this slide has few edge cases; `scripts/eval/region_accuracy.sh` measures
-    ///   the effect on 8192² slides).
+    ///   the effect on 8192² slides);
+    /// - `tumorEdgeBackgroundMicrons` (immune cells at the edge by their background) learns the
+    ///   simulator's autofluorescence: 40 in nests and 55 in stroma (± 20%, mean 1), through
+    ///   the library to the components (numpy: 0.886, 0.652, 0.420, 0.159 per unit in Opal
+    ///   480, 520, 570, 690: CD68, CD11c, CD8, CD4), times the shading's mean over a 1000-px
+    ///   camera field, 1 − 0.04 × 2/3: CD68 34.5 / 47.4, CD11c 25.4 / 34.9, CD8 16.3 / 22.5,
+    ///   CD4 6.2 / 8.5; and it calls more immune cells in nests tumour and no more stroma ones
+    ///   (29 → 33 of 33, and 1 → 0 of the stroma ones).
     /// The cell rules leave the areas, which are the map's, alone.
     func testTumourEdgeHandling() throws {
         var plain = Self.panel
@@ -219,19 +272,25 @@ final class QuantificationTests: XCTestCase {
         plain.tissue.tumorEdgeFraction = TissueParameters().tumorEdgeFraction   // the default, fitted without exclusion
         plain.tissue.tumorCellSnapMicrons = 0
         plain.tissue.tumorImmuneThresholdFactor = nil
-        var excludeOnly = Self.panel
-        excludeOnly.tissue.tumorCellSnapMicrons = 0
-        excludeOnly.tissue.tumorImmuneThresholdFactor = nil
+        plain.tissue.tumorEdgeBackgroundMicrons = 0
+        var excludeOnly = plain
+        excludeOnly.tissue.tumorExcludeMarkers = Self.panel.tissue.tumorExcludeMarkers
+        excludeOnly.tissue.tumorEdgeFraction = Self.panel.tissue.tumorEdgeFraction
         var snap = Self.panel
         snap.tissue.tumorImmuneThresholdFactor = nil
+        snap.tissue.tumorEdgeBackgroundMicrons = 0
+        var factor = Self.panel
+        factor.tissue.tumorEdgeBackgroundMicrons = 0
         XCTAssertGreaterThan(Self.panel.tissue.tumorCellSnapMicrons, 0)
         XCTAssertNotNil(Self.panel.tissue.tumorImmuneThresholdFactor)
+        XCTAssertGreaterThan(Self.panel.tissue.tumorEdgeBackgroundMicrons, 0)
         let truthRows = try Self.csv(Self.simulated.appendingPathComponent("truth/P01_A.cells.csv"))
         let truth = try JSONDecoder().decode(SlideTruth.self, from: Data(contentsOf: Self.simulated.appendingPathComponent("truth/P01_A.json")))
         let immune: Set<String> = ["cd8", "cd4", "cd68", "cd11c"]
         var tumourCellsInStroma: [Int] = [], nestImmune: [Int] = [], nestImmuneInTumour: [Int] = [], stromaImmuneInTumour: [Int] = []
         var area: [Double] = []
-        for panel in [plain, excludeOnly, snap, Self.panel] {
+        var levels: [EdgeBackground.Level]?
+        for panel in [plain, excludeOnly, snap, factor, Self.panel] {
             let out = Self.tmp()
             var o = QuantifyOptions(); o.threads = 2; o.writeQC = false
             let run = QuantifyRun(panel: panel, panelPath: Self.panelPath, options: o, outDir: out)
@@ -245,9 +304,11 @@ final class QuantificationTests: XCTestCase {
             nestImmune.append(count(immune.contains, truth: "tumor"))
             nestImmuneInTumour.append(count(immune.contains, truth: "tumor", called: "tumor"))
             stromaImmuneInTumour.append(count(immune.contains, truth: "stroma", called: "tumor"))
-            area.append(try JSONDecoder().decode(SlideResult.self, from: Data(contentsOf: out.appendingPathComponent("slides/P01_A.json"))).tumorAreaMm2)
+            let result = try JSONDecoder().decode(SlideResult.self, from: Data(contentsOf: out.appendingPathComponent("slides/P01_A.json")))
+            area.append(result.tumorAreaMm2)
+            levels = result.edgeBackground
         }
-        XCTAssertEqual(nestImmune, [33, 33, 33, 33])
+        XCTAssertEqual(nestImmune, [33, 33, 33, 33, 33])
         // The exclusion.
         XCTAssertGreaterThan(nestImmuneInTumour[1], nestImmuneInTumour[0])
         for a in area { XCTAssertEqual(a, truth.tumorAreaMm2, accuracy: 0.03 * truth.tumorAreaMm2) }
@@ -259,6 +320,18 @@ final class QuantificationTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(nestImmuneInTumour[3], nestImmuneInTumour[2])
         XCTAssertLessThanOrEqual(stromaImmuneInTumour[3], stromaImmuneInTumour[2] + 1)
         XCTAssertEqual(tumourCellsInStroma[3], tumourCellsInStroma[2])
+        // The background.
+        let expected = ["CD68": (34.5, 47.4), "CD11c": (25.4, 34.9), "CD8": (16.3, 22.5), "CD4": (6.2, 8.5)]
+        let learnt = Dictionary(uniqueKeysWithValues: (levels ?? []).map { ($0.marker, $0) })
+        XCTAssertEqual(Set(learnt.keys), ["CD68", "CD11c", "CD8", "CD4", "PDL1"], "every marker but panCK")
+        for (marker, (tumor, stroma)) in expected {
+            XCTAssertEqual(learnt[marker]?.tumor ?? 0, tumor, accuracy: 0.03 * tumor, marker)
+            XCTAssertEqual(learnt[marker]?.stroma ?? 0, stroma, accuracy: 0.03 * stroma, marker)
+            XCTAssertEqual(learnt[marker]?.used, true, marker)
+        }
+        XCTAssertGreaterThan(nestImmuneInTumour[4], nestImmuneInTumour[3])
+        XCTAssertLessThanOrEqual(stromaImmuneInTumour[4], stromaImmuneInTumour[3])
+        XCTAssertEqual(tumourCellsInStroma[4], tumourCellsInStroma[3])
         XCTAssertEqual(Set(area[1...]).count, 1)
     }
 

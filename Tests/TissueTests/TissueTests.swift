@@ -235,6 +235,49 @@ final class TissueTests: XCTestCase {
         }
     }
 
+    /// The edge zone looks at each cell's disc; that is the same as dilating the other side by
+    /// the zone's disc (tumour for a stroma pixel, stroma for a tumour pixel; background never
+    /// in it) and reading the dilation under the cell. Random maps with large patches, so that
+    /// some blocks hold one side only, every map pixel, zone radii of 1 to 6.5 map pixels. In
+    /// the zone a known background decides an immune cell's side (below one half tumour);
+    /// outside it, or for other cells, the rules without it.
+    func testEdgeZoneMatchesTheDilatedMaps() {
+        var state: UInt64 = 99
+        func next() -> Int { state = state &* 6364136223846793005 &+ 1442695040888963407; return Int(state >> 33) }
+        for (w, h, zonePx) in [(9, 7, 1.0), (23, 17, 3.2), (40, 31, 6.5), (1, 6, 2.0), (7, 1, 3.0), (30, 30, 2.5)] {
+            // Labels constant over 5 × 5 patches, a few pixels changed.
+            let patch = (0..<((w / 5 + 1) * (h / 5 + 1))).map { _ in UInt8(next() % 3) }
+            var labels = (0..<(w * h)).map { i in patch[(i / w / 5) * (w / 5 + 1) + (i % w) / 5] }
+            for _ in 0..<(w * h / 20) { labels[next() % (w * h)] = UInt8(next() % 3) }
+            let map = RegionMap(width: w, height: h, scale: 4, pixelSizeUm: 0.5, labels: labels, tumorScore: [],
+                                fullWidth: 4 * w, fullHeight: 4 * h)
+            let rules = CellRegions(map: map, snapMicrons: 0, immuneThresholdFactor: nil, edgeZoneMicrons: zonePx * 2)
+            XCTAssertTrue(rules.hasEdgeZone)
+            let nearTumor = Morphology.dilate(Mask(width: w, height: h, bits: labels.map { $0 == RegionMap.tumor }), radius: zonePx)
+            let nearStroma = Morphology.dilate(Mask(width: w, height: h, bits: labels.map { $0 == RegionMap.stroma }), radius: zonePx)
+            var inZone = 0
+            for my in 0..<h {
+                for mx in 0..<w {
+                    let i = my * w + mx
+                    let expected = labels[i] == RegionMap.tumor ? nearStroma.bits[i] : labels[i] == RegionMap.stroma && nearTumor.bits[i]
+                    XCTAssertEqual(rules.inEdgeZone(mx, my), expected, "\(w)×\(h) r \(zonePx) at \(mx),\(my)")
+                    if expected { inZone += 1 }
+                    let x = Double(mx * 4) + 1.5, y = Double(my * 4) + 2.5
+                    for (background, side) in [(0.49, RegionMap.tumor), (0.5, RegionMap.stroma)] {
+                        XCTAssertEqual(rules.region(x: x, y: y, mapX: mx, mapY: my, tumorPositive: false, immunePositive: true, background: background),
+                                       expected ? side : labels[i])
+                        XCTAssertEqual(rules.region(x: x, y: y, mapX: mx, mapY: my, tumorPositive: false, immunePositive: false, background: background),
+                                       labels[i])
+                    }
+                    XCTAssertEqual(rules.region(x: x, y: y, mapX: mx, mapY: my, tumorPositive: false, immunePositive: true, background: nil), labels[i])
+                }
+            }
+            if w * h > 100 { XCTAssertGreaterThan(inZone, 0); XCTAssertLessThan(inZone, w * h) }
+        }
+        let none = RegionMap(width: 3, height: 3, scale: 4, pixelSizeUm: 0.5, labels: [UInt8](repeating: 2, count: 9), fullWidth: 12, fullHeight: 12)
+        XCTAssertFalse(CellRegions(map: none, snapMicrons: 0, immuneThresholdFactor: nil, edgeZoneMicrons: 1.9).hasEdgeZone, "below one map pixel: off")
+    }
+
     func file(_ text: String) -> String {
         let p = FileManager.default.temporaryDirectory.appendingPathComponent("mifq-ann-\(UUID().uuidString).geojson").path
         _ = FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
