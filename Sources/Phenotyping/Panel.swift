@@ -124,7 +124,9 @@ public struct TissueParameters: Codable, Equatable, Sendable {
     /// of the tumour map's edge takes the side whose background (autofluorescence, in the
     /// components of the markers it is negative for) it carries, where the slide's tumour and
     /// stroma backgrounds differ clearly (`EdgeBackground`); 0: off. Before the tumour score's
-    /// rule above, which still decides where the backgrounds do not differ.
+    /// rule above, which still decides where the backgrounds do not differ. A cell positive for
+    /// the tumour marker in stroma there, beyond the snap, whose background is the tumour's is
+    /// tumour-region.
     public var tumorEdgeBackgroundMicrons: Double = 0
 
     public init() {}

@@ -234,10 +234,10 @@ public struct SlideQuantifier: Sendable {
         let useBackground = edgeLevels.contains { $0?.used == true }
         try spool.forEach(markers: panel.markers.count) { rec, mx, my in
             for (k, slot) in gateSlots.enumerated() { positive[k] = Double(rec.means[slot]) > thresholdList[k] }
-            let immunePositive = immuneIndices.contains { positive[$0] }
-            let region = cellRegions.region(x: rec.x, y: rec.y, mapX: mx, mapY: my, tumorPositive: tumorMarkerIndex.map { positive[$0] } ?? false,
+            let immunePositive = immuneIndices.contains { positive[$0] }, tumorPositive = tumorMarkerIndex.map { positive[$0] } ?? false
+            let region = cellRegions.region(x: rec.x, y: rec.y, mapX: mx, mapY: my, tumorPositive: tumorPositive,
                                             immunePositive: immunePositive,
-                                            background: immunePositive && useBackground
+                                            background: (immunePositive || tumorPositive) && useBackground
                                                 ? EdgeBackground.position(means: rec.means, positive: positive, levels: edgeLevels, slots: backgroundSlots) : nil)
             if region == RegionMap.background { return }   // outside tissue: not counted
             id += 1

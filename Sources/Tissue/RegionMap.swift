@@ -91,7 +91,9 @@ public struct RegionMap: Sendable {
 ///   `edgeZoneMicrons` of the other side of the tumour map's edge (its map pixel within that
 ///   distance of a tumour pixel if stroma, of a stroma pixel if tumour) takes the side whose
 ///   background it carries, when the caller has that (`background`: 0 the tumour's, 1 the
-///   stroma's; `EdgeBackground`): tumour-region below one half, else stroma;
+///   stroma's; `EdgeBackground`): tumour-region below one half, else stroma; a
+///   tumour-marker-positive cell in stroma there, beyond the snap, is tumour-region when its
+///   background is below one half;
 /// - otherwise, such a cell at the tumour map's edge (its map pixel within one pixel of both
 ///   tumour and non-tumour) is tumour-region where the tumour score interpolated at its
 ///   centroid is at least `immuneThresholdFactor` × the threshold, else stroma. Away from the
@@ -209,6 +211,7 @@ public struct CellRegions: Sendable {
             }
         }
         if label == RegionMap.stroma, tumorPositive, !snapRows.isEmpty, nearTumor(mx, my) { return RegionMap.tumor }
+        if label == RegionMap.stroma, tumorPositive, let background, background < 0.5, inEdgeZone(mx, my) { return RegionMap.tumor }
         return label
     }
 }

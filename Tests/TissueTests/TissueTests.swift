@@ -239,7 +239,8 @@ final class TissueTests: XCTestCase {
     /// the zone's disc (tumour for a stroma pixel, stroma for a tumour pixel; background never
     /// in it) and reading the dilation under the cell. Random maps with large patches, so that
     /// some blocks hold one side only, every map pixel, zone radii of 1 to 6.5 map pixels. In
-    /// the zone a known background decides an immune cell's side (below one half tumour);
+    /// the zone a known background decides an immune cell's side (below one half tumour) and
+    /// brings a tumour-marker-positive cell from stroma into tumour when it is the tumour's;
     /// outside it, or for other cells, the rules without it.
     func testEdgeZoneMatchesTheDilatedMaps() {
         var state: UInt64 = 99
@@ -268,6 +269,9 @@ final class TissueTests: XCTestCase {
                                        expected ? side : labels[i])
                         XCTAssertEqual(rules.region(x: x, y: y, mapX: mx, mapY: my, tumorPositive: false, immunePositive: false, background: background),
                                        labels[i])
+                        // A tumour-marker-positive cell is only ever brought into tumour.
+                        XCTAssertEqual(rules.region(x: x, y: y, mapX: mx, mapY: my, tumorPositive: true, immunePositive: false, background: background),
+                                       expected && labels[i] == RegionMap.stroma && side == RegionMap.tumor ? RegionMap.tumor : labels[i])
                     }
                     XCTAssertEqual(rules.region(x: x, y: y, mapX: mx, mapY: my, tumorPositive: false, immunePositive: true, background: nil), labels[i])
                 }
