@@ -132,9 +132,13 @@ public struct CellRegions: Sendable {
             map.labels.withUnsafeBufferPointer { lb in
                 for y in 0..<map.height {
                     let row = (y / b) * bx
-                    for x in 0..<w {
-                        let l = lb[y * w + x]
-                        if l != RegionMap.background { blocks[row + x / b] |= l == RegionMap.tumor ? 2 : 1 }
+                    for i in 0..<bx where blocks[row + i] != 3 {
+                        var sides: UInt8 = 0
+                        for x in (i * b)..<min(w, (i + 1) * b) {
+                            let l = lb[y * w + x]
+                            sides |= l == RegionMap.tumor ? 2 : (l == RegionMap.stroma ? 1 : 0)
+                        }
+                        blocks[row + i] |= sides
                     }
                 }
             }
