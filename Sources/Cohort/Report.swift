@@ -65,8 +65,8 @@ public enum Report {
     /// Every slide's QC picture (`qc/<slide>.png` beside the report, linked, not embedded: a
     /// cohort's would make the page hundreds of MB), captioned with its areas and cell count
     /// from `slides`, and from its result the pixel size cells were found at (when coarser than
-    /// the file's), the thresholds set by hand and the regions drawn; nil
-    /// without pictures.
+    /// the file's), the thresholds set by hand, the regions drawn and how immune cells at the
+    /// tumour edge were placed (`edge_background`); nil without pictures.
     static func qcGallery(_ dir: URL, slides: [[String]], results: SlideResults) -> String? {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("qc").path)) ?? [])
             .filter { $0.hasSuffix(".png") && !$0.hasPrefix(".") }.sorted()
@@ -97,6 +97,11 @@ public enum Report {
                 if exclude > 0 { drawn.append("\(exclude) drawn region(s) left out") }
                 drawn.append(String(format: "%.3g mm² of tissue removed", (a["removed_tissue_mm2"] as? Double) ?? 0))
                 parts.append(drawn.joined(separator: ", "))
+            }
+            if let levels = result["edge_background"] as? [[String: Any]] {
+                let used = levels.filter { ($0["used"] as? NSNumber)?.boolValue == true }.compactMap { $0["marker"] as? String }
+                parts.append(used.isEmpty ? "tumour and stroma backgrounds alike: immune cells at the edge placed by the tumour score"
+                                          : "immune cells at the edge placed by their background (\(used.joined(separator: ", ")))")
             }
             captions[slide] = parts.joined(separator: "; ")
         }
