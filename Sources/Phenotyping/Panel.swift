@@ -123,7 +123,8 @@ public struct TissueParameters: Codable, Equatable, Sendable {
     /// A cell positive for one of `tumorExcludeMarkers` within this distance of the other side
     /// of the tumour map's edge takes the side whose background (autofluorescence, in the
     /// components of the markers it is negative for) it carries, where the slide's tumour and
-    /// stroma backgrounds differ clearly (`EdgeBackground`); 0: off. Before the tumour score's
+    /// stroma backgrounds differ clearly (`EdgeBackground`: levels per slide and per 250 µm
+    /// block); 0: off. Before the tumour score's
     /// rule above, which still decides where the backgrounds do not differ. A cell positive for
     /// the tumour marker in stroma there, beyond the snap, whose background is the tumour's is
     /// tumour-region.

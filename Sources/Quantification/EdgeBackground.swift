@@ -12,15 +12,21 @@ import Imaging
 /// the tumour marker in tumour (the tumour side) and cells negative for it in stroma (the
 /// stroma side). A marker is used when the two sides are at least `minSeparation` pooled robust
 /// standard deviations apart (median and 1.4826 × median absolute deviation of each side, at
-/// least `minCells` cells on each). A cell's background (`position`) is then, over the used
-/// markers it is negative for, the mean of (value − tumour level) / (stroma level − tumour
-/// level) weighted by each marker's separation squared: 0 on the tumour's level, 1 on the
-/// stroma's. On a slide whose sides do not differ no marker is used, and the position is nil.
+/// least `minCells` cells on each). As the background drifts across a slide (section thickness,
+/// fixation), the levels are also learnt locally: the slide is cut into blocks of
+/// `blockMicrons`, and each block's levels are those of the cells in it and the eight around
+/// it, where they pass the same test; a cell takes its block's levels, else the slide's.
+/// A cell's background (`position`) is then, over the used markers it is negative for, the
+/// mean of (value − tumour level) / (stroma level − tumour level) weighted by each marker's
+/// separation squared: 0 on the tumour's level, 1 on the stroma's. On a slide whose sides do
+/// not differ no marker is used, and the position is nil.
 public struct EdgeBackground: Sendable {
     public static let minSeparation = 2.0
     public static let minCells = 50
+    public static let blockMicrons = 250.0
 
-    /// One marker's levels on one slide (`marker`: its name).
+    /// One marker's levels on one slide (`marker`: its name), and in how many of the slide's
+    /// blocks holding reference cells the block's own levels were used.
     public struct Level: Codable, Sendable, Equatable {
         public var marker: String
         public var tumor: Double
@@ -30,50 +36,92 @@ public struct EdgeBackground: Sendable {
         public var tumorCells: Int
         public var stromaCells: Int
         public var used: Bool
+        public var localBlocks: Int = 0
+        public var blocks: Int = 0
         enum CodingKeys: String, CodingKey {
             case marker, tumor, stroma, separation, tumorCells = "tumor_cells", stromaCells = "stroma_cells", used
+            case localBlocks = "local_blocks", blocks
         }
     }
 
-    /// Per marker: value slot in a cell's means, and the samples of each side (nil slot: the
-    /// tumour marker, not used).
+    /// Per marker: value slot in a cell's means (nil: the tumour marker, not used).
     let slots: [Int?]
-    var tumorSamples: [[Float]]
-    var stromaSamples: [[Float]]
+    /// Blocks across and down, and level-0 pixels per block side.
+    let blocksX: Int, blocksY: Int
+    let blockPx: Double
+    /// Samples per block, per marker, per side (0 tumour, 1 stroma).
+    var samples: [[[[Float]]]]
+    /// After `learn`: the slide's levels per marker, and each block's (nil where not used).
+    public private(set) var slide: [Level?] = []
+    var local: [[Level?]] = []
 
-    /// `slots[k]`: where marker k's background is read in a cell's means (nil to leave it out).
-    public init(slots: [Int?]) {
+    /// `slots[k]`: where marker k's background is read in a cell's means (nil to leave it out);
+    /// the slide's level-0 size and pixel size place cells in blocks.
+    public init(slots: [Int?], width: Int, height: Int, pixelSizeUm: Double) {
         self.slots = slots
-        tumorSamples = Array(repeating: [], count: slots.count)
-        stromaSamples = Array(repeating: [], count: slots.count)
+        blockPx = max(1, EdgeBackground.blockMicrons / pixelSizeUm)
+        blocksX = max(1, Int((Double(width) / blockPx).rounded(.up)))
+        blocksY = max(1, Int((Double(height) / blockPx).rounded(.up)))
+        samples = Array(repeating: Array(repeating: [[], []], count: slots.count), count: blocksX * blocksY)
     }
 
-    /// Adds a reference cell (`tumorSide`: which side); its values go to the markers it is
-    /// negative for.
-    public mutating func add(means: [Float], positive: [Bool], tumorSide: Bool) {
+    func block(x: Double, y: Double) -> Int {
+        min(blocksY - 1, max(0, Int(y / blockPx))) * blocksX + min(blocksX - 1, max(0, Int(x / blockPx)))
+    }
+
+    /// Adds a reference cell at level-0 (x, y) (`tumorSide`: which side); its values go to the
+    /// markers it is negative for.
+    public mutating func add(means: [Float], positive: [Bool], tumorSide: Bool, x: Double, y: Double) {
+        let b = block(x: x, y: y), side = tumorSide ? 0 : 1
         for (k, slot) in slots.enumerated() {
             guard let slot, !positive[k] else { continue }
             let v = means[slot]
             guard v.isFinite else { continue }
-            if tumorSide { tumorSamples[k].append(v) } else { stromaSamples[k].append(v) }
+            samples[b][k][side].append(v)
         }
     }
 
-    /// The levels of every marker with a slot, in marker order (`names`), freeing the samples.
-    public mutating func levels(names: [String]) -> [Level?] {
-        var out: [Level?] = []
-        for k in slots.indices {
-            guard slots[k] != nil else { out.append(nil); continue }
-            let nt = tumorSamples[k].count, ns = stromaSamples[k].count
-            let (mt, st) = Self.robust(&tumorSamples[k]), (ms, ss) = Self.robust(&stromaSamples[k])
-            tumorSamples[k] = []; stromaSamples[k] = []
-            let pooled = ((st * st + ss * ss) / 2).squareRoot()
-            // (No spread on a side, as on noiseless slides: no separation to speak of, not used.)
-            let sep = pooled > 0 ? (ms - mt) / pooled : 0
-            let used = nt >= Self.minCells && ns >= Self.minCells && abs(sep) >= Self.minSeparation
-            out.append(Level(marker: names[k], tumor: mt, stroma: ms, separation: sep, tumorCells: nt, stromaCells: ns, used: used))
+    /// Learns the slide's and the blocks' levels (marker names `names`), freeing the samples;
+    /// the blocks on up to `threads` threads (each block's levels are its own).
+    public mutating func learn(names: [String], threads: Int = 1) {
+        slide = slots.indices.map { k in
+            guard slots[k] != nil else { return nil }
+            return Self.level(names[k], samples.flatMap { $0[k][0] }, samples.flatMap { $0[k][1] })
         }
-        return out
+        let (all, sl, bw, bh) = (samples, slots, blocksX, blocksY)
+        let n = bw * bh, parts = max(1, min(threads, n))
+        var levels = [[Level?]](repeating: [], count: n)
+        levels.withUnsafeMutableBufferPointer { out in
+            let out = out
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                for b in (part * n / parts)..<((part + 1) * n / parts) {
+                    let bx = b % bw, by = b / bw
+                    let around = (max(0, by - 1)...min(bh - 1, by + 1)).flatMap { j in (max(0, bx - 1)...min(bw - 1, bx + 1)).map { j * bw + $0 } }
+                    out[b] = sl.indices.map { k in
+                        guard sl[k] != nil, !all[b][k][0].isEmpty || !all[b][k][1].isEmpty else { return nil }
+                        let l = Self.level(names[k], around.flatMap { all[$0][k][0] }, around.flatMap { all[$0][k][1] })
+                        return l.used ? l : nil
+                    }
+                }
+            }
+        }
+        local = levels
+        for k in slide.indices where slide[k] != nil {
+            slide[k]!.blocks = samples.filter { !$0[k][0].isEmpty || !$0[k][1].isEmpty }.count
+            slide[k]!.localBlocks = local.filter { $0[k] != nil }.count
+        }
+        samples = []
+    }
+
+    /// One marker's levels from the two sides' values.
+    static func level(_ name: String, _ tumor: [Float], _ stroma: [Float]) -> Level {
+        var t = tumor, s = stroma
+        let (mt, st) = robust(&t), (ms, ss) = robust(&s)
+        let pooled = ((st * st + ss * ss) / 2).squareRoot()
+        // (No spread on a side, as on noiseless slides: no separation to speak of, not used.)
+        let sep = pooled > 0 ? (ms - mt) / pooled : 0
+        let used = tumor.count >= minCells && stroma.count >= minCells && abs(sep) >= minSeparation
+        return Level(marker: name, tumor: mt, stroma: ms, separation: sep, tumorCells: tumor.count, stromaCells: stroma.count, used: used)
     }
 
     /// Median and 1.4826 × median absolute deviation (0, 0 for no values).
@@ -84,12 +132,18 @@ public struct EdgeBackground: Sendable {
         return (Double(m), 1.4826 * Double(Threshold.quantile(consuming: &dev, 0.5)))
     }
 
-    /// A cell's background between the tumour's (0) and the stroma's (1) level, over the used
-    /// markers it is negative for; nil when there is none.
-    public static func position(means: [Float], positive: [Bool], levels: [Level?], slots: [Int?]) -> Double? {
+    /// Whether any marker's levels are used, in a block or on the whole slide.
+    public var anyUsed: Bool { slide.contains { $0?.used == true } || local.contains { $0.contains { $0 != nil } } }
+
+    /// A cell's background at level-0 (x, y) between the tumour's (0) and the stroma's (1)
+    /// level, over the markers it is negative for whose levels are used there (its block's,
+    /// else the slide's); nil when there is none.
+    public func position(means: [Float], positive: [Bool], x: Double, y: Double) -> Double? {
+        let here = local.isEmpty ? [] : local[block(x: x, y: y)]
         var sum = 0.0, weight = 0.0
-        for (k, level) in levels.enumerated() {
-            guard let level, level.used, let slot = slots[k], !positive[k] else { continue }
+        for k in slots.indices {
+            guard let slot = slots[k], !positive[k] else { continue }
+            guard let level = (here.isEmpty ? nil : here[k]) ?? slide[k].flatMap({ $0.used ? $0 : nil }) else { continue }
             let w = level.separation * level.separation
             sum += w * (Double(means[slot]) - level.tumor) / (level.stroma - level.tumor)
             weight += w

@@ -218,27 +218,26 @@ public struct SlideQuantifier: Sendable {
         // order: medians), over each cell's nucleus.
         let nucleusSlot = Compartment.allCases.firstIndex(of: .nucleus)!
         let backgroundSlots: [Int?] = panel.markers.indices.map { $0 == tumorMarkerIndex ? nil : $0 * nc + nucleusSlot }
-        var edgeLevels: [EdgeBackground.Level?] = []
+        var background = EdgeBackground(slots: backgroundSlots, width: slide.width, height: slide.height, pixelSizeUm: px)
         if let tumorMarkerIndex, cellRegions.hasEdgeZone {
-            var background = EdgeBackground(slots: backgroundSlots)
             try spool.scan(markers: panel.markers.count) { rec, mx, my in
                 let label = map.labels[my * map.width + mx]
                 guard label != RegionMap.background else { return }
                 for (k, slot) in gateSlots.enumerated() { positive[k] = Double(rec.means[slot]) > thresholdList[k] }
                 let tumorPositive = positive[tumorMarkerIndex]
                 guard label == RegionMap.tumor ? tumorPositive : !tumorPositive, !cellRegions.inEdgeZone(mx, my) else { return }
-                background.add(means: rec.means, positive: positive, tumorSide: label == RegionMap.tumor)
+                background.add(means: rec.means, positive: positive, tumorSide: label == RegionMap.tumor, x: rec.x, y: rec.y)
             }
-            edgeLevels = background.levels(names: panel.markers.map(\.name))
+            background.learn(names: panel.markers.map(\.name), threads: options.threads)
         }
-        let useBackground = edgeLevels.contains { $0?.used == true }
+        let useBackground = background.anyUsed
         try spool.forEach(markers: panel.markers.count) { rec, mx, my in
             for (k, slot) in gateSlots.enumerated() { positive[k] = Double(rec.means[slot]) > thresholdList[k] }
             let immunePositive = immuneIndices.contains { positive[$0] }, tumorPositive = tumorMarkerIndex.map { positive[$0] } ?? false
             let region = cellRegions.region(x: rec.x, y: rec.y, mapX: mx, mapY: my, tumorPositive: tumorPositive,
                                             immunePositive: immunePositive,
                                             background: (immunePositive || tumorPositive) && useBackground
-                                                ? EdgeBackground.position(means: rec.means, positive: positive, levels: edgeLevels, slots: backgroundSlots) : nil)
+                                                ? background.position(means: rec.means, positive: positive, x: rec.x, y: rec.y) : nil)
             if region == RegionMap.background { return }   // outside tissue: not counted
             id += 1
             for (p, rule) in rules.enumerated() { hits[p] = rule.matches(positive) }
@@ -286,7 +285,7 @@ public struct SlideQuantifier: Sendable {
                                SlideResult.AnnotationRecord(file: $0.path, hash: $0.hash, includePolygons: $0.annotations.include.count,
                                                             excludePolygons: $0.annotations.exclude.count, removedTissueMm2: tissueBeforeAnnotations - tissueArea)
                            },
-                           edgeBackground: cellRegions.hasEdgeZone ? edgeLevels.compactMap { $0 } : nil)
+                           edgeBackground: cellRegions.hasEdgeZone ? background.slide.compactMap { $0 } : nil)
     }
 }
 

@@ -18,6 +18,8 @@ public struct CohortSimulator: Sendable {
     public var writeMasks = true
     /// Deflate-compress the slides' tiles (masks are always compressed).
     public var deflate = true
+    /// `SlideDesign.autofluorescenceDrift` for every slide.
+    public var autofluorescenceDrift = 0.0
 
     public init(panel: Panel) { self.panel = panel }
 
@@ -47,6 +49,7 @@ public struct CohortSimulator: Sendable {
     public func design(for p: Patient, slide k: Int) -> SlideDesign {
         var d = SlideDesign()
         d.width = width; d.height = height; d.pixelSizeUm = pixelSizeUm
+        d.autofluorescenceDrift = autofluorescenceDrift
         d.seed = SplitMix64.mix(seed &+ UInt64(p.id.hashValueStable) &* 31 &+ UInt64(k))
         var rng = SplitMix64(d.seed, 5)
         func scaled(_ v: Double, _ beta: Double) -> Double { v * exp(beta * p.score + 0.15 * rng.normal()) }

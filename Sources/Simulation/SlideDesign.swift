@@ -27,6 +27,10 @@ public struct SlideDesign: Sendable {
     /// Photon noise and read noise on (false gives noiseless, unrounded-free test images).
     public var noise = true
     public var autofluorescence = true
+    /// Autofluorescence drifting across the slide, as uneven section thickness or fixation
+    /// makes it: scaled by 1 + drift × (2x / width − 1), from 1 − drift at the left edge to
+    /// 1 + drift at the right (0: even).
+    public var autofluorescenceDrift = 0.0
     public var illumination = true
 
     public init() {}

@@ -45,6 +45,9 @@ struct Simulate: ParsableCommand {
     @Flag(help: "Write pixel tiles uncompressed, in place, by direct I/O (~7× faster to write, ~2.5× larger files).")
     var uncompressed = false
 
+    @Option(help: "Tissue autofluorescence drifting across each slide, left to right, from 1 − d to 1 + d times its level (0–0.9).")
+    var autofluorescenceDrift = 0.0
+
     @OptionGroup var common: RunOptions
 
     static let studyPanelPath = "panels/escc-opal7.json"
@@ -67,6 +70,9 @@ struct Simulate: ParsableCommand {
     func validate() throws {
         try Check.range(patients, 1...100_000, "--patients")
         try Check.range(slidesPerPatient, 1...1000, "--slides-per-patient")
+        guard (0...0.9).contains(autofluorescenceDrift) else {
+            throw ValidationError("--autofluorescence-drift must be from 0 to 0.9 (got \(autofluorescenceDrift))")
+        }
         guard Slide.plausiblePixelSizes.contains(pixelSize) else {
             throw ValidationError("--pixel-size must be between \(Slide.plausiblePixelSizes.lowerBound) and \(Slide.plausiblePixelSizes.upperBound) µm (got \(pixelSize))")
         }
@@ -83,6 +89,7 @@ struct Simulate: ParsableCommand {
             sim.patients = patients; sim.slidesPerPatient = slidesPerPatient
             sim.width = parts[0]; sim.height = parts[1]; sim.pixelSizeUm = pixelSize; sim.seed = seed
             sim.threads = common.workers; sim.writeMasks = !noMasks; sim.deflate = !uncompressed
+            sim.autofluorescenceDrift = autofluorescenceDrift
             switch format {
             case "ome": sim.flavours = [.ome]
             case "qptiff": sim.flavours = [.qptiff]

@@ -73,7 +73,9 @@ final class QuantificationTests: XCTestCase {
     /// magnitudes, exact binary ties (0.0625 → 0.062, round half to even), near-ties,
     /// negative zero and tiny negatives, and values past the fast path.
     /// Edge background levels and positions by hand. Four markers, means slots 0–3, the fourth
-    /// the tumour marker (no slot). Per side 50 cells whose values cycle through five steps:
+    /// the tumour marker (no slot); cells on a 0.5 µm slide 2500 × 500 px, in blocks of 250 µm
+    /// (500 px): five blocks in a row. First every cell in block 0. Per side 50 cells whose
+    /// values cycle through five steps:
     /// - marker A: tumour 10…14, stroma 20…24: medians 12 and 22; absolute deviations 0 (10
     ///   cells), 1 (20), 2 (20), whose median (R type 7, between the 25th and 26th of 50) is 1,
     ///   so both SDs are 1.4826 and the separation 10 / 1.4826 = 6.745: used;
@@ -85,21 +87,18 @@ final class QuantificationTests: XCTestCase {
     /// the separations squared, 4 : 1, so at (4 × 0.3 + 0.8) / 5 = 0.4; positive for A, at B's
     /// 0.8; positive for A and B, nowhere (nil).
     func testEdgeBackgroundByHand() {
-        func levels(stromaForB: Int) -> [EdgeBackground.Level?] {
-            var e = EdgeBackground(slots: [0, 1, 2, nil])
+        func learnt(stromaForB: Int) -> EdgeBackground {
+            var e = EdgeBackground(slots: [0, 1, 2, nil], width: 2500, height: 500, pixelSizeUm: 0.5)
             for i in 0..<50 {
                 let step = Float(i % 5)
-                e.add(means: [10 + step, step, 7 + step], positive: [false, false, false, true], tumorSide: true)
-                if i < stromaForB {
-                    e.add(means: [20 + step, 5 + step, 7 + step], positive: [false, false, false, false], tumorSide: false)
-                } else {
-                    e.add(means: [20 + step, 5 + step, 7 + step], positive: [false, true, false, false], tumorSide: false)
-                }
+                e.add(means: [10 + step, step, 7 + step], positive: [false, false, false, true], tumorSide: true, x: 100, y: 100)
+                e.add(means: [20 + step, 5 + step, 7 + step], positive: [false, i >= stromaForB, false, false], tumorSide: false, x: 400, y: 499)
             }
-            e.add(means: [1000, 2, 9], positive: [true, false, false, true], tumorSide: true)
-            return e.levels(names: ["A", "B", "C", "panCK"])
+            e.add(means: [1000, 2, 9], positive: [true, false, false, true], tumorSide: true, x: 0, y: 0)
+            e.learn(names: ["A", "B", "C", "panCK"], threads: 2)
+            return e
         }
-        let l = levels(stromaForB: 50)
+        let e = learnt(stromaForB: 50), l = e.slide
         XCTAssertNil(l[3])
         XCTAssertEqual(l[0]?.tumor, 12); XCTAssertEqual(l[0]?.stroma, 22)
         XCTAssertEqual(l[0]?.separation ?? 0, 10 / 1.4826, accuracy: 1e-9)
@@ -108,14 +107,40 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(l[1]?.separation ?? 0, 5 / 1.4826, accuracy: 1e-9)
         XCTAssertEqual(l.map { $0?.used }, [true, true, false, nil])
         XCTAssertEqual(l[2]?.separation, 0)
-        let slots: [Int?] = [0, 1, 2, nil]
-        XCTAssertEqual(EdgeBackground.position(means: [15, 6, 100], positive: [false, false, false, false], levels: l, slots: slots) ?? -1, 0.4, accuracy: 1e-6)
-        XCTAssertEqual(EdgeBackground.position(means: [15, 6, 100], positive: [true, false, false, false], levels: l, slots: slots) ?? -1, 0.8, accuracy: 1e-6)
-        XCTAssertNil(EdgeBackground.position(means: [15, 6, 100], positive: [true, true, false, false], levels: l, slots: slots))
-        let fewer = levels(stromaForB: 49)
-        XCTAssertEqual(fewer[1]?.stromaCells, 49)
-        XCTAssertEqual(fewer.map { $0?.used }, [true, false, false, nil])
-        XCTAssertEqual(EdgeBackground.position(means: [15, 6, 100], positive: [false, false, false, false], levels: fewer, slots: slots) ?? -1, 0.3, accuracy: 1e-6)
+        XCTAssertEqual(l.map { $0?.localBlocks }, [1, 1, 0, nil], "block 0's own levels, the same as the slide's")
+        XCTAssertEqual(l.map { $0?.blocks }, [1, 1, 1, nil])
+        XCTAssertEqual(e.position(means: [15, 6, 100], positive: [false, false, false, false], x: 2400, y: 0) ?? -1, 0.4, accuracy: 1e-6)
+        XCTAssertEqual(e.position(means: [15, 6, 100], positive: [true, false, false, false], x: 2400, y: 0) ?? -1, 0.8, accuracy: 1e-6)
+        XCTAssertNil(e.position(means: [15, 6, 100], positive: [true, true, false, false], x: 0, y: 0))
+        let fewer = learnt(stromaForB: 49)
+        XCTAssertEqual(fewer.slide[1]?.stromaCells, 49)
+        XCTAssertEqual(fewer.slide.map { $0?.used }, [true, false, false, nil])
+        XCTAssertEqual(fewer.position(means: [15, 6, 100], positive: [false, false, false, false], x: 0, y: 0) ?? -1, 0.3, accuracy: 1e-6)
+
+        // Drift: marker A as above in block 0, and 20 higher on both sides in block 4. The
+        // slide's tumour side is 10…14 and 30…34 (median between the 50th and 51st of 100:
+        // 14 and 30, so 22; deviations 8…12, twenty each, median 10, SD 14.826), its stroma side
+        // likewise 32 with SD 14.826: separation 10 / 14.826 = 0.674, not used. Blocks 0 and 4
+        // are more than a block apart, so each takes its own levels: a cell at 15 in block 0
+        // and one at 35 in block 4 are both at 0.3; in block 2, which holds no reference cell,
+        // the slide's levels would decide, and they are not used: nil.
+        var d = EdgeBackground(slots: [0, nil], width: 2500, height: 500, pixelSizeUm: 0.5)
+        for i in 0..<50 {
+            let step = Float(i % 5)
+            d.add(means: [10 + step], positive: [false, true], tumorSide: true, x: 10, y: 10)
+            d.add(means: [20 + step], positive: [false, false], tumorSide: false, x: 20, y: 20)
+            d.add(means: [30 + step], positive: [false, true], tumorSide: true, x: 2010, y: 10)
+            d.add(means: [40 + step], positive: [false, false], tumorSide: false, x: 2020, y: 20)
+        }
+        d.learn(names: ["A", "panCK"])
+        XCTAssertEqual(d.slide[0]?.tumor, 22); XCTAssertEqual(d.slide[0]?.stroma, 32)
+        XCTAssertEqual(d.slide[0]?.separation ?? 0, 10 / 14.826, accuracy: 1e-9)
+        XCTAssertEqual(d.slide[0]?.used, false)
+        XCTAssertEqual(d.slide[0]?.localBlocks, 2); XCTAssertEqual(d.slide[0]?.blocks, 2)
+        XCTAssertTrue(d.anyUsed)
+        XCTAssertEqual(d.position(means: [15, 0], positive: [false, true], x: 499, y: 0) ?? -1, 0.3, accuracy: 1e-6)
+        XCTAssertEqual(d.position(means: [35, 0], positive: [false, true], x: 2000, y: 499) ?? -1, 0.3, accuracy: 1e-6)
+        XCTAssertNil(d.position(means: [27, 0], positive: [false, true], x: 1100, y: 0))
     }
 
     func testThreeDecimalsAsPrintf() {

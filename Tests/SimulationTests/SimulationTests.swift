@@ -31,6 +31,32 @@ final class SimulationTests: XCTestCase {
                           try Data(contentsOf: c.appendingPathComponent("slides/s.ome.tif")))
     }
 
+    /// Autofluorescence drift: without noise, the slide with drift d differs from the one
+    /// without by the autofluorescence times d × (2x / width − 1) — the same cells, so the
+    /// difference is linear in d (twice as large at d = 0.4 as at 0.2, to the uint16 rounding),
+    /// below zero on the left half and above on the right. (Without drift the simulator writes
+    /// what it wrote before: `testRegenerateFixture`'s committed slides.)
+    func testAutofluorescenceDrift() throws {
+        func channel(_ drift: Double) throws -> [Float] {
+            var d = Self.design(seed: 5); d.noise = false; d.illumination = false; d.autofluorescenceDrift = drift
+            let dir = Self.tmp()
+            _ = try SlideSimulator(panel: Self.panel, design: d, threads: 2).write(id: "d", to: dir, flavour: .ome)
+            return try Slide(path: dir.appendingPathComponent("slides/d.ome.tif").path).read(channel: 1, region: PixelRegion(x: 0, y: 0, width: 384, height: 384))
+        }
+        let even = try channel(0), small = try channel(0.2), large = try channel(0.4)
+        var left = 0.0, right = 0.0, sumSmall = 0.0, sumLarge = 0.0
+        for y in 0..<384 {
+            for x in 0..<384 {
+                let i = y * 384 + x
+                let a = Double(small[i] - even[i]), b = Double(large[i] - even[i])
+                if x < 192 { left += b } else { right += b }
+                sumSmall += abs(a); sumLarge += abs(b)
+            }
+        }
+        XCTAssertLessThan(left, 0); XCTAssertGreaterThan(right, 0)
+        XCTAssertEqual(sumLarge / sumSmall, 2, accuracy: 0.02)
+    }
+
     /// Cells in the CSV are exactly the objects of the label mask, with their areas; region
     /// areas in the JSON are the region mask's pixel counts.
     func testTruthIsSelfConsistent() throws {

@@ -6,6 +6,7 @@
 #   SEEDS="5 6 7 8" bash scripts/eval/region_accuracy.sh …        other cohorts (four seeds, reported in pairs)
 #   PIXEL=0.25 SIZE=4096 bash scripts/eval/region_accuracy.sh …     40× slides of the same area (the study panel
 #                                                                   finds their cells at 0.5 µm)
+#   DRIFT=0.3 bash scripts/eval/region_accuracy.sh …               autofluorescence drifting ±30% across each slide
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 W=${1:-/tmp/mifq-region-accuracy}
@@ -20,7 +21,8 @@ args=()
 read -r -a seeds <<< "${SEEDS:-1 2 3 4}"
 for seed in "${seeds[@]}"; do
   rm -rf "$W/sim$seed" "$W/q$seed"
-  "$MIFQ" simulate --out "$W/sim$seed" --patients "$PATIENTS" --size "${SIZE}x${SIZE}" --pixel-size "$PIXEL" --seed $seed --quiet >/dev/null
+  "$MIFQ" simulate --out "$W/sim$seed" --patients "$PATIENTS" --size "${SIZE}x${SIZE}" --pixel-size "$PIXEL" --seed $seed \
+    --autofluorescence-drift "${DRIFT:-0}" --quiet >/dev/null
   "$MIFQ" quantify "$W/sim$seed/slides" --panel "$PANEL" --out "$W/q$seed" --quiet --no-qc >/dev/null
   args+=("$W/sim$seed" "$W/q$seed")
 done
