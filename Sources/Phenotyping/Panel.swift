@@ -126,8 +126,8 @@ public struct TissueParameters: Codable, Equatable, Sendable {
     /// stroma backgrounds differ clearly (`EdgeBackground`: levels per slide and per 250 µm
     /// block); 0: off. Before the tumour score's
     /// rule above, which still decides where the backgrounds do not differ. A cell positive for
-    /// the tumour marker in stroma there, beyond the snap, whose background is the tumour's is
-    /// tumour-region.
+    /// the tumour marker in stroma, beyond the snap, whose background is the tumour's is
+    /// tumour-region wherever it is (a nest too small or too thin for the map).
     public var tumorEdgeBackgroundMicrons: Double = 0
 
     public init() {}

@@ -92,8 +92,8 @@ public struct RegionMap: Sendable {
 ///   distance of a tumour pixel if stroma, of a stroma pixel if tumour) takes the side whose
 ///   background it carries, when the caller has that (`background`: 0 the tumour's, 1 the
 ///   stroma's; `EdgeBackground`): tumour-region below one half, else stroma; a
-///   tumour-marker-positive cell in stroma there, beyond the snap, is tumour-region when its
-///   background is below one half;
+///   tumour-marker-positive cell in stroma, beyond the snap, is tumour-region when its
+///   background is below one half, wherever it is (a nest too small or too thin for the map);
 /// - otherwise, such a cell at the tumour map's edge (its map pixel within one pixel of both
 ///   tumour and non-tumour) is tumour-region where the tumour score interpolated at its
 ///   centroid is at least `immuneThresholdFactor` × the threshold, else stroma. Away from the
@@ -215,7 +215,7 @@ public struct CellRegions: Sendable {
             }
         }
         if label == RegionMap.stroma, tumorPositive, !snapRows.isEmpty, nearTumor(mx, my) { return RegionMap.tumor }
-        if label == RegionMap.stroma, tumorPositive, let background, background < 0.5, inEdgeZone(mx, my) { return RegionMap.tumor }
+        if label == RegionMap.stroma, tumorPositive, let background, background < 0.5 { return RegionMap.tumor }
         return label
     }
 }
