@@ -7,12 +7,20 @@ import Foundation
 /// y + dy lies within that row's half-width. Each row's horizontal distances are computed once
 /// (two sweeps), so the cost is 2r + 1 byte comparisons per pixel. Outside the image is unset.
 public enum Morphology {
+    /// The disc's runs: half-widths ⌊√(radius² − dy²)⌋ for dy = −r … r, r = ⌊radius⌋; empty
+    /// below one pixel.
+    public static func discRows(radius: Double) -> [Int] {
+        guard radius >= 1 else { return [] }
+        let r = Int(radius.rounded(.down))
+        return (-r...r).map { dy in Int((radius * radius - Double(dy * dy)).squareRoot().rounded(.down)) }
+    }
+
     public static func dilate(_ m: Mask, radius: Double) -> Mask {
         let w = m.width, h = m.height
-        let r = Int(radius.rounded(.down))
-        guard r >= 1, w > 0, h > 0 else { return m }
-        var half = [UInt8](repeating: 0, count: 2 * r + 1)
-        for dy in -r...r { half[dy + r] = UInt8(min(254, Int((radius * radius - Double(dy * dy)).squareRoot().rounded(.down)))) }
+        let rows = discRows(radius: radius)
+        guard !rows.isEmpty, w > 0, h > 0 else { return m }
+        let r = rows.count / 2
+        let half = rows.map { UInt8(min(254, $0)) }
         // Horizontal distance to the nearest set pixel in the same row, capped at r + 1.
         let cap = min(r + 1, 255)
         var hd = [UInt8](repeating: UInt8(cap), count: w * h)

@@ -236,8 +236,7 @@ public struct SlideQuantifier: Sendable {
             let immunePositive = immuneIndices.contains { positive[$0] }, tumorPositive = tumorMarkerIndex.map { positive[$0] } ?? false
             let region = cellRegions.region(x: rec.x, y: rec.y, mapX: mx, mapY: my, tumorPositive: tumorPositive,
                                             immunePositive: immunePositive,
-                                            background: (immunePositive || tumorPositive) && useBackground
-                                                ? background.position(means: rec.means, positive: positive, x: rec.x, y: rec.y) : nil)
+                                            background: useBackground ? background.position(means: rec.means, positive: positive, x: rec.x, y: rec.y) : nil)
             if region == RegionMap.background { return }   // outside tissue: not counted
             id += 1
             for (p, rule) in rules.enumerated() { hits[p] = rule.matches(positive) }

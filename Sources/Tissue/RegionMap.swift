@@ -103,8 +103,8 @@ public struct RegionMap: Sendable {
 /// whole map (a 32k slide's map is 67 Mpx).
 public struct CellRegions: Sendable {
     public let map: RegionMap
-    /// Half-widths of the snap disc's rows, dy = −r … r (as `Morphology.dilate` draws a disc);
-    /// empty when snapping is off.
+    /// Half-widths of the snap disc's rows, dy = −r … r (`Morphology.discRows`, the disc
+    /// `Morphology.dilate` draws); empty when snapping is off.
     let snapRows: [Int]
     /// Tumour score an immune cell at the edge needs, or nil.
     let immuneScore: Double?
@@ -119,10 +119,10 @@ public struct CellRegions: Sendable {
     public init(map: RegionMap, snapMicrons: Double, immuneThresholdFactor: Double?, edgeZoneMicrons: Double = 0) {
         self.map = map
         let mapPixelUm = map.pixelSizeUm * map.scale
-        snapRows = CellRegions.discRows(radius: snapMicrons / mapPixelUm)
+        snapRows = Morphology.discRows(radius: snapMicrons / mapPixelUm)
         immuneScore = map.tumorScore.isEmpty ? nil : immuneThresholdFactor.map { $0 * 100 }
         let zone = edgeZoneMicrons / mapPixelUm
-        zoneRows = CellRegions.discRows(radius: zone)
+        zoneRows = Morphology.discRows(radius: zone)
         zoneBlock = zoneRows.isEmpty ? 1 : max(1, Int(zone.rounded(.up)))
         zoneBlocksX = zoneRows.isEmpty ? 0 : (map.width + zoneBlock - 1) / zoneBlock
         var blocks = [UInt8]()
@@ -144,14 +144,6 @@ public struct CellRegions: Sendable {
             }
         }
         zoneBlocks = blocks
-    }
-
-    /// Half-widths of a disc's rows, dy = −r … r with r = ⌊radius⌋, as `Morphology.dilate` draws
-    /// it; empty below one pixel.
-    static func discRows(radius: Double) -> [Int] {
-        guard radius >= 1 else { return [] }
-        let r = Int(radius.rounded(.down))
-        return (-r...r).map { dy in Int((radius * radius - Double(dy * dy)).squareRoot().rounded(.down)) }
     }
 
     /// Whether a pixel labelled `label` lies in the disc `rows` around (mx, my).
@@ -180,11 +172,10 @@ public struct CellRegions: Sendable {
         let other: UInt8 = label == RegionMap.tumor ? RegionMap.stroma : RegionMap.tumor
         let bit: UInt8 = other == RegionMap.tumor ? 2 : 1
         let bx = mx / zoneBlock, by = my / zoneBlock, rowsOfBlocks = zoneBlocks.count / zoneBlocksX
-        var any = false
-        for j in max(0, by - 1)...min(rowsOfBlocks - 1, by + 1) {
-            for i in max(0, bx - 1)...min(zoneBlocksX - 1, bx + 1) where zoneBlocks[j * zoneBlocksX + i] & bit != 0 { any = true }
+        let near = (max(0, by - 1)...min(rowsOfBlocks - 1, by + 1)).contains { j in
+            (max(0, bx - 1)...min(zoneBlocksX - 1, bx + 1)).contains { zoneBlocks[j * zoneBlocksX + $0] & bit != 0 }
         }
-        return any && inDisc(zoneRows, mx, my, label: other)
+        return near && inDisc(zoneRows, mx, my, label: other)
     }
 
     /// Whether the 3 × 3 neighbourhood of (mx, my) (inside the map) holds both tumour and
@@ -201,21 +192,21 @@ public struct CellRegions: Sendable {
 
     /// Region of a cell at level-0 position (x, y) px, whose map pixel is (mx, my);
     /// `background`: where the cell's background lies between the tumour's (0) and the
-    /// stroma's (1), or nil when not known.
+    /// stroma's (1), or nil when not known; evaluated only for the cells a rule needs it for.
     public func region(x: Double, y: Double, mapX mx: Int, mapY my: Int, tumorPositive: Bool, immunePositive: Bool,
-                       background: Double? = nil) -> UInt8 {
+                       background: @autoclosure () -> Double? = nil) -> UInt8 {
         let i = my * map.width + mx
         let label = map.labels[i]
         if label == RegionMap.background { return label }
         if immunePositive {
-            if let background, inEdgeZone(mx, my) { return background < 0.5 ? RegionMap.tumor : RegionMap.stroma }
+            if inEdgeZone(mx, my), let b = background() { return b < 0.5 ? RegionMap.tumor : RegionMap.stroma }
             if let immuneScore {
                 guard atTumorEdge(mx, my) else { return label }
                 return map.tumorScore(atX: x, y: y) >= immuneScore ? RegionMap.tumor : RegionMap.stroma
             }
         }
         if label == RegionMap.stroma, tumorPositive, !snapRows.isEmpty, nearTumor(mx, my) { return RegionMap.tumor }
-        if label == RegionMap.stroma, tumorPositive, let background, background < 0.5 { return RegionMap.tumor }
+        if label == RegionMap.stroma, tumorPositive, let b = background(), b < 0.5 { return RegionMap.tumor }
         return label
     }
 }
