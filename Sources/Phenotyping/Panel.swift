@@ -94,6 +94,11 @@ public struct TissueParameters: Codable, Equatable, Sendable {
     public var minTissueAreaMicrons2: Double = 5000
     /// Background holes smaller than this inside tissue count as tissue.
     public var fillHolesBelowMicrons2: Double = 2000
+    /// With σ > 0, the tissue's edge is also held to the midpoint between glass and the tissue's
+    /// own level nearby (a Gaussian-weighted mean over tissue, this σ), not only the slide-wide
+    /// threshold, so bright epithelium at the tissue's outline does not widen the tissue (only
+    /// removes pixels); 0: off.
+    public var tissueEdgeSigmaMicrons: Double = 0
     /// Tumour = the tumour marker smoothed by this sigma above its threshold, inside tissue.
     public var tumorMarker: String = "panCK"
     public var tumorSigmaMicrons: Double = 10
@@ -142,6 +147,7 @@ public struct TissueParameters: Codable, Equatable, Sendable {
         checks.need(tissueOtsuFactor > 0 && tissueOtsuFactor.isFinite, "tissueOtsuFactor", "above 0")
         checks.need((0...1e9).contains(minTissueAreaMicrons2), "minTissueAreaMicrons2", "0–1e9 µm² (1000 mm²)")
         checks.need((0...1e9).contains(fillHolesBelowMicrons2), "fillHolesBelowMicrons2", "0–1e9 µm² (1000 mm²)")
+        checks.need(tissueEdgeSigmaMicrons, in: 0...500, "tissueEdgeSigmaMicrons", "µm")
         checks.need(tumorSigmaMicrons, in: 0...500, "tumorSigmaMicrons", "µm")
         if let t = tumorThreshold { checks.need(t.isFinite, "tumorThreshold", "a number") }
         checks.need(tumorEdgeFraction > 0 && tumorEdgeFraction.isFinite, "tumorEdgeFraction", "above 0")
@@ -162,6 +168,7 @@ public struct TissueParameters: Codable, Equatable, Sendable {
         tissueOtsuFactor = try c.decodeIfPresent(Double.self, forKey: .tissueOtsuFactor) ?? d.tissueOtsuFactor
         minTissueAreaMicrons2 = try c.decodeIfPresent(Double.self, forKey: .minTissueAreaMicrons2) ?? d.minTissueAreaMicrons2
         fillHolesBelowMicrons2 = try c.decodeIfPresent(Double.self, forKey: .fillHolesBelowMicrons2) ?? d.fillHolesBelowMicrons2
+        tissueEdgeSigmaMicrons = try c.decodeIfPresent(Double.self, forKey: .tissueEdgeSigmaMicrons) ?? d.tissueEdgeSigmaMicrons
         tumorMarker = try c.decodeIfPresent(String.self, forKey: .tumorMarker) ?? d.tumorMarker
         tumorSigmaMicrons = try c.decodeIfPresent(Double.self, forKey: .tumorSigmaMicrons) ?? d.tumorSigmaMicrons
         tumorThreshold = try c.decodeIfPresent(Double.self, forKey: .tumorThreshold)

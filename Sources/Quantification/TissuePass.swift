@@ -294,7 +294,7 @@ public enum TissuePass {
                                       sigmaTumorMicrons: t.tumorSigmaMicrons, tumorThreshold: t.tumorThreshold,
                                       tumorEdgeFraction: t.tumorEdgeFraction, minTumorAreaMicrons2: t.minTumorAreaMicrons2,
                                       fillTumorHolesBelowMicrons2: t.fillTumorHolesBelowMicrons2,
-                                      excludeMarginMicrons: t.tumorExcludeMarginMicrons)
+                                      excludeMarginMicrons: t.tumorExcludeMarginMicrons, edgeSigmaMicrons: t.tissueEdgeSigmaMicrons)
         detector.threads = threads
         #if canImport(Glibc)
         if giveMemoryBack { detector.planeFreed = { malloc_trim(0) } }

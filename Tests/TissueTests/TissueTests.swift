@@ -62,6 +62,46 @@ final class TissueTests: XCTestCase {
         XCTAssertEqual(excluded.tumorScore[31 * w + 28], 190, accuracy: 1)
     }
 
+    /// Glass (2) beside dim tissue (1500, columns 30…79) and bright tissue (60000, columns
+    /// 110…159), tissue smoothed σ 3 px: the slide-wide threshold (Otsu, 4.6, nearer glass's
+    /// 1.4 than the bright tissue's 11.0) widens the bright stripe by a column each side; held to
+    /// the midpoint between glass and the tissue's own level nearby (σ 10 px) it is exactly its
+    /// 50 columns, and the dim stripe, which the slide-wide threshold cuts near its own
+    /// midpoint, keeps its run. Runs by scripts/fixtures/tissue_edge_reference.py (scipy,
+    /// scikit-image): the bright stripe's decisive pixels are 0.45 from Otsu's threshold and
+    /// 0.16 from the midpoints; the dim stripe's edge pixel is within 0.02 of Otsu's threshold
+    /// (less than a bin of its histogram), so only its being unchanged is asserted.
+    func testBrightTissueDoesNotWidenItsEdge() {
+        let w = 200, h = 16
+        var signal = Image(width: w, height: h, value: 2)
+        for y in 0..<h { for x in 30..<80 { signal[x, y] = 1500 }; for x in 110..<160 { signal[x, y] = 60000 } }
+        func runs(edgeSigma: Double) -> [[Int]] {
+            let r = TissueDetector(sigmaTissueMicrons: 3, tissueOtsuFactor: 1, minTissueAreaMicrons2: 16, fillHolesBelowMicrons2: 16,
+                                   sigmaTumorMicrons: 2, tumorThreshold: 1, tumorEdgeFraction: 0.5, minTumorAreaMicrons2: 16,
+                                   edgeSigmaMicrons: edgeSigma)
+                .detect(signal: HalfImage(signal), tumorMarker: HalfImage(Image(width: w, height: h)), mapPixelUm: 1)
+            var rows = Set<[[Int]]>()
+            for y in 0..<h {
+                var row: [[Int]] = [], x = 0
+                while x < w {
+                    guard r.labels[y * w + x] != RegionMap.background else { x += 1; continue }
+                    let x0 = x
+                    while x < w && r.labels[y * w + x] != RegionMap.background { x += 1 }
+                    row.append([x0, x])
+                }
+                rows.insert(row)
+            }
+            XCTAssertEqual(rows.count, 1, "every row alike")
+            return rows.first ?? []
+        }
+        let plain = runs(edgeSigma: 0), local = runs(edgeSigma: 10)
+        XCTAssertEqual(plain.count, 2)
+        XCTAssertEqual(plain.last, [109, 161])
+        XCTAssertEqual(local.last, [110, 160])
+        XCTAssertEqual(local.first, plain.first)
+        XCTAssertEqual(Double(plain.first?[0] ?? 0), 30, accuracy: 1)
+    }
+
     /// A nest (left 40 columns, marker 100, fixed threshold 45, σ 2 px) with three holes in it:
     /// an 8 × 8 marker-free island (smoothed centre 100 × (1 − erf(√2)²) ≈ 8.9, so stroma), a
     /// 16 × 16 one (centre ≈ 0), and an 8 × 8 patch of glass. Filling stroma islands below
