@@ -96,8 +96,8 @@ public struct TissueParameters: Codable, Equatable, Sendable {
     public var fillHolesBelowMicrons2: Double = 2000
     /// With σ > 0, the tissue's edge is also held to the midpoint between glass and the tissue's
     /// own level nearby (a Gaussian-weighted mean over tissue, this σ), not only the slide-wide
-    /// threshold, so bright epithelium at the tissue's outline does not widen the tissue (only
-    /// removes pixels); 0: off.
+    /// threshold, so bright epithelium at the tissue's outline does not widen the tissue. Only
+    /// removes pixels, and only within 3 × `tissueSigmaMicrons` of glass; 0: off.
     public var tissueEdgeSigmaMicrons: Double = 0
     /// Tumour = the tumour marker smoothed by this sigma above its threshold, inside tissue.
     public var tumorMarker: String = "panCK"

@@ -6,8 +6,8 @@ import Imaging
 /// - tissue: the total signal (all channels, dark removed: nuclei plus autofluorescence),
 ///   log-compressed and Gaussian-smoothed, above Otsu's threshold — unless Otsu's lower class
 ///   is not dark (within 4× of the upper), in which case there is no glass and all is tissue;
-///   with `edgeSigmaMicrons`, a pixel must also be above the midpoint between glass and the
-///   tissue's own level nearby (see `keepAboveLocalMidpoint`); components smaller than
+///   with `edgeSigmaMicrons`, a pixel near glass must also be above the midpoint between glass
+///   and the tissue's own level nearby (see `keepAboveLocalMidpoint`); components smaller than
 ///   the minimum tissue area dropped; background holes smaller than `fillHolesBelowMicrons2`
 ///   filled;
 /// - tumour: the tumour marker's abundance averaged over tissue by a normalised convolution,
@@ -122,7 +122,9 @@ public struct TissueDetector: Sendable {
                 }
             }
             if edgeSigmaMicrons > 0 && !noGlass {
-                tissue = keepAboveLocalMidpoint(smooth, tissue, glass: Float(lowSum / lowN), sigma: edgeSigmaMicrons / mapPixelUm)
+                // Within 3 σ of the tissue smoothing of glass: how far the smoothing spreads a nest.
+                tissue = keepAboveLocalMidpoint(smooth, tissue, glass: Float(lowSum / lowN), sigma: edgeSigmaMicrons / mapPixelUm,
+                                                reach: 3 * sigmaTissueMicrons / mapPixelUm)
             }
         }
         planeFreed?()
@@ -208,29 +210,92 @@ public struct TissueDetector: Sendable {
         return Result(labels: labels, tumorScore: score, tissueThreshold: noGlass ? 0 : expm1(tissueT), tumorThreshold: tumorT)
     }
 
-    /// The pixels of `tissue` whose smoothed log signal is above the midpoint between the glass
-    /// level and the tissue's own level around them: the mean over tissue pixels weighted by a
-    /// Gaussian of `sigma` map pixels, G∗(s·t) / G∗(t). A smoothed step crosses the midpoint of
+    /// The pixels of `tissue` that are far from glass, or above the midpoint between the glass
+    /// level `g` and the tissue's own level around them. A smoothed step crosses the midpoint of
     /// its two sides at the step, but a slide-wide threshold sits nearer glass than a bright
     /// nest's level, so bright epithelium at the tissue's outline spreads the tissue outward
-    /// (on mifq's simulated slides by about 4.5 µm where a nest meets glass, against 0.5 µm in
-    /// stroma). Only removes pixels: dim tissue the slide-wide threshold finds stays.
-    func keepAboveLocalMidpoint(_ smooth: HalfImage, _ tissue: Mask, glass g: Float, sigma: Double) -> Mask {
+    /// (on mifq's simulated slides by 4–5 µm where a nest meets glass, against 0.5 µm in stroma).
+    /// Only removes pixels: dim tissue the slide-wide threshold finds stays.
+    ///
+    /// The tissue's level is G∗(s·t) / G∗(t) (`sigma` map pixels) over tissue pixels, taken on
+    /// a grid of f × f blocks, f = round(σ / 2): each block's sums of s over its tissue pixels
+    /// and of its tissue pixels, both smoothed by a Gaussian of σ / f blocks (reflected at the
+    /// borders), interpolated bilinearly at the pixel (clamped at the borders) and divided. The
+    /// level is smooth at that scale, and the grid costs a 25th of a full-resolution Gaussian.
+    /// Only pixels within `reach` map pixels of glass are tested (a block within ⌈reach / f⌉
+    /// blocks of one holding a non-tissue pixel): the rule is for the outline, and inside tissue
+    /// a dim strip of stroma between bright nests can lie below such a midpoint.
+    func keepAboveLocalMidpoint(_ smooth: HalfImage, _ tissue: Mask, glass g: Float, sigma: Double, reach: Double) -> Mask {
         let w = smooth.width, h = smooth.height
-        var kept = Mask(width: w, height: h)
-        smooth.bits.withUnsafeBufferPointer { p in tissue.bits.withUnsafeBufferPointer { m in kept.bits.withUnsafeMutableBufferPointer { k in
-            let p = p.baseAddress!, m = m.baseAddress!, k = k.baseAddress!
-            Filters.streamSeparable(width: w, height: h, channels: 2, kernel: Filters.gaussianKernel(sigma: sigma), threads: threads,
-                                    load: { y, rows in
-                                        let s = p + y * w, t = m + y * w, a = rows[0], b = rows[1]
-                                        for x in 0..<w { b[x] = t[x] ? 1 : 0; a[x] = Half.decode(s[x]) * b[x] }
-                                    }, store: { y, rows in
-                                        // A tissue pixel has weight of its own, so b > 0 wherever t is set.
-                                        let s = p + y * w, t = m + y * w, o = k + y * w, a = rows[0], b = rows[1]
-                                        for x in 0..<w { o[x] = t[x] && Half.decode(s[x]) > (g + a[x] / b[x]) / 2 }
-                                    })
-        } } }
+        let f = max(1, Int((sigma / 2).rounded())), bw = (w + f - 1) / f, bh = (h + f - 1) / f
+        var sums = Image(width: bw, height: bh), counts = Image(width: bw, height: bh)
+        var glassBlock = [Bool](repeating: false, count: bw * bh)
+        smooth.bits.withUnsafeBufferPointer { p in tissue.bits.withUnsafeBufferPointer { m in
+        sums.pixels.withUnsafeMutableBufferPointer { a in counts.pixels.withUnsafeMutableBufferPointer { b in
+        glassBlock.withUnsafeMutableBufferPointer { gb in
+            let p = p.baseAddress!, m = m.baseAddress!, a = a.baseAddress!, b = b.baseAddress!, gb = gb.baseAddress!
+            // Each block row is summed by one thread, pixels in raster order: the same sums for
+            // any thread count.
+            inRows(bh) { by in
+                for y in (by * f)..<min(h, by * f + f) {
+                    let s = p + y * w, t = m + y * w, o = by * bw
+                    for x in 0..<w {
+                        if t[x] { a[o + x / f] += Half.decode(s[x]); b[o + x / f] += 1 } else { gb[o + x / f] = true }
+                    }
+                }
+            }
+        } } } } }
+        let kernel = Filters.gaussianKernel(sigma: sigma / Double(f))
+        sums = Filters.separable(sums, kernel: kernel)
+        counts = Filters.separable(counts, kernel: kernel)
+        // Blocks within k of a block holding glass (Chebyshev distance), rows then columns.
+        let k = Int((max(0, reach) / Double(f)).rounded(.up))
+        var near = glassBlock, rowNear = glassBlock
+        for by in 0..<bh {
+            for bx in 0..<bw where glassBlock[by * bw + bx] {
+                for x in max(0, bx - k)...min(bw - 1, bx + k) { rowNear[by * bw + x] = true }
+            }
+        }
+        for by in 0..<bh {
+            for bx in 0..<bw where rowNear[by * bw + bx] {
+                for y in max(0, by - k)...min(bh - 1, by + k) { near[y * bw + bx] = true }
+            }
+        }
+        var kept = tissue
+        smooth.bits.withUnsafeBufferPointer { p in kept.bits.withUnsafeMutableBufferPointer { kb in
+        sums.pixels.withUnsafeBufferPointer { a in counts.pixels.withUnsafeBufferPointer { b in near.withUnsafeBufferPointer { nr in
+            let p = p.baseAddress!, kb = kb.baseAddress!, a = a.baseAddress!, b = b.baseAddress!, nr = nr.baseAddress!
+            let scale = 1 / Float(f)
+            // Bilinear weights along one axis: the two grid cells around pixel coordinate v.
+            func axis(_ v: Int, _ count: Int) -> (Int, Int, Float) {
+                let c = min(max((Float(v) + 0.5) * scale - 0.5, 0), Float(count - 1))
+                let i0 = Int(c)
+                return (i0, min(i0 + 1, count - 1), c - Float(i0))
+            }
+            inRows(h) { y in
+                let (y0, y1, fy) = axis(y, bh)
+                let row = y * w, nearRow = (y / f) * bw
+                for x in 0..<w where kb[row + x] && nr[nearRow + x / f] {
+                    let (x0, x1, fx) = axis(x, bw)
+                    func lerp(_ q: UnsafePointer<Float>) -> Float {
+                        let top = q[y0 * bw + x0] + fx * (q[y0 * bw + x1] - q[y0 * bw + x0])
+                        let bottom = q[y1 * bw + x0] + fx * (q[y1 * bw + x1] - q[y1 * bw + x0])
+                        return top + fy * (bottom - top)
+                    }
+                    // A tissue pixel's own block carries weight, so the count is above 0.
+                    kb[row + x] = Half.decode(p[row + x]) > (g + lerp(a) / lerp(b)) / 2
+                }
+            }
+        } } } } }
         return kept
+    }
+
+    /// Runs `body` for each of 0..<count, in runs of consecutive values on up to `threads`
+    /// threads; for per-row work whose result does not depend on the split.
+    func inRows(_ count: Int, _ body: (Int) -> Void) {
+        let parts = max(1, min(threads, count / 64))
+        if parts == 1 { for i in 0..<count { body(i) }; return }
+        DispatchQueue.concurrentPerform(iterations: parts) { k in for i in (k * count / parts)..<((k + 1) * count / parts) { body(i) } }
     }
 
     /// Runs `body` over consecutive parts of 0..<n, on up to `threads` threads (parts of at

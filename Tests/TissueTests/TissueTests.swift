@@ -69,7 +69,7 @@ final class TissueTests: XCTestCase {
     /// 50 columns, and the dim stripe, which the slide-wide threshold cuts near its own
     /// midpoint, keeps its run. Runs by scripts/fixtures/tissue_edge_reference.py (scipy,
     /// scikit-image): the bright stripe's decisive pixels are 0.45 from Otsu's threshold and
-    /// 0.16 from the midpoints; the dim stripe's edge pixel is within 0.02 of Otsu's threshold
+    /// 0.18 from the midpoints; the dim stripe's edge pixel is within 0.02 of Otsu's threshold
     /// (less than a bin of its histogram), so only its being unchanged is asserted.
     func testBrightTissueDoesNotWidenItsEdge() {
         let w = 200, h = 16
@@ -100,6 +100,34 @@ final class TissueTests: XCTestCase {
         XCTAssertEqual(local.last, [110, 160])
         XCTAssertEqual(local.first, plain.first)
         XCTAssertEqual(Double(plain.first?[0] ?? 0), 30, accuracy: 1)
+    }
+
+    /// The local midpoint is tested near glass only. Tissue at 10 from column 5 on, glass 0
+    /// before it, two strips of 4 px at 4: one at columns 8…11 (3 px from glass), one at
+    /// 100…103. With σ 10 px the tissue's level at a strip is above 8 (the strip's 4 columns
+    /// weigh at most 4 / (√(2π) · 10) ≈ 0.16 of it, so 10 − 6 × 0.16), its midpoint above 4:
+    /// both strips lie below their midpoints, and every pixel at 10 above its own (≤ 5). Reach
+    /// 9 px with 5-px blocks tests blocks within two of the glass block, columns 0…14: the near
+    /// strip goes, the far one (a dim band of stroma between bright nests, say) stays.
+    func testLocalEdgeOnlyNearGlass() {
+        let w = 200, h = 20
+        var s = Image(width: w, height: h, value: 10)
+        var tissue = Mask(width: w, height: h)
+        for y in 0..<h {
+            for x in 0..<5 { s[x, y] = 0 }
+            for x in Array(8..<12) + Array(100..<104) { s[x, y] = 4 }
+            for x in 5..<w { tissue.bits[y * w + x] = true }
+        }
+        for threads in [1, 2] {
+            var d = detector
+            d.threads = threads
+            let kept = d.keepAboveLocalMidpoint(HalfImage(s), tissue, glass: 0, sigma: 10, reach: 9)
+            for y in 0..<h {
+                for x in 0..<w {
+                    XCTAssertEqual(kept.bits[y * w + x], x >= 5 && !(8..<12).contains(x), "(\(x), \(y)), \(threads) thread(s)")
+                }
+            }
+        }
     }
 
     /// A nest (left 40 columns, marker 100, fixed threshold 45, σ 2 px) with three holes in it:
