@@ -236,9 +236,9 @@ public struct TissueDetector: Sendable {
             let p = p.baseAddress!, m = m.baseAddress!, a = a.baseAddress!, b = b.baseAddress!, gb = gb.baseAddress!
             // Each block row is summed by one thread, pixels in raster order: the same sums for
             // any thread count.
-            inRows(bh) { by in
-                for y in (by * f)..<min(h, by * f + f) {
-                    let s = p + y * w, t = m + y * w, o = by * bw
+            inParts(bh, least: 64) { blockRows in
+                for y in (blockRows.lowerBound * f)..<min(h, blockRows.upperBound * f) {
+                    let s = p + y * w, t = m + y * w, o = (y / f) * bw
                     for x in 0..<w {
                         if t[x] { a[o + x / f] += Half.decode(s[x]); b[o + x / f] += 1 } else { gb[o + x / f] = true }
                     }
@@ -272,7 +272,7 @@ public struct TissueDetector: Sendable {
                 let i0 = Int(c)
                 return (i0, min(i0 + 1, count - 1), c - Float(i0))
             }
-            inRows(h) { y in
+            inParts(h, least: 64) { rows in for y in rows {
                 let (y0, y1, fy) = axis(y, bh)
                 let row = y * w, nearRow = (y / f) * bw
                 for x in 0..<w where kb[row + x] && nr[nearRow + x / f] {
@@ -285,23 +285,16 @@ public struct TissueDetector: Sendable {
                     // A tissue pixel's own block carries weight, so the count is above 0.
                     kb[row + x] = Half.decode(p[row + x]) > (g + lerp(a) / lerp(b)) / 2
                 }
-            }
+            } }
         } } } } }
         return kept
     }
 
-    /// Runs `body` for each of 0..<count, in runs of consecutive values on up to `threads`
-    /// threads; for per-row work whose result does not depend on the split.
-    func inRows(_ count: Int, _ body: (Int) -> Void) {
-        let parts = max(1, min(threads, count / 64))
-        if parts == 1 { for i in 0..<count { body(i) }; return }
-        DispatchQueue.concurrentPerform(iterations: parts) { k in for i in (k * count / parts)..<((k + 1) * count / parts) { body(i) } }
-    }
-
     /// Runs `body` over consecutive parts of 0..<n, on up to `threads` threads (parts of at
-    /// least 2²⁰ elements); for element-wise loops, whose result does not depend on the split.
-    func inParts(_ n: Int, _ body: (Range<Int>) -> Void) {
-        let parts = max(1, min(threads, n >> 20))
+    /// least `least` elements: 2²⁰ pixels, or rows); for element-wise or row-wise loops, whose
+    /// result does not depend on the split.
+    func inParts(_ n: Int, least: Int = 1 << 20, _ body: (Range<Int>) -> Void) {
+        let parts = max(1, min(threads, n / least))
         if parts == 1 { body(0..<n); return }
         DispatchQueue.concurrentPerform(iterations: parts) { k in body((k * n / parts)..<((k + 1) * n / parts)) }
     }
