@@ -123,8 +123,8 @@ public struct TissueDetector: Sendable {
             }
             if edgeSigmaMicrons > 0 && !noGlass {
                 // Within 3 σ of the tissue smoothing of glass: how far the smoothing spreads a nest.
-                tissue = keepAboveLocalMidpoint(smooth, tissue, glass: Float(lowSum / lowN), sigma: edgeSigmaMicrons / mapPixelUm,
-                                                reach: 3 * sigmaTissueMicrons / mapPixelUm)
+                keepAboveLocalMidpoint(smooth, &tissue, glass: Float(lowSum / lowN), sigma: edgeSigmaMicrons / mapPixelUm,
+                                       reach: 3 * sigmaTissueMicrons / mapPixelUm)
             }
         }
         planeFreed?()
@@ -210,8 +210,8 @@ public struct TissueDetector: Sendable {
         return Result(labels: labels, tumorScore: score, tissueThreshold: noGlass ? 0 : expm1(tissueT), tumorThreshold: tumorT)
     }
 
-    /// The pixels of `tissue` that are far from glass, or above the midpoint between the glass
-    /// level `g` and the tissue's own level around them. A smoothed step crosses the midpoint of
+    /// Keeps the pixels of `tissue` that are far from glass, or above the midpoint between the
+    /// glass level `g` and the tissue's own level around them. A smoothed step crosses the midpoint of
     /// its two sides at the step, but a slide-wide threshold sits nearer glass than a bright
     /// nest's level, so bright epithelium at the tissue's outline spreads the tissue outward
     /// (on mifq's simulated slides by 4–5 µm where a nest meets glass, against 0.5 µm in stroma).
@@ -225,7 +225,7 @@ public struct TissueDetector: Sendable {
     /// Only pixels within `reach` map pixels of glass are tested (a block within ⌈reach / f⌉
     /// blocks of one holding a non-tissue pixel): the rule is for the outline, and inside tissue
     /// a dim strip of stroma between bright nests can lie below such a midpoint.
-    func keepAboveLocalMidpoint(_ smooth: HalfImage, _ tissue: Mask, glass g: Float, sigma: Double, reach: Double) -> Mask {
+    func keepAboveLocalMidpoint(_ smooth: HalfImage, _ tissue: inout Mask, glass g: Float, sigma: Double, reach: Double) {
         let w = smooth.width, h = smooth.height
         let f = max(1, Int((sigma / 2).rounded())), bw = (w + f - 1) / f, bh = (h + f - 1) / f
         var sums = Image(width: bw, height: bh), counts = Image(width: bw, height: bh)
@@ -239,8 +239,10 @@ public struct TissueDetector: Sendable {
             inParts(bh, least: 64) { blockRows in
                 for y in (blockRows.lowerBound * f)..<min(h, blockRows.upperBound * f) {
                     let s = p + y * w, t = m + y * w, o = (y / f) * bw
-                    for x in 0..<w {
-                        if t[x] { a[o + x / f] += Half.decode(s[x]); b[o + x / f] += 1 } else { gb[o + x / f] = true }
+                    for bx in 0..<bw {
+                        for x in (bx * f)..<min(w, bx * f + f) {
+                            if t[x] { a[o + bx] += Half.decode(s[x]); b[o + bx] += 1 } else { gb[o + bx] = true }
+                        }
                     }
                 }
             }
@@ -261,8 +263,7 @@ public struct TissueDetector: Sendable {
                 for y in max(0, by - k)...min(bh - 1, by + k) { near[y * bw + bx] = true }
             }
         }
-        var kept = tissue
-        smooth.bits.withUnsafeBufferPointer { p in kept.bits.withUnsafeMutableBufferPointer { kb in
+        smooth.bits.withUnsafeBufferPointer { p in tissue.bits.withUnsafeMutableBufferPointer { kb in
         sums.pixels.withUnsafeBufferPointer { a in counts.pixels.withUnsafeBufferPointer { b in near.withUnsafeBufferPointer { nr in
             let p = p.baseAddress!, kb = kb.baseAddress!, a = a.baseAddress!, b = b.baseAddress!, nr = nr.baseAddress!
             let scale = 1 / Float(f)
@@ -275,7 +276,8 @@ public struct TissueDetector: Sendable {
             inParts(h, least: 64) { rows in for y in rows {
                 let (y0, y1, fy) = axis(y, bh)
                 let row = y * w, nearRow = (y / f) * bw
-                for x in 0..<w where kb[row + x] && nr[nearRow + x / f] {
+                for bx in 0..<bw where nr[nearRow + bx] {
+                for x in (bx * f)..<min(w, bx * f + f) where kb[row + x] {
                     let (x0, x1, fx) = axis(x, bw)
                     func lerp(_ q: UnsafePointer<Float>) -> Float {
                         let top = q[y0 * bw + x0] + fx * (q[y0 * bw + x1] - q[y0 * bw + x0])
@@ -285,9 +287,9 @@ public struct TissueDetector: Sendable {
                     // A tissue pixel's own block carries weight, so the count is above 0.
                     kb[row + x] = Half.decode(p[row + x]) > (g + lerp(a) / lerp(b)) / 2
                 }
+                }
             } }
         } } } } }
-        return kept
     }
 
     /// Runs `body` over consecutive parts of 0..<n, on up to `threads` threads (parts of at

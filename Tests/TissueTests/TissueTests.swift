@@ -121,7 +121,8 @@ final class TissueTests: XCTestCase {
         for threads in [1, 2] {
             var d = detector
             d.threads = threads
-            let kept = d.keepAboveLocalMidpoint(HalfImage(s), tissue, glass: 0, sigma: 10, reach: 9)
+            var kept = tissue
+            d.keepAboveLocalMidpoint(HalfImage(s), &kept, glass: 0, sigma: 10, reach: 9)
             for y in 0..<h {
                 for x in 0..<w {
                     XCTAssertEqual(kept.bits[y * w + x], x >= 5 && !(8..<12).contains(x), "(\(x), \(y)), \(threads) thread(s)")
