@@ -176,8 +176,7 @@ struct SlideRenderer: Sendable {
         // Shading: 1 − 0.04 (fx² + fy²) within each 1000-px camera field.
         var shadeX = [Float](repeating: 0, count: w)
         for lx in 0..<w { let fx = Float((x0 + lx) % 1000) / 500 - 1; shadeX[lx] = fx * fx }
-        let drift = Float(design.autofluorescenceDrift)
-        let driftX = (0..<w).map { lx in 1 + drift * (2 * (Float(x0 + lx) + 0.5) / Float(design.width) - 1) }
+        let drift = Float(design.autofluorescenceDrift), slideWidth = Float(design.width)
         var classifier = TissueGeometry.RowClassifier(geometry, columns: (0..<w).map { TissueGeometry.Column(geometry, xUm: (Double(x0 + $0) + 0.5) * px) })
         // Per channel, the painted abundance planes it records (the library's non-zero entries),
         // in component order, each at the tile's first row and column; and the weights of
@@ -196,7 +195,7 @@ struct SlideRenderer: Sendable {
                 for lx in 0..<w {
                     let r = reg[ly * w + lx]
                     let t = Float(SplitMix64.mix(UInt64(gy) &* 0x1F1F_1F1F &+ UInt64(x0 + lx) &+ design.seed) >> 40) / 16_777_216
-                    afRow[lx] = r == 0 ? 4 : (r == 1 ? 55 : 40) * (0.8 + 0.4 * t) * driftX[lx]
+                    afRow[lx] = r == 0 ? 4 : (r == 1 ? 55 : 40) * (0.8 + 0.4 * t) * (1 + drift * (2 * (Float(x0 + lx) + 0.5) / slideWidth - 1))
                 }
             }
             if design.illumination {
