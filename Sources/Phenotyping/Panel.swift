@@ -97,7 +97,7 @@ public struct TissueParameters: Codable, Equatable, Sendable {
     /// With σ > 0, the tissue's edge is also held to the midpoint between glass and the tissue's
     /// own level nearby (a Gaussian-weighted mean over tissue, this σ), not only the slide-wide
     /// threshold, so bright epithelium at the tissue's outline does not widen the tissue. Only
-    /// removes pixels, and only within 3 × `tissueSigmaMicrons` of glass; 0: off.
+    /// removes pixels, and only within about 3 × `tissueSigmaMicrons` of glass; 0: off.
     public var tissueEdgeSigmaMicrons: Double = 0
     /// Tumour = the tumour marker smoothed by this sigma above its threshold, inside tissue.
     public var tumorMarker: String = "panCK"
