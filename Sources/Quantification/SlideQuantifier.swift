@@ -284,7 +284,8 @@ public struct SlideQuantifier: Sendable {
                                SlideResult.AnnotationRecord(file: $0.path, hash: $0.hash, includePolygons: $0.annotations.include.count,
                                                             excludePolygons: $0.annotations.exclude.count, removedTissueMm2: tissueBeforeAnnotations - tissueArea)
                            },
-                           edgeBackground: cellRegions.hasEdgeZone ? background.slide.compactMap { $0 } : nil)
+                           edgeBackground: cellRegions.hasEdgeZone ? background.slide.compactMap { $0 } : nil,
+                           tissueEdgeRemovedMm2: tissueResult.tissueEdgeRemovedMm2)
     }
 }
 

@@ -46,6 +46,10 @@ public struct SlideResult: Codable, Sendable {
     /// placing immune cells at the tumour edge (`EdgeBackground`), and whether each was used;
     /// nil when the panel does not place them so (or in results written before).
     public var edgeBackground: [EdgeBackground.Level]?
+    /// Tissue the panel's tissue edge (`tissueEdgeSigmaMicrons`) took off the map where bright
+    /// tissue meets glass, mm² (map pixels of the whole map, before annotations); nil when the
+    /// rule did not run (off, or a slide without glass) or in results written before.
+    public var tissueEdgeRemovedMm2: Double?
 
     /// What a slide's annotation file did: its name and hash (a changed file re-runs the slide
     /// under `--resume`), its polygons, and the tissue it took out.
@@ -70,6 +74,7 @@ public struct SlideResult: Codable, Sendable {
              gateHistograms = "gate_histograms", nucleusThreshold = "nucleus_threshold", tissueThreshold = "tissue_threshold"
         case tumorThreshold = "tumor_threshold", tiles, seconds, mifqVersion = "mifq_version", panelHash = "panel_hash"
         case cellsTable = "cells_table", annotations, edgeBackground = "edge_background"
+        case tissueEdgeRemovedMm2 = "tissue_edge_removed_mm2"
     }
 
     /// Every key is written, undefined thresholds as null (JSON has no infinity or NaN).
@@ -90,6 +95,7 @@ public struct SlideResult: Codable, Sendable {
         try c.encode(cellsTable, forKey: .cellsTable)
         try c.encode(annotations, forKey: .annotations)
         try c.encodeIfPresent(edgeBackground, forKey: .edgeBackground)
+        try c.encodeIfPresent(tissueEdgeRemovedMm2, forKey: .tissueEdgeRemovedMm2)
     }
 
     /// A threshold as stored: nil unless finite.

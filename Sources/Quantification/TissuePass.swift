@@ -17,6 +17,9 @@ public enum TissuePass {
         public var tissueThreshold: Float
         public var tumorThreshold: Float
         public var level: Int
+        /// Tissue the panel's tissue edge (`tissueEdgeSigmaMicrons`) took off the map, mm²; nil
+        /// when it did not run (off, or a slide without glass).
+        public var tissueEdgeRemovedMm2: Double? = nil
     }
 
     /// Where the map comes from: the pyramid level read, the box factor on it, the map size.
@@ -305,6 +308,8 @@ public enum TissuePass {
                                   mapPixelUm: px0 * p.scale)
         let map = RegionMap(width: mw, height: mh, scale: p.scale, pixelSizeUm: px0, labels: res.labels, tumorScore: res.tumorScore,
                             fullWidth: slide.width, fullHeight: slide.height)
-        return Output(map: map, tissueThreshold: res.tissueThreshold, tumorThreshold: res.tumorThreshold, level: p.level)
+        let mapPixelMm2 = (px0 * p.scale) * (px0 * p.scale) / 1e6
+        return Output(map: map, tissueThreshold: res.tissueThreshold, tumorThreshold: res.tumorThreshold, level: p.level,
+                      tissueEdgeRemovedMm2: res.edgeRemovedPixels.map { Double($0) * mapPixelMm2 })
     }
 }

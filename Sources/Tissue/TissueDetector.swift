@@ -63,6 +63,9 @@ public struct TissueDetector: Sendable {
         public var tumorScore: [UInt8]
         public var tissueThreshold: Float
         public var tumorThreshold: Float
+        /// The map pixels the tissue edge's midpoint took out of tissue (`edgeSigmaMicrons`;
+        /// before small pieces are dropped and holes filled); nil when the rule did not run.
+        public var edgeRemovedPixels: Int? = nil
     }
 
     /// - Parameters:
@@ -79,6 +82,7 @@ public struct TissueDetector: Sendable {
         var tissue = Mask(width: w, height: h)
         var tissueT: Float = 0
         var noGlass = false
+        var edgeRemoved: Int?
         do {
             // log(1 + signal), smoothed, written over the signal's own plane.
             var smooth = consume signal
@@ -123,8 +127,8 @@ public struct TissueDetector: Sendable {
             }
             if edgeSigmaMicrons > 0 && !noGlass {
                 // Within 3 σ of the tissue smoothing of glass: how far the smoothing spreads a nest.
-                keepAboveLocalMidpoint(smooth, &tissue, glass: Float(lowSum / lowN), sigma: edgeSigmaMicrons / mapPixelUm,
-                                       reach: 3 * sigmaTissueMicrons / mapPixelUm)
+                edgeRemoved = keepAboveLocalMidpoint(smooth, &tissue, glass: Float(lowSum / lowN), sigma: edgeSigmaMicrons / mapPixelUm,
+                                                     reach: 3 * sigmaTissueMicrons / mapPixelUm)
             }
         }
         planeFreed?()
@@ -207,11 +211,12 @@ public struct TissueDetector: Sendable {
             let ts = ts.baseAddress!, tm = tm.baseAddress!, lb = lb.baseAddress!
             inParts(n) { r in for i in r where ts[i] { lb[i] = tm[i] ? 2 : 1 } }
         } } }
-        return Result(labels: labels, tumorScore: score, tissueThreshold: noGlass ? 0 : expm1(tissueT), tumorThreshold: tumorT)
+        return Result(labels: labels, tumorScore: score, tissueThreshold: noGlass ? 0 : expm1(tissueT), tumorThreshold: tumorT,
+                      edgeRemovedPixels: edgeRemoved)
     }
 
     /// Keeps the pixels of `tissue` that are far from glass, or above the midpoint between the
-    /// glass level `g` and the tissue's own level around them. A smoothed step crosses the midpoint of
+    /// glass level `g` and the tissue's own level around them; returns how many it took out. A smoothed step crosses the midpoint of
     /// its two sides at the step, but a slide-wide threshold sits nearer glass than a bright
     /// nest's level, so bright epithelium at the tissue's outline spreads the tissue outward
     /// (on mifq's simulated slides by 4–5 µm where a nest meets glass, against 0.5 µm in stroma).
@@ -225,7 +230,8 @@ public struct TissueDetector: Sendable {
     /// Only pixels within `reach` map pixels of glass are tested (a block within ⌈reach / f⌉
     /// blocks of one holding a non-tissue pixel): the rule is for the outline, and inside tissue
     /// a dim strip of stroma between bright nests can lie below such a midpoint.
-    func keepAboveLocalMidpoint(_ smooth: HalfImage, _ tissue: inout Mask, glass g: Float, sigma: Double, reach: Double) {
+    @discardableResult
+    func keepAboveLocalMidpoint(_ smooth: HalfImage, _ tissue: inout Mask, glass g: Float, sigma: Double, reach: Double) -> Int {
         let w = smooth.width, h = smooth.height
         let f = max(1, Int((sigma / 2).rounded())), bw = (w + f - 1) / f, bh = (h + f - 1) / f
         var sums = Image(width: bw, height: bh), counts = Image(width: bw, height: bh)
@@ -263,6 +269,10 @@ public struct TissueDetector: Sendable {
                 for y in max(0, by - k)...min(bh - 1, by + k) { near[y * bw + bx] = true }
             }
         }
+        // Pixels taken out, per row (each row's count written by the thread that tests it).
+        var removed = [Int](repeating: 0, count: h)
+        removed.withUnsafeMutableBufferPointer { removed in
+        let removed = removed.baseAddress!
         smooth.bits.withUnsafeBufferPointer { p in tissue.bits.withUnsafeMutableBufferPointer { kb in
         sums.pixels.withUnsafeBufferPointer { a in counts.pixels.withUnsafeBufferPointer { b in near.withUnsafeBufferPointer { nr in
             let p = p.baseAddress!, kb = kb.baseAddress!, a = a.baseAddress!, b = b.baseAddress!, nr = nr.baseAddress!
@@ -285,11 +295,13 @@ public struct TissueDetector: Sendable {
                         return top + fy * (bottom - top)
                     }
                     // A tissue pixel's own block carries weight, so the count is above 0.
-                    kb[row + x] = Half.decode(p[row + x]) > (g + lerp(a) / lerp(b)) / 2
+                    if Half.decode(p[row + x]) <= (g + lerp(a) / lerp(b)) / 2 { kb[row + x] = false; removed[y] += 1 }
                 }
                 }
             } }
         } } } } }
+        }
+        return removed.reduce(0, +)
     }
 
     /// Runs `body` over consecutive parts of 0..<n, on up to `threads` threads (parts of at

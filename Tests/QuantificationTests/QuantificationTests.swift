@@ -314,7 +314,7 @@ final class QuantificationTests: XCTestCase {
         let truth = try JSONDecoder().decode(SlideTruth.self, from: Data(contentsOf: Self.simulated.appendingPathComponent("truth/P01_A.json")))
         let immune: Set<String> = ["cd8", "cd4", "cd68", "cd11c"]
         var tumourCellsInStroma: [Int] = [], nestImmune: [Int] = [], nestImmuneInTumour: [Int] = [], stromaImmuneInTumour: [Int] = []
-        var area: [Double] = []
+        var area: [Double] = [], edgeRemoved: [Double?] = []
         var levels: [EdgeBackground.Level]?
         for panel in [plain, excludeOnly, snap, factor, Self.panel] {
             let out = Self.tmp()
@@ -332,9 +332,14 @@ final class QuantificationTests: XCTestCase {
             stromaImmuneInTumour.append(count(immune.contains, truth: "stroma", called: "tumor"))
             let result = try JSONDecoder().decode(SlideResult.self, from: Data(contentsOf: out.appendingPathComponent("slides/P01_A.json")))
             area.append(result.tumorAreaMm2)
+            edgeRemoved.append(result.tissueEdgeRemovedMm2)
             levels = result.edgeBackground
         }
         XCTAssertEqual(nestImmune, [33, 33, 33, 33, 33])
+        // The tissue edge (the same tissue map on every step) is recorded: some tissue came off.
+        XCTAssertGreaterThan(Self.panel.tissue.tissueEdgeSigmaMicrons, 0)
+        XCTAssertEqual(Set(edgeRemoved).count, 1)
+        XCTAssertGreaterThan(edgeRemoved[0] ?? 0, 0)
         // The exclusion.
         XCTAssertGreaterThan(nestImmuneInTumour[1], nestImmuneInTumour[0])
         for a in area { XCTAssertEqual(a, truth.tumorAreaMm2, accuracy: 0.03 * truth.tumorAreaMm2) }

@@ -75,11 +75,13 @@ final class TissueTests: XCTestCase {
         let w = 200, h = 16
         var signal = Image(width: w, height: h, value: 2)
         for y in 0..<h { for x in 30..<80 { signal[x, y] = 1500 }; for x in 110..<160 { signal[x, y] = 60000 } }
+        var removed: [Int?] = []
         func runs(edgeSigma: Double) -> [[Int]] {
             let r = TissueDetector(sigmaTissueMicrons: 3, tissueOtsuFactor: 1, minTissueAreaMicrons2: 16, fillHolesBelowMicrons2: 16,
                                    sigmaTumorMicrons: 2, tumorThreshold: 1, tumorEdgeFraction: 0.5, minTumorAreaMicrons2: 16,
                                    edgeSigmaMicrons: edgeSigma)
                 .detect(signal: HalfImage(signal), tumorMarker: HalfImage(Image(width: w, height: h)), mapPixelUm: 1)
+            removed.append(r.edgeRemovedPixels)
             var rows = Set<[[Int]]>()
             for y in 0..<h {
                 var row: [[Int]] = [], x = 0
@@ -100,6 +102,8 @@ final class TissueTests: XCTestCase {
         XCTAssertEqual(local.last, [110, 160])
         XCTAssertEqual(local.first, plain.first)
         XCTAssertEqual(Double(plain.first?[0] ?? 0), 30, accuracy: 1)
+        // Off: not run; on: columns 109 and 160 of the 16 rows.
+        XCTAssertEqual(removed, [nil, 32])
     }
 
     /// The local midpoint is tested near glass only. Tissue at 10 from column 5 on, glass 0
@@ -122,7 +126,7 @@ final class TissueTests: XCTestCase {
             var d = detector
             d.threads = threads
             var kept = tissue
-            d.keepAboveLocalMidpoint(HalfImage(s), &kept, glass: 0, sigma: 10, reach: 9)
+            XCTAssertEqual(d.keepAboveLocalMidpoint(HalfImage(s), &kept, glass: 0, sigma: 10, reach: 9), 4 * h)
             for y in 0..<h {
                 for x in 0..<w {
                     XCTAssertEqual(kept.bits[y * w + x], x >= 5 && !(8..<12).contains(x), "(\(x), \(y)), \(threads) thread(s)")
