@@ -216,11 +216,12 @@ public struct TissueDetector: Sendable {
     }
 
     /// Keeps the pixels of `tissue` that are far from glass, or above the midpoint between the
-    /// glass level `g` and the tissue's own level around them; returns how many it took out. A smoothed step crosses the midpoint of
-    /// its two sides at the step, but a slide-wide threshold sits nearer glass than a bright
-    /// nest's level, so bright epithelium at the tissue's outline spreads the tissue outward
-    /// (on mifq's simulated slides by 4–5 µm where a nest meets glass, against 0.5 µm in stroma).
-    /// Only removes pixels: dim tissue the slide-wide threshold finds stays.
+    /// glass level `g` and the tissue's own level around them; returns how many it took out.
+    /// A smoothed step crosses the midpoint of its two sides at the step, but a slide-wide
+    /// threshold sits nearer glass than a bright nest's level, so bright epithelium at the
+    /// tissue's outline spreads the tissue outward (on mifq's simulated slides by 4–5 µm where a
+    /// nest meets glass, against 0.5 µm in stroma). Only removes pixels: dim tissue the
+    /// slide-wide threshold finds stays.
     ///
     /// The tissue's level is G∗(s·t) / G∗(t) (`sigma` map pixels) over tissue pixels, taken on
     /// a grid of f × f blocks, f = round(σ / 2): each block's sums of s over its tissue pixels
@@ -258,7 +259,7 @@ public struct TissueDetector: Sendable {
         counts = Filters.separable(counts, kernel: kernel)
         // Blocks within k of a block holding glass (Chebyshev distance), rows then columns.
         let k = Int((max(0, reach) / Double(f)).rounded(.up))
-        var near = glassBlock, rowNear = glassBlock
+        var rowNear = glassBlock, near = [Bool](repeating: false, count: bw * bh)
         for by in 0..<bh {
             for bx in 0..<bw where glassBlock[by * bw + bx] {
                 for x in max(0, bx - k)...min(bw - 1, bx + k) { rowNear[by * bw + x] = true }
@@ -287,16 +288,16 @@ public struct TissueDetector: Sendable {
                 let (y0, y1, fy) = axis(y, bh)
                 let row = y * w, nearRow = (y / f) * bw
                 for bx in 0..<bw where nr[nearRow + bx] {
-                for x in (bx * f)..<min(w, bx * f + f) where kb[row + x] {
-                    let (x0, x1, fx) = axis(x, bw)
-                    func lerp(_ q: UnsafePointer<Float>) -> Float {
-                        let top = q[y0 * bw + x0] + fx * (q[y0 * bw + x1] - q[y0 * bw + x0])
-                        let bottom = q[y1 * bw + x0] + fx * (q[y1 * bw + x1] - q[y1 * bw + x0])
-                        return top + fy * (bottom - top)
+                    for x in (bx * f)..<min(w, bx * f + f) where kb[row + x] {
+                        let (x0, x1, fx) = axis(x, bw)
+                        func lerp(_ q: UnsafePointer<Float>) -> Float {
+                            let top = q[y0 * bw + x0] + fx * (q[y0 * bw + x1] - q[y0 * bw + x0])
+                            let bottom = q[y1 * bw + x0] + fx * (q[y1 * bw + x1] - q[y1 * bw + x0])
+                            return top + fy * (bottom - top)
+                        }
+                        // A tissue pixel's own block carries weight, so the count is above 0.
+                        if Half.decode(p[row + x]) <= (g + lerp(a) / lerp(b)) / 2 { kb[row + x] = false; removed[y] += 1 }
                     }
-                    // A tissue pixel's own block carries weight, so the count is above 0.
-                    if Half.decode(p[row + x]) <= (g + lerp(a) / lerp(b)) / 2 { kb[row + x] = false; removed[y] += 1 }
-                }
                 }
             } }
         } } } } }
