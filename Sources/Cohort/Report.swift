@@ -103,7 +103,7 @@ public enum Report {
                 parts.append(used.isEmpty ? "tumour and stroma backgrounds alike: immune cells at the edge placed by the tumour score"
                                           : "immune cells at the edge placed by their background (\(used.joined(separator: ", ")))")
             }
-            if let removed = (result["tissue_edge_removed_mm2"] as? NSNumber)?.doubleValue {
+            if let removed = result["tissue_edge_removed_mm2"] as? Double {
                 parts.append(String(format: "%.3g mm² of tissue taken off at its edge (local midpoint)", removed))
             }
             captions[slide] = parts.joined(separator: "; ")

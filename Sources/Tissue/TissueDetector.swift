@@ -231,7 +231,6 @@ public struct TissueDetector: Sendable {
     /// Only pixels within `reach` map pixels of glass are tested (a block within ⌈reach / f⌉
     /// blocks of one holding a non-tissue pixel): the rule is for the outline, and inside tissue
     /// a dim strip of stroma between bright nests can lie below such a midpoint.
-    @discardableResult
     func keepAboveLocalMidpoint(_ smooth: HalfImage, _ tissue: inout Mask, glass g: Float, sigma: Double, reach: Double) -> Int {
         let w = smooth.width, h = smooth.height
         let f = max(1, Int((sigma / 2).rounded())), bw = (w + f - 1) / f, bh = (h + f - 1) / f
