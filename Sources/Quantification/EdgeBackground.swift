@@ -15,7 +15,9 @@ import Imaging
 /// least `minCells` cells on each). As the background drifts across a slide (section thickness,
 /// fixation), the levels are also learnt locally: the slide is cut into blocks of
 /// `blockMicrons`, and each block's levels are those of the cells in it and the eight around
-/// it, where they pass the same test; a cell takes its block's levels, else the slide's.
+/// it, where they pass the same test. The levels belong to the blocks' centres: a cell takes
+/// the bilinear blend of those of the four blocks whose centres surround it (the ones that have
+/// levels), so a drift is followed smoothly rather than in steps of a block; else the slide's.
 /// A cell's background (`position`) is then, over the used markers it is negative for, the
 /// mean of (value − tumour level) / (stroma level − tumour level) weighted by each marker's
 /// separation squared: 0 on the tumour's level, 1 on the stroma's. On a slide whose sides do
@@ -52,7 +54,7 @@ public struct EdgeBackground: Sendable {
     /// Samples per block, per marker, per side (0 tumour, 1 stroma).
     var samples: [[[[Float]]]]
     /// After `learn`: the slide's levels per marker, and each block's (nil where not used).
-    public private(set) var slide: [Level?] = []
+    public internal(set) var slide: [Level?] = []
     var local: [[Level?]] = []
 
     /// `slots[k]`: where marker k's background is read in a cell's means (nil to leave it out);
@@ -135,17 +137,44 @@ public struct EdgeBackground: Sendable {
     /// Whether any marker's levels are used, in a block or on the whole slide.
     public var anyUsed: Bool { slide.contains { $0?.used == true } || local.contains { $0.contains { $0 != nil } } }
 
+    /// The blocks whose centres surround level-0 (x, y), with their bilinear weights (a block
+    /// twice at the slide's border, where the position lies beyond the outer centres).
+    func surrounding(x: Double, y: Double) -> [(block: Int, weight: Double)] {
+        let fx = x / blockPx - 0.5, fy = y / blockPx - 0.5
+        let ix = Int(fx.rounded(.down)), iy = Int(fy.rounded(.down))
+        let tx = fx - Double(ix), ty = fy - Double(iy)
+        func at(_ i: Int, _ j: Int) -> Int { min(blocksY - 1, max(0, j)) * blocksX + min(blocksX - 1, max(0, i)) }
+        return [(at(ix, iy), (1 - tx) * (1 - ty)), (at(ix + 1, iy), tx * (1 - ty)),
+                (at(ix, iy + 1), (1 - tx) * ty), (at(ix + 1, iy + 1), tx * ty)]
+    }
+
+    /// Marker k's levels at level-0 (x, y): the blend of the surrounding blocks' (`surrounding`,
+    /// the weights of those with levels rescaled to 1), where their sides lie the same way round
+    /// (blocks that disagree would blend into levels that separate nothing); else the slide's,
+    /// where used.
+    func levels(_ k: Int, around corners: [(block: Int, weight: Double)]) -> (tumor: Double, stroma: Double, separation: Double)? {
+        var w = 0.0, tumor = 0.0, stroma = 0.0, separation = 0.0
+        var signs = Set<Bool>()
+        for (b, f) in corners where f > 0 {
+            guard let l = local[b][k] else { continue }
+            w += f; tumor += f * l.tumor; stroma += f * l.stroma; separation += f * l.separation
+            signs.insert(l.separation > 0)
+        }
+        if w > 0, signs.count == 1 { return (tumor / w, stroma / w, separation / w) }
+        guard let l = slide[k], l.used else { return nil }
+        return (l.tumor, l.stroma, l.separation)
+    }
+
     /// A cell's background at level-0 (x, y) between the tumour's (0) and the stroma's (1)
-    /// level, over the markers it is negative for whose levels are used there (its block's,
-    /// else the slide's); nil when there is none.
+    /// level, over the markers it is negative for whose levels are used there (`levels`); nil
+    /// when there is none.
     public func position(means: [Float], positive: [Bool], x: Double, y: Double) -> Double? {
-        let here = local.isEmpty ? [] : local[block(x: x, y: y)]
+        let corners = local.isEmpty ? [] : surrounding(x: x, y: y)
         var sum = 0.0, weight = 0.0
         for k in slots.indices {
-            guard let slot = slots[k], !positive[k] else { continue }
-            guard let level = (here.isEmpty ? nil : here[k]) ?? slide[k].flatMap({ $0.used ? $0 : nil }) else { continue }
-            let w = level.separation * level.separation
-            sum += w * (Double(means[slot]) - level.tumor) / (level.stroma - level.tumor)
+            guard let slot = slots[k], !positive[k], let l = levels(k, around: corners) else { continue }
+            let w = l.separation * l.separation
+            sum += w * (Double(means[slot]) - l.tumor) / (l.stroma - l.tumor)
             weight += w
         }
         return weight > 0 ? sum / weight : nil

@@ -143,6 +143,43 @@ final class QuantificationTests: XCTestCase {
         XCTAssertNil(d.position(means: [27, 0], positive: [false, true], x: 1100, y: 0))
     }
 
+    /// Edge background levels between blocks, by hand (levels set directly; one marker, slot 0,
+    /// and the tumour marker). 2 × 2 blocks of 500 px: tumour levels 10, 20 (top row), 30, 40
+    /// (bottom row), stroma 10 above each, separation 4. At (500, 500), the four centres' middle,
+    /// each weighs 1/4: levels 25 and 35, a value of 30 at 0.5. At (600, 400): fx = 0.7, fy = 0.3,
+    /// weights 0.21, 0.49, 0.09, 0.21: tumour 2.1 + 9.8 + 2.7 + 8.4 = 23, stroma 33, so 25.5 is
+    /// at 0.25 (the cell's own block alone, 20 and 30: 0.55). Beyond the outer centres, at
+    /// (0, 0), the corner block alone: 12 at 0.2.
+    /// In a row of three blocks with levels in the first two only: at x 1000, between the
+    /// second's centre and the third's, the second alone (33 at 0.3); at x 1400 none, and the
+    /// slide's levels are not used: nil. With the second block's sides the other way round
+    /// (tumour 30, stroma 20, separation −4), at x 500 the two blocks disagree and are not
+    /// blended (their blend would be 20 and 20) and the slide's levels, used now (0 and 100),
+    /// decide: 25 at 0.25.
+    func testEdgeBackgroundBlendsBlocks() {
+        func level(_ tumor: Double, _ stroma: Double, _ separation: Double, used: Bool = true) -> EdgeBackground.Level {
+            EdgeBackground.Level(marker: "A", tumor: tumor, stroma: stroma, separation: separation, tumorCells: 50, stromaCells: 50, used: used)
+        }
+        var e = EdgeBackground(slots: [0, nil], width: 1000, height: 1000, pixelSizeUm: 0.5)
+        e.local = [10.0, 20, 30, 40].map { [level($0, $0 + 10, 4), nil] }
+        e.slide = [level(0, 100, 1, used: false), nil]
+        func at(_ e: EdgeBackground, _ value: Float, _ x: Double, _ y: Double) -> Double? {
+            e.position(means: [value, 0], positive: [false, true], x: x, y: y)
+        }
+        XCTAssertEqual(at(e, 30, 500, 500) ?? -1, 0.5, accuracy: 1e-9)
+        XCTAssertEqual(at(e, 25.5, 600, 400) ?? -1, 0.25, accuracy: 1e-9)
+        XCTAssertEqual(at(e, 12, 0, 0) ?? -1, 0.2, accuracy: 1e-9)
+
+        var row = EdgeBackground(slots: [0, nil], width: 1500, height: 500, pixelSizeUm: 0.5)
+        row.local = [[level(10, 20, 4), nil], [level(30, 40, 6), nil], [nil, nil]]
+        row.slide = [level(0, 100, 1, used: false), nil]
+        XCTAssertEqual(at(row, 33, 1000, 0) ?? -1, 0.3, accuracy: 1e-9)
+        XCTAssertNil(at(row, 33, 1400, 0))
+        row.local[1] = [level(30, 20, -4), nil]
+        row.slide = [level(0, 100, 3), nil]
+        XCTAssertEqual(at(row, 25, 500, 0) ?? -1, 0.25, accuracy: 1e-9)
+    }
+
     func testThreeDecimalsAsPrintf() {
         var rng = SystemRandomNumberGenerator()
         var values: [Double] = [0, -0.0, 0.0625, 0.1875, -0.0625, 2.5e-4, 0.0005, 1.0005, 123.4565, -0.0004, -0.0005, 999_999.9995,
