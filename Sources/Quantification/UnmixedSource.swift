@@ -31,10 +31,11 @@ public struct UnmixedSource: TileSource {
     public var height: Int { slide.levels[level].height }
     public var binning: Int { level == 0 ? slide.binning : 1 }
 
-    /// This source with a block cache of its own for windows of `width` × `height` pixels.
-    public func caching(window width: Int, height: Int) -> UnmixedSource {
+    /// This source with a block cache of its own for windows of `width` × `height` pixels
+    /// (sweeping bands that meet at `seams`).
+    public func caching(window width: Int, height: Int, seams: BlockCache.Seams? = nil) -> UnmixedSource {
         var s = self
-        s.cache = slide.blockCache(window: width, height: height, channels: channelMap, level: level)
+        s.cache = slide.blockCache(window: width, height: height, channels: channelMap, level: level, seams: seams)
         return s
     }
 

@@ -27,7 +27,7 @@ public protocol TileSource: Sendable {
     func images(_ region: PixelRegion) throws -> [Image]
     /// The same source keeping decoded blocks for windows of `width` × `height` pixels read one
     /// after another, in a cache of its own, so blocks shared by neighbouring windows decode once.
-    func caching(window width: Int, height: Int) -> Self
+    func caching(window width: Int, height: Int, seams: BlockCache.Seams?) -> Self
     /// The file's pixels per source pixel along each side (`Slide.binning`).
     var binning: Int { get }
 }
@@ -44,9 +44,9 @@ public struct ChannelSource: TileSource {
     public func images(_ region: PixelRegion) throws -> [Image] {
         try StageTimes.measure("decode") { try readImages(slide, channels: channels, region: region, cache: cache) }
     }
-    public func caching(window width: Int, height: Int) -> ChannelSource {
+    public func caching(window width: Int, height: Int, seams: BlockCache.Seams? = nil) -> ChannelSource {
         var s = self
-        s.cache = slide.blockCache(window: width, height: height, channels: channels)
+        s.cache = slide.blockCache(window: width, height: height, channels: channels, seams: seams)
         return s
     }
 }
@@ -71,8 +71,9 @@ public struct TiledSegmentation: Sendable {
     /// The side of a threshold window: 512 of the file's pixels, whatever the binning.
     let windowSide: Int
 
+    /// `bandHeight`: the file's rows per band of tiles (see `bandRows`; smaller in tests).
     public init(source: TileSource, nucleusIndex: Int, parameters: NucleusParameters, pixelSizeUm: Double,
-                tileSize: Int = 1024, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+                tileSize: Int = 1024, threads: Int = ProcessInfo.processInfo.activeProcessorCount, bandHeight: Int = 4096) {
         self.nucleusIndex = nucleusIndex
         self.segmenter = NucleusSegmenter(parameters: parameters, pixelSizeUm: pixelSizeUm)
         self.tileSize = max(64, tileSize)
@@ -81,26 +82,28 @@ public struct TiledSegmentation: Sendable {
         width = source.width; height = source.height
         windowSide = max(64, 512 / max(1, source.binning))
         windowSource = source
-        bandRows = Self.bandRows(self.tileSize, binning: source.binning)
-        self.source = source.caching(window: self.tileSize + 2 * halo, height: bandRows * self.tileSize + 2 * halo)
+        bandRows = max(1, bandHeight / max(1, source.binning) / self.tileSize)
+        self.source = source.caching(window: self.tileSize + 2 * halo, height: bandRows * self.tileSize + 2 * halo,
+                                     seams: BlockCache.Seams(every: bandRows * self.tileSize, halo: halo))
     }
 
     /// Segments one channel of a slide.
     public init(slide: Slide, nucleusChannel: Int, parameters: NucleusParameters, pixelSizeUm: Double,
-                tileSize: Int = 1024, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+                tileSize: Int = 1024, threads: Int = ProcessInfo.processInfo.activeProcessorCount, bandHeight: Int = 4096) {
         self.init(source: ChannelSource(slide: slide, channels: [nucleusChannel]), nucleusIndex: 0,
-                  parameters: parameters, pixelSizeUm: pixelSizeUm, tileSize: tileSize, threads: threads)
+                  parameters: parameters, pixelSizeUm: pixelSizeUm, tileSize: tileSize, threads: threads, bandHeight: bandHeight)
     }
 
     public var tileCount: Int { tilesX * tilesY }
     var tilesX: Int { (width + tileSize - 1) / tileSize }
     var tilesY: Int { (height + tileSize - 1) / tileSize }
-    /// Tile rows per band: bands about 4096 of the file's rows high (4096 / binning of a binned
-    /// slide's), so the block cache holds a band column of the file's blocks within its budget.
-    /// (A 40× slide at 0.5 µm in bands of 4096 of its own rows needed 411 MB of blocks, over
-    /// the 256-MB budget: 1983 blocks decoded for the file's 1792, now 1771 with glass skipped.)
+    /// Tile rows per band: bands about `bandHeight` (4096) of the file's rows high (4096 /
+    /// binning of a binned slide's), so the block cache holds a band column of the file's
+    /// blocks within its budget. (A 40× slide at 0.5 µm in bands of 4096 of its own rows
+    /// needed 411 MB of blocks, over the 256-MB budget: 1983 blocks decoded for the file's
+    /// 1792, now 1771 with glass skipped.) The blocks where bands meet are decoded once all
+    /// the same (`BlockCache.Seams`).
     let bandRows: Int
-    static func bandRows(_ tileSize: Int, binning: Int) -> Int { max(1, 4096 / max(1, binning) / tileSize) }
 
     /// Tile `i`'s core. Tiles go in bands of `bandRows` tile rows, column by column within a
     /// band, top to bottom within a column: a tile shares its halo blocks with the tile before

@@ -8,10 +8,47 @@ import Foundation
 /// 2 × 2 own ones, so without a cache each block is inflated four times. A block another thread
 /// is decoding is waited for, not decoded twice. What is cached is exactly what the decoder
 /// gave, so reading through the cache returns the same samples as reading without it.
+///
+/// A tile pass in bands (`Seams`) would also decode twice the blocks at each seam between two
+/// bands: the upper band's tiles reach, with their halo, into the first block row of the band
+/// below, and the lower band's into the last block row of the band above, long after the cache
+/// has let both go. So a block starting a band is decoded only as far as the halo reaches while
+/// the band above reads it (its `head`; the band it starts decodes it whole), and a block ending
+/// a band keeps its last halo rows (its `tail`) when it is decoded, pinned outside the budget
+/// until the band below has read them: those of two seams at a time, a strip as wide as the
+/// slide and two halos high, where the whole blocks would take two block rows.
 public final class BlockCache: @unchecked Sendable {
     struct Key: Hashable {
         let directory: UInt64
         let block: UInt32
+        var part: Part = .whole
+        /// The same block's `part`.
+        func part(_ p: Part) -> Key { Key(directory: directory, block: block, part: p) }
+    }
+
+    /// What of a block an entry holds.
+    enum Part: UInt8 { case whole, head, tail }
+
+    /// Where the bands of a tile pass meet: every `every` rows of the cached level's file
+    /// pixels, with tiles reading `halo` rows across (file pixels).
+    public struct Seams: Sendable, Equatable {
+        public let every: Int
+        public let halo: Int
+        public init(every: Int, halo: Int) { self.every = every; self.halo = halo }
+
+        /// Whether the rows `rows` of a block `top ..< top + height` are the head of a band's
+        /// first block that the band above reads; `tail`: the end of a band's last block that
+        /// the band below reads. Only where seams fall between blocks and a halo is shorter
+        /// than a block.
+        func head(top: Int, height: Int, rows: Range<Int>) -> Bool {
+            applies(height) && top > 0 && top % every == 0 && rows.upperBound <= top + halo
+        }
+        func tail(top: Int, height: Int, rows: Range<Int>) -> Bool {
+            applies(height) && (top + height) % every == 0 && rows.lowerBound >= top + height - halo
+        }
+        /// Whether a block of rows `top ..< top + height` ends a band (its tail is kept).
+        func endsBand(top: Int, height: Int) -> Bool { applies(height) && (top + height) % every == 0 }
+        private func applies(_ height: Int) -> Bool { halo > 0 && halo < height && every % height == 0 }
     }
 
     /// One decoded block; freed when the cache and every reader have let it go.
@@ -26,16 +63,47 @@ public final class BlockCache: @unchecked Sendable {
     }
 
     public let capacity: Int
+    public let seams: Seams?
     private let cond = NSCondition()
     private var entries: [Key: (block: Block, used: UInt64)] = [:]
+    /// Tails of the blocks that end a band, by the seam's index (its row / `every`), and the
+    /// latest seam pinned.
+    private var tails: [Key: (block: Block, seam: Int)] = [:]
+    private var latestSeam = 0
     private var decoding = Set<Key>()
     private var clock: UInt64 = 0
     private var held = 0
     /// Buffers of dropped blocks, reused.
     private var spare: [Block] = []
-    private(set) var decoded = 0, hits = 0
+    private(set) var decoded = 0, hits = 0, heads = 0
 
-    public init(capacity: Int) { self.capacity = max(0, capacity) }
+    public init(capacity: Int, seams: Seams? = nil) { self.capacity = max(0, capacity); self.seams = seams }
+
+    /// The entry `key` if the cache holds it (a tail among the pinned ones), without decoding.
+    func cached(_ key: Key) -> Block? {
+        cond.lock(); defer { cond.unlock() }
+        if let e = entries[key] {
+            clock += 1
+            entries[key] = (e.block, clock)
+            hits += 1
+            return e.block
+        }
+        if let t = tails[key] { hits += 1; return t.block }
+        return nil
+    }
+
+    /// Pins `bytes` (`size` of them) as the tail `key` of a block ending the band above seam
+    /// `seam`, letting go of the tails of seams before `seam − 1`: the bands below them are done.
+    func pinTail(_ key: Key, seam: Int, from bytes: UnsafeRawPointer, size: Int) {
+        let b = Block(size: size)
+        b.bytes.copyMemory(from: bytes, byteCount: size)
+        cond.lock(); defer { cond.unlock() }
+        if seam > latestSeam {
+            latestSeam = seam
+            tails = tails.filter { $0.value.seam >= seam - 1 }
+        }
+        if seam >= latestSeam - 1 { tails[key] = (b, seam) }
+    }
 
     /// The block `key`, decoded by `decode` into a buffer of `size` bytes unless it is cached
     /// or being decoded by another thread: then this one waits for it, or with `wait` false
@@ -56,7 +124,7 @@ public final class BlockCache: @unchecked Sendable {
             cond.wait()
         }
         decoding.insert(key)
-        let b = spare.last?.size == size ? spare.removeLast() : Block(size: size)
+        let b = key.part == .whole && spare.last?.size == size ? spare.removeLast() : Block(size: size)
         cond.unlock()
         do {
             try decode(b.bytes)
@@ -66,7 +134,7 @@ public final class BlockCache: @unchecked Sendable {
         }
         cond.lock()
         decoding.remove(key)
-        decoded += 1
+        if key.part == .head { heads += 1 } else { decoded += 1 }
         if size <= capacity {
             clock += 1
             entries[key] = (b, clock)
@@ -75,8 +143,9 @@ public final class BlockCache: @unchecked Sendable {
                 var dropped = entries.removeValue(forKey: oldest)!.block
                 held -= dropped.size
                 // No reader holds it: its buffer serves the next decode (allocating afresh
-                // for every block fragmented the heap by more than the cache holds).
-                if isKnownUniquelyReferenced(&dropped) && spare.count < 8 { spare.append(dropped) }
+                // for every block fragmented the heap by more than the cache holds). Whole
+                // blocks only: heads are few, and would crowd the spares out.
+                if oldest.part == .whole && isKnownUniquelyReferenced(&dropped) && spare.count < 8 { spare.append(dropped) }
             }
         }
         cond.broadcast()
@@ -84,9 +153,9 @@ public final class BlockCache: @unchecked Sendable {
         return b
     }
 
-    /// Blocks decoded and blocks served from the cache so far.
-    public var counts: (decoded: Int, hits: Int) {
+    /// Blocks decoded whole, blocks served from the cache and heads decoded so far.
+    public var counts: (decoded: Int, hits: Int, heads: Int) {
         cond.lock(); defer { cond.unlock() }
-        return (decoded, hits)
+        return (decoded, hits, heads)
     }
 }

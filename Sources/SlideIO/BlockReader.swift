@@ -56,14 +56,15 @@ struct BlockReader {
         defer { scratch?.deallocate() }
         let spp = samplesPerBlockPixel
         let type = directory.sampleType ?? .float32
-        /// Copies the part of block (bx, by) inside the region into the targets.
-        func copy(_ bx: Int, _ by: Int, from data: UnsafeRawPointer) {
+        /// Copies the part of block (bx, by) inside the region into the targets, from `data`
+        /// holding the block's rows from file row `first` on (`by`, or its tail's first).
+        func copy(_ bx: Int, _ by: Int, from data: UnsafeRawPointer, first: Int) {
             let x0 = max(bx, region.x), x1 = min(bx + bw, region.x + region.width)
             let y0 = max(by, region.y), y1 = min(by + bh, region.y + region.height)
             for t in targets {
                 let sampleInPixel = directory.planarSeparate ? 0 : t.sample
                 for yy in y0..<y1 {
-                    let src = ((yy - by) * bw + (x0 - bx)) * spp + sampleInPixel
+                    let src = ((yy - first) * bw + (x0 - bx)) * spp + sampleInPixel
                     let dst = (yy - region.y) * region.width + (x0 - region.x)
                     convert(type, data, from: src, stride: spp, count: x1 - x0, to: t.out.baseAddress! + dst)
                 }
@@ -86,16 +87,34 @@ struct BlockReader {
                 let index = blockIndex(x: bx, y: by, sample: separateSample)
                 guard let cache else {
                     try decode(index, into: scratch!, size: size)
-                    copy(bx, by, from: UnsafeRawPointer(scratch!))
-                    continue
-                }
-                guard let block = try cache.block(BlockCache.Key(directory: directory.offset, block: index), size: size, wait: pass == 1,
-                                                  decode: { try decode(index, into: $0, size: size) }) else {
-                    later.append((bx, by))
+                    copy(bx, by, from: UnsafeRawPointer(scratch!), first: by)
                     continue
                 }
                 // The block stays alive while it is read, even if the cache drops it meanwhile.
-                withExtendedLifetime(block) { copy(bx, by, from: UnsafeRawPointer(block.bytes)) }
+                func copyOut(_ block: BlockCache.Block, first: Int) {
+                    withExtendedLifetime(block) { copy(bx, by, from: UnsafeRawPointer(block.bytes), first: first) }
+                }
+                let key = BlockCache.Key(directory: directory.offset, block: index)
+                // At a seam between bands (`BlockCache`): the block whole if the cache has it,
+                // else the tail kept of it, else (a head) only the rows the band above reads.
+                let rows = max(by, region.y)..<min(by + bh, region.y + region.height)
+                let seams = cache.seams
+                let tail = seams?.tail(top: by, height: bh, rows: rows) == true
+                let head = seams?.head(top: by, height: bh, rows: rows) == true
+                if tail || head, let whole = cache.cached(key) { copyOut(whole, first: by); continue }
+                if tail, let s = seams, let kept = cache.cached(key.part(.tail)) { copyOut(kept, first: by + bh - s.halo); continue }
+                let rowBytes = size / bh
+                let bytes = head ? seams!.halo * rowBytes : size
+                guard let block = try cache.block(head ? key.part(.head) : key, size: bytes, wait: pass == 1, decode: { buffer in
+                    try decode(index, into: buffer, size: bytes)
+                    if !head, let s = seams, s.endsBand(top: by, height: bh), by + bh < directory.height {
+                        cache.pinTail(key.part(.tail), seam: (by + bh) / s.every, from: buffer + size - s.halo * rowBytes, size: s.halo * rowBytes)
+                    }
+                }) else {
+                    later.append((bx, by))
+                    continue
+                }
+                copyOut(block, first: by)
             }
         }
     }

@@ -254,10 +254,14 @@ public final class Slide: @unchecked Sendable {
     /// column shares as it goes; with one spare column the least recently used rule dropped
     /// some of them before the next column reached them: the 16384² slide's tile pass decoded
     /// 8500–8850 blocks instead of 7252.) At most `budget` bytes. Several threads may read through one cache; each reader that moves its own kind
-    /// of window over the slide (tile pass, tissue pass, QC picture) keeps its own.
-    public func blockCache(window width: Int, height: Int, channels wanted: [Int], level: Int = 0, budget: Int = 256 << 20) -> BlockCache {
+    /// of window over the slide (tile pass, tissue pass, QC picture) keeps its own. A window
+    /// that sweeps bands (the tile pass) gives where they meet, `seams` (in the level's
+    /// pixels), so that the blocks there are decoded once too.
+    public func blockCache(window width: Int, height: Int, channels wanted: [Int], level: Int = 0, budget: Int = 256 << 20,
+                           seams: BlockCache.Seams? = nil) -> BlockCache {
         // A binned level 0 reads windows `binning` times larger from the file's.
-        let (width, height) = level == 0 ? (width * binning, height * binning) : (width, height)
+        let b = level == 0 ? binning : 1
+        let (width, height) = (width * b, height * b)
         var seen = Set<[Int]>()
         var bytes = 0
         for c in wanted where c >= 0 && c < channels.count {
@@ -268,7 +272,7 @@ public final class Slide: @unchecked Sendable {
             let samples = d.planarSeparate ? 1 : d.samplesPerPixel
             bytes += across * down * d.blockWidth * d.blockHeight * samples * max(1, Int(d.bitsPerSample) / 8)
         }
-        return BlockCache(capacity: min(bytes, budget))
+        return BlockCache(capacity: min(bytes, budget), seams: seams.map { BlockCache.Seams(every: $0.every * b, halo: $0.halo * b) })
     }
 
     /// Decodes `region` of each channel in `channels` at `level` into the matching buffer

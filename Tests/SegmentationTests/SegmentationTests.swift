@@ -107,6 +107,41 @@ final class SegmentationTests: XCTestCase {
         }
     }
 
+    /// Bands of tiles meeting inside an image change nothing. The real-nuclei image (256 × 512)
+    /// stored again in 128-px tiles (2 × 4 blocks), segmented in 128-px tiles in bands of 256
+    /// rows (one seam, at row 256): the band above reads the two blocks below the seam only as
+    /// far as its halo reaches (their heads), the band below reads the two above from the
+    /// tails they kept; the same nuclei as in one band, each block decoded whole once (8) and
+    /// 2 heads.
+    func testBandsMeetingChangeNothing() throws {
+        let original = try Slide(path: Self.data("real-nuclei/dsb2018_left_image.tif"), pixelSizeUm: 0.35)
+        XCTAssertEqual([original.width, original.height], [256, 512])
+        let path = TestDir.make().appendingPathComponent("tiled.ome.tif").path
+        let w = try OMETIFFWriter(path: path, spec: ImageSpec(width: 256, height: 512, channelNames: ["DAPI"], sampleType: .uint16,
+                                                             pixelSizeUm: 0.35, tileSize: 128, levels: 1))
+        try w.write(channel: 0, plane: try original.read(channel: 0, region: PixelRegion(x: 0, y: 0, width: 256, height: 512)))
+        try w.finish()
+        let slide = try Slide(path: path)
+        func run(bandHeight: Int) throws -> (TiledSegmentation, [[Double]]) {
+            let tiled = TiledSegmentation(slide: slide, nucleusChannel: 0, parameters: NucleusParameters(), pixelSizeUm: 0.35,
+                                          tileSize: 128, threads: 2, bandHeight: bandHeight)
+            var centroids: [[Double]] = []
+            try tiled.run(threshold: try tiled.estimateThreshold(), cellExpansionPx: 0) { t in
+                centroids += t.owned.map { [t.centroids[Int($0)].y, t.centroids[Int($0)].x] }
+            }
+            return (tiled, centroids.sorted { $0.lexicographicallyPrecedes($1) })
+        }
+        let (banded, a) = try run(bandHeight: 256)
+        XCTAssertEqual(banded.bandRows, 2)
+        XCTAssertLessThan(banded.halo, 128)
+        let (_, b) = try run(bandHeight: 4096)
+        XCTAssertEqual(a, b)
+        XCTAssertGreaterThan(a.count, 50)
+        let counts = (banded.source as! ChannelSource).cache!.counts
+        XCTAssertEqual(counts.decoded, 8)
+        XCTAssertEqual(counts.heads, 2)
+    }
+
     /// Stage times add up per stage and report in first-seen order; without MIFQ_TIMING
     /// `measure` only runs its body.
     func testStageTimesAddUp() {
@@ -123,7 +158,7 @@ final class SegmentationTests: XCTestCase {
         let width: Int, height: Int
         var binning = 1
         func images(_ region: PixelRegion) throws -> [Image] { [] }
-        func caching(window width: Int, height: Int) -> SizeOnly { self }
+        func caching(window width: Int, height: Int, seams: BlockCache.Seams?) -> SizeOnly { self }
     }
 
     /// Tiles go in bands 4096 px high, column by column, top to bottom, and cover the image

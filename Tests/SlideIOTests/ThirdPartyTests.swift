@@ -140,6 +140,53 @@ final class ThirdPartyTests: XCTestCase {
         }
     }
 
+    /// A tile pass in bands decodes every block once, also where two bands meet. The pyramid
+    /// file (1530 × 1020, 256-px blocks: 6 × 4 per channel), channels 3 and 0, read as the
+    /// tile pass reads it: 256-px tiles with a 40-px halo, in bands of two tile rows (512 px:
+    /// one seam, at row 512), column by column within a band, each tile in runs of 30 rows.
+    /// Every block is decoded whole once, 48 for the two channels; the band above the seam
+    /// reads rows 512–551 of the six blocks below it as their heads (12 heads), and the band
+    /// below reads rows 472–511 of the six above from the tails they kept. Every read equals
+    /// the file's pixels. The same cache without the seams decodes the blocks on both sides of
+    /// the seam again (more than 48).
+    func testBandsDecodeTheBlocksAtTheirSeamOnce() throws {
+        let slide = try Slide(path: TestData.path("third-party/synth7_ome_pyramid.ome.tif"))
+        let W = slide.width, H = slide.height
+        XCTAssertEqual([W, H, slide.storage.blockWidth, slide.storage.blockHeight], [1530, 1020, 256, 256])
+        let whole = PixelRegion(x: 0, y: 0, width: W, height: H)
+        let full = try [3, 0].map { try slide.read(channel: $0, region: whole) }
+        let (tile, halo, band) = (256, 40, 512)
+        func pass(_ seams: BlockCache.Seams?) throws -> BlockCache {
+            let cache = slide.blockCache(window: tile + 2 * halo, height: band + 2 * halo, channels: [3, 0], seams: seams)
+            var bad = 0
+            for y0 in stride(from: 0, to: H, by: band) { for x in stride(from: 0, to: W, by: tile) {
+                for y in stride(from: y0, to: min(H, y0 + band), by: tile) {
+                    let top = max(0, y - halo), bottom = min(H, y + tile + halo)
+                    let left = max(0, x - halo), right = min(W, x + tile + halo)
+                    for r in stride(from: top, to: bottom, by: 30) {
+                        let region = PixelRegion(x: left, y: r, width: right - left, height: min(30, bottom - r))
+                        var a = [Float](repeating: -1, count: region.count), b = a
+                        try a.withUnsafeMutableBufferPointer { pa in
+                            try b.withUnsafeMutableBufferPointer { pb in try slide.read(channels: [3, 0], region: region, into: [pa, pb], cache: cache) }
+                        }
+                        for i in 0..<region.count {
+                            let g = (region.y + i / region.width) * W + region.x + i % region.width
+                            if a[i] != full[0][g] || b[i] != full[1][g] { bad += 1 }
+                        }
+                    }
+                }
+            } }
+            XCTAssertEqual(bad, 0, "seams \(String(describing: seams))")
+            return cache
+        }
+        let banded = try pass(BlockCache.Seams(every: band, halo: halo))
+        XCTAssertEqual(banded.counts.decoded, 48)
+        XCTAssertEqual(banded.counts.heads, 12)
+        let plain = try pass(nil)
+        XCTAssertGreaterThan(plain.counts.decoded, 48)
+        XCTAssertEqual(plain.counts.heads, 0)
+    }
+
     /// A region read through the cache while another thread is decoding one of its blocks reads
     /// the region's other blocks first and then takes that block as the other thread decoded
     /// it. Deterministic: the other thread's decode is held open until the reader has decoded
