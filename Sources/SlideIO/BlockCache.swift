@@ -13,7 +13,8 @@ import Foundation
 /// bands: the upper band's tiles reach, with their halo, into the first block row of the band
 /// below, and the lower band's into the last block row of the band above, long after the cache
 /// has let both go. So a block starting a band is decoded only as far as the halo reaches while
-/// the band above reads it (its `head`; the band it starts decodes it whole), and a block ending
+/// the band above reads it, before its own band has begun (its `head`; its own band decodes it
+/// whole: a read of the same rows is a head only before that band's first block), and a block ending
 /// a band keeps its last halo rows (its `tail`) when it is decoded, pinned outside the budget
 /// until the band below has read them: those of two seams at a time, a strip as wide as the
 /// slide and two halos high, where the whole blocks would take two block rows.
@@ -70,6 +71,8 @@ public final class BlockCache: @unchecked Sendable {
     /// latest seam pinned.
     private var tails: [Key: (block: Block, seam: Int)] = [:]
     private var latestSeam = 0
+    /// The last band (row / `Seams.every`) a block has been decoded whole in.
+    private var latestBand = 0
     private var decoding = Set<Key>()
     private var clock: UInt64 = 0
     private var held = 0
@@ -90,6 +93,16 @@ public final class BlockCache: @unchecked Sendable {
         }
         if let t = tails[key] { hits += 1; return t.block }
         return nil
+    }
+
+    /// Notes that a block of band `band` has been decoded whole; whether that has happened
+    /// for `band` or a later one.
+    func reached(band: Int) {
+        cond.lock(); latestBand = max(latestBand, band); cond.unlock()
+    }
+    func hasReached(band: Int) -> Bool {
+        cond.lock(); defer { cond.unlock() }
+        return latestBand >= band
     }
 
     /// Pins `bytes` (`size` of them) as the tail `key` of a block ending the band above seam

@@ -96,19 +96,23 @@ struct BlockReader {
                 }
                 let key = BlockCache.Key(directory: directory.offset, block: index)
                 // At a seam between bands (`BlockCache`): the block whole if the cache has it,
-                // else the tail kept of it, else (a head) only the rows the band above reads.
+                // else the tail kept of it, else (a head, while the band below has not begun)
+                // only the rows the band above reads.
                 let rows = max(by, region.y)..<min(by + bh, region.y + region.height)
                 let seams = cache.seams
                 let tail = seams?.tail(top: by, height: bh, rows: rows) == true
-                let head = seams?.head(top: by, height: bh, rows: rows) == true
+                let head = seams.map { $0.head(top: by, height: bh, rows: rows) && !cache.hasReached(band: by / $0.every) } == true
                 if tail || head, let whole = cache.cached(key) { copyOut(whole, first: by); continue }
                 if tail, let s = seams, let kept = cache.cached(key.part(.tail)) { copyOut(kept, first: by + bh - s.halo); continue }
                 let rowBytes = size / bh
                 let bytes = head ? seams!.halo * rowBytes : size
                 guard let block = try cache.block(head ? key.part(.head) : key, size: bytes, wait: pass == 1, decode: { buffer in
                     try decode(index, into: buffer, size: bytes)
-                    if !head, let s = seams, s.endsBand(top: by, height: bh), by + bh < directory.height {
-                        cache.pinTail(key.part(.tail), seam: (by + bh) / s.every, from: buffer + size - s.halo * rowBytes, size: s.halo * rowBytes)
+                    if !head, let s = seams {
+                        cache.reached(band: by / s.every)
+                        if s.endsBand(top: by, height: bh), by + bh < directory.height {
+                            cache.pinTail(key.part(.tail), seam: (by + bh) / s.every, from: buffer + size - s.halo * rowBytes, size: s.halo * rowBytes)
+                        }
                     }
                 }) else {
                     later.append((bx, by))

@@ -185,6 +185,22 @@ final class ThirdPartyTests: XCTestCase {
         let plain = try pass(nil)
         XCTAssertGreaterThan(plain.counts.decoded, 48)
         XCTAssertEqual(plain.counts.heads, 0)
+
+        // A head only before its own band has begun: rows 520–529 of the first block below the
+        // seam are a head (one, 10 rows of it); once a block of that band has been decoded
+        // whole (rows 800–809, the block below), the same rows of another block below the seam
+        // are read whole (the band's own tiles read on past the halo): still one head, and
+        // two whole blocks.
+        let cache = slide.blockCache(window: tile + 2 * halo, height: band + 2 * halo, channels: [0],
+                                     seams: BlockCache.Seams(every: band, halo: halo))
+        for (x, y) in [(0, 520), (0, 800), (768, 520)] {
+            let r = PixelRegion(x: x, y: y, width: 10, height: 10)
+            var a = [Float](repeating: -1, count: r.count)
+            try a.withUnsafeMutableBufferPointer { try slide.read(channels: [0], region: r, into: [$0], cache: cache) }
+            XCTAssertEqual(a, (0..<r.count).map { full[1][(y + $0 / 10) * W + x + $0 % 10] })
+        }
+        XCTAssertEqual(cache.counts.heads, 1)
+        XCTAssertEqual(cache.counts.decoded, 2)
     }
 
     /// A region read through the cache while another thread is decoding one of its blocks reads
