@@ -13,11 +13,11 @@ import Foundation
 /// bands: the upper band's tiles reach, with their halo, into the first block row of the band
 /// below, and the lower band's into the last block row of the band above, long after the cache
 /// has let both go. So a block starting a band is decoded only as far as the halo reaches while
-/// the band above reads it, before its own band has begun (its `head`; its own band decodes it
-/// whole: a read of the same rows is a head only before that band's first block), and a block ending
-/// a band keeps its last halo rows (its `tail`) when it is decoded, pinned outside the budget
-/// until the band below has read them: those of two seams at a time, a strip as wide as the
-/// slide and two halos high, where the whole blocks would take two block rows.
+/// the band above reads it (its `head`; once a block of its own band has been decoded whole, the
+/// same rows are that band's and read whole), and a block ending a band keeps its last halo rows
+/// (its `tail`) when it is decoded, pinned outside the budget until the band below has read them:
+/// those of two seams at a time, a strip as wide as the slide and two halos high, where the whole
+/// blocks would take two block rows.
 public final class BlockCache: @unchecked Sendable {
     struct Key: Hashable {
         let directory: UInt64
