@@ -187,10 +187,10 @@ final class ThirdPartyTests: XCTestCase {
         XCTAssertEqual(plain.counts.heads, 0)
 
         // A head only before its own band has begun: rows 520–529 of the first block below the
-        // seam are a head (one, 10 rows of it); once a block of that band has been decoded
-        // whole (rows 800–809, the block below), the same rows of another block below the seam
-        // are read whole (the band's own tiles read on past the halo): still one head, and
-        // two whole blocks.
+        // seam are read from its head (its first 40 rows: one head); once a block of that band
+        // has been decoded whole (rows 800–809, the block below), the same rows of another block
+        // below the seam are read whole (the band's own tiles read on past the halo): still one
+        // head, and two whole blocks.
         let cache = slide.blockCache(window: tile + 2 * halo, height: band + 2 * halo, channels: [0],
                                      seams: BlockCache.Seams(every: band, halo: halo))
         for (x, y) in [(0, 520), (0, 800), (768, 520)] {
