@@ -154,13 +154,13 @@ public struct EdgeBackground: Sendable {
     /// where used.
     func levels(_ k: Int, around corners: [(block: Int, weight: Double)]) -> (tumor: Double, stroma: Double, separation: Double)? {
         var w = 0.0, tumor = 0.0, stroma = 0.0, separation = 0.0
-        var signs = Set<Bool>()
+        var above = false, below = false
         for (b, f) in corners where f > 0 {
             guard let l = local[b][k] else { continue }
             w += f; tumor += f * l.tumor; stroma += f * l.stroma; separation += f * l.separation
-            signs.insert(l.separation > 0)
+            if l.separation > 0 { above = true } else { below = true }
         }
-        if w > 0, signs.count == 1 { return (tumor / w, stroma / w, separation / w) }
+        if w > 0, above != below { return (tumor / w, stroma / w, separation / w) }
         guard let l = slide[k], l.used else { return nil }
         return (l.tumor, l.stroma, l.separation)
     }
