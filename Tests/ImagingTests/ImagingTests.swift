@@ -530,4 +530,89 @@ final class ImagingTests: XCTestCase {
             }
         }
     }
+
+    /// Outlines along pixel edges, by hand: one pixel; a ring of eight around a hole (the hole's
+    /// ring the other way round); two pixels touching at a corner (two regions, the saddle
+    /// corner turned right on both); a bar (no corner in the middle of its straight edges).
+    func testContoursByHand() {
+        func corners(_ c: [(Int32, Int32)]) -> [Contours.Corner] { c.map { Contours.Corner(x: $0.0, y: $0.1) } }
+        func mask(_ w: Int, _ rows: [String]) -> Mask { Mask(width: w, height: rows.count, bits: rows.joined().map { $0 == "#" }) }
+        XCTAssertEqual(Contours.polygons(mask(3, ["...", "...", "..."])), [])
+        XCTAssertEqual(Contours.polygons(mask(3, ["...", ".#.", "..."])).map(\.rings), [[corners([(1, 1), (2, 1), (2, 2), (1, 2)])]])
+        XCTAssertEqual(Contours.polygons(mask(3, ["###", "#.#", "###"])).map(\.rings),
+                       [[corners([(0, 0), (3, 0), (3, 3), (0, 3)]), corners([(1, 1), (1, 2), (2, 2), (2, 1)])]])
+        XCTAssertEqual(Contours.polygons(mask(2, ["#.", ".#"])).map(\.rings),
+                       [[corners([(0, 0), (1, 0), (1, 1), (0, 1)])], [corners([(1, 1), (2, 1), (2, 2), (1, 2)])]])
+        XCTAssertEqual(Contours.polygons(mask(4, ["....", ".##.", "...."])).map(\.rings), [[corners([(1, 1), (3, 1), (3, 2), (1, 2)])]])
+        // An L: six corners, clockwise on screen from the top-left.
+        XCTAssertEqual(Contours.polygons(mask(2, ["#.", "##"])).map(\.rings), [[corners([(0, 0), (1, 0), (1, 1), (2, 1), (2, 2), (0, 2)])]])
+    }
+
+    /// On random masks, against what the polygons must be, checked without mifq's labelling:
+    /// every pixel centre inside an odd number of rings exactly where the mask is set; outer
+    /// rings' areas less the holes' equal to the pixel count; one polygon per 4-connected
+    /// region (counted by a flood fill here); every ring turning at each corner it lists.
+    func testContoursAgainstTheMask() {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 33 }
+        for trial in 0..<60 {
+            let w = 1 + Int(next() % 23), h = 1 + Int(next() % 19)
+            // Sparse, dense, and blobs (a random field smoothed by a 3 × 3 majority).
+            var bits = (0..<(w * h)).map { _ in next() % 100 < [30, 60, 50][trial % 3] }
+            if trial % 3 == 2 {
+                bits = (0..<(w * h)).map { i in
+                    let x = i % w, y = i / w
+                    var n = 0
+                    for yy in max(0, y - 1)...min(h - 1, y + 1) { for xx in max(0, x - 1)...min(w - 1, x + 1) where bits[yy * w + xx] { n += 1 } }
+                    return n >= 5
+                }
+            }
+            let polygons = Contours.polygons(Mask(width: w, height: h, bits: bits))
+            let rings = polygons.flatMap(\.rings)
+            for y in 0..<h {
+                for x in 0..<w {
+                    let cx = Double(x) + 0.5, cy = Double(y) + 0.5
+                    var crossings = 0
+                    for r in rings {
+                        for k in r.indices {
+                            let a = r[k], b = r[(k + 1) % r.count]
+                            if (Double(a.y) <= cy) != (Double(b.y) <= cy) && Double(a.x) > cx { crossings += 1 }
+                        }
+                    }
+                    XCTAssertEqual(crossings % 2 == 1, bits[y * w + x], "trial \(trial) pixel (\(x), \(y))")
+                }
+            }
+            var area = 0
+            for p in polygons {
+                for (k, r) in p.rings.enumerated() {
+                    var twice = 0
+                    for i in r.indices {
+                        let a = r[i], b = r[(i + 1) % r.count]
+                        twice += Int(a.x) * Int(b.y) - Int(b.x) * Int(a.y)
+                        // Axis-aligned edges, and a turn at every listed corner.
+                        XCTAssertTrue(a.x == b.x || a.y == b.y)
+                        let c = r[(i + 2) % r.count]
+                        XCTAssertFalse((a.x == b.x && b.x == c.x) || (a.y == b.y && b.y == c.y), "trial \(trial): a corner without a turn")
+                    }
+                    XCTAssertEqual(twice > 0, k == 0, "trial \(trial): outer rings positive, holes negative")
+                    area += twice / 2
+                }
+            }
+            XCTAssertEqual(area, bits.filter { $0 }.count, "trial \(trial)")
+            var seen = [Bool](repeating: false, count: w * h), regions = 0
+            for s in 0..<(w * h) where bits[s] && !seen[s] {
+                regions += 1
+                var stack = [s]
+                seen[s] = true
+                while let p = stack.popLast() {
+                    let x = p % w, y = p / w
+                    for (nx, ny) in [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)] where nx >= 0 && ny >= 0 && nx < w && ny < h {
+                        let q = ny * w + nx
+                        if bits[q] && !seen[q] { seen[q] = true; stack.append(q) }
+                    }
+                }
+            }
+            XCTAssertEqual(polygons.count, regions, "trial \(trial)")
+        }
+    }
 }
