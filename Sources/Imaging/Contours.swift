@@ -2,9 +2,10 @@
 /// the regions' pixel count, for drawing regions in another program (QuPath annotations).
 ///
 /// The regions are the 4-connected components of the mask (two pixels touching at a corner
-/// only are two regions, whose outlines meet at that corner), and their holes the 8-connected
-/// pieces of the rest that they enclose: each component gives one polygon, its outer ring then
-/// one ring per hole.
+/// only are two regions, whose outlines meet at that corner), and each gives one polygon: its
+/// outer ring, then one ring per hole. Every ring is simple (no corner twice), as GeoJSON's
+/// polygons must be: where a region pinches itself at a corner, the part of the rest it
+/// encloses there is a hole touching the outer ring (or another hole) at that corner.
 public enum Contours {
     /// A point where an outline turns: pixel corner (x, y) is the top-left corner of pixel (x, y),
     /// so a mask `w` wide has corners x = 0 … w.
@@ -60,10 +61,19 @@ public enum Contours {
                 while true {
                     x += step[d].dx; y += step[d].dy
                     let v = y * cw + x
-                    // Where two edges leave (two regions meeting at a corner), the right turn
-                    // keeps to this ring's own pixel; the start's own edge counts as leaving.
+                    // Two edges leave where two region pixels meet at this corner only (the
+                    // start's own edge counts as leaving). Of two regions, the right turn keeps
+                    // to this ring's own pixel: two polygons touching at the corner. Of one
+                    // region pinched there, the left turn: its outer ring and a hole, or two
+                    // holes, touching at the corner, where the right turn would make one ring
+                    // touch itself (not a valid polygon ring for GEOS, which QuPath uses).
                     let available = leaving[v] | (v == start ? 1 << first : 0)
-                    let next = available.nonzeroBitCount == 2 ? (d + 1) % 4 : available.trailingZeroBitCount
+                    var next = available.trailingZeroBitCount
+                    if available.nonzeroBitCount == 2 {
+                        let a = x > 0 && y > 0 && mask.bits[(y - 1) * w + x - 1]
+                        let (p, q) = a ? ((x - 1, y - 1), (x, y)) : ((x, y - 1), (x - 1, y))
+                        next = runs.component(atX: p.0, y: p.1) == runs.component(atX: q.0, y: q.1) ? (d + 3) % 4 : (d + 1) % 4
+                    }
                     if v == start && next == first {
                         if d == first { ring.removeFirst() }   // the start lies on a straight edge
                         break

@@ -340,6 +340,7 @@ public struct QuantifyRun {
         else { return false }
         if options.writeCells, let t = r.cellsTable, !FileManager.default.fileExists(atPath: outDir.appendingPathComponent(t).path) { return false }
         if options.writeGeoJSON, !FileManager.default.fileExists(atPath: outDir.appendingPathComponent("cells/\(r.slideId).geojson").path) { return false }
+        if options.writeRegions, !FileManager.default.fileExists(atPath: outDir.appendingPathComponent("regions/\(r.slideId).geojson").path) { return false }
         return true
     }
 

@@ -15,6 +15,8 @@ public struct QuantifyOptions: Sendable {
     public var writeQC = true
     /// Also write every cell as a QuPath detection (`cells/<slide>.geojson`).
     public var writeGeoJSON = false
+    /// Also write the tumour and stroma regions as QuPath annotations (`regions/<slide>.geojson`).
+    public var writeRegions = false
     public var pixelSizeUm: Double?
     /// Give freed memory back to the system after each phase and each freed map plane
     /// (`malloc_trim`): it keeps a whole slide's peak down. Small slides do not (quantify's
@@ -267,6 +269,11 @@ public struct SlideQuantifier: Sendable {
             try QCImage.write(planes: qcPlanes, layout: qcLayout, map: map, dots: qcDots, pixelSizeUm: px,
                               to: outDir.appendingPathComponent("qc").appendingPathComponent("\(slideId).png"))
             endPhase("qc")
+        }
+        if options.writeRegions {
+            try RegionGeoJSON.write(map: map, binning: slide.binning,
+                                    to: outDir.appendingPathComponent("regions").appendingPathComponent("\(slideId).geojson"))
+            endPhase("regions")
         }
         let areas = map.areasMm2()
         let tissueArea = areas[Int(RegionMap.tumor)] + areas[Int(RegionMap.stroma)]

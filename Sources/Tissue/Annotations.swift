@@ -4,8 +4,9 @@ import Foundation
 /// objects as GeoJSON": polygon coordinates in level-0 pixels). Polygons whose classification
 /// names an exclusion (`Ignore*`, `Exclude…`, `Exclusion…`, any case: QuPath's convention for
 /// folds, necrosis, pen marks) are taken out of tissue; the others, when there are any, are the
-/// only tissue analysed. Applied to the region map (each map pixel by its centre), so areas and
-/// the cells counted (by the map pixel under their centroid) agree.
+/// only tissue analysed. Applied to the region map (each map pixel by its centre, or by the
+/// centre of its part on the slide where it reaches past the slide's edge), so areas and the
+/// cells counted (by the map pixel under their centroid) agree.
 public struct Annotations: Sendable {
     /// One polygon: its exterior ring and its holes, in level-0 pixels (x, y).
     public struct Polygon: Sendable {
@@ -126,8 +127,8 @@ public struct Annotations: Sendable {
 
     /// Marks in `row` (one map row, `row.count` pixels of `scale` level-0 pixels each) the
     /// pixels whose centres lie inside any of `polygons` (even–odd within a polygon, so holes
-    /// are out; union across polygons).
-    static func fill(_ polygons: [Polygon], y: Double, scale: Double, row: inout [Bool]) {
+    /// are out; union across polygons); the last pixel's centre is `lastCentre`.
+    static func fill(_ polygons: [Polygon], y: Double, scale: Double, lastCentre: Double, row: inout [Bool]) {
         var xs: [Double] = []
         for p in polygons where y >= p.yMin && y <= p.yMax {
             xs.removeAll(keepingCapacity: true)
@@ -142,13 +143,14 @@ public struct Annotations: Sendable {
                 }
             }
             xs.sort()
-            let n = Double(row.count)
+            let last = row.count - 1
             var k = 0
             while k + 1 < xs.count {
-                // Pixel i's centre (i + 0.5)·scale in [x0, x1).
-                let i0 = Int(min(max((xs[k] / scale - 0.5).rounded(.up), 0), n))
-                let i1 = Int(min(max((xs[k + 1] / scale - 0.5).rounded(.up), 0), n))
+                // Pixel i's centre (i + 0.5)·scale in [x0, x1), the last pixel's on its own.
+                let i0 = Int(min(max((xs[k] / scale - 0.5).rounded(.up), 0), Double(last)))
+                let i1 = Int(min(max((xs[k + 1] / scale - 0.5).rounded(.up), 0), Double(last)))
                 if i0 < i1 { for i in i0..<i1 { row[i] = true } }
+                if xs[k] <= lastCentre && lastCentre < xs[k + 1] { row[last] = true }
                 k += 2
             }
         }
@@ -163,15 +165,19 @@ public struct Annotations: Sendable {
         var removed = 0
         var inside = [Bool](repeating: false, count: map.width), out = inside
         let scale = map.scale * Double(binning)
+        // A map pixel of the last column or row can reach past the slide: it is sampled at the
+        // centre of its part on the slide (the polygons of `RegionMap.outlines` stop at its edge).
+        func centre(_ i: Int, _ full: Int) -> Double { (Double(i) * scale + min(Double(i + 1) * scale, Double(full * binning))) / 2 }
+        let lastX = centre(map.width - 1, map.fullWidth)
         for j in 0..<map.height {
-            let y = (Double(j) + 0.5) * scale
+            let y = centre(j, map.fullHeight)
             if !include.isEmpty {
                 for i in inside.indices { inside[i] = false }
-                Self.fill(include, y: y, scale: scale, row: &inside)
+                Self.fill(include, y: y, scale: scale, lastCentre: lastX, row: &inside)
             }
             if !exclude.isEmpty {
                 for i in out.indices { out[i] = false }
-                Self.fill(exclude, y: y, scale: scale, row: &out)
+                Self.fill(exclude, y: y, scale: scale, lastCentre: lastX, row: &out)
             }
             for i in 0..<map.width where map.labels[j * map.width + i] != RegionMap.background {
                 if (!include.isEmpty && !inside[i]) || (!exclude.isEmpty && out[i]) {

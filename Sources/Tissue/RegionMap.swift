@@ -81,6 +81,18 @@ public struct RegionMap: Sendable {
         }
         return px0.map { $0 * pixelSizeUm * pixelSizeUm / 1e6 }
     }
+
+    /// The outlines of `region` (`Contours`: one polygon per 4-connected piece, its outer ring
+    /// then its holes) in level-0 pixels, along the map pixels' edges and clipped to the slide
+    /// (the last column and row of map pixels can reach past it), so that the polygons' area is
+    /// the region's area as `areasMm2` weighs it.
+    public func outlines(of region: UInt8) -> [[[(x: Double, y: Double)]]] {
+        let mask = Mask(width: width, height: height, bits: labels.map { $0 == region })
+        let w = Double(fullWidth), h = Double(fullHeight)
+        return Contours.polygons(mask).map { p in
+            p.rings.map { ring in ring.map { c in (min(Double(c.x) * scale, w), min(Double(c.y) * scale, h)) } }
+        }
+    }
 }
 
 /// The region a cell takes: the map's label under its centroid, with optional edge rules for

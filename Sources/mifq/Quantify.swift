@@ -8,7 +8,8 @@ struct Quantify: ParsableCommand {
         abstract: "Phenotype cells and measure densities (cells/mm²) in tissue, tumour and stroma.",
         discussion: """
         Writes DIR/cells/<slide>.csv, DIR/slides/<slide>.json, DIR/slides.csv, DIR/densities.csv (per patient), DIR/thresholds.csv,
-        DIR/qc/<slide>.png and DIR/run.json. A slide that fails is reported and the others still run;
+        DIR/qc/<slide>.png and DIR/run.json (and QuPath objects: DIR/cells/<slide>.geojson,
+        DIR/regions/<slide>.geojson). A slide that fails is reported and the others still run;
         the exit code is 1 when any slide failed.
         """)
 
@@ -50,6 +51,9 @@ struct Quantify: ParsableCommand {
     @Flag(help: "Also write every cell as a QuPath detection: DIR/cells/<slide>.geojson (points at the nuclei, classified by phenotype).")
     var cellsGeojson = false
 
+    @Flag(help: "Also write the tumour and stroma regions as QuPath annotations: DIR/regions/<slide>.geojson (the region map's outlines, level-0 pixels).")
+    var regionsGeojson = false
+
     @OptionGroup var common: RunOptions
 
     func validate() throws { try Check.tile(tile); try Check.pixelSize(pixelSize) }
@@ -67,7 +71,7 @@ struct Quantify: ParsableCommand {
             guard !slides.isEmpty else { throw ValidationError("no slides found in \(inputs.joined(separator: " "))") }
             var options = QuantifyOptions()
             options.threads = common.workers; options.tileSize = tile
-            options.writeCells = !noCells; options.writeQC = !noQc; options.writeGeoJSON = cellsGeojson; options.pixelSizeUm = pixelSize
+            options.writeCells = !noCells; options.writeQC = !noQc; options.writeGeoJSON = cellsGeojson; options.writeRegions = regionsGeojson; options.pixelSizeUm = pixelSize
             var run = QuantifyRun(panel: p, panelPath: panel, options: options, outDir: URL(fileURLWithPath: out))
             run.resume = resume
             run.gates = try gates.map { try GateOverrides.load($0, panel: p) } ?? [:]

@@ -544,6 +544,10 @@ final class ImagingTests: XCTestCase {
         XCTAssertEqual(Contours.polygons(mask(2, ["#.", ".#"])).map(\.rings),
                        [[corners([(0, 0), (1, 0), (1, 1), (0, 1)])], [corners([(1, 1), (2, 1), (2, 2), (1, 2)])]])
         XCTAssertEqual(Contours.polygons(mask(4, ["....", ".##.", "...."])).map(\.rings), [[corners([(1, 1), (3, 1), (3, 2), (1, 2)])]])
+        // A region pinched at corner (2, 2): its outline and a hole touching it there (one ring
+        // through the corner twice is no valid ring).
+        XCTAssertEqual(Contours.polygons(mask(3, ["###", "#.#", "##."])).map(\.rings),
+                       [[corners([(0, 0), (3, 0), (3, 2), (2, 2), (2, 3), (0, 3)]), corners([(1, 1), (1, 2), (2, 2), (2, 1)])]])
         // An L: six corners, clockwise on screen from the top-left.
         XCTAssertEqual(Contours.polygons(mask(2, ["#.", "##"])).map(\.rings), [[corners([(0, 0), (1, 0), (1, 1), (2, 1), (2, 2), (0, 2)])]])
     }
@@ -551,7 +555,7 @@ final class ImagingTests: XCTestCase {
     /// On random masks, against what the polygons must be, checked without mifq's labelling:
     /// every pixel centre inside an odd number of rings exactly where the mask is set; outer
     /// rings' areas less the holes' equal to the pixel count; one polygon per 4-connected
-    /// region (counted by a flood fill here); every ring turning at each corner it lists.
+    /// region (counted by a flood fill here); every ring simple and turning at each corner it lists.
     func testContoursAgainstTheMask() {
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
         func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 33 }
@@ -595,6 +599,7 @@ final class ImagingTests: XCTestCase {
                         XCTAssertFalse((a.x == b.x && b.x == c.x) || (a.y == b.y && b.y == c.y), "trial \(trial): a corner without a turn")
                     }
                     XCTAssertEqual(twice > 0, k == 0, "trial \(trial): outer rings positive, holes negative")
+                    XCTAssertEqual(Set(r.map { [$0.x, $0.y] }).count, r.count, "trial \(trial): a ring through a corner twice")
                     area += twice / 2
                 }
             }

@@ -244,7 +244,7 @@ final class QuantificationTests: XCTestCase {
         """.write(to: notes.appendingPathComponent("P03_A.geojson"), atomically: true, encoding: .utf8)
         func run(tile: Int, threads: Int, annotated: Bool = false) throws -> URL {
             let out = Self.tmp()
-            var o = QuantifyOptions(); o.tileSize = tile; o.threads = threads; o.writeQC = false; o.writeGeoJSON = true
+            var o = QuantifyOptions(); o.tileSize = tile; o.threads = threads; o.writeQC = false; o.writeGeoJSON = true; o.writeRegions = true
             var run = QuantifyRun(panel: panel, panelPath: Self.panelPath, options: o, outDir: out)
             if annotated { run.annotationsDir = notes }
             _ = try run.run(try SlideInputs.find([sim.appendingPathComponent("slides").path], patientMap: nil), report: { XCTFail($0) })
@@ -280,6 +280,11 @@ final class QuantificationTests: XCTestCase {
             XCTAssertEqual(xy[0], Double(r["x_um"]!)! / 0.25, accuracy: 0.004)
             XCTAssertEqual(xy[1], Double(r["y_um"]!)! / 0.25, accuracy: 0.004)
         }
+        // The regions too, in the file's pixels: up to 2048, their areas the table's at 0.25 µm.
+        let regions = try Self.regionAreas(a.appendingPathComponent("regions/P03_A.geojson"), pixelSizeUm: 0.25)
+        XCTAssertEqual(regions.areas["tumor"] ?? 0, result.tumorAreaMm2, accuracy: 1e-12)
+        XCTAssertEqual(regions.areas["stroma"] ?? 0, result.stromaAreaMm2, accuracy: 1e-12)
+        XCTAssertEqual(max(regions.maxX, regions.maxY), 2048)
         // `mifq segment` with the panel finds the nuclei at 0.5 µm too and writes them over the
         // file's pixels: labels of the file's size and pixel size, uniform in each 2 × 2 block,
         // one under every cell's centroid.
@@ -948,6 +953,92 @@ final class QuantificationTests: XCTestCase {
         let merged = Self.tmp()
         XCTAssertEqual(try Self.run(["merge", out.path, "--out", merged.path]).0, 0)
         XCTAssertEqual(try Data(contentsOf: merged.appendingPathComponent("cells/tiny.geojson")), try Data(contentsOf: out.appendingPathComponent("cells/tiny.geojson")))
+    }
+
+    /// A regions file's areas in mm² by region (shoelace over each ring, here), with its largest
+    /// coordinates; checks each ring is closed and turns the way GeoJSON wants (outer rings
+    /// counter-clockwise with y up, holes clockwise), and the file's area_mm2 is the polygons'.
+    static func regionAreas(_ url: URL, pixelSizeUm px: Double) throws -> (areas: [String: Double], maxX: Double, maxY: Double) {
+        let geo = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        var areas: [String: Double] = [:], maxX = 0.0, maxY = 0.0
+        for f in geo["features"] as! [[String: Any]] {
+            let props = f["properties"] as! [String: Any]
+            let region = props["region"] as! String
+            XCTAssertEqual(props["objectType"] as? String, "annotation")
+            XCTAssertEqual((props["classification"] as? [String: Any])?["name"] as? String, ["tumor": "Tumor", "stroma": "Stroma"][region])
+            let geometry = f["geometry"] as! [String: Any]
+            XCTAssertEqual(geometry["type"] as? String, "MultiPolygon")
+            var twice = 0.0
+            for polygon in geometry["coordinates"] as! [[[[Double]]]] {
+                for (k, ring) in polygon.enumerated() {
+                    XCTAssertEqual(ring.first, ring.last, "closed ring")
+                    var t = 0.0
+                    for (a, b) in zip(ring, ring.dropFirst()) {
+                        t += a[0] * b[1] - b[0] * a[1]
+                        maxX = max(maxX, a[0]); maxY = max(maxY, a[1])
+                    }
+                    XCTAssertEqual(t > 0, k == 0, "outer ring positive, holes negative")
+                    twice += t
+                }
+            }
+            areas[region] = twice / 2 * px * px / 1e6
+            XCTAssertEqual(props["area_mm2"] as! Double, areas[region]!, accuracy: 1e-12)
+        }
+        return (areas, maxX, maxY)
+    }
+
+    /// `--regions-geojson`: the tumour and stroma regions as QuPath annotations. Their polygons'
+    /// areas are the table's areas (a slide whose map's last column and row of pixels reach past
+    /// it, 514 × 450 px at 4 px per map pixel, included: the polygons stop at its edge). Given
+    /// back as `--annotations`, they keep all the tissue: the same tables. `--resume` wants the
+    /// file; merge copies it.
+    func testRegionsAsQuPathAnnotations() throws {
+        let dir = Self.tmp()
+        let slides = dir.appendingPathComponent("in")
+        try FileManager.default.createDirectory(at: slides, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: Self.simulated.appendingPathComponent("slides/P01_A.ome.tif"), to: slides.appendingPathComponent("P01_A.ome.tif"))
+        var d = SlideDesign(); d.width = 514; d.height = 450; d.seed = 35
+        var sim = SlideSimulator(panel: Self.panel, design: d); sim.writeMasks = false
+        _ = try sim.write(id: "P04_A", to: dir.appendingPathComponent("sim"), flavour: .ome)
+        try FileManager.default.copyItem(at: dir.appendingPathComponent("sim/slides/P04_A.ome.tif"), to: slides.appendingPathComponent("P04_A.ome.tif"))
+        let out = dir.appendingPathComponent("out"), back = dir.appendingPathComponent("back")
+        var (status, err) = try Self.run(["quantify", slides.path, "--panel", Self.panelPath, "--out", out.path, "--regions-geojson", "--no-qc", "--quiet"])
+        XCTAssertEqual(status, 0, err)
+        for (id, size) in [("P01_A", (1024.0, 1024.0)), ("P04_A", (514.0, 450.0))] {
+            let r = try JSONDecoder().decode(SlideResult.self, from: Data(contentsOf: out.appendingPathComponent("slides/\(id).json")))
+            let (areas, maxX, maxY) = try Self.regionAreas(out.appendingPathComponent("regions/\(id).geojson"), pixelSizeUm: 0.5)
+            XCTAssertGreaterThan(r.tumorAreaMm2, 0.01, id)
+            XCTAssertEqual(areas["tumor"] ?? 0, r.tumorAreaMm2, accuracy: 1e-12, id)
+            XCTAssertEqual(areas["stroma"] ?? 0, r.stromaAreaMm2, accuracy: 1e-12, id)
+            XCTAssertLessThanOrEqual(maxX, size.0, id); XCTAssertLessThanOrEqual(maxY, size.1, id)
+            // P04_A's tissue reaches its right edge, through map pixels 512–516.
+            if id == "P04_A" { XCTAssertEqual(maxX, 514) }
+        }
+        (status, err) = try Self.run(["quantify", slides.path, "--panel", Self.panelPath, "--out", back.path, "--annotations",
+                                      out.appendingPathComponent("regions").path, "--no-qc", "--quiet"])
+        XCTAssertEqual(status, 0, err)
+        for f in ["densities.csv", "cells/P01_A.csv", "cells/P04_A.csv"] {
+            XCTAssertEqual(try String(contentsOf: out.appendingPathComponent(f), encoding: .utf8),
+                           try String(contentsOf: back.appendingPathComponent(f), encoding: .utf8), f)
+        }
+        for id in ["P01_A", "P04_A"] {
+            let a = try JSONDecoder().decode(SlideResult.self, from: Data(contentsOf: out.appendingPathComponent("slides/\(id).json")))
+            let b = try JSONDecoder().decode(SlideResult.self, from: Data(contentsOf: back.appendingPathComponent("slides/\(id).json")))
+            XCTAssertEqual([a.tissueAreaMm2, a.tumorAreaMm2, a.stromaAreaMm2], [b.tissueAreaMm2, b.tumorAreaMm2, b.stromaAreaMm2], id)
+            XCTAssertEqual(b.annotations?.removedTissueMm2, 0, id)
+        }
+        // --resume wants the file; merge brings it along.
+        try FileManager.default.removeItem(at: out.appendingPathComponent("regions/P01_A.geojson"))
+        var o = QuantifyOptions(); o.writeQC = false; o.writeRegions = true
+        var run = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: out)
+        run.resume = true
+        XCTAssertEqual(try run.run(try SlideInputs.find([slides.path], patientMap: nil), report: { XCTFail($0) }).skipped, ["P04_A"])
+        let merged = Self.tmp()
+        XCTAssertEqual(try Self.run(["merge", out.path, "--out", merged.path]).0, 0)
+        for id in ["P01_A", "P04_A"] {
+            XCTAssertEqual(try Data(contentsOf: merged.appendingPathComponent("regions/\(id).geojson")),
+                           try Data(contentsOf: out.appendingPathComponent("regions/\(id).geojson")))
+        }
     }
 
     func gatesFile() -> String {
