@@ -22,6 +22,9 @@ public struct CellRecord: Sendable {
 /// Per-cell means of every measured component in nucleus, cytoplasm, membrane, whole cell and ring,
 /// for all components in one pass over the tile's pixels.
 public enum CellMeasurement {
+    /// Sums kept per cell: nucleus, cytoplasm, membrane, cell, then the cytoplasm's 4 quadrants.
+    static let slots = 8
+
     /// - Parameters:
     ///   - components: indices into `tile.channels` to measure.
     ///   - membraneWidthPx: width of the membrane ring.
@@ -36,15 +39,19 @@ public enum CellMeasurement {
         let membrane = Cells.membrane(tile.cells, width: membraneWidthPx)
         let nc = Compartment.allCases.count      // nucleus, cytoplasm, membrane, cell, ring
         let m = components.count
-        // Sums per (cell, component): nucleus, cytoplasm, membrane, cell, then 4 cytoplasm quadrants.
-        // A pixel adds to its nucleus or quadrant slot, and to the membrane's; the cytoplasm
-        // (the four quadrants) and the whole cell (nucleus and cytoplasm) are added up per cell
+        // Sums per (cell, slot, component) (`slots`), the components of a slot side by side. A
+        // pixel adds to its nucleus or quadrant slot, and to the membrane's; the cytoplasm (the
+        // four quadrants) and the whole cell (nucleus and cytoplasm) are added up per cell
         // afterwards, not per pixel.
-        let slots = 8
-        var sums = [Double](repeating: 0, count: (n + 1) * m * slots)
+        let slots = Self.slots, lanes = 8
+        let width = max(1, (m + lanes - 1) / lanes) * lanes   // lanes per slot (one group at least: no empty array)
+        @inline(__always) func at(_ l: Int, _ slot: Int, _ k: Int) -> Int { (l &* slots &+ slot) &* width &+ k }
+        var sums = [Double](repeating: 0, count: (n + 1) * slots * width)
         var counts = [Int](repeating: 0, count: (n + 1) * slots)
         let w = tile.region.width, h = tile.region.height
-        withPointers(components.map { tile.channels[$0].pixels }) { planes in
+        // Without components the pass still counts the pixels (over a plane of zeros).
+        let measured = m > 0 ? components.map { tile.channels[$0].pixels } : [[Float](repeating: 0, count: w * h)]
+        withPointers(measured) { planes in
         tile.cells.labels.withUnsafeBufferPointer { cells in
         tile.nuclei.labels.withUnsafeBufferPointer { nuclei in
         membrane.bits.withUnsafeBufferPointer { inMembrane in
@@ -52,31 +59,16 @@ public enum CellMeasurement {
         tile.centroids.withUnsafeBufferPointer { centroids in
         counts.withUnsafeMutableBufferPointer { counts in
         sums.withUnsafeMutableBufferPointer { sums in
-            for y in 0..<h {
-                let gy = Double(tile.region.y + y)
-                for x in 0..<w {
-                    let p = y * w + x
-                    let l = Int(cells[p])
-                    if l == 0 || !owned[l] { continue }
-                    let slot: Int
-                    if nuclei[p] == cells[p] {
-                        slot = 0
-                    } else {
-                        let dx = Double(tile.region.x + x) - centroids[l].x, dy = gy - centroids[l].y
-                        slot = 4 + (abs(dx) >= abs(dy) ? (dx >= 0 ? 0 : 1) : (dy >= 0 ? 2 : 3))
-                    }
-                    counts[l * slots + slot] += 1
-                    let cell = l * m * slots
-                    if inMembrane[p] {
-                        counts[l * slots + 2] += 1
-                        for k in 0..<m {
-                            let v = Double(planes[k][p]), s = cell + k * slots
-                            sums[s + slot] += v; sums[s + 2] += v
-                        }
-                    } else {
-                        for k in 0..<m { sums[cell + k * slots + slot] += Double(planes[k][p]) }
-                    }
-                }
+            let S = sums.baseAddress!, C = counts.baseAddress!
+            // Up to `lanes` components per pass over the pixels (`accumulate`).
+            for group in stride(from: 0, to: max(m, 1), by: lanes) {
+                let g = min(lanes, m - group)
+                // Components past the group's count read its last plane; their lanes are never stored.
+                let p = (0..<lanes).map { planes[min(group + $0, planes.count - 1)] }
+                accumulate(width: w, height: h, origin: (tile.region.x, tile.region.y), cells: cells.baseAddress!, nuclei: nuclei.baseAddress!,
+                           inMembrane: inMembrane.baseAddress!, owned: owned.baseAddress!, centroids: centroids.baseAddress!,
+                           planes: (p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]), lanes: g,
+                           sums: S + group, stride: width, counts: group == 0 ? C : nil)
             }
         }
         }
@@ -87,35 +79,106 @@ public enum CellMeasurement {
         }
         }
         // Cytoplasm = the four quadrants, cell = nucleus + cytoplasm, per owned cell.
-        func addUp<T: AdditiveArithmetic>(_ a: inout [T], _ b: Int) {
-            a[b + 1] = a[b + 4] + a[b + 5] + a[b + 6] + a[b + 7]
-            a[b + 3] = a[b] + a[b + 1]
-        }
         for l32 in tile.owned {
             let l = Int(l32)
-            addUp(&counts, l * slots)
-            for k in 0..<m { addUp(&sums, (l * m + k) * slots) }
+            let c = l * slots
+            counts[c + 1] = counts[c + 4] + counts[c + 5] + counts[c + 6] + counts[c + 7]
+            counts[c + 3] = counts[c] + counts[c + 1]
+            for k in 0..<m {
+                sums[at(l, 1, k)] = sums[at(l, 4, k)] + sums[at(l, 5, k)] + sums[at(l, 6, k)] + sums[at(l, 7, k)]
+                sums[at(l, 3, k)] = sums[at(l, 0, k)] + sums[at(l, 1, k)]
+            }
         }
         return tile.owned.map { l32 in
             let l = Int(l32)
             var means = [Float](repeating: 0, count: m * nc)
             let cellCount = counts[l * slots + 3]
             for k in 0..<m {
-                let s = (l * m + k) * slots
-                let cellMean = cellCount > 0 ? sums[s + 3] / Double(cellCount) : 0
+                let cellMean = cellCount > 0 ? sums[at(l, 3, k)] / Double(cellCount) : 0
                 for c in 0..<4 {
                     let cnt = counts[l * slots + c]
-                    means[k * nc + c] = Float(cnt > 0 ? sums[s + c] / Double(cnt) : cellMean)
+                    means[k * nc + c] = Float(cnt > 0 ? sums[at(l, c, k)] / Double(cnt) : cellMean)
                 }
                 // Ring: the dimmest non-empty quadrant (whole-cell mean when the cell has no cytoplasm).
                 var ring = Double.infinity
                 for q in 0..<4 where counts[l * slots + 4 + q] > 0 {
-                    ring = min(ring, sums[s + 4 + q] / Double(counts[l * slots + 4 + q]))
+                    ring = min(ring, sums[at(l, 4 + q, k)] / Double(counts[l * slots + 4 + q]))
                 }
                 means[k * nc + 4] = Float(ring.isFinite ? ring : cellMean)
             }
             let centroid = tile.centroids[l]
             return CellRecord(x: centroid.x, y: centroid.y, nucleusPixels: counts[l * slots], cellPixels: cellCount, means: means)
+        }
+    }
+}
+
+extension CellMeasurement {
+    /// The pass of `measure` over one group of up to eight components (`planes`, the first
+    /// `lanes` of them measured): each owned pixel's values go to its cell's nucleus or quadrant
+    /// slot and, in the membrane, to its membrane slot — `sums[(l · slots + slot) · stride + k]`,
+    /// and with `counts`, one pixel to `counts[l · slots + slot]`. A run of pixels of one cell and
+    /// slot adds into registers, which hold the slot's sums from the run's first pixel to its
+    /// last: the same additions in the same order as into memory, without each waiting for the
+    /// one before to be stored. A function of its own, so that the sums stay in registers.
+    @inline(never)
+    static func accumulate(width w: Int, height h: Int, origin: (x: Int, y: Int), cells: UnsafePointer<Int32>, nuclei: UnsafePointer<Int32>,
+                           inMembrane: UnsafePointer<Bool>, owned: UnsafePointer<Bool>, centroids: UnsafePointer<(x: Double, y: Double)>,
+                           planes: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                                    UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
+                           lanes g: Int, sums: UnsafeMutablePointer<Double>, stride: Int, counts: UnsafeMutablePointer<Int>?) {
+        let (p0, p1, p2, p3, p4, p5, p6, p7) = planes
+        let slots = Self.slots
+        var a = SIMD8<Double>(), b = SIMD8<Double>()   // the run's slot, its cell's membrane
+        var aCount = 0, bCount = 0
+        var aAt = -1, bAt = -1   // their slot, l · slots + slot (-1: no run)
+        for y in 0..<h {
+            let gy = Double(origin.y + y)
+            for x in 0..<w {
+                let p = y &* w &+ x
+                let l = Int(cells[p])
+                if l == 0 || !owned[l] { continue }
+                let slot: Int
+                if nuclei[p] == cells[p] {
+                    slot = 0
+                } else {
+                    let dx = Double(origin.x + x) - centroids[l].x, dy = gy - centroids[l].y
+                    slot = 4 + (abs(dx) >= abs(dy) ? (dx >= 0 ? 0 : 1) : (dy >= 0 ? 2 : 3))
+                }
+                let i = l &* slots &+ slot
+                if i != aAt {
+                    if aAt >= 0 {
+                        for k in 0..<g { sums[aAt &* stride &+ k] = a[k] }
+                        counts?[aAt] += aCount
+                    }
+                    a = SIMD8<Double>()
+                    for k in 0..<g { a[k] = sums[i &* stride &+ k] }
+                    aAt = i; aCount = 0
+                }
+                let v = SIMD8<Double>(Double(p0[p]), Double(p1[p]), Double(p2[p]), Double(p3[p]),
+                                      Double(p4[p]), Double(p5[p]), Double(p6[p]), Double(p7[p]))
+                a += v; aCount &+= 1
+                if inMembrane[p] {
+                    let j = l &* slots &+ 2
+                    if j != bAt {
+                        if bAt >= 0 {
+                            for k in 0..<g { sums[bAt &* stride &+ k] = b[k] }
+                            counts?[bAt] += bCount
+                        }
+                        b = SIMD8<Double>()
+                        for k in 0..<g { b[k] = sums[j &* stride &+ k] }
+                        bAt = j; bCount = 0
+                    }
+                    b += v; bCount &+= 1
+                }
+            }
+        }
+        if aAt >= 0 {
+            for k in 0..<g { sums[aAt &* stride &+ k] = a[k] }
+            counts?[aAt] += aCount
+        }
+        if bAt >= 0 {
+            for k in 0..<g { sums[bAt &* stride &+ k] = b[k] }
+            counts?[bAt] += bCount
         }
     }
 }

@@ -1541,7 +1541,8 @@ final class QuantificationTests: XCTestCase {
     /// some without a nucleus pixel left, three components.
     func testCellMeasurementMatchesTheDefinitions() {
         var rng = SplitMix64(7, 0, 0)
-        for (w, h, n) in [(23, 17, 9), (40, 31, 30), (12, 50, 6)] {
+        // Two components; eleven (two groups of lanes, the second partly filled); none (counts only).
+        for (w, h, n, components) in [(23, 17, 9, [2, 0]), (40, 31, 30, Array((0..<11).reversed())), (12, 50, 6, [])] {
             // Cells: nearest of n random sites; nuclei: the cell's pixels within 2.5 px of its site.
             let sites = (0..<n).map { _ in (Double(w) * rng.uniform(), Double(h) * rng.uniform()) }
             var cells = LabelImage(width: w, height: h), nuclei = LabelImage(width: w, height: h)
@@ -1552,14 +1553,14 @@ final class QuantificationTests: XCTestCase {
                 cells.labels[y * w + x] = Int32(k + 1)
                 if d[k] <= 6.25 && k % 5 != 4 { nuclei.labels[y * w + x] = Int32(k + 1) }
             } }
-            let channels = (0..<3).map { _ in Image(width: w, height: h, pixels: (0..<(w * h)).map { _ in Float(1000 * rng.uniform()) }) }
+            let channels = (0..<11).map { _ in Image(width: w, height: h, pixels: (0..<(w * h)).map { _ in Float(1000 * rng.uniform()) }) }
             let rx = 37, ry = 11
             let centroids = [(x: 0.0, y: 0.0)] + sites.map { (x: $0.0 + Double(rx), y: $0.1 + Double(ry)) }
             let owned = (1...n).filter { $0 % 3 != 0 }.map(Int32.init)
             let region = PixelRegion(x: rx, y: ry, width: w, height: h)
             let tile = TileSegmentation(index: 0, core: region, region: region, nuclei: nuclei, cells: cells,
                                         owned: owned, centroids: centroids, channels: channels)
-            let got = CellMeasurement.measure(tile, components: [2, 0], membraneWidthPx: 2)
+            let got = CellMeasurement.measure(tile, components: components, membraneWidthPx: 2)
             let membrane = Cells.membrane(cells, width: 2)
             XCTAssertEqual(got.count, owned.count)
             for (r, l) in zip(got, owned) {
@@ -1571,7 +1572,8 @@ final class QuantificationTests: XCTestCase {
                     return dy >= 0 ? 2 : 3
                 }
                 XCTAssertEqual(r.nucleusPixels, inNucleus.count); XCTAssertEqual(r.cellPixels, pixels.count)
-                for (j, c) in [2, 0].enumerated() {
+                XCTAssertEqual(r.means.count, 5 * components.count)
+                for (j, c) in components.enumerated() {
                     func mean(_ ps: [Int]) -> Double? { ps.isEmpty ? nil : ps.map { Double(channels[c].pixels[$0]) }.reduce(0, +) / Double(ps.count) }
                     let cell = mean(pixels)!
                     let quarters = (0..<4).compactMap { q in mean(cytoplasm.filter { quadrant($0) == q }) }
