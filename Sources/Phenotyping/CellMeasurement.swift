@@ -20,7 +20,7 @@ public struct CellRecord: Sendable {
 }
 
 /// Per-cell means of every measured component in nucleus, cytoplasm, membrane, whole cell and ring,
-/// for all components in one pass over the tile's pixels.
+/// in one pass over the tile's pixels for up to eight components (the study's panel has six).
 public enum CellMeasurement {
     /// Sums kept per cell: nucleus, cytoplasm, membrane, cell, then the cytoplasm's 4 quadrants.
     static let slots = 8
