@@ -145,41 +145,34 @@ extension CellMeasurement {
                     slot = 4 + (abs(dx) >= abs(dy) ? (dx >= 0 ? 0 : 1) : (dy >= 0 ? 2 : 3))
                 }
                 let i = l &* slots &+ slot
-                if i != aAt {
-                    if aAt >= 0 {
-                        for k in 0..<g { sums[aAt &* stride &+ k] = a[k] }
-                        counts?[aAt] += aCount
-                    }
-                    a = SIMD8<Double>()
-                    for k in 0..<g { a[k] = sums[i &* stride &+ k] }
-                    aAt = i; aCount = 0
-                }
+                if i != aAt { restart(&a, &aAt, &aCount, with: i, lanes: g, sums: sums, stride: stride, counts: counts) }
                 let v = SIMD8<Double>(Double(p0[p]), Double(p1[p]), Double(p2[p]), Double(p3[p]),
                                       Double(p4[p]), Double(p5[p]), Double(p6[p]), Double(p7[p]))
                 a += v; aCount &+= 1
                 if inMembrane[p] {
                     let j = l &* slots &+ 2
-                    if j != bAt {
-                        if bAt >= 0 {
-                            for k in 0..<g { sums[bAt &* stride &+ k] = b[k] }
-                            counts?[bAt] += bCount
-                        }
-                        b = SIMD8<Double>()
-                        for k in 0..<g { b[k] = sums[j &* stride &+ k] }
-                        bAt = j; bCount = 0
-                    }
+                    if j != bAt { restart(&b, &bAt, &bCount, with: j, lanes: g, sums: sums, stride: stride, counts: counts) }
                     b += v; bCount &+= 1
                 }
             }
         }
-        if aAt >= 0 {
-            for k in 0..<g { sums[aAt &* stride &+ k] = a[k] }
-            counts?[aAt] += aCount
+        restart(&a, &aAt, &aCount, with: -1, lanes: g, sums: sums, stride: stride, counts: counts)
+        restart(&b, &bAt, &bCount, with: -1, lanes: g, sums: sums, stride: stride, counts: counts)
+    }
+
+    /// Ends the run in `acc` at slot `at` (its sums and pixel count to memory; none when `at` is
+    /// −1) and begins the run of slot `i` from the sums there (none when `i` is −1).
+    @inline(__always)
+    static func restart(_ acc: inout SIMD8<Double>, _ at: inout Int, _ count: inout Int, with i: Int, lanes g: Int,
+                        sums: UnsafeMutablePointer<Double>, stride: Int, counts: UnsafeMutablePointer<Int>?) {
+        if at >= 0 {
+            for k in 0..<g { sums[at &* stride &+ k] = acc[k] }
+            counts?[at] += count
         }
-        if bAt >= 0 {
-            for k in 0..<g { sums[bAt &* stride &+ k] = b[k] }
-            counts?[bAt] += bCount
-        }
+        guard i >= 0 else { return }
+        acc = SIMD8<Double>()
+        for k in 0..<g { acc[k] = sums[i &* stride &+ k] }
+        at = i; count = 0
     }
 }
 
