@@ -187,12 +187,12 @@ public struct HalfTally {
         Threshold.otsu(bins: bins) { visit in for b in seen { visit(Half.decode(UInt16(b)), counts[b]) } }
     }
 
-    /// `Threshold.quantile` (R type 7) of the tallied finite values above `floor`; 0 when there
-    /// are none.
-    public func quantile(_ q: Double, above floor: Float) -> Float {
+    /// `Threshold.quantile` (R type 7) of the tallied finite values above `floor` (and at most
+    /// `ceiling`); 0 when there are none.
+    public func quantile(_ q: Double, above floor: Float, atMost ceiling: Float = .infinity) -> Float {
         let values = seen.compactMap { b -> (Float, Int)? in
             let v = Half.decode(UInt16(b))
-            return v.isFinite && v > floor ? (v, counts[b]) : nil
+            return v.isFinite && v > floor && v <= ceiling ? (v, counts[b]) : nil
         }.sorted { $0.0 < $1.0 }
         let n = values.reduce(0) { $0 + $1.1 }
         guard n > 0 else { return 0 }

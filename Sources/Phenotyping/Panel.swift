@@ -106,6 +106,12 @@ public struct TissueParameters: Codable, Equatable, Sendable {
     /// fraction of the nests' plateau level (the median of tissue pixels above Otsu's threshold).
     public var tumorThreshold: Double? = nil
     public var tumorEdgeFraction: Double = 0.575
+    /// The lowest threshold the automatic rule may give (the same units: the tumour marker's
+    /// abundance averaged over tissue), or nil for none. A slide without nests has no plateau:
+    /// Otsu's threshold then splits the stroma's own level, and the rule would call most of the
+    /// tissue tumour, as it rightly does on a field that is all tumour; only a level the nests
+    /// must reach tells the two apart. Set it above the stroma's level and below the nests'.
+    public var tumorThresholdMinimum: Double? = nil
     public var minTumorAreaMicrons2: Double = 1000
     /// Stroma islands enclosed by tumour and smaller than this count as tumour (0: off): a few
     /// marker-negative cells together inside a nest leave a dip in the smoothed marker, not stroma.
@@ -151,6 +157,7 @@ public struct TissueParameters: Codable, Equatable, Sendable {
         checks.need(tumorSigmaMicrons, in: 0...500, "tumorSigmaMicrons", "µm")
         if let t = tumorThreshold { checks.need(t.isFinite, "tumorThreshold", "a number") }
         checks.need(tumorEdgeFraction > 0 && tumorEdgeFraction.isFinite, "tumorEdgeFraction", "above 0")
+        if let m = tumorThresholdMinimum { checks.need(m.isFinite, "tumorThresholdMinimum", "a number") }
         checks.need((0...1e9).contains(minTumorAreaMicrons2), "minTumorAreaMicrons2", "0–1e9 µm² (1000 mm²)")
         checks.need((0...1e9).contains(fillTumorHolesBelowMicrons2), "fillTumorHolesBelowMicrons2", "0–1e9 µm² (1000 mm²)")
         checks.need(tumorExcludeMarginMicrons, in: 0...200, "tumorExcludeMarginMicrons", "µm")
@@ -173,6 +180,7 @@ public struct TissueParameters: Codable, Equatable, Sendable {
         tumorSigmaMicrons = try c.decodeIfPresent(Double.self, forKey: .tumorSigmaMicrons) ?? d.tumorSigmaMicrons
         tumorThreshold = try c.decodeIfPresent(Double.self, forKey: .tumorThreshold)
         tumorEdgeFraction = try c.decodeIfPresent(Double.self, forKey: .tumorEdgeFraction) ?? d.tumorEdgeFraction
+        tumorThresholdMinimum = try c.decodeIfPresent(Double.self, forKey: .tumorThresholdMinimum)
         minTumorAreaMicrons2 = try c.decodeIfPresent(Double.self, forKey: .minTumorAreaMicrons2) ?? d.minTumorAreaMicrons2
         fillTumorHolesBelowMicrons2 = try c.decodeIfPresent(Double.self, forKey: .fillTumorHolesBelowMicrons2) ?? d.fillTumorHolesBelowMicrons2
         tumorExcludeMarkers = try c.decodeIfPresent([String].self, forKey: .tumorExcludeMarkers) ?? d.tumorExcludeMarkers

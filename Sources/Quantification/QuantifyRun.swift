@@ -226,6 +226,11 @@ public struct QuantifyRun {
                 if let a = r.annotations, r.tissueAreaMm2 == 0, a.removedTissueMm2 > 0 {
                     notes.append("\(a.file): the annotations leave no tissue on \(input.slideId) (coordinates are in the slide's level-0 pixels)")
                 }
+                if r.tumorThresholdUndecided {
+                    notes.append("\(input.slideId): the automatic tumour threshold (\(r.tumorThreshold.map { String(format: "%.4g", $0) } ?? "none")) "
+                                 + "lies within the tissue's own \(panel.tissue.tumorMarker) level, not between it and nests: the slide is "
+                                 + "all tumour or has none, which the map cannot tell; the panel's tissue.tumorThresholdMinimum decides")
+                }
                 timings[input.slideId] = r.seconds
             } catch {
                 let message = (error as? LocalizedError)?.errorDescription ?? "\(error)"

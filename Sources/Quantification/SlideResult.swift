@@ -34,6 +34,12 @@ public struct SlideResult: Codable, Sendable {
     public var nucleusThreshold: Double?
     public var tissueThreshold: Double?
     public var tumorThreshold: Double?
+    /// What set the tumour threshold: "fixed", "automatic" or "minimum"
+    /// (`TissueDetector.Result.tumorThresholdRule`); nil in results written before it was kept.
+    public var tumorThresholdRule: String?
+    /// The automatic tumour threshold came from the tissue's own level, no minimum set
+    /// (`TissueDetector.Result.tumorThresholdUndecided`): said in a note, not saved.
+    public var tumorThresholdUndecided = false
     public var tiles: Int
     public var seconds: Double
     public var mifqVersion: String
@@ -72,7 +78,7 @@ public struct SlideResult: Codable, Sendable {
         case tissueAreaMm2 = "tissue_area_mm2", tumorAreaMm2 = "tumor_area_mm2", stromaAreaMm2 = "stroma_area_mm2"
         case cells, phenotypes, counts, thresholds, gateOverrides = "gate_overrides",
              gateHistograms = "gate_histograms", nucleusThreshold = "nucleus_threshold", tissueThreshold = "tissue_threshold"
-        case tumorThreshold = "tumor_threshold", tiles, seconds, mifqVersion = "mifq_version", panelHash = "panel_hash"
+        case tumorThreshold = "tumor_threshold", tumorThresholdRule = "tumor_threshold_rule", tiles, seconds, mifqVersion = "mifq_version", panelHash = "panel_hash"
         case cellsTable = "cells_table", annotations, edgeBackground = "edge_background"
         case tissueEdgeRemovedMm2 = "tissue_edge_removed_mm2"
     }
@@ -90,6 +96,7 @@ public struct SlideResult: Codable, Sendable {
         try c.encode(gateHistograms ?? [], forKey: .gateHistograms)
         try c.encode(nucleusThreshold, forKey: .nucleusThreshold); try c.encode(tissueThreshold, forKey: .tissueThreshold)
         try c.encode(tumorThreshold, forKey: .tumorThreshold)
+        try c.encodeIfPresent(tumorThresholdRule, forKey: .tumorThresholdRule)
         try c.encode(tiles, forKey: .tiles); try c.encode(seconds, forKey: .seconds)
         try c.encode(mifqVersion, forKey: .mifqVersion); try c.encode(panelHash, forKey: .panelHash)
         try c.encode(cellsTable, forKey: .cellsTable)

@@ -16,6 +16,9 @@ public enum TissuePass {
         public var map: RegionMap
         public var tissueThreshold: Float
         public var tumorThreshold: Float
+        /// `TissueDetector.Result.tumorThresholdRule` and `tumorThresholdUndecided`.
+        public var tumorThresholdRule = "automatic"
+        public var tumorThresholdUndecided = false
         public var level: Int
         /// Tissue the panel's tissue edge (`tissueEdgeSigmaMicrons`) took off the map, mm²; nil
         /// when it did not run (off, or a slide without glass).
@@ -298,6 +301,7 @@ public enum TissuePass {
                                       tumorEdgeFraction: t.tumorEdgeFraction, minTumorAreaMicrons2: t.minTumorAreaMicrons2,
                                       fillTumorHolesBelowMicrons2: t.fillTumorHolesBelowMicrons2,
                                       excludeMarginMicrons: t.tumorExcludeMarginMicrons, edgeSigmaMicrons: t.tissueEdgeSigmaMicrons)
+        detector.tumorThresholdMinimum = t.tumorThresholdMinimum
         detector.threads = threads
         #if canImport(Glibc)
         if giveMemoryBack { detector.planeFreed = { malloc_trim(0) } }
@@ -309,7 +313,8 @@ public enum TissuePass {
         let map = RegionMap(width: mw, height: mh, scale: p.scale, pixelSizeUm: px0, labels: res.labels, tumorScore: res.tumorScore,
                             fullWidth: slide.width, fullHeight: slide.height)
         let mapPixelMm2 = (px0 * p.scale) * (px0 * p.scale) / 1e6
-        return Output(map: map, tissueThreshold: res.tissueThreshold, tumorThreshold: res.tumorThreshold, level: p.level,
+        return Output(map: map, tissueThreshold: res.tissueThreshold, tumorThreshold: res.tumorThreshold,
+                      tumorThresholdRule: res.tumorThresholdRule, tumorThresholdUndecided: res.tumorThresholdUndecided, level: p.level,
                       tissueEdgeRemovedMm2: res.edgeRemovedPixels.map { Double($0) * mapPixelMm2 })
     }
 }

@@ -31,6 +31,8 @@ public struct TissueDetector: Sendable {
     public var sigmaTumorMicrons: Double
     public var tumorThreshold: Double?
     public var tumorEdgeFraction: Double
+    /// The lowest automatic tumour threshold (`TissueParameters.tumorThresholdMinimum`), or nil.
+    public var tumorThresholdMinimum: Double? = nil
     public var minTumorAreaMicrons2: Double
     public var fillTumorHolesBelowMicrons2: Double
     public var excludeMarginMicrons: Double
@@ -63,6 +65,13 @@ public struct TissueDetector: Sendable {
         public var tumorScore: [UInt8]
         public var tissueThreshold: Float
         public var tumorThreshold: Float
+        /// What set the tumour threshold: "fixed" (the panel's), "automatic" (the nests'
+        /// plateau), or "minimum" (`tumorThresholdMinimum`, above what the plateau gave).
+        public var tumorThresholdRule = "automatic"
+        /// The automatic threshold, with no minimum set, fell below the median of Otsu's lower
+        /// class of the tumour marker over tissue: the tissue's own level, not nests, set it
+        /// (a slide without tumour, or all tumour; the map alone cannot tell which).
+        public var tumorThresholdUndecided = false
         /// The map pixels the tissue edge's midpoint took out of tissue (`edgeSigmaMicrons`;
         /// before small pieces are dropped and holes filled); nil when the rule did not run.
         public var edgeRemovedPixels: Int? = nil
@@ -179,13 +188,23 @@ public struct TissueDetector: Sendable {
         weight = Mask(width: 0, height: 0)
         planeFreed?()
         let tumorT: Float
+        var rule = "automatic", undecided = false
         if let fixed = tumorThreshold {
             tumorT = Float(fixed)
+            rule = "fixed"
         } else {
             // Automatic: a fraction of the nest plateau (the median above Otsu's threshold), which
             // puts the edge where the smoothed signal falls to that fraction of the nests' level.
             let tally = Self.tally(marker, over: tissue)
-            tumorT = tally.quantile(0.5, above: tally.otsu() ?? .infinity) * Float(tumorEdgeFraction)
+            let otsu = tally.otsu() ?? .infinity
+            let automatic = tally.quantile(0.5, above: otsu) * Float(tumorEdgeFraction)
+            if let m = tumorThresholdMinimum, Double(automatic) < m {
+                tumorT = Float(m)
+                rule = "minimum"
+            } else {
+                tumorT = automatic
+                undecided = tumorThresholdMinimum == nil && otsu.isFinite && automatic < tally.quantile(0.5, above: -.infinity, atMost: otsu)
+            }
         }
         var tumor = Mask(width: w, height: h)
         var labels = [UInt8](repeating: 0, count: n)
@@ -212,7 +231,7 @@ public struct TissueDetector: Sendable {
             inParts(n) { r in for i in r where ts[i] { lb[i] = tm[i] ? 2 : 1 } }
         } } }
         return Result(labels: labels, tumorScore: score, tissueThreshold: noGlass ? 0 : expm1(tissueT), tumorThreshold: tumorT,
-                      edgeRemovedPixels: edgeRemoved)
+                      tumorThresholdRule: rule, tumorThresholdUndecided: undecided, edgeRemovedPixels: edgeRemoved)
     }
 
     /// Keeps the pixels of `tissue` that are far from glass, or above the midpoint between the

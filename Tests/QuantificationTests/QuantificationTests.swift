@@ -1041,6 +1041,41 @@ final class QuantificationTests: XCTestCase {
         }
     }
 
+    /// A slide without tumour (no nests simulated; truth: 0 mm² of tumour): with the study
+    /// panel's `tumorThresholdMinimum` no tumour and every cell in stroma, the rule recorded;
+    /// without it the automatic threshold falls inside the stroma's own panCK level, nearly all
+    /// the tissue is called tumour, and the run says so in a note naming the slide.
+    func testSlideWithoutTumour() throws {
+        let dir = Self.tmp()
+        var d = SlideDesign(); d.width = 1024; d.height = 1024; d.seed = 4; d.tumorFraction = 0
+        _ = try SlideSimulator(panel: Self.panel, design: d).write(id: "P10_A", to: dir, flavour: .ome)
+        let truth = try JSONDecoder().decode(SlideTruth.self, from: Data(contentsOf: dir.appendingPathComponent("truth/P10_A.json")))
+        XCTAssertEqual(truth.tumorAreaMm2, 0)
+        let inputs = try SlideInputs.find([dir.appendingPathComponent("slides").path], patientMap: nil)
+        var o = QuantifyOptions(); o.writeQC = false
+        var panel = Self.panel
+        XCTAssertEqual(panel.tissue.tumorThresholdMinimum, 50)
+        let floored = try QuantifyRun(panel: panel, panelPath: Self.panelPath, options: o, outDir: dir.appendingPathComponent("a")).run(inputs, report: { XCTFail($0) })
+        let r = try XCTUnwrap(floored.results.first)
+        XCTAssertEqual(r.tumorAreaMm2, 0)
+        XCTAssertEqual(r.stromaAreaMm2, r.tissueAreaMm2)
+        XCTAssertGreaterThan(r.tissueAreaMm2, 0.1)
+        XCTAssertEqual(r.tumorThreshold, 50); XCTAssertEqual(r.tumorThresholdRule, "minimum")
+        XCTAssertEqual(r.count("CD8", "tumor"), 0); XCTAssertGreaterThan(r.count("CD8", "stroma"), 20)
+        XCTAssertTrue(floored.notes.isEmpty, "\(floored.notes)")
+        let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("a/slides/P10_A.json"))) as! [String: Any]
+        XCTAssertEqual(saved["tumor_threshold_rule"] as? String, "minimum")
+        panel.tissue.tumorThresholdMinimum = nil
+        let plain = try QuantifyRun(panel: panel, panelPath: Self.panelPath, options: o, outDir: dir.appendingPathComponent("b")).run(inputs, report: { XCTFail($0) })
+        let p = try XCTUnwrap(plain.results.first)
+        XCTAssertEqual(p.tumorThresholdRule, "automatic")
+        XCTAssertLessThan(p.tumorThreshold ?? .infinity, 10)
+        XCTAssertGreaterThan(p.tumorAreaMm2, 0.9 * p.tissueAreaMm2)
+        XCTAssertEqual(plain.notes.count, 1)
+        XCTAssertTrue(plain.notes.first?.hasPrefix("P10_A: the automatic tumour threshold (") == true, "\(plain.notes)")
+        XCTAssertTrue(plain.notes.first?.hasSuffix("the panel's tissue.tumorThresholdMinimum decides") == true, "\(plain.notes)")
+    }
+
     func gatesFile() -> String {
         let p = Self.tmp().appendingPathComponent("gates.csv").path
         _ = FileManager.default.createFile(atPath: p, contents: Data("slide_id,marker,threshold\ntiny,CD8,20\n".utf8))
@@ -1337,10 +1372,11 @@ final class QuantificationTests: XCTestCase {
                 }
             }
         }
-        // The tissue map sums the components instead of the bands: areas agree within 1%.
-        for key in ["tissue_area_mm2", "tumor_area_mm2"] {
+        // The tissue map sums the components instead of the bands: areas agree within 1% (this
+        // field has no nests: no tumour either way).
+        for key in ["tissue_area_mm2", "tumor_area_mm2", "stroma_area_mm2"] {
             let a = rawResult[key] as! Double, b = readResult[key] as! Double
-            XCTAssertEqual(b / a, 1, accuracy: 0.01, key)
+            if key == "tumor_area_mm2" { XCTAssertEqual([a, b], [0, 0], key) } else { XCTAssertEqual(b / a, 1, accuracy: 0.01, key) }
         }
     }
 

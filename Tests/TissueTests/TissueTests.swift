@@ -28,6 +28,47 @@ final class TissueTests: XCTestCase {
         XCTAssertFalse(r.labels.contains(RegionMap.background))
     }
 
+    /// Tissue without nests (the tumour marker at the stroma's own level, 3 ± 10%, all tissue):
+    /// Otsu splits that level and the automatic threshold (0.45 × the upper class's median,
+    /// about 1.4) lies below all of it — all tumour, flagged undecided; with the panel's minimum
+    /// of 50 there is no tumour. With nests (200 in the left half) the minimum changes nothing,
+    /// and a field that is all nest (200 ± 10%) is all tumour, undecided without a minimum (the
+    /// map cannot tell it from no tumour), and decided with one.
+    func testTumourThresholdMinimum() {
+        let w = 64, h = 64
+        func run(nests: ClosedRange<Int>?, everywhere: Float? = nil, minimum: Double?) -> (TissueDetector.Result, Int) {
+            let signal = Image(width: w, height: h, value: 200)
+            var marker = Image(width: w, height: h)
+            for y in 0..<h { for x in 0..<w {
+                let level = everywhere ?? 3
+                marker[x, y] = level + 0.1 * level * Float(sin(Double(x) / 5) * cos(Double(y) / 7))
+                if let nests, nests.contains(x) { marker[x, y] = 200 }
+            } }
+            var d = detector
+            d.tumorThresholdMinimum = minimum
+            let r = d.detect(signal: HalfImage(signal), tumorMarker: HalfImage(marker), mapPixelUm: 1)
+            XCTAssertFalse(r.labels.contains(RegionMap.background))
+            return (r, r.labels.filter { $0 == RegionMap.tumor }.count)
+        }
+        var (r, tumour) = run(nests: nil, minimum: nil)
+        XCTAssertEqual(r.tumorThresholdRule, "automatic"); XCTAssertTrue(r.tumorThresholdUndecided)
+        XCTAssertLessThan(r.tumorThreshold, 2.7)
+        XCTAssertEqual(tumour, w * h)
+        (r, tumour) = run(nests: nil, minimum: 50)
+        XCTAssertEqual(r.tumorThresholdRule, "minimum"); XCTAssertFalse(r.tumorThresholdUndecided)
+        XCTAssertEqual(r.tumorThreshold, 50)
+        XCTAssertEqual(tumour, 0)
+        for minimum in [nil, 50.0] {
+            (r, tumour) = run(nests: 0...31, minimum: minimum)
+            XCTAssertEqual(r.tumorThresholdRule, "automatic"); XCTAssertFalse(r.tumorThresholdUndecided)
+            XCTAssertEqual(r.tumorThreshold, 90, accuracy: 1)
+            XCTAssertEqual(Double(tumour), Double(w * h / 2), accuracy: Double(2 * h))
+            (r, tumour) = run(nests: nil, everywhere: 200, minimum: minimum)
+            XCTAssertEqual(r.tumorThresholdRule, "automatic"); XCTAssertEqual(r.tumorThresholdUndecided, minimum == nil)
+            XCTAssertEqual(tumour, w * h)
+        }
+    }
+
     /// Edge map pixels count only the part inside the slide.
     func testPartialEdgePixels() {
         let map = RegionMap(width: 2, height: 1, scale: 4, pixelSizeUm: 0.5, labels: [1, 1], fullWidth: 6, fullHeight: 4)
