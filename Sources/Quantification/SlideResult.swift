@@ -1,5 +1,6 @@
 import Foundation
 import Phenotyping
+import Tissue
 
 /// Everything quantify learns about one slide; saved as `DIR/slides/<slide_id>.json` so that
 /// per-slide results are complete on their own and `mifq merge` can rebuild the tables.
@@ -34,9 +35,8 @@ public struct SlideResult: Codable, Sendable {
     public var nucleusThreshold: Double?
     public var tissueThreshold: Double?
     public var tumorThreshold: Double?
-    /// What set the tumour threshold: "fixed", "automatic" or "minimum"
-    /// (`TissueDetector.Result.tumorThresholdRule`); nil in results written before it was kept.
-    public var tumorThresholdRule: String?
+    /// What set the tumour threshold; nil in results written before it was kept.
+    public var tumorThresholdRule: TissueDetector.ThresholdRule?
     /// The automatic tumour threshold came from the tissue's own level, no minimum set
     /// (`TissueDetector.Result.tumorThresholdUndecided`): said in a note, not saved.
     public var tumorThresholdUndecided = false

@@ -17,7 +17,7 @@ public enum TissuePass {
         public var tissueThreshold: Float
         public var tumorThreshold: Float
         /// `TissueDetector.Result.tumorThresholdRule` and `tumorThresholdUndecided`.
-        public var tumorThresholdRule = "automatic"
+        public var tumorThresholdRule = TissueDetector.ThresholdRule.automatic
         public var tumorThresholdUndecided = false
         public var level: Int
         /// Tissue the panel's tissue edge (`tissueEdgeSigmaMicrons`) took off the map, mm²; nil

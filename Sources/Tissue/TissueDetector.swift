@@ -58,6 +58,12 @@ public struct TissueDetector: Sendable {
         self.edgeSigmaMicrons = edgeSigmaMicrons
     }
 
+    /// What set a slide's tumour threshold: the panel's fixed one, the nests' plateau, or the
+    /// panel's minimum (`tumorThresholdMinimum`, above what the plateau gave).
+    public enum ThresholdRule: String, Codable, Sendable {
+        case fixed, automatic, minimum
+    }
+
     public struct Result: Sendable {
         public var labels: [UInt8]
         /// The smoothed tumour marker over the tumour threshold, × 100 (100 = on the threshold),
@@ -65,9 +71,8 @@ public struct TissueDetector: Sendable {
         public var tumorScore: [UInt8]
         public var tissueThreshold: Float
         public var tumorThreshold: Float
-        /// What set the tumour threshold: "fixed" (the panel's), "automatic" (the nests'
-        /// plateau), or "minimum" (`tumorThresholdMinimum`, above what the plateau gave).
-        public var tumorThresholdRule = "automatic"
+        /// What set the tumour threshold.
+        public var tumorThresholdRule = ThresholdRule.automatic
         /// The automatic threshold, with no minimum set, fell below the median of Otsu's lower
         /// class of the tumour marker over tissue: the tissue's own level, not nests, set it
         /// (a slide without tumour, or all tumour; the map alone cannot tell which).
@@ -188,10 +193,10 @@ public struct TissueDetector: Sendable {
         weight = Mask(width: 0, height: 0)
         planeFreed?()
         let tumorT: Float
-        var rule = "automatic", undecided = false
+        var rule = ThresholdRule.automatic, undecided = false
         if let fixed = tumorThreshold {
             tumorT = Float(fixed)
-            rule = "fixed"
+            rule = .fixed
         } else {
             // Automatic: a fraction of the nest plateau (the median above Otsu's threshold), which
             // puts the edge where the smoothed signal falls to that fraction of the nests' level.
@@ -200,7 +205,7 @@ public struct TissueDetector: Sendable {
             let automatic = tally.quantile(0.5, above: otsu) * Float(tumorEdgeFraction)
             if let m = tumorThresholdMinimum, Double(automatic) < m {
                 tumorT = Float(m)
-                rule = "minimum"
+                rule = .minimum
             } else {
                 tumorT = automatic
                 undecided = tumorThresholdMinimum == nil && otsu.isFinite && automatic < tally.quantile(0.5, above: -.infinity, atMost: otsu)

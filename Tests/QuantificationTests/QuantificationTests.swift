@@ -1060,7 +1060,7 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(r.tumorAreaMm2, 0)
         XCTAssertEqual(r.stromaAreaMm2, r.tissueAreaMm2)
         XCTAssertGreaterThan(r.tissueAreaMm2, 0.1)
-        XCTAssertEqual(r.tumorThreshold, 50); XCTAssertEqual(r.tumorThresholdRule, "minimum")
+        XCTAssertEqual(r.tumorThreshold, 50); XCTAssertEqual(r.tumorThresholdRule, .minimum)
         XCTAssertEqual(r.count("CD8", "tumor"), 0); XCTAssertGreaterThan(r.count("CD8", "stroma"), 20)
         XCTAssertTrue(floored.notes.isEmpty, "\(floored.notes)")
         let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("a/slides/P10_A.json"))) as! [String: Any]
@@ -1068,7 +1068,7 @@ final class QuantificationTests: XCTestCase {
         panel.tissue.tumorThresholdMinimum = nil
         let plain = try QuantifyRun(panel: panel, panelPath: Self.panelPath, options: o, outDir: dir.appendingPathComponent("b")).run(inputs, report: { XCTFail($0) })
         let p = try XCTUnwrap(plain.results.first)
-        XCTAssertEqual(p.tumorThresholdRule, "automatic")
+        XCTAssertEqual(p.tumorThresholdRule, .automatic)
         XCTAssertLessThan(p.tumorThreshold ?? .infinity, 10)
         XCTAssertGreaterThan(p.tumorAreaMm2, 0.9 * p.tissueAreaMm2)
         XCTAssertEqual(plain.notes.count, 1)

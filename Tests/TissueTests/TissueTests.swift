@@ -51,20 +51,20 @@ final class TissueTests: XCTestCase {
             return (r, r.labels.filter { $0 == RegionMap.tumor }.count)
         }
         var (r, tumour) = run(nests: nil, minimum: nil)
-        XCTAssertEqual(r.tumorThresholdRule, "automatic"); XCTAssertTrue(r.tumorThresholdUndecided)
+        XCTAssertEqual(r.tumorThresholdRule, .automatic); XCTAssertTrue(r.tumorThresholdUndecided)
         XCTAssertLessThan(r.tumorThreshold, 2.7)
         XCTAssertEqual(tumour, w * h)
         (r, tumour) = run(nests: nil, minimum: 50)
-        XCTAssertEqual(r.tumorThresholdRule, "minimum"); XCTAssertFalse(r.tumorThresholdUndecided)
+        XCTAssertEqual(r.tumorThresholdRule, .minimum); XCTAssertFalse(r.tumorThresholdUndecided)
         XCTAssertEqual(r.tumorThreshold, 50)
         XCTAssertEqual(tumour, 0)
         for minimum in [nil, 50.0] {
             (r, tumour) = run(nests: 0...31, minimum: minimum)
-            XCTAssertEqual(r.tumorThresholdRule, "automatic"); XCTAssertFalse(r.tumorThresholdUndecided)
+            XCTAssertEqual(r.tumorThresholdRule, .automatic); XCTAssertFalse(r.tumorThresholdUndecided)
             XCTAssertEqual(r.tumorThreshold, 90, accuracy: 1)
             XCTAssertEqual(Double(tumour), Double(w * h / 2), accuracy: Double(2 * h))
             (r, tumour) = run(nests: nil, everywhere: 200, minimum: minimum)
-            XCTAssertEqual(r.tumorThresholdRule, "automatic"); XCTAssertEqual(r.tumorThresholdUndecided, minimum == nil)
+            XCTAssertEqual(r.tumorThresholdRule, .automatic); XCTAssertEqual(r.tumorThresholdUndecided, minimum == nil)
             XCTAssertEqual(tumour, w * h)
         }
     }
