@@ -91,6 +91,12 @@ public struct TissueParameters: Codable, Equatable, Sendable {
     /// Tissue = smoothed, log-compressed total signal (nuclei + autofluorescence) above Otsu × `tissueOtsuFactor`.
     public var tissueSigmaMicrons: Double = 6
     public var tissueOtsuFactor: Double = 1
+    /// The lowest tissue threshold (total light, dark removed, as the map averages it), or nil
+    /// for none. A field of glass alone (an empty core of a TMA, a failed scan) has no tissue
+    /// class: Otsu's threshold splits the glass's own noise, the two classes lie within 4× of
+    /// each other, and the rule for a field covered by tissue made it all tissue. Set it above
+    /// the glass's level and below the dimmest tissue's.
+    public var tissueThresholdMinimum: Double? = nil
     public var minTissueAreaMicrons2: Double = 5000
     /// Background holes smaller than this inside tissue count as tissue.
     public var fillHolesBelowMicrons2: Double = 2000
@@ -151,6 +157,7 @@ public struct TissueParameters: Codable, Equatable, Sendable {
         checks.need(resolutionMicrons > 0 && resolutionMicrons <= 100, "resolutionMicrons", "above 0 and at most 100 µm")
         checks.need(tissueSigmaMicrons, in: 0...500, "tissueSigmaMicrons", "µm")
         checks.need(tissueOtsuFactor > 0 && tissueOtsuFactor.isFinite, "tissueOtsuFactor", "above 0")
+        if let m = tissueThresholdMinimum { checks.need(m >= 0 && m.isFinite, "tissueThresholdMinimum", "0 or more") }
         checks.need((0...1e9).contains(minTissueAreaMicrons2), "minTissueAreaMicrons2", "0–1e9 µm² (1000 mm²)")
         checks.need((0...1e9).contains(fillHolesBelowMicrons2), "fillHolesBelowMicrons2", "0–1e9 µm² (1000 mm²)")
         checks.need(tissueEdgeSigmaMicrons, in: 0...500, "tissueEdgeSigmaMicrons", "µm")
@@ -173,6 +180,7 @@ public struct TissueParameters: Codable, Equatable, Sendable {
         resolutionMicrons = try c.decodeIfPresent(Double.self, forKey: .resolutionMicrons) ?? d.resolutionMicrons
         tissueSigmaMicrons = try c.decodeIfPresent(Double.self, forKey: .tissueSigmaMicrons) ?? d.tissueSigmaMicrons
         tissueOtsuFactor = try c.decodeIfPresent(Double.self, forKey: .tissueOtsuFactor) ?? d.tissueOtsuFactor
+        tissueThresholdMinimum = try c.decodeIfPresent(Double.self, forKey: .tissueThresholdMinimum)
         minTissueAreaMicrons2 = try c.decodeIfPresent(Double.self, forKey: .minTissueAreaMicrons2) ?? d.minTissueAreaMicrons2
         fillHolesBelowMicrons2 = try c.decodeIfPresent(Double.self, forKey: .fillHolesBelowMicrons2) ?? d.fillHolesBelowMicrons2
         tissueEdgeSigmaMicrons = try c.decodeIfPresent(Double.self, forKey: .tissueEdgeSigmaMicrons) ?? d.tissueEdgeSigmaMicrons

@@ -302,6 +302,7 @@ public enum TissuePass {
                                       fillTumorHolesBelowMicrons2: t.fillTumorHolesBelowMicrons2,
                                       excludeMarginMicrons: t.tumorExcludeMarginMicrons, edgeSigmaMicrons: t.tissueEdgeSigmaMicrons)
         detector.tumorThresholdMinimum = t.tumorThresholdMinimum
+        detector.tissueThresholdMinimum = t.tissueThresholdMinimum
         detector.threads = threads
         #if canImport(Glibc)
         if giveMemoryBack { detector.planeFreed = { malloc_trim(0) } }

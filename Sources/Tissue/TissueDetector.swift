@@ -26,6 +26,8 @@ import Imaging
 public struct TissueDetector: Sendable {
     public var sigmaTissueMicrons: Double
     public var tissueOtsuFactor: Double
+    /// The lowest tissue threshold (`TissueParameters.tissueThresholdMinimum`), or nil.
+    public var tissueThresholdMinimum: Double? = nil
     public var minTissueAreaMicrons2: Double
     public var fillHolesBelowMicrons2: Double
     public var sigmaTumorMicrons: Double
@@ -132,6 +134,9 @@ public struct TissueDetector: Sendable {
             noGlass = lowN == 0 || highN == 0 || (highSum / highN - lowSum / lowN) < log(4.0)
             // The factor applies in linear units: threshold = factor × (e^t − 1), back to log.
             tissueT = noGlass ? -Float.infinity : log1p(Float(tissueOtsuFactor) * (exp(tLog) - 1))
+            // Not below the panel's minimum: a field of glass alone, whose noise Otsu split into
+            // classes within 4× of each other, is no tissue.
+            if let m = tissueThresholdMinimum, !(tissueT >= log1p(Float(m))) { tissueT = log1p(Float(m)) }
             let t = tissueT
             smooth.bits.withUnsafeBufferPointer { p in
                 tissue.bits.withUnsafeMutableBufferPointer { m in
@@ -235,7 +240,7 @@ public struct TissueDetector: Sendable {
             let ts = ts.baseAddress!, tm = tm.baseAddress!, lb = lb.baseAddress!
             inParts(n) { r in for i in r where ts[i] { lb[i] = tm[i] ? 2 : 1 } }
         } } }
-        return Result(labels: labels, tumorScore: score, tissueThreshold: noGlass ? 0 : expm1(tissueT), tumorThreshold: tumorT,
+        return Result(labels: labels, tumorScore: score, tissueThreshold: tissueT.isFinite ? expm1(tissueT) : 0, tumorThreshold: tumorT,
                       tumorThresholdRule: rule, tumorThresholdUndecided: undecided, edgeRemovedPixels: edgeRemoved)
     }
 

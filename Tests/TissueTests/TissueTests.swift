@@ -69,6 +69,32 @@ final class TissueTests: XCTestCase {
         }
     }
 
+    /// A field of glass alone (total light 20 ± 10%): Otsu splits its noise into classes
+    /// within 4× of each other, and the rule for a field covered by tissue makes it all tissue;
+    /// with a minimum of 50 it has none, and the threshold reported is the minimum. Glass (2)
+    /// around a tissue square (200), threshold 20.4: the same map with a minimum of 10.
+    func testTissueThresholdMinimum() {
+        let w = 64, h = 64
+        var glass = Image(width: w, height: h)
+        for y in 0..<h { for x in 0..<w { glass[x, y] = 20 + 2 * Float(sin(Double(x) / 5) * cos(Double(y) / 7)) } }
+        var d = detector
+        var r = d.detect(signal: HalfImage(glass), tumorMarker: HalfImage(Image(width: w, height: h)), mapPixelUm: 1)
+        XCTAssertFalse(r.labels.contains(RegionMap.background))
+        XCTAssertEqual(r.tissueThreshold, 0)
+        d.tissueThresholdMinimum = 50
+        r = d.detect(signal: HalfImage(glass), tumorMarker: HalfImage(Image(width: w, height: h)), mapPixelUm: 1)
+        XCTAssertTrue(r.labels.allSatisfy { $0 == RegionMap.background })
+        XCTAssertEqual(r.tissueThreshold, 50, accuracy: 1e-3)
+        var signal = Image(width: w, height: h, value: 2), marker = Image(width: w, height: h)
+        for y in 16..<48 { for x in 16..<48 { signal[x, y] = 200; if x < 32 { marker[x, y] = 100 } } }
+        let plain = detector.detect(signal: HalfImage(signal), tumorMarker: HalfImage(marker), mapPixelUm: 1)
+        XCTAssertEqual(plain.tissueThreshold, 20.4, accuracy: 0.1)   // between the classes' levels, 3 and 201, in log units
+        d.tissueThresholdMinimum = 10
+        let below = d.detect(signal: HalfImage(signal), tumorMarker: HalfImage(marker), mapPixelUm: 1)
+        XCTAssertTrue(plain.labels == below.labels, "a minimum below the slide's threshold changes nothing")
+        XCTAssertEqual(plain.tissueThreshold, below.tissueThreshold)
+    }
+
     /// Edge map pixels count only the part inside the slide.
     func testPartialEdgePixels() {
         let map = RegionMap(width: 2, height: 1, scale: 4, pixelSizeUm: 0.5, labels: [1, 1], fullWidth: 6, fullHeight: 4)
