@@ -226,6 +226,9 @@ public struct QuantifyRun {
                 if let a = r.annotations, r.tissueAreaMm2 == 0, a.removedTissueMm2 > 0 {
                     notes.append("\(a.file): the annotations leave no tissue on \(input.slideId) (coordinates are in the slide's level-0 pixels)")
                 }
+                if r.tissueAreaMm2 == 0, r.annotations == nil {
+                    notes.append("\(input.slideId): no tissue found (its densities are NA)")
+                }
                 if r.tumorThresholdUndecided {
                     notes.append("\(input.slideId): the automatic tumour threshold (\(r.tumorThreshold.map { String(format: "%.4g", $0) } ?? "none")) "
                                  + "lies within the tissue's own \(panel.tissue.tumorMarker) level, not between it and nests: the slide is "

@@ -1076,6 +1076,31 @@ final class QuantificationTests: XCTestCase {
         XCTAssertTrue(plain.notes.first?.hasSuffix("the panel's tissue.tumorThresholdMinimum decides") == true, "\(plain.notes)")
     }
 
+    /// A field of glass alone (7 channels of noise around 3 counts, 512²): with the study panel's
+    /// `tissueThresholdMinimum` no tissue, no cells counted, densities NA, and a note naming it.
+    func testFieldOfGlassAlone() throws {
+        let dir = Self.tmp()
+        let path = dir.appendingPathComponent("E01_A.ome.tif").path
+        let w = try OMETIFFWriter(path: path, spec: ImageSpec(width: 512, height: 512, channelNames: Self.panel.library.channels,
+                                                              sampleType: .uint16, pixelSizeUm: 0.5, tileSize: 256))
+        var rng = SplitMix64(5, 0, 0)
+        for k in 0..<Self.panel.library.channels.count {
+            let values = (0..<(512 * 512)).map { _ in Float((3 + 2 * rng.uniform()).rounded()) }
+            try values.withUnsafeBufferPointer { try w.write(channel: k, region: PixelRegion(x: 0, y: 0, width: 512, height: 512), values: $0) }
+        }
+        try w.finish()
+        var o = QuantifyOptions(); o.writeQC = false
+        let out = dir.appendingPathComponent("out")
+        let s = try QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: out)
+            .run(try SlideInputs.find([path], patientMap: nil), report: { XCTFail($0) })
+        let r = try XCTUnwrap(s.results.first)
+        XCTAssertEqual([r.tissueAreaMm2, r.tumorAreaMm2, r.stromaAreaMm2], [0, 0, 0])
+        XCTAssertEqual(r.tissueThreshold ?? 0, 50, accuracy: 0.5)
+        XCTAssertEqual(s.notes, ["E01_A: no tissue found (its densities are NA)"])
+        let densities = try Self.csv(out.appendingPathComponent("densities.csv"))
+        XCTAssertEqual(densities.first?["CD8_density_total"], "NA")
+    }
+
     func gatesFile() -> String {
         let p = Self.tmp().appendingPathComponent("gates.csv").path
         _ = FileManager.default.createFile(atPath: p, contents: Data("slide_id,marker,threshold\ntiny,CD8,20\n".utf8))
