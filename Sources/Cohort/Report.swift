@@ -106,6 +106,9 @@ public enum Report {
             if let removed = result["tissue_edge_removed_mm2"] as? Double {
                 parts.append(String(format: "%.3g mm² of tissue taken off at its edge (local midpoint)", removed))
             }
+            if result["tumor_threshold_rule"] as? String == "minimum", let t = result["tumor_threshold"] as? Double {
+                parts.append(String(format: "tumour threshold at the panel's minimum, %g (the nests' plateau gave less: no nests, or dim ones)", t))
+            }
             captions[slide] = parts.joined(separator: "; ")
         }
         let figures = names.map { name -> String in

@@ -229,9 +229,11 @@ final class CohortRunTests: XCTestCase {
         XCTAssertEqual(gates.components(separatedBy: "fill=\"#a0aec0\"").count - 1, 4)
         // A slide whose tumour and stroma backgrounds did not differ says so.
         // (And one whose tissue edge took nothing off: a whole number in the JSON.)
-        _ = file("slides/P1 a&b.json", "{\"slide_id\": \"P1 a&b\", \"edge_background\": [{\"marker\": \"CD68\", \"used\": false}], \"tissue_edge_removed_mm2\": 0}")
+        // (And one whose tumour threshold is the panel's minimum.)
+        _ = file("slides/P1 a&b.json", "{\"slide_id\": \"P1 a&b\", \"edge_background\": [{\"marker\": \"CD68\", \"used\": false}], \"tissue_edge_removed_mm2\": 0, "
+                 + "\"tumor_threshold\": 50, \"tumor_threshold_rule\": \"minimum\"}")
         XCTAssertTrue(try String(contentsOf: try CohortRun.report(dir), encoding: .utf8)
-            .contains("<b>P1 a&amp;b</b> tissue 2 mm², tumour 25%, 100 cells; tumour and stroma backgrounds alike: immune cells at the edge placed by the tumour score; 0 mm² of tissue taken off at its edge (local midpoint)</figcaption>"))
+            .contains("<b>P1 a&amp;b</b> tissue 2 mm², tumour 25%, 100 cells; tumour and stroma backgrounds alike: immune cells at the edge placed by the tumour score; 0 mm² of tissue taken off at its edge (local midpoint); tumour threshold at the panel's minimum, 50 (the nests' plateau gave less: no nests, or dim ones)</figcaption>"))
     }
 
     func testBadInputsGiveOneLineErrors() throws {
