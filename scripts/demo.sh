@@ -11,7 +11,7 @@ echo "== 1/5 simulate: 20 patients, one 1024×1024 Opal 7-colour slide each (OME
 echo "== 2/5 inspect one slide"
 "$BIN" inspect "$OUT/cohort/slides/P001_S1.ome.tif"
 echo "== 3/5 quantify: unmix, segment, phenotype, densities per mm² in tumour and stroma"
-"$BIN" quantify "$OUT/cohort/slides" --panel panels/escc-opal7.json --out "$OUT/results"
+"$BIN" quantify "$OUT/cohort/slides" --panel panels/escc-opal7.json --out "$OUT/results" --regions-geojson
 echo "== 4/5 compare PR vs SD, and survival at the 30th percentile"
 "$BIN" compare "$OUT/results/densities.csv" --clinical "$OUT/cohort/clinical.csv" --out "$OUT/results"
 "$BIN" survival "$OUT/results/densities.csv" --clinical "$OUT/cohort/clinical.csv" --out "$OUT/results" --percentile 30
@@ -27,6 +27,7 @@ echo "  per-slide table         $OUT/results/slides.csv"
 echo "  thresholds used         $OUT/results/thresholds.csv"
 echo "  per-cell tables         $OUT/results/cells/"
 echo "  QC pictures             $OUT/results/qc/"
+echo "  QuPath regions          $OUT/results/regions/"
 echo "  statistics              $OUT/results/mann_whitney.csv  $OUT/results/logrank.csv  $OUT/results/hazard_ratios.csv  $OUT/results/km_summary.csv"
 echo "  report                  $OUT/results/report.html"
 echo "  simulated truth         $OUT/cohort/truth/"
