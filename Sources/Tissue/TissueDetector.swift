@@ -5,7 +5,8 @@ import Imaging
 ///
 /// - tissue: the total signal (all channels, dark removed: nuclei plus autofluorescence),
 ///   log-compressed and Gaussian-smoothed, above Otsu's threshold — unless Otsu's lower class
-///   is not dark (within 4× of the upper), in which case there is no glass and all is tissue;
+///   is not dark (within 4× of the upper), in which case there is no glass and all is tissue —
+///   and never below `tissueThresholdMinimum`, which tells glass alone from tissue alone;
 ///   with `edgeSigmaMicrons`, a pixel near glass must also be above the midpoint between glass
 ///   and the tissue's own level nearby (see `keepAboveLocalMidpoint`); components smaller than
 ///   the minimum tissue area dropped; background holes smaller than `fillHolesBelowMicrons2`
@@ -15,7 +16,8 @@ import Imaging
 ///   nests at the tissue's border), above a threshold (below) over tissue pixels (or a fixed
 ///   threshold), inside tissue; nests smaller than the minimum tumour area dropped;
 ///   the automatic threshold is `tumorEdgeFraction` of the nests' plateau (the median of tissue
-///   pixels above Otsu's threshold), which puts the edge where the signal falls to that fraction;
+///   pixels above Otsu's threshold), which puts the edge where the signal falls to that fraction,
+///   and never below `tumorThresholdMinimum`, which tells no nests from nests everywhere;
 ///   stroma islands enclosed by tumour and smaller than `fillTumorHolesBelowMicrons2` are tumour;
 /// - with an exclusion plane (the summed abundance of markers of cells that sit inside nests
 ///   without the tumour marker: T cells, macrophages, DCs), those cells are left out of the
