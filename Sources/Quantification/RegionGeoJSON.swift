@@ -15,10 +15,9 @@ enum RegionGeoJSON {
         (RegionMap.stroma, "Stroma", "[150, 200, 150]", "stroma"),
     ]
 
-    /// The file's bytes. `binning`: the file's level-0 pixels per pixel of the slide the map
-    /// was made on (`Slide.binning`).
-    static func encode(map: RegionMap, binning: Int) -> [UInt8] {
-        let areas = map.areasMm2()
+    /// The file's bytes. `areas`: the map's `areasMm2()`; `binning`: the file's level-0 pixels
+    /// per pixel of the slide the map was made on (`Slide.binning`).
+    static func encode(map: RegionMap, areasMm2 areas: [Double], binning: Int) -> [UInt8] {
         var out: [UInt8] = Array(#"{"type": "FeatureCollection", "features": ["#.utf8)
         var first = true
         for r in regions {
@@ -55,7 +54,7 @@ enum RegionGeoJSON {
         if v == v.rounded(), abs(v) < 1e15 { out += String(Int(v)).utf8 } else { CellTable.f3(v, into: &out) }
     }
 
-    static func write(map: RegionMap, binning: Int, to url: URL) throws {
-        try AtomicFile.write(Data(encode(map: map, binning: binning)), to: url)
+    static func write(map: RegionMap, areasMm2 areas: [Double], binning: Int, to url: URL) throws {
+        try AtomicFile.write(Data(encode(map: map, areasMm2: areas, binning: binning)), to: url)
     }
 }

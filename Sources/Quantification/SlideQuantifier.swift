@@ -270,12 +270,12 @@ public struct SlideQuantifier: Sendable {
                               to: outDir.appendingPathComponent("qc").appendingPathComponent("\(slideId).png"))
             endPhase("qc")
         }
+        let areas = map.areasMm2()
         if options.writeRegions {
-            try RegionGeoJSON.write(map: map, binning: slide.binning,
+            try RegionGeoJSON.write(map: map, areasMm2: areas, binning: slide.binning,
                                     to: outDir.appendingPathComponent("regions").appendingPathComponent("\(slideId).geojson"))
             endPhase("regions")
         }
-        let areas = map.areasMm2()
         let tissueArea = areas[Int(RegionMap.tumor)] + areas[Int(RegionMap.stroma)]
         return SlideResult(slideId: slideId, patientId: patientId, path: path, pixelSizeUm: slide.filePixelSizeUm ?? px, analysisPixelSizeUm: px,
                            tissueAreaMm2: tissueArea,

@@ -45,7 +45,7 @@ public final class BlockCache: @unchecked Sendable {
             applies(height) && top > 0 && top % every == 0 && rows.upperBound <= top + halo
         }
         func tail(top: Int, height: Int, rows: Range<Int>) -> Bool {
-            applies(height) && (top + height) % every == 0 && rows.lowerBound >= top + height - halo
+            endsBand(top: top, height: height) && rows.lowerBound >= top + height - halo
         }
         /// Whether a block of rows `top ..< top + height` ends a band (its tail is kept).
         func endsBand(top: Int, height: Int) -> Bool { applies(height) && (top + height) % every == 0 }
