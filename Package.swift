@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "Unmixing", dependencies: ["CBLAS", "SlideIO"], exclude: ["README.md"], swiftSettings: vector),
         .target(name: "Phenotyping", dependencies: ["Unmixing", "Segmentation", "Imaging", "SlideIO"], exclude: ["README.md"], swiftSettings: vector),
         .target(name: "Simulation", dependencies: ["Phenotyping", "Unmixing", "SlideIO", "Imaging"], exclude: ["README.md"], swiftSettings: vector),
-        .target(name: "Tissue", dependencies: ["Imaging"], exclude: ["README.md"], swiftSettings: vector),
+        .target(name: "Tissue", dependencies: ["Imaging", "SlideIO"], exclude: ["README.md"], swiftSettings: vector),
         .target(name: "Cohort", dependencies: ["SlideIO"], exclude: ["README.md"], swiftSettings: vector),
         .target(name: "Quantification", dependencies: ["Phenotyping", "Segmentation", "Tissue", "Unmixing", "SlideIO", "Imaging", "CZlib", "CMalloc"], exclude: ["README.md"], swiftSettings: vector),
         .target(name: "CPUCheck", cSettings: forAVX2 ? [.define("MIFQ_NEEDS_X86_64_V3", .when(configuration: .release))] : []),

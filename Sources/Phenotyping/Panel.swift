@@ -15,7 +15,7 @@ public enum Compartment: String, Codable, Sendable, CaseIterable {
 
 /// How a marker's positivity threshold is set.
 public struct Gate: Codable, Equatable, Sendable {
-    public enum Method: String, Codable, Sendable { case fixed, otsu, percentile }
+    public enum Method: String, Codable, Sendable, CaseIterable { case fixed, otsu, percentile }
     public var method: Method
     /// For `fixed`: the threshold on the compartment mean (unmixed abundance units).
     public var threshold: Double?
@@ -248,17 +248,49 @@ public struct Panel: Codable, Equatable, Sendable {
         do {
             panel = try JSONDecoder().decode(Panel.self, from: data)
         } catch let DecodingError.keyNotFound(key, ctx) {
-            throw PanelError.invalid(path: path, "missing \"\(key.stringValue)\" at \(ctx.codingPath.map(\.stringValue).joined(separator: "."))")
-        } catch let DecodingError.typeMismatch(_, ctx) {
-            throw PanelError.invalid(path: path, "wrong type at \(ctx.codingPath.map(\.stringValue).joined(separator: "."))")
+            throw PanelError.invalid(path: path, "missing \"\(key.stringValue)\" " + (ctx.codingPath.isEmpty ? "at the top level" : "in \(place(ctx.codingPath))"))
+        } catch let DecodingError.valueNotFound(_, ctx) {
+            throw PanelError.invalid(path: path, "null where a value is needed at \(place(ctx.codingPath))")
+        } catch let DecodingError.typeMismatch(type, ctx) {
+            throw PanelError.invalid(path: path, "wrong type at \(place(ctx.codingPath)) (\(kind(type)) expected)")
         } catch let DecodingError.dataCorrupted(ctx) {
-            let at = ctx.codingPath.map(\.stringValue).joined(separator: ".")
-            throw PanelError.invalid(path: path, at.isEmpty ? "not valid JSON" : "bad value at \(at)")
+            guard let field = ctx.codingPath.last?.stringValue else {
+                throw PanelError.invalid(path: path, "not valid JSON" + (JSONText.problem(data).map { " (\($0))" } ?? ""))
+            }
+            let why = choices[field].map { "one of " + $0.joined(separator: ", ") } ?? ctx.debugDescription
+            throw PanelError.invalid(path: path, "bad value at \(place(ctx.codingPath)) (\(why))")
         } catch {
             throw PanelError.invalid(path: path, "\(error)")
         }
         if let p = panel.problems().first { throw PanelError.invalid(path: path, p) }
         return panel
+    }
+
+    /// A place in the panel as its JSON path (`markers[2].gate.method`).
+    static func place(_ path: [CodingKey]) -> String {
+        var out = ""
+        for key in path {
+            if let i = key.intValue { out += "[\(i)]" } else { out += (out.isEmpty ? "" : ".") + key.stringValue }
+        }
+        return out
+    }
+
+    /// The values the panel's fields of fixed choices take, by field name.
+    static let choices: [String: [String]] = ["compartment": Compartment.allCases.map(\.rawValue),
+                                              "method": Gate.Method.allCases.map(\.rawValue),
+                                              "unmixing": UnmixingMethod.allCases.map(\.rawValue)]
+
+    /// What a JSON value of `type` is called.
+    static func kind(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Bool.Type: return "true or false"
+        case is Double.Type, is Float.Type, is Int.Type: return "a number"
+        case is [Any].Type: return "a list"
+        default:
+            let name = "\(type)"
+            return name.hasPrefix("Array<") ? "a list" : name.hasPrefix("Dictionary<") ? "an object" : "an object (\(name))"
+        }
     }
 
     /// Largest condition number a library may have before unmixing amplifies noise too much.

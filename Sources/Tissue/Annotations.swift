@@ -1,4 +1,5 @@
 import Foundation
+import SlideIO
 
 /// Regions a pathologist drew on a slide, from a GeoJSON file as QuPath exports them ("Export
 /// objects as GeoJSON": polygon coordinates in level-0 pixels). Polygons whose classification
@@ -55,7 +56,9 @@ public struct Annotations: Sendable {
     public static func parse(_ data: Data, path: String) throws -> Annotations {
         func fail(_ d: String) -> ReadError { ReadError(path: path, detail: d) }
         let root: Any
-        do { root = try JSONSerialization.jsonObject(with: data) } catch { throw fail("is not JSON (GeoJSON annotations expected)") }
+        do { root = try JSONSerialization.jsonObject(with: data) } catch {
+            throw fail("is not JSON (GeoJSON annotations expected): " + (JSONText.problem(data) ?? "not an object or array"))
+        }
         var features: [[String: Any]] = []
         if let list = root as? [Any] {
             features = list.compactMap { $0 as? [String: Any] }

@@ -7,10 +7,10 @@ struct Quantify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Phenotype cells and measure densities (cells/mm²) in tissue, tumour and stroma.",
         discussion: """
-        Writes DIR/cells/<slide>.csv, DIR/slides/<slide>.json, DIR/slides.csv, DIR/densities.csv (per patient), DIR/thresholds.csv,
-        DIR/qc/<slide>.png and DIR/run.json (and QuPath objects: DIR/cells/<slide>.geojson,
-        DIR/regions/<slide>.geojson). A slide that fails is reported and the others still run;
-        the exit code is 1 when any slide failed.
+        Writes DIR/cells/<slide>.csv, DIR/slides/<slide>.json, DIR/slides.csv, DIR/densities.csv (per patient), \
+        DIR/thresholds.csv, DIR/qc/<slide>.png and DIR/run.json (and QuPath objects: DIR/cells/<slide>.geojson, \
+        DIR/regions/<slide>.geojson). A slide that fails is reported and the others still run; the exit code is 1 \
+        when any slide failed.
         """)
 
     @Argument(help: "Slides, or folders searched recursively for .tif/.tiff/.qptiff/.ome.tif.")

@@ -8,7 +8,7 @@ struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a synthetic cohort: slides with ground truth, and clinical.csv.",
         discussion: """
-        Layout: DIR/slides/<patient>_S<k>.ome.tif (or .qptiff), DIR/truth/<slide>.{cells.csv,nuclei.tif,regions.tif,json},
+        Layout: DIR/slides/<patient>_S<k>.ome.tif (or .qptiff), DIR/truth/<slide>.{cells.csv,nuclei.tif,regions.tif,json}, \
         DIR/clinical.csv, and with --single-stain DIR/single-stain/slides/<fluor>.ome.tif plus unstained.ome.tif.
         """)
 

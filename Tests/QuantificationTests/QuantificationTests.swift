@@ -883,7 +883,7 @@ final class QuantificationTests: XCTestCase {
         var errors: [String] = []
         let broken = try run.run(inputs, report: { errors.append($0) })
         XCTAssertEqual(broken.failures.count, 1)
-        XCTAssertEqual(errors, [notes.appendingPathComponent("P02_A.geojson").path + ": is not JSON (GeoJSON annotations expected)"])
+        XCTAssertEqual(errors, [notes.appendingPathComponent("P02_A.geojson").path + ": is not JSON (GeoJSON annotations expected): unexpected end of file during JSON parse"])
         XCTAssertEqual(broken.results.map(\.slideId), ["P01_A"])
         // Regions that miss the slide (µm taken for pixels, another slide's file) leave no tissue: said.
         try #"{"type": "Polygon", "coordinates": [[[5000,5000],[6000,5000],[6000,6000]]]}"#.write(to: notes.appendingPathComponent("P02_A.geojson"), atomically: true, encoding: .utf8)

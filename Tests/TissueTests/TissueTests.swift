@@ -470,7 +470,8 @@ final class TissueTests: XCTestCase {
         XCTAssertEqual(["Ignore*", "ignore", " EXCLUDED", "Exclusion zone"].map(Annotations.isExclusion), [true, true, true, true])
         XCTAssertEqual(["Tumor", "Stroma", "Region*", nil].map(Annotations.isExclusion), [false, false, false, false])
 
-        for (text, message) in [("{not json", "is not JSON"),
+        for (text, message) in [("{not json", "is not JSON (GeoJSON annotations expected): line 1, column 2: invalid value"),
+                                ("{\"type\": \"Polygon\",\n \"coordinates\": [[[0,0],[4,0] [4,4]]]}", "is not JSON (GeoJSON annotations expected): line 2, column 31: invalid value"),
                                 (#"{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]}}]}"#, "holds no Polygon or MultiPolygon"),
                                 (#"{"type": "Polygon", "coordinates": [[[0,0],[4,0]]]}"#, "feature 1: a ring has fewer than 3 points"),
                                 (#"{"type": "Polygon", "coordinates": [[[0,0],[4,"a"],[4,4]]]}"#, "feature 1: a point is not a pair of numbers"),

@@ -180,7 +180,28 @@ final class UnmixingTests: XCTestCase {
               "ill-conditioned (condition number")
         check({ $0.replacingOccurrences(of: "\"component\": \"Opal 570\"", with: "\"component\": \"Opal 575\"") },
               "marker CD8 names component \"Opal 575\"")
-        check({ _ in "{ not json" }, "not valid JSON")
+        check({ _ in "{ not json" }, "not valid JSON (line 1, column 3: invalid value)")
+        // A comma left out at the end of line 19 (counted by hand: the next key opens line 20
+        // at its third column), a byte-order mark before it not counted.
+        check({ $0.replacingOccurrences(of: "\"unmixing\": \"ols\",", with: "\"unmixing\": \"ols\"") },
+              "not valid JSON (line 20, column 3: invalid value)")
+        check({ "\u{FEFF}" + $0.replacingOccurrences(of: "\"unmixing\": \"ols\",", with: "\"unmixing\": \"ols\"") },
+              "not valid JSON (line 20, column 3: invalid value)")
+        check({ $0 + "," }, "not valid JSON")
+        // Fields named by their JSON path, with what was expected.
+        check({ $0.replacingOccurrences(of: "\"compartment\": \"cytoplasm\"", with: "\"compartment\": \"cyto\"") },
+              "bad value at markers[0].compartment (one of nucleus, cytoplasm, membrane, cell, ring)")
+        check({ $0.replacingOccurrences(of: "\"method\": \"otsu\"", with: "\"method\": \"Otsu\"") },
+              "bad value at markers[0].gate.method (one of fixed, otsu, percentile)")
+        check({ $0.replacingOccurrences(of: "\"unmixing\": \"ols\"", with: "\"unmixing\": \"OLS\"") },
+              "bad value at unmixing (one of ols, nnls)")
+        check({ $0.replacingOccurrences(of: "\"otsuFactor\": 0.6", with: "\"otsuFactor\": \"0.6\"") },
+              "wrong type at nucleus.parameters.otsuFactor (a number expected)")
+        check({ $0.replacingOccurrences(of: "\"require\": [\"PDL1\", \"panCK\"]", with: "\"require\": \"PDL1\"") },
+              "wrong type at phenotypes[")
+        check({ $0.replacingOccurrences(of: "\"nucleus\": {", with: "\"nucleus\": null, \"n\": {") },
+              "null where a value is needed at nucleus")
+        check({ $0.replacingOccurrences(of: "\"nucleus\": {", with: "\"nuclei\": {") }, "missing \"nucleus\" at the top level")
         check({ $0.replacingOccurrences(of: "\"tumorExcludeMarkers\": [\"CD8\"", with: "\"tumorExcludeMarkers\": [\"CD3\"") },
               "tissue.tumorExcludeMarkers: CD3 is not a panel marker")
         check({ $0.replacingOccurrences(of: "\"tumorImmuneThresholdFactor\": 0.95", with: "\"tumorImmuneThresholdFactor\": -1") },
