@@ -4,7 +4,7 @@ import Foundation
 /// recently used dropped first once `capacity` bytes are held.
 ///
 /// A tile pass reads each tile with a halo, and a halo reaches into the neighbours' blocks:
-/// with 1024-px tiles, a 73-px halo and 512-px blocks, every tile touches 4 × 4 blocks for its
+/// with 1024-px tiles, a 74-px halo and 512-px blocks, every tile touches 4 × 4 blocks for its
 /// 2 × 2 own ones, so without a cache each block is inflated four times. A block another thread
 /// is decoding is waited for, not decoded twice. What is cached is exactly what the decoder
 /// gave, so reading through the cache returns the same samples as reading without it.
