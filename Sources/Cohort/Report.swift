@@ -79,8 +79,9 @@ public enum Report {
                 captions[r[id]] = String(format: "tissue %.3g mm², tumour %.0f%%, %@ cells", t, t > 0 ? 100 * u / t : 0, r[cells])
             }
         }
-        // Thresholds set by hand (`quantify --gates`) and regions drawn on the slide
-        // (`quantify --annotations`) are said under the picture they changed.
+        // Thresholds set by hand (`quantify --gates`), regions drawn on the slide
+        // (`quantify --annotations`) and channels with saturated pixels are said under the
+        // picture they concern.
         for name in names {
             let slide = String(name.dropLast(4))
             guard let result = results[slide] else { continue }
@@ -108,6 +109,13 @@ public enum Report {
             }
             if result["tumor_threshold_rule"] as? String == "minimum", let t = result["tumor_threshold"] as? Double {
                 parts.append(String(format: "tumour threshold at the panel's minimum, %g (the nests' plateau gave less: no nests, or dim ones)", t))
+            }
+            if let channels = result["saturation"] as? [[String: Any]] {
+                let clipped = channels.compactMap { c -> String? in
+                    guard let name = c["channel"] as? String, let f = c["fraction_of_tissue"] as? Double, f > 0 else { return nil }
+                    return String(format: "%@ %.2g%%", name, 100 * f)
+                }
+                if !clipped.isEmpty { parts.append("saturated light over the tissue: " + clipped.joined(separator: ", ")) }
             }
             captions[slide] = parts.joined(separator: "; ")
         }

@@ -234,6 +234,13 @@ public struct QuantifyRun {
                                  + "lies within the tissue's own \(panel.tissue.tumorMarker) level, not between it and nests: the slide is "
                                  + "all tumour or has none, which the map cannot tell; the panel's tissue.tumorThresholdMinimum decides")
                 }
+                let saturated = r.saturatedChannels
+                if !saturated.isEmpty {
+                    notes.append("\(input.slideId): saturated light (samples at the camera's ceiling) over "
+                                 + saturated.map { String(format: "%.2g%% of the tissue in %@ (at %g)", 100 * ($0.fractionOfTissue ?? 0), $0.channel, $0.level) }
+                                    .joined(separator: ", ")
+                                 + ": the components unmixed from clipped light are too low there")
+                }
                 timings[input.slideId] = r.seconds
             } catch {
                 let message = (error as? LocalizedError)?.errorDescription ?? "\(error)"

@@ -75,6 +75,11 @@ public struct SlideQuantifier: Sendable {
         let plan = TissuePass.plan(slide: slide, panel: panel, pixelSizeUm: px)
         let unmixer = Unmixer(library: panel.library, method: panel.unmixing)
         var source = UnmixedSource(slide: slide, channelMap: channelMap, unmixer: unmixer)
+        // Saturated samples are counted on raw channels with a ceiling (not on unmixed components).
+        let saturationLevels = channelMap.map { slide.saturationLevel(channel: $0) }
+        if !slide.isUnmixed && saturationLevels.contains(where: { $0 != nil }) {
+            source.saturation = SaturationTally(levels: saturationLevels)
+        }
         let nucleusIndex = panel.componentIndex(panel.nucleus.component)!
         let params = panel.nucleus.parameters
         let halo = Int((params.haloMicrons / px).rounded(.up))
@@ -277,6 +282,13 @@ public struct SlideQuantifier: Sendable {
             endPhase("regions")
         }
         let tissueArea = areas[Int(RegionMap.tumor)] + areas[Int(RegionMap.stroma)]
+        let tissuePixels = tissueArea * 1e6 / (px * px)
+        let saturation = source.saturation.map { tally in
+            zip(zip(panel.library.channels, saturationLevels), tally.pixels).compactMap { named, n -> SlideResult.ChannelSaturation? in
+                named.1.map { SlideResult.ChannelSaturation(channel: named.0, level: $0, pixels: n,
+                                                            fractionOfTissue: tissuePixels > 0 ? Double(n) / tissuePixels : nil) }
+            }
+        }
         return SlideResult(slideId: slideId, patientId: patientId, path: path, pixelSizeUm: slide.filePixelSizeUm ?? px, analysisPixelSizeUm: px,
                            tissueAreaMm2: tissueArea,
                            tumorAreaMm2: areas[Int(RegionMap.tumor)], stromaAreaMm2: areas[Int(RegionMap.stroma)],
@@ -293,7 +305,7 @@ public struct SlideQuantifier: Sendable {
                                                             excludePolygons: $0.annotations.exclude.count, removedTissueMm2: tissueBeforeAnnotations - tissueArea)
                            },
                            edgeBackground: cellRegions.hasEdgeZone ? background.slide.compactMap { $0 } : nil,
-                           tissueEdgeRemovedMm2: tissueResult.tissueEdgeRemovedMm2)
+                           tissueEdgeRemovedMm2: tissueResult.tissueEdgeRemovedMm2, saturation: saturation)
     }
 }
 

@@ -56,6 +56,36 @@ public struct SlideResult: Codable, Sendable {
     /// tissue meets glass, mm² (map pixels of the whole map, before annotations); nil when the
     /// rule did not run (off, or a slide without glass) or in results written before.
     public var tissueEdgeRemovedMm2: Double?
+    /// Per channel with a ceiling (integer samples), how many analysed pixels sat at it:
+    /// light the camera clipped, so the components unmixed from it are too low there; nil for
+    /// a slide of unmixed components or in results written before.
+    public var saturation: [ChannelSaturation]? = nil
+
+    /// The saturated pixels of one channel (`SaturationTally`): those of the tiles' cores the
+    /// tile pass read (the parts that hold tissue), at the pixel size cells were found at.
+    public struct ChannelSaturation: Codable, Sendable, Equatable {
+        public var channel: String
+        /// The ceiling (`Slide.saturationLevel`).
+        public var level: Double
+        public var pixels: Int
+        /// `pixels` over the tissue area in pixels; nil without tissue.
+        public var fractionOfTissue: Double?
+        public init(channel: String, level: Double, pixels: Int, fractionOfTissue: Double?) {
+            self.channel = channel; self.level = level; self.pixels = pixels; self.fractionOfTissue = fractionOfTissue
+        }
+        enum CodingKeys: String, CodingKey {
+            case channel, level, pixels, fractionOfTissue = "fraction_of_tissue"
+        }
+    }
+
+    /// A share of the tissue saturated in some channel from which a note and the QC caption
+    /// name the slide: 0.1%, about a cell in every 5000 µm² of tissue fully clipped.
+    public static let saturationNoteFraction = 0.001
+
+    /// The channels saturated over at least `saturationNoteFraction` of the tissue.
+    public var saturatedChannels: [ChannelSaturation] {
+        (saturation ?? []).filter { ($0.fractionOfTissue ?? 0) >= SlideResult.saturationNoteFraction }
+    }
 
     /// What a slide's annotation file did: its name and hash (a changed file re-runs the slide
     /// under `--resume`), its polygons, and the tissue it took out.
@@ -81,6 +111,7 @@ public struct SlideResult: Codable, Sendable {
         case tumorThreshold = "tumor_threshold", tumorThresholdRule = "tumor_threshold_rule", tiles, seconds, mifqVersion = "mifq_version", panelHash = "panel_hash"
         case cellsTable = "cells_table", annotations, edgeBackground = "edge_background"
         case tissueEdgeRemovedMm2 = "tissue_edge_removed_mm2"
+        case saturation
     }
 
     /// Every key is written, undefined thresholds as null (JSON has no infinity or NaN).
@@ -103,6 +134,7 @@ public struct SlideResult: Codable, Sendable {
         try c.encode(annotations, forKey: .annotations)
         try c.encodeIfPresent(edgeBackground, forKey: .edgeBackground)
         try c.encodeIfPresent(tissueEdgeRemovedMm2, forKey: .tissueEdgeRemovedMm2)
+        try c.encodeIfPresent(saturation, forKey: .saturation)
     }
 
     /// A threshold as stored: nil unless finite.

@@ -1,3 +1,4 @@
+import Foundation
 import Imaging
 import Segmentation
 import SlideIO
@@ -22,6 +23,9 @@ public struct UnmixedSource: TileSource {
     public var mapBoxes: TissuePass.Plan?
     /// Decoded blocks kept for this source's reads (see `caching`).
     var cache: BlockCache?
+    /// Where set, a tile pass's reads count the samples at their channel's ceiling over each
+    /// tile's core (`images(_:core:)`), once per slide pixel.
+    public var saturation: SaturationTally?
 
     public init(slide: Slide, channelMap: [Int], unmixer: Unmixer, level: Int = 0) {
         self.slide = slide; self.channelMap = channelMap; self.unmixer = unmixer; self.level = level
@@ -48,7 +52,15 @@ public struct UnmixedSource: TileSource {
     /// components, instead of the whole region's channels going out to memory and back; the
     /// band's blocks come from the cache, so none is decoded twice. Without one, a block under
     /// two bands would be, so the region is one band.
-    public func images(_ r: PixelRegion) throws -> [Image] {
+    public func images(_ r: PixelRegion) throws -> [Image] { try images(r, counting: nil) }
+
+    /// The same for a tile of a tile pass, counting saturated samples over `core` (with a
+    /// `saturation` tally).
+    public func images(_ r: PixelRegion, core: PixelRegion) throws -> [Image] {
+        try images(r, counting: saturation == nil ? nil : core)
+    }
+
+    func images(_ r: PixelRegion, counting core: PixelRegion?) throws -> [Image] {
         if slide.isUnmixed { return try components(r) }
         let n = r.count, w = r.width
         let c = channelMap.count, k = unmixer.componentCount
@@ -57,6 +69,8 @@ public struct UnmixedSource: TileSource {
         defer { obs.deallocate() }
         var boxes = mapBoxes.map { TissuePass.BoxSums(plan: $0, region: r) }
         let dark = Float(unmixer.library.darkOffset)
+        var saturated = [Int](repeating: 0, count: c)
+        defer { if let core, core.count > 0 { saturation?.add(saturated) } }
         // The components go straight into the images' arrays.
         let planes = try arrays(k, count: n) { out in
             for y0 in stride(from: 0, to: r.height, by: bandRows) {
@@ -65,6 +79,12 @@ public struct UnmixedSource: TileSource {
                 try StageTimes.measure("decode") {
                     try slide.read(channels: channelMap, level: level, region: PixelRegion(x: r.x, y: r.y + y0, width: w, height: m / w),
                                    into: bufs, cache: cache)
+                }
+                if let core, let tally = saturation {
+                    StageTimes.measure("saturation") {
+                        tally.count(obs, width: w, rows: (r.y + y0)..<(r.y + y0 + m / w), columns: (core.x - r.x)..<(core.x - r.x + core.width),
+                                    within: core.y..<(core.y + core.height), into: &saturated)
+                    }
                 }
                 StageTimes.measure("unmix") { unmixer.unmix(observed: obs, pixels: m, into: out.map { $0 + y0 * w }) }
                 if boxes != nil {
@@ -78,6 +98,67 @@ public struct UnmixedSource: TileSource {
             }
         }.map { Image(width: w, height: r.height, pixels: $0) }
         return planes + (boxes?.images ?? [])
+    }
+}
+
+/// Samples at their channel's ceiling (`Slide.saturationLevel`: where the camera saturated,
+/// the light above it lost), counted per channel over a tile pass's cores: a slide pixel is
+/// counted once, by the tile whose core holds it. On a binned slide an analysis pixel counts
+/// when the mean of its file pixels is at the ceiling, that is when all of them are.
+public final class SaturationTally: @unchecked Sendable {
+    /// Per channel read (the source's `channelMap` order), its ceiling; nil: not counted.
+    public let levels: [Float?]
+    private var counts: [Int]
+    private let lock = NSLock()
+
+    public init(levels: [Double?]) {
+        self.levels = levels.map { $0.map(Float.init) }
+        counts = [Int](repeating: 0, count: levels.count)
+    }
+
+    /// Saturated samples so far, per channel.
+    public var pixels: [Int] {
+        lock.lock(); defer { lock.unlock() }
+        return counts
+    }
+
+    func add(_ c: [Int]) {
+        lock.lock(); defer { lock.unlock() }
+        for k in counts.indices { counts[k] += c[k] }
+    }
+
+    /// How many of `count` floats are at least `level`, eight at a time (a lane's comparison
+    /// mask is −1 where true, subtracted from the lane's count).
+    static func atLeast(_ level: Float, _ p: UnsafePointer<Float>, _ count: Int) -> Int {
+        let l8 = SIMD8<Float>(repeating: level)
+        var n8 = SIMD8<Int32>()
+        var x = 0
+        while x + 8 <= count {
+            n8 &-= unsafeBitCast(UnsafeRawPointer(p + x).loadUnaligned(as: SIMD8<Float>.self) .>= l8, to: SIMD8<Int32>.self)
+            x += 8
+        }
+        var n = Int(n8.wrappedSum())
+        while x < count { if p[x] >= level { n += 1 }; x += 1 }
+        return n
+    }
+
+    /// Adds to `into` the samples at each channel's ceiling in `columns` of the rows of a band
+    /// (channel planes of `width` × rows, one after another; `rows` are the band's slide rows)
+    /// that lie `within` the core's rows.
+    func count(_ band: UnsafePointer<Float>, width w: Int, rows: Range<Int>, columns: Range<Int>, within: Range<Int>,
+               into c: inout [Int]) {
+        let ys = rows.clamped(to: within)
+        guard !ys.isEmpty, !columns.isEmpty else { return }
+        let plane = rows.count * w
+        for (k, level) in levels.enumerated() {
+            guard let level else { continue }
+            var n = 0
+            for y in ys {
+                let row = band + k * plane + (y - rows.lowerBound) * w + columns.lowerBound
+                n += Self.atLeast(level, row, columns.count)
+            }
+            c[k] += n
+        }
     }
 }
 

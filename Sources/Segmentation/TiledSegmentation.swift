@@ -25,11 +25,18 @@ public protocol TileSource: Sendable {
     var height: Int { get }
     /// The images of `region` (level-0 pixels); index `nucleusIndex` is segmented.
     func images(_ region: PixelRegion) throws -> [Image]
+    /// The same for a tile pass's tile: `core` is the part of `region` the tile answers for
+    /// (without its halo), where a source may count what it reads once per slide pixel.
+    func images(_ region: PixelRegion, core: PixelRegion) throws -> [Image]
     /// The same source keeping decoded blocks for windows of `width` × `height` pixels read one
     /// after another, in a cache of its own, so blocks shared by neighbouring windows decode once.
     func caching(window width: Int, height: Int, seams: BlockCache.Seams?) -> Self
     /// The file's pixels per source pixel along each side (`Slide.binning`).
     var binning: Int { get }
+}
+
+extension TileSource {
+    public func images(_ region: PixelRegion, core: PixelRegion) throws -> [Image] { try images(region) }
 }
 
 /// Raw channels of a slide.
@@ -174,7 +181,7 @@ public struct TiledSegmentation: Sendable {
     public func segmentTile(_ i: Int, within part: PixelRegion? = nil, threshold: Float, cellExpansionPx: Double) throws -> TileSegmentation {
         let c = part ?? core(i)
         let r = expanded(c)
-        let images = try source.images(r)
+        let images = try source.images(r, core: c)
         let nuclei = StageTimes.measure("segment") { segmenter.segment(images[nucleusIndex], threshold: threshold) }
         let n = Int(nuclei.maxLabel)
         var sx = [Double](repeating: 0, count: n + 1), sy = sx, cnt = sx

@@ -15,6 +15,19 @@ public enum SampleType: String, Codable, Sendable {
     }
     public var isInteger: Bool { self != .float32 && self != .float64 }
 
+    /// The largest value the type holds; nil for floating point (no ceiling).
+    public var maximum: Double? {
+        switch self {
+        case .uint8: return Double(UInt8.max)
+        case .uint16: return Double(UInt16.max)
+        case .uint32: return Double(UInt32.max)
+        case .int8: return Double(Int8.max)
+        case .int16: return Double(Int16.max)
+        case .int32: return Double(Int32.max)
+        case .float32, .float64: return nil
+        }
+    }
+
     init?(bits: UInt16, format: UInt16) {
         switch (Int32(format), bits) {
         case (SAMPLEFORMAT_UINT, 8): self = .uint8
@@ -40,6 +53,8 @@ struct Directory {
     var bitsPerSample: UInt16
     var sampleFormat: UInt16
     var sampleType: SampleType?
+    /// The MaxSampleValue tag when the file sets it (a 12-bit camera's 4095 in 16-bit samples).
+    var maxSampleValue: UInt16?
     var photometric: UInt16
     var compression: UInt16
     var tiled: Bool
@@ -82,6 +97,7 @@ struct Directory {
         bitsPerSample = h.uint16(TIFFTAG_BITSPERSAMPLE) ?? 1
         sampleFormat = h.uint16(TIFFTAG_SAMPLEFORMAT) ?? UInt16(SAMPLEFORMAT_UINT)
         sampleType = SampleType(bits: bitsPerSample, format: sampleFormat)
+        maxSampleValue = h.uint16(TIFFTAG_MAXSAMPLEVALUE, defaulted: false)
         photometric = h.uint16(TIFFTAG_PHOTOMETRIC, defaulted: false) ?? UInt16(PHOTOMETRIC_MINISBLACK)
         compression = h.uint16(TIFFTAG_COMPRESSION) ?? UInt16(COMPRESSION_NONE)
         tiled = TIFFIsTiled(h.tif) != 0

@@ -221,6 +221,17 @@ public final class Slide: @unchecked Sendable {
         planes[fileLevels[level]][channel].directory.sampleType ?? .float32
     }
 
+    /// The value a channel's samples at `level` take where the camera saturated: the file's
+    /// MaxSampleValue when it sets one below the type's maximum (a 12-bit camera's 4095 in
+    /// 16-bit samples), else the integer type's maximum; nil for floating-point samples, which
+    /// have no ceiling (unmixed components).
+    public func saturationLevel(channel: Int, level: Int = 0) -> Double? {
+        let d = planes[fileLevels[level]][channel].directory
+        guard let top = d.sampleType?.maximum else { return nil }
+        if let m = d.maxSampleValue, m > 0, Double(m) < top { return Double(m) }
+        return top
+    }
+
     /// Summary of how level 0 is stored (the first channel's plane).
     public var storage: (compression: String, tiled: Bool, blockWidth: Int, blockHeight: Int) {
         let d = planes[0][0].directory

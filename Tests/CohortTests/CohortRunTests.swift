@@ -229,11 +229,16 @@ final class CohortRunTests: XCTestCase {
         XCTAssertEqual(gates.components(separatedBy: "fill=\"#a0aec0\"").count - 1, 4)
         // A slide whose tumour and stroma backgrounds did not differ says so.
         // (And one whose tissue edge took nothing off: a whole number in the JSON.)
-        // (And one whose tumour threshold is the panel's minimum.)
+        // (And one whose tumour threshold is the panel's minimum, with saturated pixels in two
+        // channels, none in a third, and a fraction undefined in a fourth.)
         _ = file("slides/P1 a&b.json", "{\"slide_id\": \"P1 a&b\", \"edge_background\": [{\"marker\": \"CD68\", \"used\": false}], \"tissue_edge_removed_mm2\": 0, "
-                 + "\"tumor_threshold\": 50, \"tumor_threshold_rule\": \"minimum\"}")
+                 + "\"tumor_threshold\": 50, \"tumor_threshold_rule\": \"minimum\", \"saturation\": ["
+                 + "{\"channel\": \"DAPI\", \"level\": 65535, \"pixels\": 20, \"fraction_of_tissue\": 0.0000763}, "
+                 + "{\"channel\": \"Opal 480\", \"level\": 65535, \"pixels\": 0, \"fraction_of_tissue\": 0}, "
+                 + "{\"channel\": \"Opal 520\", \"level\": 4095, \"pixels\": 300, \"fraction_of_tissue\": 0.00114}, "
+                 + "{\"channel\": \"Opal 570\", \"level\": 65535, \"pixels\": 0, \"fraction_of_tissue\": null}]}")
         XCTAssertTrue(try String(contentsOf: try CohortRun.report(dir), encoding: .utf8)
-            .contains("<b>P1 a&amp;b</b> tissue 2 mm², tumour 25%, 100 cells; tumour and stroma backgrounds alike: immune cells at the edge placed by the tumour score; 0 mm² of tissue taken off at its edge (local midpoint); tumour threshold at the panel's minimum, 50 (the nests' plateau gave less: no nests, or dim ones)</figcaption>"))
+            .contains("<b>P1 a&amp;b</b> tissue 2 mm², tumour 25%, 100 cells; tumour and stroma backgrounds alike: immune cells at the edge placed by the tumour score; 0 mm² of tissue taken off at its edge (local midpoint); tumour threshold at the panel's minimum, 50 (the nests' plateau gave less: no nests, or dim ones); saturated light over the tissue: DAPI 0.0076%, Opal 520 0.11%</figcaption>"))
     }
 
     func testBadInputsGiveOneLineErrors() throws {

@@ -1101,6 +1101,55 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(densities.first?["CD8_density_total"], "NA")
     }
 
+    /// Samples at the camera's ceiling are counted per channel over the tissue: a 512² field of
+    /// tissue (every channel near 300 counts, so all of it is tissue: 0.065536 mm²) with 300
+    /// pixels of Opal 520 and 20 of DAPI at 65535, placed by hand. Opal 520's 300 of 262 144
+    /// tissue pixels (0.114%) get a note, DAPI's 0.0076% does not; the counts do not depend on
+    /// the tiles or threads (each pixel counted by the tile whose core holds it).
+    func testSaturatedPixelsAreCounted() throws {
+        let dir = Self.tmp()
+        let path = dir.appendingPathComponent("E02_A.ome.tif").path
+        let w = try OMETIFFWriter(path: path, spec: ImageSpec(width: 512, height: 512, channelNames: Self.panel.library.channels,
+                                                              sampleType: .uint16, pixelSizeUm: 0.5, tileSize: 256))
+        var rng = SplitMix64(6, 0, 0)
+        let clipped: [Int: [Int]] = [2: (0..<300).map { 873 * $0 + 17 }, 0: (0..<20).map { 13_001 * $0 + 5 }]
+        for k in 0..<Self.panel.library.channels.count {
+            var values = (0..<(512 * 512)).map { _ in Float((290 + 20 * rng.uniform()).rounded()) }
+            for i in clipped[k] ?? [] { values[i] = 65535 }
+            try values.withUnsafeBufferPointer { try w.write(channel: k, region: PixelRegion(x: 0, y: 0, width: 512, height: 512), values: $0) }
+        }
+        try w.finish()
+        for (tile, threads) in [(256, 1), (1024, 2)] {
+            var o = QuantifyOptions(); o.writeQC = false; o.tileSize = tile; o.threads = threads
+            let s = try QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: dir.appendingPathComponent("out\(tile)"))
+                .run(try SlideInputs.find([path], patientMap: nil), report: { XCTFail($0) })
+            let r = try XCTUnwrap(s.results.first)
+            XCTAssertEqual(r.tissueAreaMm2, 0.065536, accuracy: 1e-12)
+            let saturation = try XCTUnwrap(r.saturation)
+            XCTAssertEqual(saturation.map(\.channel), Self.panel.library.channels)
+            XCTAssertEqual(saturation.map(\.level), [Double](repeating: 65535, count: 7))
+            XCTAssertEqual(saturation.map(\.pixels), [20, 0, 300, 0, 0, 0, 0])
+            XCTAssertEqual(saturation[2].fractionOfTissue ?? 0, 300.0 / 262_144, accuracy: 1e-12)
+            XCTAssertEqual(r.saturatedChannels.map(\.channel), ["Opal 520"])
+            XCTAssertEqual(s.notes, ["E02_A: saturated light (samples at the camera's ceiling) over 0.11% of the tissue in Opal 520 (at 65535): "
+                                     + "the components unmixed from clipped light are too low there"])
+        }
+        // A slide of unmixed components (floats) has no ceiling: nothing is counted.
+        let unmixed = dir.appendingPathComponent("E03_A.ome.tif").path
+        var spec = ImageSpec(width: 256, height: 256, channelNames: Self.panel.library.components, sampleType: .float32, pixelSizeUm: 0.5, tileSize: 256)
+        spec.unmixedComponents = true
+        let u = try OMETIFFWriter(path: unmixed, spec: spec)
+        for k in 0..<Self.panel.library.components.count {
+            let values = [Float](repeating: 65535, count: 256 * 256)
+            try values.withUnsafeBufferPointer { try u.write(channel: k, region: PixelRegion(x: 0, y: 0, width: 256, height: 256), values: $0) }
+        }
+        try u.finish()
+        var o = QuantifyOptions(); o.writeQC = false
+        let s = try QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: dir.appendingPathComponent("outU"))
+            .run(try SlideInputs.find([unmixed], patientMap: nil), report: { XCTFail($0) })
+        XCTAssertNil(try XCTUnwrap(s.results.first).saturation)
+    }
+
     func gatesFile() -> String {
         let p = Self.tmp().appendingPathComponent("gates.csv").path
         _ = FileManager.default.createFile(atPath: p, contents: Data("slide_id,marker,threshold\ntiny,CD8,20\n".utf8))

@@ -3,7 +3,8 @@ import XCTest
 
 /// Layouts beyond the third-party set, written by tifffile (scripts/fixtures/make_format_tiffs.py):
 /// BigTIFF with a SubIFD level, PackBits strips, JPEG tiles, contiguous multi-sample, float32 with
-/// inch resolution, a readable page libtiff complains about, a page chain that loops. Sums are what tifffile decoded.
+/// inch resolution, a readable page libtiff complains about, a page chain that loops, a
+/// MaxSampleValue tag. Sums are what tifffile decoded.
 final class FormatTests: XCTestCase {
     lazy var expected: [String: [String: Any]] = {
         let d = try! Data(contentsOf: URL(fileURLWithPath: TestData.path("formats/expected.json")))
@@ -76,6 +77,17 @@ final class FormatTests: XCTestCase {
         }
         XCTAssertEqual(a, try s.read(channel: 2, region: r))
         XCTAssertEqual(b, try s.read(channel: 0, region: r))
+    }
+
+    /// Where the camera saturates: the file's MaxSampleValue (4095, page 0), else the type's
+    /// maximum (page 1); floating point has none.
+    func testSaturationLevels() throws {
+        let s = try check("max_sample_uint16.tif", format: .multiPage)
+        let levels = (expected["max_sample_uint16.tif"]!["saturation_levels"] as! [NSNumber]).map(\.doubleValue)
+        XCTAssertEqual([s.saturationLevel(channel: 0), s.saturationLevel(channel: 1)], levels)
+        XCTAssertEqual(try Slide(path: TestData.path("formats/packbits_uint8.tif")).saturationLevel(channel: 0), 255)
+        XCTAssertNil(try Slide(path: TestData.path("formats/float32_none.tif")).saturationLevel(channel: 0))
+        XCTAssertEqual([SampleType.int8, .int16, .int32, .uint32].map(\.maximum), [127, 32767, 2147483647, 4294967295])
     }
 
     func testFloatWithInchResolution() throws {
