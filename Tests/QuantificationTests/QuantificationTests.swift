@@ -1105,7 +1105,8 @@ final class QuantificationTests: XCTestCase {
     /// tissue (every channel near 300 counts, so all of it is tissue: 0.065536 mm²) with 300
     /// pixels of Opal 520 and 20 of DAPI at 65535, placed by hand. Opal 520's 300 of 262 144
     /// tissue pixels (0.114%) get a note, DAPI's 0.0076% does not; the counts do not depend on
-    /// the tiles or threads (each pixel counted by the tile whose core holds it).
+    /// the tiles or threads (each pixel counted by the tile whose core holds it). On a 40×
+    /// slide analysed at 0.5 µm, an averaged pixel counts when all its file pixels are clipped.
     func testSaturatedPixelsAreCounted() throws {
         let dir = Self.tmp()
         let path = dir.appendingPathComponent("E02_A.ome.tif").path
@@ -1134,6 +1135,30 @@ final class QuantificationTests: XCTestCase {
             XCTAssertEqual(s.notes, ["E02_A: saturated light (samples at the camera's ceiling) over 0.11% of the tissue in Opal 520 (at 65535): "
                                      + "the components unmixed from clipped light are too low there"])
         }
+        // A 40× slide (0.25 µm) analysed at the panel's 0.5 µm: an averaged pixel counts when
+        // all four of its file pixels are at the ceiling (10 such blocks), not three (10 more).
+        let fine = dir.appendingPathComponent("E04_A.ome.tif").path
+        let f = try OMETIFFWriter(path: fine, spec: ImageSpec(width: 512, height: 512, channelNames: Self.panel.library.channels,
+                                                              sampleType: .uint16, pixelSizeUm: 0.25, tileSize: 256))
+        for k in 0..<Self.panel.library.channels.count {
+            var values = (0..<(512 * 512)).map { _ in Float((290 + 20 * rng.uniform()).rounded()) }
+            if k == 2 {
+                for b in 0..<20 {
+                    let x = 2 * (11 * b + 3), y = 2 * (9 * b + 5)
+                    for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)].prefix(b < 10 ? 4 : 3) { values[(y + dy) * 512 + x + dx] = 65535 }
+                }
+            }
+            try values.withUnsafeBufferPointer { try f.write(channel: k, region: PixelRegion(x: 0, y: 0, width: 512, height: 512), values: $0) }
+        }
+        try f.finish()
+        var ob = QuantifyOptions(); ob.writeQC = false
+        let binned = try QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: ob, outDir: dir.appendingPathComponent("outB"))
+            .run(try SlideInputs.find([fine], patientMap: nil), report: { XCTFail($0) })
+        let rb = try XCTUnwrap(binned.results.first)
+        XCTAssertEqual(rb.analysisPixelSizeUm, 0.5)
+        XCTAssertEqual(rb.saturation?.map(\.pixels), [0, 0, 10, 0, 0, 0, 0])
+        XCTAssertEqual(rb.saturation?[2].fractionOfTissue ?? 0, 10.0 / 65_536, accuracy: 1e-12)
+        XCTAssertEqual(binned.notes, [])
         // A slide of unmixed components (floats) has no ceiling: nothing is counted.
         let unmixed = dir.appendingPathComponent("E03_A.ome.tif").path
         var spec = ImageSpec(width: 256, height: 256, channelNames: Self.panel.library.components, sampleType: .float32, pixelSizeUm: 0.5, tileSize: 256)
