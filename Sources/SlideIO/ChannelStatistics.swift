@@ -15,6 +15,9 @@ public struct ChannelStatistics: Codable, Equatable, Sendable {
     /// Float samples that are NaN or ±infinity (nil for integer samples): left out of min, max,
     /// sum and mean (which are 0 when no sample is finite), as the reader reads them as 0.
     public var nonFinite: Int? = nil
+    /// Integer samples at the channel's ceiling (`Slide.saturationLevel`: where the camera
+    /// saturated); nil for float samples.
+    public var saturated: Int? = nil
 
     /// Statistics of every channel at `level`, channels in parallel.
     public static func compute(_ slide: Slide, level: Int = 0) throws -> [ChannelStatistics] {
@@ -30,6 +33,8 @@ public struct ChannelStatistics: Codable, Equatable, Sendable {
 
     static func one(_ slide: Slide, channel: Int, level: Int) throws -> ChannelStatistics {
         var acc = Accumulator()
+        // Above every sample when there is no ceiling (floats are not counted).
+        acc.ceiling = slide.saturationLevel(channel: channel, level: level).map { Int64($0) } ?? .max
         try slide.forEachBlock(channel: channel, level: level) { b in
             switch b.type {
             case .uint8: acc.add(b, UInt8.self)
@@ -47,7 +52,8 @@ public struct ChannelStatistics: Codable, Equatable, Sendable {
         let finite = acc.count - acc.nonFinite
         return ChannelStatistics(channel: channel, name: slide.channels[channel].name,
                                  min: finite > 0 ? acc.minV : 0, max: finite > 0 ? acc.maxV : 0, mean: finite > 0 ? sum / Double(finite) : 0,
-                                 sum: sum, integerSum: isInt ? acc.intSum : nil, pixels: acc.count, nonFinite: isInt ? nil : acc.nonFinite)
+                                 sum: sum, integerSum: isInt ? acc.intSum : nil, pixels: acc.count, nonFinite: isInt ? nil : acc.nonFinite,
+                                 saturated: isInt ? acc.saturated : nil)
     }
 
     private struct Accumulator {
@@ -57,11 +63,14 @@ public struct ChannelStatistics: Codable, Equatable, Sendable {
         var maxV = -Double.infinity
         var count = 0
         var nonFinite = 0
+        var ceiling = Int64.max
+        var saturated = 0
 
         mutating func add<T: BinaryInteger>(_ b: RawBlock, _: T.Type) {
             let p = b.data.assumingMemoryBound(to: T.self)
             var s: Int64 = 0
             var lo = Int64.max, hi = Int64.min
+            var clipped = 0
             for r in 0..<b.rows {
                 let row = p + r * b.rowPitch + b.sample
                 for c in 0..<b.columns {
@@ -69,9 +78,11 @@ public struct ChannelStatistics: Codable, Equatable, Sendable {
                     s += v
                     if v < lo { lo = v }
                     if v > hi { hi = v }
+                    clipped &+= v >= ceiling ? 1 : 0
                 }
             }
             intSum += s
+            saturated += clipped
             minV = Swift.min(minV, Double(lo)); maxV = Swift.max(maxV, Double(hi))
             count += b.rows * b.columns
         }

@@ -85,6 +85,11 @@ final class FormatTests: XCTestCase {
         let s = try check("max_sample_uint16.tif", format: .multiPage)
         let levels = (expected["max_sample_uint16.tif"]!["saturation_levels"] as! [NSNumber]).map(\.doubleValue)
         XCTAssertEqual([s.saturationLevel(channel: 0), s.saturationLevel(channel: 1)], levels)
+        // `inspect --stats` counts the samples at those ceilings (counted by numpy).
+        let saturated = (expected["max_sample_uint16.tif"]!["saturated"] as! [NSNumber]).map(\.intValue)
+        XCTAssertEqual(try ChannelStatistics.compute(s).map(\.saturated), saturated)
+        XCTAssertEqual(try ChannelStatistics.compute(try Slide(path: TestData.path("formats/float32_none.tif"))).map(\.saturated), [nil, nil])
+        XCTAssertTrue(SlideSummary(s, statistics: try ChannelStatistics.compute(s)).text().contains("saturated \(saturated[0])\n"))
         XCTAssertEqual(try Slide(path: TestData.path("formats/packbits_uint8.tif")).saturationLevel(channel: 0), 255)
         XCTAssertNil(try Slide(path: TestData.path("formats/float32_none.tif")).saturationLevel(channel: 0))
         XCTAssertEqual([SampleType.int8, .int16, .int32, .uint32].map(\.maximum), [127, 32767, 2147483647, 4294967295])
