@@ -222,13 +222,14 @@ public final class Slide: @unchecked Sendable {
     }
 
     /// The value a channel's samples at `level` take where the camera saturated: the file's
-    /// MaxSampleValue when it sets one below the type's maximum (a 12-bit camera's 4095 in
-    /// 16-bit samples), else the integer type's maximum; nil for floating-point samples, which
-    /// have no ceiling (unmixed components).
+    /// MaxSampleValue when it sets a camera's bit depth below the type's (2ᵏ − 1, k ≥ 10: a
+    /// 12-bit camera's 4095 in 16-bit samples; other values are taken for a writer's mistake),
+    /// else the integer type's maximum; nil for floating-point samples, which have no ceiling
+    /// (unmixed components).
     public func saturationLevel(channel: Int, level: Int = 0) -> Double? {
         let d = planes[fileLevels[level]][channel].directory
         guard let top = d.sampleType?.maximum else { return nil }
-        if let m = d.maxSampleValue, m > 0, Double(m) < top { return Double(m) }
+        if let m = d.maxSampleValue, m >= 1023, m & (m &+ 1) == 0, Double(m) < top { return Double(m) }
         return top
     }
 
