@@ -78,8 +78,9 @@ public struct SlideResult: Codable, Sendable {
         }
     }
 
-    /// A share of the tissue saturated in some channel from which a note and the QC caption
-    /// name the slide: 0.1%, about a cell in every 5000 µm² of tissue fully clipped.
+    /// A share of the tissue saturated in some channel from which a note names the slide
+    /// (the report's QC caption lists every channel with saturated pixels): 0.1%, about a
+    /// cell's area in every 5000 µm² of tissue clipped.
     public static let saturationNoteFraction = 0.001
 
     /// The channels saturated over at least `saturationNoteFraction` of the tissue.

@@ -1076,19 +1076,24 @@ final class QuantificationTests: XCTestCase {
         XCTAssertTrue(plain.notes.first?.hasSuffix("the panel's tissue.tumorThresholdMinimum decides") == true, "\(plain.notes)")
     }
 
+    /// A 512² uint16 OME-TIFF of the study panel's channels in 256-px tiles, channel k's
+    /// samples given by `values(k)` (row-major).
+    static func writeField(_ path: String, pixelSizeUm: Double, _ values: (Int) -> [Float]) throws {
+        let w = try OMETIFFWriter(path: path, spec: ImageSpec(width: 512, height: 512, channelNames: panel.library.channels,
+                                                              sampleType: .uint16, pixelSizeUm: pixelSizeUm, tileSize: 256))
+        for k in 0..<panel.library.channels.count {
+            try values(k).withUnsafeBufferPointer { try w.write(channel: k, region: PixelRegion(x: 0, y: 0, width: 512, height: 512), values: $0) }
+        }
+        try w.finish()
+    }
+
     /// A field of glass alone (7 channels of noise around 3 counts, 512²): with the study panel's
     /// `tissueThresholdMinimum` no tissue, no cells counted, densities NA, and a note naming it.
     func testFieldOfGlassAlone() throws {
         let dir = Self.tmp()
         let path = dir.appendingPathComponent("E01_A.ome.tif").path
-        let w = try OMETIFFWriter(path: path, spec: ImageSpec(width: 512, height: 512, channelNames: Self.panel.library.channels,
-                                                              sampleType: .uint16, pixelSizeUm: 0.5, tileSize: 256))
         var rng = SplitMix64(5, 0, 0)
-        for k in 0..<Self.panel.library.channels.count {
-            let values = (0..<(512 * 512)).map { _ in Float((3 + 2 * rng.uniform()).rounded()) }
-            try values.withUnsafeBufferPointer { try w.write(channel: k, region: PixelRegion(x: 0, y: 0, width: 512, height: 512), values: $0) }
-        }
-        try w.finish()
+        try Self.writeField(path, pixelSizeUm: 0.5) { _ in (0..<(512 * 512)).map { _ in Float((3 + 2 * rng.uniform()).rounded()) } }
         var o = QuantifyOptions(); o.writeQC = false
         let out = dir.appendingPathComponent("out")
         let s = try QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: out)
@@ -1110,16 +1115,14 @@ final class QuantificationTests: XCTestCase {
     func testSaturatedPixelsAreCounted() throws {
         let dir = Self.tmp()
         let path = dir.appendingPathComponent("E02_A.ome.tif").path
-        let w = try OMETIFFWriter(path: path, spec: ImageSpec(width: 512, height: 512, channelNames: Self.panel.library.channels,
-                                                              sampleType: .uint16, pixelSizeUm: 0.5, tileSize: 256))
         var rng = SplitMix64(6, 0, 0)
+        func tissue() -> [Float] { (0..<(512 * 512)).map { _ in Float((290 + 20 * rng.uniform()).rounded()) } }
         let clipped: [Int: [Int]] = [2: (0..<300).map { 873 * $0 + 17 }, 0: (0..<20).map { 13_001 * $0 + 5 }]
-        for k in 0..<Self.panel.library.channels.count {
-            var values = (0..<(512 * 512)).map { _ in Float((290 + 20 * rng.uniform()).rounded()) }
+        try Self.writeField(path, pixelSizeUm: 0.5) { k in
+            var values = tissue()
             for i in clipped[k] ?? [] { values[i] = 65535 }
-            try values.withUnsafeBufferPointer { try w.write(channel: k, region: PixelRegion(x: 0, y: 0, width: 512, height: 512), values: $0) }
+            return values
         }
-        try w.finish()
         for (tile, threads) in [(256, 1), (1024, 2)] {
             var o = QuantifyOptions(); o.writeQC = false; o.tileSize = tile; o.threads = threads
             let s = try QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: dir.appendingPathComponent("out\(tile)"))
@@ -1138,19 +1141,16 @@ final class QuantificationTests: XCTestCase {
         // A 40× slide (0.25 µm) analysed at the panel's 0.5 µm: an averaged pixel counts when
         // all four of its file pixels are at the ceiling (10 such blocks), not three (10 more).
         let fine = dir.appendingPathComponent("E04_A.ome.tif").path
-        let f = try OMETIFFWriter(path: fine, spec: ImageSpec(width: 512, height: 512, channelNames: Self.panel.library.channels,
-                                                              sampleType: .uint16, pixelSizeUm: 0.25, tileSize: 256))
-        for k in 0..<Self.panel.library.channels.count {
-            var values = (0..<(512 * 512)).map { _ in Float((290 + 20 * rng.uniform()).rounded()) }
+        try Self.writeField(fine, pixelSizeUm: 0.25) { k in
+            var values = tissue()
             if k == 2 {
                 for b in 0..<20 {
                     let x = 2 * (11 * b + 3), y = 2 * (9 * b + 5)
                     for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)].prefix(b < 10 ? 4 : 3) { values[(y + dy) * 512 + x + dx] = 65535 }
                 }
             }
-            try values.withUnsafeBufferPointer { try f.write(channel: k, region: PixelRegion(x: 0, y: 0, width: 512, height: 512), values: $0) }
+            return values
         }
-        try f.finish()
         var ob = QuantifyOptions(); ob.writeQC = false
         let binned = try QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: ob, outDir: dir.appendingPathComponent("outB"))
             .run(try SlideInputs.find([fine], patientMap: nil), report: { XCTFail($0) })
