@@ -129,6 +129,7 @@ public enum Report {
         let key = FileManager.default.fileExists(atPath: dir.appendingPathComponent("qc/key.svg").path)
             ? "<p><img src=\"qc/key.svg\" alt=\"colour key of the dots\"></p>" : ""
         return section("Slides: QC pictures", "<p>Tumour marker red, first immune marker green, nuclei blue; tissue outline grey, tumour outline yellow; "
+                       + "light at the camera's ceiling (saturated) white; "
                        + "a dot per phenotyped cell, in the colour of its first phenotype in the panel's order"
                        + (key.isEmpty ? "" : " (key below)") + ". The pictures are the files in qc/ beside this page.</p>"
                        + key + "<div class=\"grid qc\">\(figures.joined())</div>")

@@ -16,7 +16,7 @@ import Unmixing
 /// a pyramid level is read row by row (`read`). Either way no level is held whole in memory.
 enum QCImage {
     static let palette: [(UInt8, UInt8, UInt8)] = [(0, 255, 0), (255, 160, 0), (0, 255, 255), (255, 0, 255),
-                                                   (255, 255, 255), (255, 80, 80), (160, 120, 255), (120, 255, 120), (255, 200, 200)]
+                                                   (0, 160, 255), (255, 80, 80), (160, 120, 255), (120, 255, 120), (255, 200, 200)]
 
     /// Which level the picture samples, at which step, and which components it shows.
     struct Layout: Sendable {
@@ -93,8 +93,8 @@ enum QCImage {
     /// Writes the picture from its three planes (each stretched from its 1st to its 99.7th
     /// percentile), the map's tumour outline and the phenotype dots (level-0 px, on a slide of
     /// `pixelSizeUm`).
-    static func write(planes: [[Float]], layout: Layout, map: RegionMap, dots: [(Double, Double, Int)], pixelSizeUm: Double,
-                      to url: URL) throws {
+    static func write(planes: [[Float]], layout: Layout, map: RegionMap, dots: [(Double, Double, Int)], saturated: [Bool]? = nil,
+                      pixelSizeUm: Double, to url: URL) throws {
         let w = layout.width, h = layout.height, n = w * h
         var rgb = [UInt8](repeating: 0, count: n * 3)
         for (ci, plane) in planes.enumerated() where n > 0 {
@@ -121,8 +121,21 @@ enum QCImage {
                 }
             }
         }
+        if let saturated { markSaturated(saturated, into: &rgb) }
         drawDots(dots, radius: dotRadius(micronsPerPixel: s * pixelSizeUm), scale: s, width: w, height: h, into: &rgb)
         try PNG.write(rgb: rgb, width: w, height: h, to: url)
+    }
+
+    /// The colour of picture pixels holding light at the camera's ceiling: white, blown out
+    /// (no dot takes it; the composite reaches it only where all three of its components are
+    /// at the top of their stretch).
+    static let saturatedColour: (UInt8, UInt8, UInt8) = (255, 255, 255)
+
+    /// Paints the picture pixels `marked` (row-major, as many as the picture's) white.
+    static func markSaturated(_ marked: [Bool], into rgb: inout [UInt8]) {
+        for (i, m) in marked.enumerated() where m && i * 3 + 2 < rgb.count {
+            (rgb[i * 3], rgb[i * 3 + 1], rgb[i * 3 + 2]) = saturatedColour
+        }
     }
 
     /// The radius in picture pixels of a dot about 4 µm across: 0 (a single pixel) on a whole

@@ -75,11 +75,6 @@ public struct SlideQuantifier: Sendable {
         let plan = TissuePass.plan(slide: slide, panel: panel, pixelSizeUm: px)
         let unmixer = Unmixer(library: panel.library, method: panel.unmixing)
         var source = UnmixedSource(slide: slide, channelMap: channelMap, unmixer: unmixer)
-        // Saturated samples are counted on raw channels with a ceiling (not on unmixed components).
-        let saturationLevels = channelMap.map { slide.saturationLevel(channel: $0) }
-        if !slide.isUnmixed && saturationLevels.contains(where: { $0 != nil }) {
-            source.saturation = SaturationTally(levels: saturationLevels)
-        }
         let nucleusIndex = panel.componentIndex(panel.nucleus.component)!
         let params = panel.nucleus.parameters
         let halo = Int((params.haloMicrons / px).rounded(.up))
@@ -95,6 +90,12 @@ public struct SlideQuantifier: Sendable {
         let qcLayout = options.writeQC ? QCImage.Layout(slide: slide, panel: panel) : nil
         let qcFromTiles = fused && qcLayout?.level == 0
         var qcPlanes = qcFromTiles ? [[Float]](repeating: [Float](repeating: 0, count: qcLayout!.width * qcLayout!.height), count: 3) : []
+        // Saturated samples are counted on raw channels with a ceiling (not on unmixed
+        // components), and marked on the QC picture.
+        let saturationLevels = channelMap.map { slide.saturationLevel(channel: $0) }
+        if !slide.isUnmixed && saturationLevels.contains(where: { $0 != nil }) {
+            source.saturation = SaturationTally(levels: saturationLevels, picture: qcLayout.map { ($0.width, $0.height, $0.scale) })
+        }
 
         let tiled = TiledSegmentation(source: source, nucleusIndex: nucleusIndex, parameters: params, pixelSizeUm: px,
                                       tileSize: options.tileSize, threads: options.threads)
@@ -271,7 +272,7 @@ public struct SlideQuantifier: Sendable {
         endPhase("table")
 
         if let qcLayout {
-            try QCImage.write(planes: qcPlanes, layout: qcLayout, map: map, dots: qcDots, pixelSizeUm: px,
+            try QCImage.write(planes: qcPlanes, layout: qcLayout, map: map, dots: qcDots, saturated: source.saturation?.marked, pixelSizeUm: px,
                               to: outDir.appendingPathComponent("qc").appendingPathComponent("\(slideId).png"))
             endPhase("qc")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import CZlib
 import XCTest
 import Phenotyping
 import Simulation
@@ -1076,6 +1077,32 @@ final class QuantificationTests: XCTestCase {
         XCTAssertTrue(plain.notes.first?.hasSuffix("the panel's tissue.tumorThresholdMinimum decides") == true, "\(plain.notes)")
     }
 
+    /// The size and RGB samples of a PNG as mifq writes it (8-bit RGB, one IDAT chunk, filter 0
+    /// on every row).
+    static func decodePNG(_ png: Data) throws -> (width: Int, height: Int, rgb: [UInt8]) {
+        let b = [UInt8](png)
+        func be(_ i: Int) -> Int { (0..<4).reduce(0) { $0 << 8 | Int(b[i + $1]) } }
+        let w = be(16), h = be(20)
+        var at = 8, idat: [UInt8] = []
+        while at + 8 <= b.count {
+            let n = be(at), type = String(decoding: b[(at + 4)..<(at + 8)], as: UTF8.self)
+            if type == "IDAT" { idat += b[(at + 8)..<(at + 8 + n)] }
+            at += 12 + n
+        }
+        var raw = [UInt8](repeating: 0, count: (3 * w + 1) * h)
+        var size = uLong(raw.count)
+        XCTAssertEqual(uncompress(&raw, &size, idat, uLong(idat.count)), Z_OK)
+        XCTAssertEqual(Int(size), raw.count)
+        var rgb: [UInt8] = []
+        let stride = 3 * w + 1
+        for y in 0..<h {
+            let start = y * stride
+            XCTAssertEqual(raw[start], 0, "filter of row \(y)")
+            rgb.append(contentsOf: raw[(start + 1)..<(start + stride)])
+        }
+        return (w, h, rgb)
+    }
+
     /// A 512² uint16 OME-TIFF of the study panel's channels in 256-px tiles, channel k's
     /// samples given by `values(k)` (row-major).
     static func writeField(_ path: String, pixelSizeUm: Double, _ values: (Int) -> [Float]) throws {
@@ -1110,8 +1137,9 @@ final class QuantificationTests: XCTestCase {
     /// tissue (every channel near 300 counts, so all of it is tissue: 0.065536 mm²) with 300
     /// pixels of Opal 520 and 20 of DAPI at 65535, placed by hand. Opal 520's 300 of 262 144
     /// tissue pixels (0.114%) get a note, DAPI's 0.0076% does not; the counts do not depend on
-    /// the tiles or threads (each pixel counted by the tile whose core holds it). On a 40×
-    /// slide analysed at 0.5 µm, an averaged pixel counts when all its file pixels are clipped.
+    /// the tiles or threads (each pixel counted by the tile whose core holds it), and the QC
+    /// picture shows them in white. On a 40× slide analysed at 0.5 µm, an averaged pixel
+    /// counts when all its file pixels are clipped.
     func testSaturatedPixelsAreCounted() throws {
         let dir = Self.tmp()
         let path = dir.appendingPathComponent("E02_A.ome.tif").path
@@ -1124,7 +1152,7 @@ final class QuantificationTests: XCTestCase {
             return values
         }
         for (tile, threads) in [(256, 1), (1024, 2)] {
-            var o = QuantifyOptions(); o.writeQC = false; o.tileSize = tile; o.threads = threads
+            var o = QuantifyOptions(); o.writeQC = tile == 256; o.tileSize = tile; o.threads = threads
             let s = try QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: dir.appendingPathComponent("out\(tile)"))
                 .run(try SlideInputs.find([path], patientMap: nil), report: { XCTFail($0) })
             let r = try XCTUnwrap(s.results.first)
@@ -1137,6 +1165,14 @@ final class QuantificationTests: XCTestCase {
             XCTAssertEqual(r.saturatedChannels.map(\.channel), ["Opal 520"])
             XCTAssertEqual(s.notes, ["E02_A: saturated light (samples at the camera's ceiling) over 0.11% of the tissue in Opal 520 (at 65535): "
                                      + "the components unmixed from clipped light are too low there"])
+            // The QC picture (a picture pixel per slide pixel here) shows those 320 pixels in
+            // white, and no other.
+            if o.writeQC {
+                let qc = try Self.decodePNG(Data(contentsOf: dir.appendingPathComponent("out\(tile)/qc/E02_A.png")))
+                XCTAssertEqual([qc.width, qc.height], [512, 512])
+                let white = (0..<(512 * 512)).filter { Array(qc.rgb[($0 * 3)..<($0 * 3 + 3)]) == [255, 255, 255] }
+                XCTAssertEqual(white, (clipped[0]! + clipped[2]!).sorted())
+            }
         }
         // A 40× slide (0.25 µm) analysed at the panel's 0.5 µm: an averaged pixel counts when
         // all four of its file pixels are at the ceiling (10 such blocks), not three (10 more).
