@@ -91,8 +91,8 @@ enum QCImage {
     }
 
     /// Writes the picture from its three planes (each stretched from its 1st to its 99.7th
-    /// percentile), the map's tumour outline and the phenotype dots (level-0 px, on a slide of
-    /// `pixelSizeUm`).
+    /// percentile), the map's tumour outline, the picture pixels `saturated` (white) and the
+    /// phenotype dots (level-0 px, on a slide of `pixelSizeUm`).
     static func write(planes: [[Float]], layout: Layout, map: RegionMap, dots: [(Double, Double, Int)], saturated: [Bool]? = nil,
                       pixelSizeUm: Double, to url: URL) throws {
         let w = layout.width, h = layout.height, n = w * h
