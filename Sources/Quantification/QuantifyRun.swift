@@ -165,6 +165,33 @@ public struct QuantifyRun {
         public var notes: [String] = []
     }
 
+    /// What a slide's result gives the user notice of: annotations that leave no tissue, no
+    /// tissue found, an automatic tumour threshold the map could not decide (known in the run
+    /// only, not saved), light at the camera's ceiling over `SlideResult.saturationNoteFraction`
+    /// of the tissue in some channel.
+    static func notes(for r: SlideResult, tumorMarker: String) -> [String] {
+        var out: [String] = []
+        if let a = r.annotations, r.tissueAreaMm2 == 0, a.removedTissueMm2 > 0 {
+            out.append("\(a.file): the annotations leave no tissue on \(r.slideId) (coordinates are in the slide's level-0 pixels)")
+        }
+        if r.tissueAreaMm2 == 0, r.annotations == nil {
+            out.append("\(r.slideId): no tissue found (its densities are NA)")
+        }
+        if r.tumorThresholdUndecided {
+            out.append("\(r.slideId): the automatic tumour threshold (\(r.tumorThreshold.map { String(format: "%.4g", $0) } ?? "none")) "
+                       + "lies within the tissue's own \(tumorMarker) level, not between it and nests: the slide is "
+                       + "all tumour or has none, which the map cannot tell; the panel's tissue.tumorThresholdMinimum decides")
+        }
+        let saturated = r.saturatedChannels
+        if !saturated.isEmpty {
+            out.append("\(r.slideId): saturated light (samples at the camera's ceiling) over "
+                       + saturated.map { String(format: "%.2g%% of the tissue in %@ (at %g)", 100 * ($0.fractionOfTissue ?? 0), $0.channel, $0.level) }
+                          .joined(separator: ", ")
+                       + ": the components unmixed from clipped light are too low there")
+        }
+        return out
+    }
+
     /// FNV-1a 64 of the panel file's bytes, for provenance in run.json and slide results.
     public static func hash(_ data: Data) -> String {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -223,24 +250,7 @@ public struct QuantifyRun {
                 let json = String(decoding: try CohortTables.encoder().encode(r), as: UTF8.self)
                 try AtomicFile.write(json, to: url)
                 lock.lock(); defer { lock.unlock() }
-                if let a = r.annotations, r.tissueAreaMm2 == 0, a.removedTissueMm2 > 0 {
-                    notes.append("\(a.file): the annotations leave no tissue on \(input.slideId) (coordinates are in the slide's level-0 pixels)")
-                }
-                if r.tissueAreaMm2 == 0, r.annotations == nil {
-                    notes.append("\(input.slideId): no tissue found (its densities are NA)")
-                }
-                if r.tumorThresholdUndecided {
-                    notes.append("\(input.slideId): the automatic tumour threshold (\(r.tumorThreshold.map { String(format: "%.4g", $0) } ?? "none")) "
-                                 + "lies within the tissue's own \(panel.tissue.tumorMarker) level, not between it and nests: the slide is "
-                                 + "all tumour or has none, which the map cannot tell; the panel's tissue.tumorThresholdMinimum decides")
-                }
-                let saturated = r.saturatedChannels
-                if !saturated.isEmpty {
-                    notes.append("\(input.slideId): saturated light (samples at the camera's ceiling) over "
-                                 + saturated.map { String(format: "%.2g%% of the tissue in %@ (at %g)", 100 * ($0.fractionOfTissue ?? 0), $0.channel, $0.level) }
-                                    .joined(separator: ", ")
-                                 + ": the components unmixed from clipped light are too low there")
-                }
+                notes += QuantifyRun.notes(for: r, tumorMarker: panel.tissue.tumorMarker)
                 timings[input.slideId] = r.seconds
             } catch {
                 let message = (error as? LocalizedError)?.errorDescription ?? "\(error)"
@@ -300,6 +310,9 @@ public struct QuantifyRun {
             notes.append("\(others.count) slide result(s) in \(outDir.path)/slides were made with another panel and are left out "
                          + "of the tables (re-run them, or use another output folder): \(others.joined(separator: " "))")
         }
+        // A slide skipped under --resume is in the tables: what its saved result says is said again.
+        let skippedSet = Set(skipped)
+        for r in results where skippedSet.contains(r.slideId) { notes += QuantifyRun.notes(for: r, tumorMarker: panel.tissue.tumorMarker) }
         let phenos = CohortTables.phenotypes(of: results, preferred: panel.phenotypes.map(\.name))
         try CohortTables.writeTables(results, phenotypes: phenos, to: outDir)
         if options.writeQC { try QCImage.writeKey(phenotypes: panel.phenotypes.map(\.name), in: outDir) }

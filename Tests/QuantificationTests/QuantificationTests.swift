@@ -1131,6 +1131,12 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(s.notes, ["E01_A: no tissue found (its densities are NA)"])
         let densities = try Self.csv(out.appendingPathComponent("densities.csv"))
         XCTAssertEqual(densities.first?["CD8_density_total"], "NA")
+        // Skipped under --resume, the slide is still in the tables, and its note is said again.
+        var resumed = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: out)
+        resumed.resume = true
+        let again = try resumed.run(try SlideInputs.find([path], patientMap: nil), report: { XCTFail($0) })
+        XCTAssertEqual(again.skipped, ["E01_A"])
+        XCTAssertEqual(again.notes, ["E01_A: no tissue found (its densities are NA)"])
     }
 
     /// Samples at the camera's ceiling are counted per channel over the tissue: a 512² field of
@@ -1165,6 +1171,12 @@ final class QuantificationTests: XCTestCase {
             XCTAssertEqual(r.saturatedChannels.map(\.channel), ["Opal 520"])
             XCTAssertEqual(s.notes, ["E02_A: saturated light (samples at the camera's ceiling) over 0.11% of the tissue in Opal 520 (at 65535): "
                                      + "the components unmixed from clipped light are too low there"])
+            // Skipped under --resume: the same note, from the saved result.
+            var resumed = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: dir.appendingPathComponent("out\(tile)"))
+            resumed.resume = true
+            let again = try resumed.run(try SlideInputs.find([path], patientMap: nil), report: { XCTFail($0) })
+            XCTAssertEqual(again.skipped, ["E02_A"])
+            XCTAssertEqual(again.notes, s.notes)
             // The QC picture (a picture pixel per slide pixel here) shows those 320 pixels in
             // white, and no other.
             if o.writeQC {
