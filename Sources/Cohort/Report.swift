@@ -110,6 +110,9 @@ public enum Report {
             if result["tumor_threshold_rule"] as? String == "minimum", let t = result["tumor_threshold"] as? Double {
                 parts.append(String(format: "tumour threshold at the panel's minimum, %g (the nests' plateau gave less: no nests, or dim ones)", t))
             }
+            if (result["tumor_threshold_undecided"] as? NSNumber)?.boolValue == true {
+                parts.append("automatic tumour threshold within the tissue's own level: all tumour or none, which the map cannot tell")
+            }
             if let channels = result["saturation"] as? [[String: Any]] {
                 let clipped = channels.compactMap { c -> String? in
                     guard let name = c["channel"] as? String, let f = c["fraction_of_tissue"] as? Double, f > 0 else { return nil }

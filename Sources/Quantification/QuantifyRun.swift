@@ -68,9 +68,8 @@ public struct QuantifyRun {
     }
 
     /// What a slide's result gives the user notice of: annotations that leave no tissue, no
-    /// tissue found, an automatic tumour threshold the map could not decide (known in the run
-    /// only, not saved), light at the camera's ceiling over `SlideResult.saturationNoteFraction`
-    /// of the tissue in some channel.
+    /// tissue found, an automatic tumour threshold the map could not decide, light at the
+    /// camera's ceiling over `SlideResult.saturationNoteFraction` of the tissue in some channel.
     static func notes(for r: SlideResult, tumorMarker: String) -> [String] {
         var out: [String] = []
         if let a = r.annotations, r.tissueAreaMm2 == 0, a.removedTissueMm2 > 0 {
@@ -79,7 +78,7 @@ public struct QuantifyRun {
         if r.tissueAreaMm2 == 0, r.annotations == nil {
             out.append("\(r.slideId): no tissue found (its densities are NA)")
         }
-        if r.tumorThresholdUndecided {
+        if r.tumorThresholdUndecided == true {
             out.append("\(r.slideId): the automatic tumour threshold (\(r.tumorThreshold.map { String(format: "%.4g", $0) } ?? "none")) "
                        + "lies within the tissue's own \(tumorMarker) level, not between it and nests: the slide is "
                        + "all tumour or has none, which the map cannot tell; the panel's tissue.tumorThresholdMinimum decides")

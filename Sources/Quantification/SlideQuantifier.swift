@@ -298,7 +298,7 @@ public struct SlideQuantifier: Sendable {
                            nucleusThreshold: SlideResult.finite(Double(threshold)),
                            tissueThreshold: SlideResult.finite(Double(tissueResult.tissueThreshold)),
                            tumorThreshold: SlideResult.finite(Double(tissueResult.tumorThreshold)),
-                           tumorThresholdRule: tissueResult.tumorThresholdRule, tumorThresholdUndecided: tissueResult.tumorThresholdUndecided,
+                           tumorThresholdRule: tissueResult.tumorThresholdRule, tumorThresholdUndecided: tissueResult.tumorThresholdUndecided ? true : nil,
                            tiles: tiled.tileCount, seconds: Date().timeIntervalSince(started), mifqVersion: mifqVersion,
                            panelHash: panelHash, cellsTable: options.writeCells ? "cells/\(slideId).csv" : nil,
                            annotations: annotations.map {

@@ -37,9 +37,11 @@ public struct SlideResult: Codable, Sendable {
     public var tumorThreshold: Double?
     /// What set the tumour threshold; nil in results written before it was kept.
     public var tumorThresholdRule: TissueDetector.ThresholdRule?
-    /// The automatic tumour threshold came from the tissue's own level, no minimum set
-    /// (`TissueDetector.Result.tumorThresholdUndecided`): said in a note, not saved.
-    public var tumorThresholdUndecided = false
+    /// True when the automatic tumour threshold came from the tissue's own level, no minimum
+    /// set (`TissueDetector.Result.tumorThresholdUndecided`: all tumour or none, which the map
+    /// cannot tell); said in a note and the QC caption. nil otherwise, and in results written
+    /// before it was kept.
+    public var tumorThresholdUndecided: Bool? = nil
     public var tiles: Int
     public var seconds: Double
     public var mifqVersion: String
@@ -109,7 +111,8 @@ public struct SlideResult: Codable, Sendable {
         case tissueAreaMm2 = "tissue_area_mm2", tumorAreaMm2 = "tumor_area_mm2", stromaAreaMm2 = "stroma_area_mm2"
         case cells, phenotypes, counts, thresholds, gateOverrides = "gate_overrides",
              gateHistograms = "gate_histograms", nucleusThreshold = "nucleus_threshold", tissueThreshold = "tissue_threshold"
-        case tumorThreshold = "tumor_threshold", tumorThresholdRule = "tumor_threshold_rule", tiles, seconds, mifqVersion = "mifq_version", panelHash = "panel_hash"
+        case tumorThreshold = "tumor_threshold", tumorThresholdRule = "tumor_threshold_rule",
+             tumorThresholdUndecided = "tumor_threshold_undecided", tiles, seconds, mifqVersion = "mifq_version", panelHash = "panel_hash"
         case cellsTable = "cells_table", annotations, edgeBackground = "edge_background"
         case tissueEdgeRemovedMm2 = "tissue_edge_removed_mm2"
         case saturation
@@ -129,6 +132,7 @@ public struct SlideResult: Codable, Sendable {
         try c.encode(nucleusThreshold, forKey: .nucleusThreshold); try c.encode(tissueThreshold, forKey: .tissueThreshold)
         try c.encode(tumorThreshold, forKey: .tumorThreshold)
         try c.encodeIfPresent(tumorThresholdRule, forKey: .tumorThresholdRule)
+        try c.encodeIfPresent(tumorThresholdUndecided, forKey: .tumorThresholdUndecided)
         try c.encode(tiles, forKey: .tiles); try c.encode(seconds, forKey: .seconds)
         try c.encode(mifqVersion, forKey: .mifqVersion); try c.encode(panelHash, forKey: .panelHash)
         try c.encode(cellsTable, forKey: .cellsTable)

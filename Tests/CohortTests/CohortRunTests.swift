@@ -202,7 +202,7 @@ final class CohortRunTests: XCTestCase {
                  + "\"errors\": [{\"slide\": \"in/P3.tif\", \"error\": \"in/P3.tif: file is truncated\"}]}")
         _ = file("slides/P2.json", "{\"slide_id\": \"P2\", \"pixel_size_um\": 0.25, \"analysis_pixel_size_um\": 0.5, \"gate_overrides\": {\"PDL1\": 2.5, \"CD8\": 40}, \"thresholds\": {\"CD8\": 40, \"CD4\": 60.123},"
                  + "\"edge_background\": [{\"marker\": \"CD68\", \"used\": true}, {\"marker\": \"PDL1\", \"used\": false}, {\"marker\": \"CD8\", \"used\": true}], \"tissue_edge_removed_mm2\": 0.0125,"
-                 + "\"gate_histograms\": [{\"marker\": \"CD8\", \"log_top\": 4.6, \"counts\": [5, 0, 2, 1], \"above\": 3},"
+                 + "\"tumor_threshold_undecided\": true, \"gate_histograms\": [{\"marker\": \"CD8\", \"log_top\": 4.6, \"counts\": [5, 0, 2, 1], \"above\": 3},"
                  + "{\"marker\": \"CD4\", \"rule\": \"minimum\", \"log_top\": 4.6, \"counts\": [7, 1, 0, 0], \"above\": 0}]}")
         let html = try String(contentsOf: try CohortRun.report(dir), encoding: .utf8)
         XCTAssertTrue(html.contains("<h2>Run</h2><ul><li>mifq 0.1.0; panel <b>Study &lt;7&gt;</b> (p.json, hash ab12)</li>"
@@ -216,7 +216,7 @@ final class CohortRunTests: XCTestCase {
             .contains("(key below). The pictures are the files in qc/ beside this page.</p><p><img src=\"qc/key.svg\" alt=\"colour key of the dots\"></p>"))
         XCTAssertTrue(html.contains("<img src=\"qc/P1%20a&amp;b.png\" loading=\"lazy\" alt=\"P1 a&amp;b\">"), html)
         XCTAssertTrue(html.contains("<b>P1 a&amp;b</b> tissue 2 mm², tumour 25%, 100 cells</figcaption>"), html)
-        XCTAssertTrue(html.contains("<b>P2</b> tissue 1 mm², tumour 25%, 50 cells; cells found at 0.5 µm (the file's 0.25 µm pixels averaged); gates set by hand: CD8 40, PDL1 2.5; immune cells at the edge placed by their background (CD68, CD8); 0.0125 mm² of tissue taken off at its edge (local midpoint)</figcaption>"), html)
+        XCTAssertTrue(html.contains("<b>P2</b> tissue 1 mm², tumour 25%, 50 cells; cells found at 0.5 µm (the file's 0.25 µm pixels averaged); gates set by hand: CD8 40, PDL1 2.5; immune cells at the edge placed by their background (CD68, CD8); 0.0125 mm² of tissue taken off at its edge (local midpoint); automatic tumour threshold within the tissue's own level: all tumour or none, which the map cannot tell</figcaption>"), html)
         // P2's gates, in the result's order, the hand-set one marked; P1 keeps no histograms.
         XCTAssertTrue(html.contains("<h2>Slides: gates</h2>"), html)
         let gates = html.components(separatedBy: "<h2>Slides: gates</h2>").last!

@@ -1066,6 +1066,7 @@ final class QuantificationTests: XCTestCase {
         XCTAssertTrue(floored.notes.isEmpty, "\(floored.notes)")
         let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("a/slides/P10_A.json"))) as! [String: Any]
         XCTAssertEqual(saved["tumor_threshold_rule"] as? String, "minimum")
+        XCTAssertNil(saved["tumor_threshold_undecided"])
         panel.tissue.tumorThresholdMinimum = nil
         let plain = try QuantifyRun(panel: panel, panelPath: Self.panelPath, options: o, outDir: dir.appendingPathComponent("b")).run(inputs, report: { XCTFail($0) })
         let p = try XCTUnwrap(plain.results.first)
@@ -1075,6 +1076,14 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(plain.notes.count, 1)
         XCTAssertTrue(plain.notes.first?.hasPrefix("P10_A: the automatic tumour threshold (") == true, "\(plain.notes)")
         XCTAssertTrue(plain.notes.first?.hasSuffix("the panel's tissue.tumorThresholdMinimum decides") == true, "\(plain.notes)")
+        // Saved, so the note is said again for the slide skipped under --resume.
+        let undecided = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("b/slides/P10_A.json"))) as! [String: Any]
+        XCTAssertEqual((undecided["tumor_threshold_undecided"] as? NSNumber)?.boolValue, true)
+        var resumed = QuantifyRun(panel: panel, panelPath: Self.panelPath, options: o, outDir: dir.appendingPathComponent("b"))
+        resumed.resume = true
+        let again = try resumed.run(inputs, report: { XCTFail($0) })
+        XCTAssertEqual(again.skipped, ["P10_A"])
+        XCTAssertEqual(again.notes, plain.notes)
     }
 
     /// The size and RGB samples of a PNG as mifq writes it (8-bit RGB, one IDAT chunk, filter 0
