@@ -116,7 +116,7 @@ public enum Report {
             if let channels = result["saturation"] as? [[String: Any]] {
                 let clipped = channels.compactMap { c -> String? in
                     guard let name = c["channel"] as? String, let f = c["fraction_of_tissue"] as? Double, f > 0 else { return nil }
-                    return String(format: "%@ %.2g%%", name, 100 * f)
+                    return String(format: "%@ %.3g%%", name, 100 * f)
                 }
                 if !clipped.isEmpty { parts.append("saturated light over the tissue: " + clipped.joined(separator: ", ")) }
             }

@@ -86,7 +86,7 @@ public struct QuantifyRun {
         let saturated = r.saturatedChannels
         if !saturated.isEmpty {
             out.append("\(r.slideId): saturated light (samples at the camera's ceiling) over "
-                       + saturated.map { String(format: "%.2g%% of the tissue in %@ (at %g)", 100 * ($0.fractionOfTissue ?? 0), $0.channel, $0.level) }
+                       + saturated.map { String(format: "%.3g%% of the tissue in %@ (at %g)", 100 * ($0.fractionOfTissue ?? 0), $0.channel, $0.level) }
                           .joined(separator: ", ")
                        + ": the components unmixed from clipped light are too low there")
         }

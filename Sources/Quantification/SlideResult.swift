@@ -70,7 +70,9 @@ public struct SlideResult: Codable, Sendable {
         /// The ceiling (`Slide.saturationLevel`).
         public var level: Double
         public var pixels: Int
-        /// `pixels` over the tissue area in pixels; nil without tissue.
+        /// `pixels` over the tissue area in pixels; nil without tissue. Pixels the tile pass read
+        /// beyond the tissue (near it; all of a slide without a pyramid) count too, so a share
+        /// above 1 says glass was clipped as well.
         public var fractionOfTissue: Double?
         public init(channel: String, level: Double, pixels: Int, fractionOfTissue: Double?) {
             self.channel = channel; self.level = level; self.pixels = pixels; self.fractionOfTissue = fractionOfTissue

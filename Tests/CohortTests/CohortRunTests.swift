@@ -238,7 +238,7 @@ final class CohortRunTests: XCTestCase {
                  + "{\"channel\": \"Opal 520\", \"level\": 4095, \"pixels\": 300, \"fraction_of_tissue\": 0.00114}, "
                  + "{\"channel\": \"Opal 570\", \"level\": 65535, \"pixels\": 0, \"fraction_of_tissue\": null}]}")
         XCTAssertTrue(try String(contentsOf: try CohortRun.report(dir), encoding: .utf8)
-            .contains("<b>P1 a&amp;b</b> tissue 2 mm², tumour 25%, 100 cells; tumour and stroma backgrounds alike: immune cells at the edge placed by the tumour score; 0 mm² of tissue taken off at its edge (local midpoint); tumour threshold at the panel's minimum, 50 (the nests' plateau gave less: no nests, or dim ones); saturated light over the tissue: DAPI 0.0076%, Opal 520 0.11%</figcaption>"))
+            .contains("<b>P1 a&amp;b</b> tissue 2 mm², tumour 25%, 100 cells; tumour and stroma backgrounds alike: immune cells at the edge placed by the tumour score; 0 mm² of tissue taken off at its edge (local midpoint); tumour threshold at the panel's minimum, 50 (the nests' plateau gave less: no nests, or dim ones); saturated light over the tissue: DAPI 0.00763%, Opal 520 0.114%</figcaption>"))
     }
 
     func testBadInputsGiveOneLineErrors() throws {

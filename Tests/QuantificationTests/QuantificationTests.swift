@@ -1178,7 +1178,7 @@ final class QuantificationTests: XCTestCase {
             XCTAssertEqual(saturation.map(\.pixels), [20, 0, 300, 0, 0, 0, 0])
             XCTAssertEqual(saturation[2].fractionOfTissue ?? 0, 300.0 / 262_144, accuracy: 1e-12)
             XCTAssertEqual(r.saturatedChannels.map(\.channel), ["Opal 520"])
-            XCTAssertEqual(s.notes, ["E02_A: saturated light (samples at the camera's ceiling) over 0.11% of the tissue in Opal 520 (at 65535): "
+            XCTAssertEqual(s.notes, ["E02_A: saturated light (samples at the camera's ceiling) over 0.114% of the tissue in Opal 520 (at 65535): "
                                      + "the components unmixed from clipped light are too low there"])
             // Skipped under --resume: the same note, from the saved result.
             var resumed = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: dir.appendingPathComponent("out\(tile)"))
