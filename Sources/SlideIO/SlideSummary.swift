@@ -81,7 +81,7 @@ public struct SlideSummary: Codable, Sendable {
                 let sum = st.integerSum.map(String.init) ?? fmt(st.sum)
                 line += " min \(fmt(st.min))  max \(fmt(st.max))  mean \(fmt(st.mean))  sum \(sum)"
                 if let n = st.nonFinite, n > 0 { line += "  non-finite \(n)" }
-                if let n = st.saturated, n > 0 { line += "  saturated \(n)" }
+                if let n = st.saturated, n > 0 { line += String(format: "  saturated %d (%.3g%%)", n, 100 * Double(n) / Double(max(1, st.pixels))) }
             }
             out += line + "\n"
         }

@@ -90,7 +90,8 @@ final class FormatTests: XCTestCase {
         let saturated = (expected["max_sample_uint16.tif"]!["saturated"] as! [NSNumber]).map(\.intValue)
         XCTAssertEqual(try ChannelStatistics.compute(s).map(\.saturated), saturated)
         XCTAssertEqual(try ChannelStatistics.compute(try Slide(path: TestData.path("formats/float32_none.tif"))).map(\.saturated), [nil, nil])
-        XCTAssertTrue(SlideSummary(s, statistics: try ChannelStatistics.compute(s)).text().contains("saturated \(saturated[0])\n"))
+        // 29 of 1200 samples: 2.42%.
+        XCTAssertTrue(SlideSummary(s, statistics: try ChannelStatistics.compute(s)).text().contains("saturated \(saturated[0]) (2.42%)\n"))
         XCTAssertEqual(try Slide(path: TestData.path("formats/packbits_uint8.tif")).saturationLevel(channel: 0), 255)
         XCTAssertNil(try Slide(path: TestData.path("formats/float32_none.tif")).saturationLevel(channel: 0))
         XCTAssertEqual([SampleType.int8, .int16, .int32, .uint32].map(\.maximum), [127, 32767, 2147483647, 4294967295])
