@@ -68,6 +68,7 @@ struct SlideRenderer: Sendable {
         struct Body {
             var marker: UnsafeMutablePointer<Float>?, tumor: Bool, level: Float
             var pdl1: UnsafeMutablePointer<Float>?, pdl1Level: Float, membraneFrom: Float
+            var region: UInt8
         }
         var bodies: [Body] = []
         labels.withUnsafeMutableBufferPointer { lab in
@@ -91,7 +92,7 @@ struct SlideRenderer: Sendable {
             let body = Int32(bodies.count)
             bodies.append(Body(marker: markerPlane, tumor: tumor, level: c.level,
                                pdl1: c.pdl1 ? stains.pdl1.map { ab + $0 * W * H } : nil, pdl1Level: c.pdl1Level,
-                               membraneFrom: ring - 1))
+                               membraneFrom: ring - 1, region: c.region))
             let dx0 = Float((Double(pxMin + x0 - halo) + 0.5) * px - c.x)
             // The chord of each row through the outer ellipse, (A x + uy)² + (B x + vy)² ≤ rOuter²,
             // solved in Double for a radius 0.1% larger and widened by a pixel: every pixel the
@@ -197,6 +198,13 @@ struct SlideRenderer: Sendable {
                     let t = Float(SplitMix64.mix(UInt64(gy) &* 0x1F1F_1F1F &+ UInt64(x0 + lx) &+ design.seed) >> 40) / 16_777_216
                     afRow[lx] = r == 0 ? 4 : (r == 1 ? 55 : 40) * (0.8 + 0.4 * t) * (1 + drift * (2 * (Float(x0 + lx) + 0.5) / slideWidth - 1))
                 }
+            }
+            // Glass holds no cells: where a cell's body reaches past the tissue's outline (a
+            // nest's edge cells, placed by their centres), its pixels are the cell's region in
+            // the truth. After the autofluorescence, which stays the outline's.
+            for lx in 0..<w where reg[ly * w + lx] == 0 {
+                let b = owner[(ly + halo) * W + lx + halo]
+                if b >= 0 { reg[ly * w + lx] = bodies[Int(b)].region }
             }
             if design.illumination {
                 let fy = Float(gy % 1000) / 500 - 1, fy2 = fy * fy

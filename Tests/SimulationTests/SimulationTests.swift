@@ -80,6 +80,10 @@ final class SimulationTests: XCTestCase {
         XCTAssertEqual(truth.tumorAreaMm2, Double(regions.filter { $0 == 2 }.count) * 0.25e-6, accuracy: 1e-12)
         XCTAssertEqual(truth.stromaAreaMm2, Double(regions.filter { $0 == 1 }.count) * 0.25e-6, accuracy: 1e-12)
         XCTAssertGreaterThan(regions.filter { $0 == 0 }.count, 0, "background around the tissue")
+        // Glass holds no cells: no nucleus pixel is background (a nest's edge cells, placed by
+        // their centres, reach past the outline; 335 of this slide's nucleus pixels were glass
+        // before the truth counted cells' bodies as tissue).
+        XCTAssertEqual(zip(lab, regions).filter { $0 > 0 && $1 == 0 }.count, 0)
         // Counts in the JSON are the CSV's phenotype columns summed.
         let header = csv.split(separator: "\n")[0].split(separator: ",").map(String.init)
         let col = header.firstIndex(of: "CD8")!
