@@ -111,7 +111,7 @@ public struct TissueParameters: Codable, Equatable, Sendable {
     /// Fixed threshold on the smoothed tumour-marker abundance, or nil for automatic: this
     /// fraction of the nests' plateau level (the median of tissue pixels above Otsu's threshold).
     public var tumorThreshold: Double? = nil
-    public var tumorEdgeFraction: Double = 0.575
+    public var tumorEdgeFraction: Double = 0.56
     /// The lowest threshold the automatic rule may give (the same units: the tumour marker's
     /// abundance averaged over tissue), or nil for none. A slide without nests has no plateau:
     /// Otsu's threshold then splits the stroma's own level, and the rule would call most of the

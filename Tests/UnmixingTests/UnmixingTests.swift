@@ -210,7 +210,7 @@ final class UnmixingTests: XCTestCase {
               "tissue.tumorImmuneThresholdFactor needs tissue.tumorExcludeMarkers")
         check({ $0.replacingOccurrences(of: "\"tumorCellSnapMicrons\": 8", with: "\"tumorCellSnapMicrons\": -8") },
               "tissue.tumorCellSnapMicrons must be 0–200 µm")
-        check({ $0.replacingOccurrences(of: "\"tumorSigmaMicrons\": 10", with: "\"tumorSigmaMicrons\": -10") },
+        check({ $0.replacingOccurrences(of: "\"tumorSigmaMicrons\": 8", with: "\"tumorSigmaMicrons\": -8") },
               "tissue.tumorSigmaMicrons must be 0–500 µm")
         check({ $0.replacingOccurrences(of: "\"resolutionMicrons\": 2", with: "\"resolutionMicrons\": 0") },
               "tissue.resolutionMicrons must be above 0 and at most 100 µm")
@@ -232,7 +232,7 @@ final class UnmixingTests: XCTestCase {
               "nucleus.parameters.localWindowMicrons must be 0–200 µm")
         check({ $0.replacingOccurrences(of: "\"maxAreaMicrons\": 400", with: "\"maxAreaMicrons\": 1e12") },
               "nucleus.parameters.maxAreaMicrons must be above minAreaMicrons and at most 10000 µm²")
-        check({ $0.replacingOccurrences(of: "\"tumorSigmaMicrons\": 10", with: "\"tumorSigmaMicrons\": 1e9") },
+        check({ $0.replacingOccurrences(of: "\"tumorSigmaMicrons\": 8", with: "\"tumorSigmaMicrons\": 1e9") },
               "tissue.tumorSigmaMicrons must be 0–500 µm")
         check({ $0.replacingOccurrences(of: "\"minTissueAreaMicrons2\": 5000", with: "\"minTissueAreaMicrons2\": 1e308") },
               "tissue.minTissueAreaMicrons2 must be 0–1e9 µm² (1000 mm²)")
