@@ -33,7 +33,8 @@ public struct SlideTruth: Codable, Sendable {
 
 /// Writes one simulated slide and its ground truth:
 /// `slides/<id>.<ext>` and `truth/<id>.cells.csv`, `truth/<id>.nuclei.tif` (uint32, label = cell_id),
-/// `truth/<id>.regions.tif` (uint8: 0 background, 1 stroma, 2 tumour), `truth/<id>.json`.
+/// `truth/<id>.regions.tif` (uint8: 0 background, 1 stroma, 2 tumour; a cell's body past the
+/// tissue outline is its region), `truth/<id>.json`.
 public struct SlideSimulator: Sendable {
     public let panel: Panel
     public let design: SlideDesign
