@@ -250,9 +250,10 @@ public struct TissueDetector: Sendable {
     /// glass level `g` and the tissue's own level around them; returns how many it took out.
     /// A smoothed step crosses the midpoint of its two sides at the step, but a slide-wide
     /// threshold sits nearer glass than a bright nest's level, so bright epithelium at the
-    /// tissue's outline spreads the tissue outward (on mifq's simulated slides by 4–5 µm where a
-    /// nest meets glass, against 0.5 µm in stroma). Only removes pixels: dim tissue the
-    /// slide-wide threshold finds stays.
+    /// tissue's outline spreads the tissue outward (on mifq's simulated slides by 4–5 µm past the
+    /// outline where a nest meets glass, against 0.5 µm in stroma, measured before the truth
+    /// counted the nests' edge cells reaching past the outline as tissue). Only removes pixels:
+    /// dim tissue the slide-wide threshold finds stays.
     ///
     /// The tissue's level is G∗(s·t) / G∗(t) (`sigma` map pixels) over tissue pixels, taken on
     /// a grid of f × f blocks, f = round(σ / 2): each block's sums of s over its tissue pixels
