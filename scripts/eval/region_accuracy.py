@@ -2,8 +2,9 @@
 """Areas, densities per region and cell regions of `mifq quantify` against simulator truth, over
 several simulated cohorts: the README's "areas and densities" row.
 
-    python3 scripts/eval/region_accuracy.py SIMDIR QUANTDIR [SIMDIR QUANTDIR ...]
-Per slide: tissue / tumour / stroma area error (%). Densities (count / area) per phenotype and
+    python3 scripts/eval/region_accuracy.py [--per-slide] SIMDIR QUANTDIR [SIMDIR QUANTDIR ...]
+Per slide: tissue / tumour / stroma area error (%), the range over the slides (each slide's with
+--per-slide). Densities (count / area) per phenotype and
 region, for the phenotype × region pairs with at least 30 true cells: median and worst error.
 Cell regions: of the detected cells matched to a true cell (centroids within 3 µm), the share
 whose region (tumour / stroma) is the true one, for all cells and for immune cells in nests."""
@@ -16,13 +17,18 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 IMMUNE = {"cd8", "cd4", "cd68", "cd11c"}
+args = sys.argv[1:]
+per_slide = "--per-slide" in args
+args = [a for a in args if a != "--per-slide"]
 areas, rows, agree, agree_immune_tumour = [], [], [], []
-for sim, q in zip(sys.argv[1::2], sys.argv[2::2]):
+for sim, q in zip(args[0::2], args[1::2]):
     for name in sorted(os.listdir(os.path.join(q, "slides"))):
         sid = name[:-5]
         r = json.load(open(os.path.join(q, "slides", name)))
         t = json.load(open(os.path.join(sim, "truth", sid + ".json")))
         areas.append([100 * (r[k] / t[k] - 1) for k in ["tissue_area_mm2", "tumor_area_mm2", "stroma_area_mm2"]])
+        if per_slide:
+            print(f"{sim} {sid}: area tissue {areas[-1][0]:+.2f} %, tumour {areas[-1][1]:+.2f} %, stroma {areas[-1][2]:+.2f} %")
         for ph in t["counts"]:
             for reg in ["total", "tumor", "stroma"]:
                 if t["counts"][ph][reg] < 30:
