@@ -2,7 +2,9 @@
 public enum Threshold {
     /// Otsu's threshold (Otsu 1979, "A threshold selection method from gray-level histograms"),
     /// on a `bins`-bin histogram between the minimum and maximum, returning the bin centre that
-    /// maximises between-class variance — as `skimage.filters.threshold_otsu` (256 bins).
+    /// maximises between-class variance — as `skimage.filters.threshold_otsu` (256 bins) where
+    /// one split is best; where several are (bins left empty between the classes), the middle
+    /// of their centres, as MATLAB's `graythresh`.
     /// Non-finite values are ignored; a constant input returns that constant (0 when there is
     /// no finite value).
     public static func otsu(_ values: [Float], bins: Int = 256) -> Float {
@@ -66,13 +68,18 @@ public enum Threshold {
         for i in stride(from: bins - 1, through: 0, by: -1) {
             acc += hist[i]; accm += hist[i] * centres[i]; w2[i] = acc; m2[i] = acc > 0 ? accm / acc : 0
         }
-        var best = -1.0, idx = 0
+        // Splits on either side of an empty bin part the values the same way and score the
+        // same: the best score can hold over a run of splits (an empty valley between two
+        // classes). skimage takes the run's first split, the centre of the lower class's top
+        // bin, below some of the values that class holds; the middle of the run (MATLAB's
+        // `graythresh` averages the tied indices) lies in the valley.
+        var best = -1.0, first = 0, last = 0
         for i in 0..<(bins - 1) {
             let d = m1[i] - m2[i + 1]
             let v = w1[i] * w2[i + 1] * d * d
-            if v > best { best = v; idx = i }
+            if v > best { best = v; first = i; last = i } else if v == best && last == i - 1 { last = i }
         }
-        return Float(centres[idx])
+        return Float(low + (Double(first + last) / 2 + 0.5) * width)
     }
 
     /// The q-quantile (0…1) by linear interpolation between order statistics (R type 7).

@@ -252,9 +252,14 @@ final class ImagingTests: XCTestCase {
         }
     }
 
+    /// 500 values from two normal clusters (10 ± 2, 30 ± 4) in 256 bins: the best split is
+    /// followed by empty bins (splits 95…111 tie), where skimage's first tie gives 18.1188 and
+    /// the middle of the tied splits, computed on skimage's own histogram by the fixture script
+    /// in numpy, 19.2289.
     func testOtsuMatchesSkimage() {
         let v = (ref["otsu_values"] as! [NSNumber]).map(\.floatValue)
-        XCTAssertEqual(Double(Threshold.otsu(v)), (ref["otsu_skimage"] as! NSNumber).doubleValue, accuracy: 1e-4)
+        XCTAssertEqual(Double(Threshold.otsu(v)), (ref["otsu_middle_of_ties"] as! NSNumber).doubleValue, accuracy: 1e-4)
+        XCTAssertGreaterThan(Double(Threshold.otsu(v)), (ref["otsu_skimage"] as! NSNumber).doubleValue + 1)
     }
 
     /// Otsu over a mask equals Otsu of the values gathered under it, bit for bit (the skimage
@@ -312,10 +317,12 @@ final class ImagingTests: XCTestCase {
             check(bits, mask, floor: trial % 3 == 0 ? -1 : 100, "trial \(trial)")
         }
         // Repeats weigh: a hundred ones, one 5 and one 10 split between 1 and 5 (between-class
-        // variance 8450 against 8109 by hand; counted once each, 84.5 against 98: between 5 and 10).
+        // variance 8450 against 8109 by hand; counted once each, 84.5 against 98: between 5 and 10),
+        // in the middle of the empty bins between them: 5 is in bin 113 of 256 over [1, 10], so
+        // splits 0…112 tie, and bin 56's centre is 1 + 56.5 × 9/256.
         let skewed = [UInt16](repeating: Half.encode(1), count: 100) + [Half.encode(5), Half.encode(10)]
         check(skewed, nil, floor: 0, "skewed")
-        XCTAssertLessThan(skewed.withUnsafeBufferPointer { HalfTally($0).otsu()! }, 2)
+        XCTAssertEqual(skewed.withUnsafeBufferPointer { HalfTally($0).otsu()! }, 2.986328125)
         check([Half.encode(2.5)], nil, floor: 0, "one value")
         check([Half.encode(2.5), Half.encode(7)], [false, false], floor: 0, "nothing inside")
         check([Half.encode(2.5), Half.encode(7)], nil, floor: 10, "nothing above the floor")
@@ -323,13 +330,29 @@ final class ImagingTests: XCTestCase {
 
     /// Values spanning the whole Float range (a damaged float slide) are binned, not trapped
     /// on: max − min overflows Float, so the bins are computed in Double. Ten values at −3e38,
-    /// five at 0, ten at 3e38 fall in bins 0, 128 and 255 of 256; the two splits around the
-    /// middle are equally good and the first wins: bin 0's centre.
+    /// five at 0, ten at 3e38 fall in bins 0, 128 and 255 of 256; the best split puts bin 0
+    /// alone below (the centre value sits half a bin above 0, so the other side scores a little
+    /// less), and so do the splits after bins 1…127, which are empty: the middle of those
+    /// splits' centres, 0.5 + 63.5 bins up.
     func testOtsuOverTheWholeFloatRange() {
         let lo: Float = -3e38, hi: Float = 3e38
         let v = [Float](repeating: lo, count: 10) + [Float](repeating: 0, count: 5) + [Float](repeating: hi, count: 10)
         let width = (Double(hi) - Double(lo)) / 256
-        XCTAssertEqual(Threshold.otsu(v), Float(Double(lo) + 0.5 * width))
+        XCTAssertEqual(Threshold.otsu(v), Float(Double(lo) + 64 * width))
+    }
+
+    /// Two clusters with empty bins between them: every split in the valley parts them the same
+    /// way. 1, 2, 3 and 10, 11, 12 in 256 bins of 11/256 over [1, 12]: 3 is in bin 46, 10 in
+    /// bin 209, so splits 46…208 tie, and the threshold is the centre of bin (46 + 208) / 2 =
+    /// 127: 1 + 127.5 × 11/256 = 6.478515625 (exact in binary). skimage's `threshold_otsu` takes
+    /// the first tie, bin 46's centre 2.998046875: below 3, which its own split counts low, so
+    /// `values > threshold` calls 3 high. With 2.9 in place of 3 (bin 44) the valley widens by
+    /// two bins and its middle moves one: 1 + 126.5 × 11/256. 0…255, one value a bin, has one
+    /// best split, and the threshold is skimage's: bin 127's centre, 127.5 × 255/256.
+    func testOtsuTakesTheMiddleOfAnEmptyValley() {
+        XCTAssertEqual(Threshold.otsu([1, 2, 3, 10, 11, 12]), 6.478515625)
+        XCTAssertEqual(Threshold.otsu([1, 2, 2.9, 10, 11, 12]), 6.435546875)
+        XCTAssertEqual(Threshold.otsu((0..<256).map(Float.init)), 127.001953125)
     }
 
     func testComponentsAndHoles() {

@@ -1376,8 +1376,10 @@ final class QuantificationTests: XCTestCase {
             XCTAssertEqual(h.above, after.filter { $0["\(h.marker)_positive"] == "1" }.count, h.marker)
         }
         XCTAssertEqual(r.gateHistograms?.first { $0.marker == "CD8" }?.above, 14)
-        // On 20 cells every automatic gate sits at its panel minimum (60; PD-L1 20).
-        XCTAssertEqual(r.gateHistograms?.map(\.rule), ["minimum", "minimum", "hand", "minimum", "minimum", "minimum"])
+        // On 20 cells CD68 (2 positive) and CD4 (1) have Otsu's threshold in the empty valley
+        // above their negatives (104 and 76); the other automatic gates sit at the panel's
+        // minimum (60; PD-L1 20).
+        XCTAssertEqual(r.gateHistograms?.map(\.rule), ["otsu-log", "minimum", "hand", "minimum", "otsu-log", "minimum"])
         // thresholds.csv: a row per marker, its positives those of the cell table.
         let rows = try Self.csv(out.appendingPathComponent("thresholds.csv"))
         XCTAssertEqual(rows.map { $0["marker"]! }, Self.panel.markers.map(\.name))
@@ -1437,8 +1439,10 @@ final class QuantificationTests: XCTestCase {
     }
 
     /// What set a threshold: the method, or the gate's minimum when it is above what the
-    /// method found (type-7 median of 1…4 is 2.5; Otsu of two clusters at 1–3 and 10–12 lies
-    /// between them, from the centre of the bin holding 3 on, as skimage's: 2.998 of 256 bins).
+    /// method found (type-7 median of 1…4 is 2.5; Otsu of two clusters at 1–3 and 10–12 is the
+    /// middle of the empty bins between them, 6.4785 (`testOtsuTakesTheMiddleOfAnEmptyValley`);
+    /// on log(1 + mean) 3 and 10 fall in bins 94 and 233 of 256 over [log 2, log 13], and the
+    /// middle, bin 163's centre, is log(1 + t) = log 2 + 163.5 × (log 13 − log 2)/256: t = 5.6102).
     func testGateSettingSaysWhatSetTheThreshold() {
         let four: [Float] = [1, 2, 3, 4], two: [Float] = [1, 2, 3, 10, 11, 12]
         XCTAssertTrue(Gating.setting(Gate(method: .fixed, threshold: 7, minimum: 100), values: four) == (7, "fixed"))
@@ -1447,7 +1451,8 @@ final class QuantificationTests: XCTestCase {
         XCTAssertTrue(Gating.setting(Gate(method: .otsu, minimum: 100), values: two) == (100, "minimum"))
         let otsu = Gating.setting(Gate(method: .otsu, minimum: 1), values: two), log = Gating.setting(Gate(method: .otsu, log: true), values: two)
         XCTAssertEqual(otsu.rule, "otsu"); XCTAssertEqual(log.rule, "otsu-log")
-        for t in [otsu.threshold, log.threshold] { XCTAssertTrue(t > 2.95 && t < 10, "\(t)") }
+        XCTAssertEqual(otsu.threshold, 6.478515625)
+        XCTAssertEqual(log.threshold, 5.6102, accuracy: 1e-4)
         XCTAssertTrue(Gating.setting(Gate(method: .otsu, minimum: 5), values: []) == (.infinity, "otsu"), "no cells: no gate")
     }
 

@@ -72,7 +72,9 @@ final class TissueTests: XCTestCase {
     /// A field of glass alone (total light 20 ± 10%): Otsu splits its noise into classes
     /// within 4× of each other, and the rule for a field covered by tissue makes it all tissue;
     /// with a minimum of 50 it has none, and the threshold reported is the minimum. Glass (2)
-    /// around a tissue square (200), threshold 20.4: the same map with a minimum of 10.
+    /// around a tissue square (200): the threshold lies in the middle of the empty bins between
+    /// the two levels, 3 and 201 in log(1 + light), √(3 × 201) − 1 = 23.56 (skimage's first tied
+    /// split gave 20.4); the same map with a minimum of 10.
     func testTissueThresholdMinimum() {
         let w = 64, h = 64
         var glass = Image(width: w, height: h)
@@ -88,7 +90,7 @@ final class TissueTests: XCTestCase {
         var signal = Image(width: w, height: h, value: 2), marker = Image(width: w, height: h)
         for y in 16..<48 { for x in 16..<48 { signal[x, y] = 200; if x < 32 { marker[x, y] = 100 } } }
         let plain = detector.detect(signal: HalfImage(signal), tumorMarker: HalfImage(marker), mapPixelUm: 1)
-        XCTAssertEqual(plain.tissueThreshold, 20.4, accuracy: 0.1)   // between the classes' levels, 3 and 201, in log units
+        XCTAssertEqual(plain.tissueThreshold, (3.0 * 201).squareRoot() - 1, accuracy: 0.1)
         d.tissueThresholdMinimum = 10
         let below = d.detect(signal: HalfImage(signal), tumorMarker: HalfImage(marker), mapPixelUm: 1)
         XCTAssertTrue(plain.labels == below.labels, "a minimum below the slide's threshold changes nothing")
