@@ -217,9 +217,14 @@ final class QuantificationTests: XCTestCase {
             let hit = m.filter { ppos.contains($0.key) && tpos.contains($0.value) }.count
             let f1 = 2 * Double(hit) / Double(tpos.count + ppos.count)
             XCTAssertGreaterThanOrEqual(f1, 0.95, "\(p.name) F1")
-            // Total density: counts over tissue area.
-            let d = Double(result.count(p.name, "total")) / result.tissueAreaMm2
-            XCTAssertEqual(d, truth.densities[p.name]!["total"]!, accuracy: 0.08 * truth.densities[p.name]!["total"]!, "\(p.name) total density")
+            // Densities, counts over each region's area, within the 5% where the truth
+            // has 10 cells or more there (measured: every count exact, the errors the areas'
+            // +0.4% total, −0.3% tumour, +0.7% stroma).
+            for (region, area) in [("total", result.tissueAreaMm2), ("tumor", result.tumorAreaMm2), ("stroma", result.stromaAreaMm2)] {
+                let cells = truthRows.filter { $0[p.name] == "1" && (region == "total" || $0["region"] == region) }.count
+                guard cells >= 10, let want = truth.densities[p.name]?[region] else { continue }
+                XCTAssertEqual(Double(result.count(p.name, region)) / area, want, accuracy: 0.05 * want, "\(p.name) \(region) density")
+            }
         }
         XCTAssertEqual(result.tissueAreaMm2, truth.tissueAreaMm2, accuracy: 0.02 * truth.tissueAreaMm2)
         XCTAssertEqual(result.tumorAreaMm2, truth.tumorAreaMm2, accuracy: 0.02 * truth.tumorAreaMm2)
