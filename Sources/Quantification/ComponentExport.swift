@@ -38,7 +38,7 @@ public enum ComponentExport {
         }
         group.wait()
         if let e = errors.error { writer.cancel(); throw e }
-        try writer.finish()
+        try writer.finish(threads: threads)
     }
 }
 

@@ -51,7 +51,7 @@ public enum LabelExport {
             done += 1
             progress?(done, tiled.tileCount)
         }
-        try writer.finish()
+        try writer.finish(threads: tiled.threads)
         return Summary(objects: Int(next), threshold: threshold, tiles: tiled.tileCount)
     }
 }

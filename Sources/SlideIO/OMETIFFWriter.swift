@@ -374,7 +374,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
 
     /// Builds the pyramid in the spool, then writes the TIFF (tiles compressed on `threads`
     /// workers) under a temporary name and renames it into place.
-    public func finish(threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+    public func finish(threads: Int) throws {
         defer { cancel() }
         try tileWriter?.drain()
         let bps = spec.sampleType.bytes

@@ -517,7 +517,7 @@ final class QuantificationTests: XCTestCase {
             try plane.withUnsafeMutableBufferPointer { try simulated.read(channels: [c], region: PixelRegion(x: 0, y: 0, width: 2600, height: 200), into: [$0]) }
             try writer.write(channel: c, plane: plane)
         }
-        try writer.finish()
+        try writer.finish(threads: 2)
         let slide = try Slide(path: path)
         XCTAssertEqual(slide.levels.count, 1)
         var panel = Self.panel
@@ -1125,7 +1125,7 @@ final class QuantificationTests: XCTestCase {
         for k in 0..<panel.library.channels.count {
             try values(k).withUnsafeBufferPointer { try w.write(channel: k, region: PixelRegion(x: 0, y: 0, width: 512, height: 512), values: $0) }
         }
-        try w.finish()
+        try w.finish(threads: 2)
     }
 
     /// A field of glass alone (7 channels of noise around 3 counts, 512²): with the study panel's
@@ -1230,7 +1230,7 @@ final class QuantificationTests: XCTestCase {
             let values = [Float](repeating: 65535, count: 256 * 256)
             try values.withUnsafeBufferPointer { try u.write(channel: k, region: PixelRegion(x: 0, y: 0, width: 256, height: 256), values: $0) }
         }
-        try u.finish()
+        try u.finish(threads: 2)
         var o = QuantifyOptions(); o.writeQC = false
         let s = try QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: dir.appendingPathComponent("outU"))
             .run(try SlideInputs.find([unmixed], patientMap: nil), report: { XCTFail($0) })
@@ -1562,7 +1562,7 @@ final class QuantificationTests: XCTestCase {
                 for k in 0..<2 {
                     try values.withUnsafeBufferPointer { try w.write(channel: k, region: PixelRegion(x: 0, y: 0, width: 64, height: 48), values: $0) }
                 }
-                try w.finish()
+                try w.finish(threads: 2)
                 let slide = try Slide(path: path)
                 XCTAssertEqual(slide.isUnmixed, unmixed, "\(layout)")
                 XCTAssertEqual(slide.channels.map(\.isUnmixedComponent), [unmixed ? true : nil, unmixed ? true : nil], "\(layout)")

@@ -120,7 +120,7 @@ final class SegmentationTests: XCTestCase {
         let w = try OMETIFFWriter(path: path, spec: ImageSpec(width: 256, height: 512, channelNames: ["DAPI"], sampleType: .uint16,
                                                              pixelSizeUm: 0.35, tileSize: 128, levels: 1))
         try w.write(channel: 0, plane: try original.read(channel: 0, region: PixelRegion(x: 0, y: 0, width: 256, height: 512)))
-        try w.finish()
+        try w.finish(threads: 2)
         let slide = try Slide(path: path)
         func run(bandHeight: Int) throws -> (TiledSegmentation, [[Double]]) {
             let tiled = TiledSegmentation(slide: slide, nucleusChannel: 0, parameters: NucleusParameters(), pixelSizeUm: 0.35,

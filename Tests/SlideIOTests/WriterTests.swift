@@ -33,7 +33,7 @@ final class WriterTests: XCTestCase {
                 try v.withUnsafeBufferPointer { try w.write(channel: c, region: r, values: $0) }
             }
         }
-        try w.finish()
+        try w.finish(threads: 2)
     }
 
     /// The recipe written as whole 64² tiles, in a scrambled order, from two threads, as the
@@ -65,7 +65,7 @@ final class WriterTests: XCTestCase {
         }
         try errors.rethrow()
         let built = w.pyramidBuiltWhileWriting
-        try w.finish()
+        try w.finish(threads: 2)
         return built
     }
 
@@ -119,7 +119,7 @@ final class WriterTests: XCTestCase {
                 try part.withUnsafeBytes { try w.write(channel: 0, region: r, samples: $0) }
             }
             XCTAssertEqual(w.pyramidBuiltWhileWriting, wholeTiles)
-            try w.finish()
+            try w.finish(threads: 2)
             let l1 = try Slide(path: path).read(channel: 0, level: 1, region: PixelRegion(x: 0, y: 0, width: 16, height: 8))
             for y in 0..<8 { XCTAssertEqual(Array(l1[(y * 16)..<(y * 16 + 16)]), expected, "row \(y), whole tiles \(wholeTiles)") }
         }
@@ -139,7 +139,7 @@ final class WriterTests: XCTestCase {
         try put(PixelRegion(x: 64, y: 0, width: 64, height: 64), 2)
         try put(PixelRegion(x: 10, y: 5, width: 3, height: 2), 7)      // part of tile 0: through the cache
         try put(PixelRegion(x: 64, y: 0, width: 64, height: 64), 3)    // tile 1 again, whole
-        try w.finish()
+        try w.finish(threads: 2)
         let v = try Slide(path: path).read(channel: 0, region: PixelRegion(x: 0, y: 0, width: 128, height: 64))
         XCTAssertEqual(v[0], 1)
         XCTAssertEqual(v[5 * 128 + 10], 7)
@@ -196,7 +196,7 @@ final class WriterTests: XCTestCase {
             let w = try OMETIFFWriter(path: path, spec: spec)
             let plane = (0..<(70 * 40)).map { Float($0 % 251) + (type == .float32 ? 0.25 : 0) }
             try w.write(channel: 0, plane: plane)
-            try w.finish()
+            try w.finish(threads: 2)
             let s = try Slide(path: path)
             XCTAssertEqual(s.sampleType(), type)
             XCTAssertNil(s.pixelSizeUm)
@@ -211,7 +211,7 @@ final class WriterTests: XCTestCase {
         spec.deflate = deflate
         let w = try OMETIFFWriter(path: path, spec: spec)
         for (region, labels) in overlays { try labels.withUnsafeBufferPointer { try w.overlay(channel: 0, region: region, labels: $0) } }
-        try w.finish()
+        try w.finish(threads: 2)
         return try Slide(path: path)
     }
 
@@ -362,7 +362,7 @@ final class WriterTests: XCTestCase {
         var values = (0..<(40 * 30)).map { Float($0) * 0.25 - 100 }
         values[3] = .nan; values[77] = .infinity; values[1199] = -.infinity; values[500] = .greatestFiniteMagnitude
         try values.withUnsafeBufferPointer { try w.write(channel: 0, region: PixelRegion(x: 0, y: 0, width: 40, height: 30), values: $0) }
-        try w.finish()
+        try w.finish(threads: 2)
         let read = try Slide(path: path).read(channel: 0, region: PixelRegion(x: 0, y: 0, width: 40, height: 30))
         var expected = values
         expected[3] = 0; expected[77] = 0; expected[1199] = 0
