@@ -143,11 +143,12 @@ public final class OMETIFFWriter: @unchecked Sendable {
         try write(channel: channel, region: region, samples: UnsafeRawBufferPointer(labels))
     }
 
-    /// Writes the nonzero labels of a region over what the file holds there and leaves the rest
-    /// as it is: a label mask whose objects several tiles write, each only its own. One read and
-    /// one write per file tile the region overlaps (the rows it spans, whole tile rows), none
-    /// where the region's part of a tile holds no label.
-    public func overlay(channel: Int, region: PixelRegion, labels: UnsafeBufferPointer<UInt32>) throws {
+    /// Writes the nonzero labels of a region, each plus `offset`, over what the file holds there
+    /// and leaves the rest as it is: a label mask whose objects several tiles write, each only its
+    /// own (numbered from 1 in the tile, `offset` the objects before it). One read and one write
+    /// per file tile the region overlaps (the rows it spans, whole tile rows), none where the
+    /// region's part of a tile holds no label.
+    public func overlay(channel: Int, region: PixelRegion, labels: UnsafeBufferPointer<UInt32>, offset: UInt32 = 0) throws {
         precondition(spec.sampleType == .uint32 && labels.count >= region.count)
         precondition(channel >= 0 && channel < spec.channelNames.count)
         precondition(region.x >= 0 && region.y >= 0 && region.x + region.width <= spec.width && region.y + region.height <= spec.height)
@@ -167,7 +168,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
                 let n = (y1 - y0) * t * 4
                 try readFully(UnsafeMutableRawPointer(buf), n, at: off)
                 for y in y0..<y1 {
-                    for x in x0..<x1 { let v = label(x, y); if v != 0 { buf[(y - y0) * t + x - tx * t] = v } }
+                    for x in x0..<x1 { let v = label(x, y); if v != 0 { buf[(y - y0) * t + x - tx * t] = v &+ offset } }
                 }
                 try writeFully(UnsafeRawPointer(buf), n, at: off)
             }

@@ -204,27 +204,31 @@ final class WriterTests: XCTestCase {
         }
     }
 
-    /// A 40 × 20 uint32 label file in tiles of 16 with `overlays` laid over it in turn, read back.
-    func overlaid(deflate: Bool, _ overlays: [(PixelRegion, [UInt32])]) throws -> Slide {
+    /// A 40 × 20 uint32 label file in tiles of 16 with `overlays` laid over it in turn (each
+    /// label plus its offset), read back.
+    func overlaid(deflate: Bool, _ overlays: [(PixelRegion, [UInt32], offset: UInt32)]) throws -> Slide {
         let path = TestData.temporaryDirectory().appendingPathComponent("labels.ome.tif").path
         var spec = ImageSpec(width: 40, height: 20, channelNames: ["nuclei"], sampleType: .uint32, pixelSizeUm: nil, tileSize: 16, levels: 1)
         spec.deflate = deflate
         let w = try OMETIFFWriter(path: path, spec: spec)
-        for (region, labels) in overlays { try labels.withUnsafeBufferPointer { try w.overlay(channel: 0, region: region, labels: $0) } }
+        for (region, labels, offset) in overlays {
+            try labels.withUnsafeBufferPointer { try w.overlay(channel: 0, region: region, labels: $0, offset: offset) }
+        }
         try w.finish(threads: 2)
         return try Slide(path: path)
     }
 
     /// Overlaid rows keep what is there wherever their labels are 0: two rows laid over each
-    /// other across a tile border, worked out by hand; deflated and uncompressed files alike.
+    /// other across a tile border, the second's labels numbered after 100 objects, worked out
+    /// by hand; deflated and uncompressed files alike.
     func testOverlayKeepsEarlierLabels() throws {
         for deflate in [true, false] {
             let a: [UInt32] = [7, 7, 0, 0, 9, 9, 9, 0, 0, 0]        // x 12..<22, row 3
             let b: [UInt32] = [0, 5, 5, 5, 0, 0, 0, 0, 8, 0, 0, 8]  // x 12..<24, row 3
-            let slide = try overlaid(deflate: deflate, [(PixelRegion(x: 12, y: 3, width: 10, height: 1), a),
-                                                        (PixelRegion(x: 12, y: 3, width: 12, height: 1), b)])
+            let slide = try overlaid(deflate: deflate, [(PixelRegion(x: 12, y: 3, width: 10, height: 1), a, offset: 0),
+                                                        (PixelRegion(x: 12, y: 3, width: 12, height: 1), b, offset: 100)])
             let row = try slide.read(channel: 0, region: PixelRegion(x: 10, y: 3, width: 16, height: 1))
-            XCTAssertEqual(row, [0, 0, 7, 5, 5, 5, 9, 9, 9, 0, 8, 0, 0, 8, 0, 0], "deflate \(deflate)")
+            XCTAssertEqual(row, [0, 0, 7, 105, 105, 105, 9, 9, 9, 0, 108, 0, 0, 108, 0, 0], "deflate \(deflate)")
             XCTAssertEqual(try slide.read(channel: 0, region: PixelRegion(x: 0, y: 4, width: 40, height: 1)),
                            [Float](repeating: 0, count: 40))
         }
@@ -241,8 +245,8 @@ final class WriterTests: XCTestCase {
                                4, 0, 0, 0, 0, 5]
             let b: [UInt32] = [6, 0, 0, 7,
                                0, 8, 0, 0]
-            let slide = try overlaid(deflate: deflate, [(PixelRegion(x: 12, y: 14, width: 6, height: 4), a),
-                                                        (PixelRegion(x: 13, y: 15, width: 4, height: 2), b)])
+            let slide = try overlaid(deflate: deflate, [(PixelRegion(x: 12, y: 14, width: 6, height: 4), a, offset: 0),
+                                                        (PixelRegion(x: 13, y: 15, width: 4, height: 2), b, offset: 0)])
             let got = try slide.read(channel: 0, region: PixelRegion(x: 12, y: 14, width: 6, height: 4))
             XCTAssertEqual(got, [1, 0, 0, 0, 0, 2,
                                  0, 6, 3, 3, 7, 0,
