@@ -52,7 +52,12 @@ public final class Slide: @unchecked Sendable {
         guard fileSize > 0 else { throw SlideError.empty(path: path) }
         try Slide.checkMagic(path: path)
 
-        let h = try TIFFHandle(path: path, mode: "rm")
+        let h: TIFFHandle
+        do {
+            h = try TIFFHandle(path: path, mode: "rm")
+        } catch SlideError.notATIFF(_, let why) {
+            throw Slide.openingError(path: path, fileSize: fileSize, libtiff: why)
+        }
         isBigTIFF = TIFFIsBigTIFF(h.tif) != 0
         var main: [Directory] = []
         var sub: [UInt64: [Directory]] = [:]
@@ -66,8 +71,7 @@ public final class Slide: @unchecked Sendable {
                 // the pages so far are the file's.
                 guard let why = h.messages.take() else { break }
                 let detail = "page \(main.count) cannot be read: \(why)"
-                let inside = Slide.nextDirectoryInside(path: path, after: main[main.count - 1].offset, fileSize: fileSize,
-                                                      bigTIFF: TIFFIsBigTIFF(h.tif) != 0, bigEndian: TIFFIsBigEndian(h.tif) != 0)
+                let inside = Slide.nextDirectoryInside(path: path, after: main[main.count - 1].offset, fileSize: fileSize)
                 throw inside ? SlideError.corrupt(path: path, detail: detail) : SlideError.truncated(path: path, detail: detail)
             }
             if main.count > 100_000 { throw SlideError.corrupt(path: path, detail: "more than 100000 pages") }
@@ -182,22 +186,19 @@ public final class Slide: @unchecked Sendable {
     /// Whether the directory after the one at `offset` lies whole inside the file, read from the
     /// file itself: when libtiff cannot read a page, this tells a cut-off file (copied in part)
     /// from a damaged one.
-    private static func nextDirectoryInside(path: String, after offset: UInt64, fileSize: UInt64, bigTIFF: Bool, bigEndian: Bool) -> Bool {
-        guard let f = fopen(path, "rb") else { return false }
-        defer { fclose(f) }
-        /// The unsigned integer of `n` bytes at `at`, nil past the end of the file.
-        func read(_ at: UInt64, _ n: Int) -> UInt64? {
-            guard at < fileSize, fileSize - at >= UInt64(n), fseeko(f, off_t(at), SEEK_SET) == 0 else { return nil }
-            var b = [UInt8](repeating: 0, count: n)
-            guard fread(&b, 1, n, f) == n else { return nil }
-            return (bigEndian ? b : b.reversed()).reduce(0) { $0 << 8 | UInt64($1) }
+    private static func nextDirectoryInside(path: String, after offset: UInt64, fileSize: UInt64) -> Bool {
+        guard let chain = DirectoryChain(path: path, fileSize: fileSize), let next = chain.next(after: offset) else { return false }
+        return chain.fits(next)
+    }
+
+    /// Why libtiff could not open a file whose header is a TIFF's: truncated where the first
+    /// directory the header points to does not lie whole inside the file (a copy cut short:
+    /// writers often put the directories after the pixels), else not a readable TIFF.
+    private static func openingError(path: String, fileSize: UInt64, libtiff why: String) -> SlideError {
+        if let chain = DirectoryChain(path: path, fileSize: fileSize), let first = chain.first, first >= chain.headerBytes, !chain.fits(first) {
+            return .truncated(path: path, detail: "its first page is at byte \(first) of a \(fileSize)-byte file")
         }
-        let (countBytes, entryBytes, offsetBytes): (UInt64, UInt64, Int) = bigTIFF ? (8, 20, 8) : (2, 12, 4)
-        // Counts above the file's size cannot fit (and must not overflow the products below).
-        guard let n = read(offset, Int(countBytes)), n < fileSize,
-              let next = read(offset + countBytes + n * entryBytes, offsetBytes),
-              let m = read(next, Int(countBytes)), m < fileSize else { return false }
-        return fileSize - next >= countBytes + m * entryBytes + UInt64(offsetBytes)
+        return .notATIFF(path: path, detail: why)
     }
 
     /// Pixel sizes (µm) mifq works at: slide scanners record 0.1–1 µm, microscopes reach 0.05
@@ -384,5 +385,64 @@ final class HandlePool: @unchecked Sendable {
     func give(_ h: TIFFHandle) {
         guard TIFFCurrentDirOffset(h.tif) == offset else { return }
         lock.lock(); free.append(h); lock.unlock()
+    }
+}
+
+/// A TIFF's directory chain read from its bytes, without libtiff: where libtiff refuses a file,
+/// this says whether the directories it needed lie inside the file.
+struct DirectoryChain {
+    let path: String
+    let fileSize: UInt64
+    let bigTIFF: Bool
+    let bigEndian: Bool
+    /// The first directory's offset, as the header gives it.
+    let first: UInt64?
+
+    /// nil where the file cannot be opened or its header is not a TIFF's.
+    init?(path: String, fileSize: UInt64) {
+        guard let f = fopen(path, "rb") else { return nil }
+        defer { fclose(f) }
+        var b = [UInt8](repeating: 0, count: 4)
+        guard fread(&b, 1, 4, f) == 4, b[0] == b[1], b[0] == 0x49 || b[0] == 0x4D else { return nil }
+        self.path = path
+        self.fileSize = fileSize
+        bigEndian = b[0] == 0x4D
+        bigTIFF = (bigEndian ? b[3] : b[2]) == 43
+        // A BigTIFF's header: version, offset size 8, 0, then the 8-byte offset at byte 8.
+        first = Self.read(f, at: bigTIFF ? 8 : 4, bytes: bigTIFF ? 8 : 4, fileSize: fileSize, bigEndian: bigEndian)
+    }
+
+    /// The header's size: a first offset inside it points at no directory (damage, not a cut).
+    var headerBytes: UInt64 { bigTIFF ? 16 : 8 }
+    private var countBytes: UInt64 { bigTIFF ? 8 : 2 }
+    private var entryBytes: UInt64 { bigTIFF ? 20 : 12 }
+    private var offsetBytes: Int { bigTIFF ? 8 : 4 }
+
+    /// The unsigned integer of `n` bytes at `at` in the file's byte order, nil past its end.
+    private static func read(_ f: UnsafeMutablePointer<FILE>, at: UInt64, bytes n: Int, fileSize: UInt64, bigEndian: Bool) -> UInt64? {
+        guard at < fileSize, fileSize - at >= UInt64(n), fseeko(f, off_t(at), SEEK_SET) == 0 else { return nil }
+        var b = [UInt8](repeating: 0, count: n)
+        guard fread(&b, 1, n, f) == n else { return nil }
+        return (bigEndian ? b : b.reversed()).reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    private func read(_ at: UInt64, _ n: Int) -> UInt64? {
+        guard let f = fopen(path, "rb") else { return nil }
+        defer { fclose(f) }
+        return Self.read(f, at: at, bytes: n, fileSize: fileSize, bigEndian: bigEndian)
+    }
+
+    /// Whether the directory at `offset` (its entry count, entries and next offset) lies whole
+    /// inside the file.
+    func fits(_ offset: UInt64) -> Bool {
+        // Counts above the file's size cannot fit (and must not overflow the product below).
+        guard let n = read(offset, Int(countBytes)), n < fileSize else { return false }
+        return fileSize - offset >= countBytes + n * entryBytes + UInt64(offsetBytes)
+    }
+
+    /// The offset of the directory after the one at `offset`, nil where that one does not fit.
+    func next(after offset: UInt64) -> UInt64? {
+        guard let n = read(offset, Int(countBytes)), n < fileSize else { return nil }
+        return read(offset + countBytes + n * entryBytes, offsetBytes)
     }
 }

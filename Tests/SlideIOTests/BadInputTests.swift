@@ -76,6 +76,32 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(r.err, "mifq: error: \(empty): file is empty (0 bytes)\n")
     }
 
+    /// A copy cut short before the directories (mifq's writer, like many, puts them after the
+    /// pixels) is a truncated file, not "not a TIFF": the header's first offset lies past the end.
+    func testCopyCutBeforeItsFirstDirectory() throws {
+        let dir = TestData.temporaryDirectory()
+        let whole = try Data(contentsOf: URL(fileURLWithPath: TestData.path("written/mifq_writer.ome.tif")))
+        let cut = dir.appendingPathComponent("cut.ome.tif").path
+        _ = FileManager.default.createFile(atPath: cut, contents: whole.prefix(20000))
+        XCTAssertThrowsError(try Slide(path: cut)) {
+            XCTAssertEqual($0 as? SlideError, .truncated(path: cut, detail: "its first page is at byte 36894 of a 20000-byte file"))
+        }
+        let r = try TestData.runMifq(["inspect", cut])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.err, "mifq: error: \(cut): file is truncated (its first page is at byte 36894 of a 20000-byte file)\n")
+        // BigTIFF, big-endian: magic 43, offset size 8, then the 8-byte first offset 4096.
+        let big = dir.appendingPathComponent("big.tif").path
+        _ = FileManager.default.createFile(atPath: big, contents: Data([0x4D, 0x4D, 0, 43, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0])
+                                                                  + Data(count: 84))
+        XCTAssertThrowsError(try Slide(path: big)) {
+            XCTAssertEqual($0 as? SlideError, .truncated(path: big, detail: "its first page is at byte 4096 of a 100-byte file"))
+        }
+        // An offset inside the header points at no directory: damage, not a cut.
+        let inHeader = dir.appendingPathComponent("header.tif").path
+        _ = FileManager.default.createFile(atPath: inHeader, contents: Data([0x49, 0x49, 42, 0, 4, 0, 0, 0]) + Data(count: 92))
+        XCTAssertThrowsError(try Slide(path: inHeader)) { XCTAssertTrue("\($0)".contains("not a TIFF"), "\($0)") }
+    }
+
     func testRegionOutsideTheImageIsAnError() throws {
         let s = try Slide(path: TestData.path("third-party/synth7_ome_pyramid.ome.tif"))
         XCTAssertThrowsError(try s.read(channel: 0, region: PixelRegion(x: 1500, y: 0, width: 100, height: 10)))
