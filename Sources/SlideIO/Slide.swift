@@ -46,7 +46,7 @@ public final class Slide: @unchecked Sendable {
     public init(path: String, pixelSizeUm override: Double? = nil) throws {
         self.path = path
         var st = stat()
-        guard stat(path, &st) == 0 else { throw SlideError.notFound(path: path) }
+        guard stat(path, &st) == 0 else { throw Slide.openFailure(path: path, errno: errno) }
         if (st.st_mode & S_IFMT) == S_IFDIR { throw SlideError.notATIFF(path: path, detail: "it is a directory") }
         let fileSize = UInt64(st.st_size)
         guard fileSize > 0 else { throw SlideError.empty(path: path) }
@@ -166,8 +166,17 @@ public final class Slide: @unchecked Sendable {
         self.fileLevels = fileLevels
     }
 
+    /// Why `path` could not be opened (`errno` of the failed call): missing, a link to a missing
+    /// file, or the system's reason (permission, a link that loops).
+    static func openFailure(path: String, errno code: Int32) -> SlideError {
+        guard code == ENOENT else { return .invalid(path: path, detail: "cannot be opened (\(String(cString: strerror(code))))") }
+        var st = stat()
+        let danglingLink = lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
+        return danglingLink ? .invalid(path: path, detail: "a symbolic link to a file that does not exist") : .notFound(path: path)
+    }
+
     private static func checkMagic(path: String) throws {
-        guard let f = fopen(path, "rb") else { throw SlideError.notFound(path: path) }
+        guard let f = fopen(path, "rb") else { throw Slide.openFailure(path: path, errno: errno) }
         defer { fclose(f) }
         var b = [UInt8](repeating: 0, count: 8)
         let n = fread(&b, 1, 8, f)

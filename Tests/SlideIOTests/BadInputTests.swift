@@ -71,6 +71,16 @@ final class BadInputTests: XCTestCase {
         XCTAssertThrowsError(try Slide(path: dir.appendingPathComponent("nope.tif").path)) {
             XCTAssertTrue("\($0)".contains("no such file"))
         }
+        // Links: to a missing file, and to themselves (the system's reason, as it says it).
+        let dangling = dir.appendingPathComponent("dangling.tif").path, loop = dir.appendingPathComponent("loop.tif").path
+        try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: dir.appendingPathComponent("gone.tif").path)
+        try FileManager.default.createSymbolicLink(atPath: loop, withDestinationPath: loop)
+        XCTAssertThrowsError(try Slide(path: dangling)) {
+            XCTAssertEqual("\($0)", "\(dangling): a symbolic link to a file that does not exist")
+        }
+        XCTAssertThrowsError(try Slide(path: loop)) {
+            XCTAssertEqual("\($0)", "\(loop): cannot be opened (\(String(cString: strerror(ELOOP))))")
+        }
         let r = try TestData.runMifq(["inspect", empty])
         XCTAssertEqual(r.status, 1)
         XCTAssertEqual(r.err, "mifq: error: \(empty): file is empty (0 bytes)\n")
