@@ -2,29 +2,35 @@ import Foundation
 import SlideIO
 
 /// A CSV table as users bring it (mifq's densities.csv, HALO or inForm exports, clinical data):
-/// header row, comma-separated, optional double quotes, `NA`/empty for missing.
+/// header row, comma-separated (or tab- or semicolon-separated, as the header shows: a
+/// semicolon-separated file's numbers may have a decimal comma), optional double quotes,
+/// `NA`/empty for missing.
 public struct Table: Sendable {
     public let path: String
     public let columns: [String]
     public let rows: [[String]]
     /// The line of the file each row starts on, for error messages.
     public let lines: [Int]
+    /// Numbers are written with a decimal comma (a semicolon-separated file).
+    public let decimalComma: Bool
 
-    public init(path: String, columns: [String], rows: [[String]], lines: [Int]? = nil) {
+    public init(path: String, columns: [String], rows: [[String]], lines: [Int]? = nil, decimalComma: Bool = false) {
         self.path = path; self.columns = columns; self.rows = rows
         self.lines = lines ?? rows.indices.map { $0 + 2 }
+        self.decimalComma = decimalComma
     }
 
     public static func read(_ path: String) throws -> Table {
         guard let data = FileManager.default.contents(atPath: path) else { throw CohortError.input(path, "cannot be read") }
         let records: [(line: Int, fields: [String])]
-        do { records = try CSVText.numberedRecords(data) } catch { throw CohortError.input(path, error.message) }
+        let separator = CSVText.separator(of: data)
+        do { records = try CSVText.numberedRecords(data, separator: separator) } catch { throw CohortError.input(path, error.message) }
         guard let cols = records.first?.fields, !cols.isEmpty else { throw CohortError.input(path, "is empty") }
         for r in records.dropFirst() where r.fields.count != cols.count {
             throw CohortError.input(path, "line \(r.line) has \(r.fields.count) fields, the header has \(cols.count)")
         }
         let rows = records.dropFirst()
-        return Table(path: path, columns: cols, rows: rows.map(\.fields), lines: rows.map(\.line))
+        return Table(path: path, columns: cols, rows: rows.map(\.fields), lines: rows.map(\.line), decimalComma: separator == ";")
     }
 
     public func index(of column: String) -> Int? { columns.firstIndex(of: column) }
@@ -40,7 +46,7 @@ public struct Table: Sendable {
     public func number(_ row: Int, _ col: Int) throws -> Double? {
         let s = rows[row][col]
         if s.isEmpty || s == "NA" || s == "NaN" || s == "#N/A" { return nil }
-        guard let v = Double(s), v.isFinite else {
+        guard let v = CSVText.number(s, decimalComma: decimalComma) else {
             throw CohortError.input(path, "line \(lines[row]), column \(columns[col]): \"\(CSVText.shown(s))\" is not a number")
         }
         return v

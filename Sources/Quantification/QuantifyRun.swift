@@ -12,7 +12,7 @@ public enum GateOverrides {
     /// a threshold that is not a finite number, and a slide given two thresholds for one marker
     /// are errors naming the file and the line.
     public static func load(_ path: String, panel: Panel) throws -> [String: [String: Double]] {
-        let (rows, at) = try SlideInputs.columns(path, "slide_id", "marker", "threshold")
+        let (rows, at, decimalComma) = try SlideInputs.columns(path, "slide_id", "marker", "threshold")
         let si = at[0], mi = at[1], ti = at[2]
         let markers = panel.markers.map(\.name)
         var out: [String: [String: Double]] = [:]
@@ -23,7 +23,7 @@ public enum GateOverrides {
                 throw SlideError.invalid(path: path, detail: "line \(n): the panel has no marker \(CSVText.shown(marker)) "
                                             + "(it gates \(markers.joined(separator: ", ")))")
             }
-            guard let t = Double(f[ti]), t.isFinite else {
+            guard let t = CSVText.number(f[ti], decimalComma: decimalComma) else {
                 throw SlideError.invalid(path: path, detail: "line \(n): threshold \(CSVText.shown(f[ti])) is not a finite number")
             }
             if let earlier = out[slide]?[marker], earlier != t {

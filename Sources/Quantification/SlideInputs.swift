@@ -63,7 +63,7 @@ public enum SlideInputs {
     /// Reads a `slide_id,patient_id` CSV (other columns ignored). A slide listed twice, or
     /// without a patient, is an error: a density would silently go to the wrong patient.
     public static func patientMap(_ path: String) throws -> [String: String] {
-        let (rows, at) = try columns(path, "slide_id", "patient_id")
+        let (rows, at, _) = try columns(path, "slide_id", "patient_id")
         let si = at[0], pi = at[1]
         var map: [String: String] = [:]
         for (n, f) in rows {
@@ -80,13 +80,15 @@ public enum SlideInputs {
         return map
     }
 
-    /// The records after a small CSV's header (each with its line), and where the named
-    /// columns are in it (other columns ignored). A missing file or column, or a record too
-    /// short to hold them, is an error naming the file.
-    static func columns(_ path: String, _ names: String...) throws -> (rows: [(line: Int, fields: [String])], at: [Int]) {
+    /// The records after a small CSV's header (each with its line), where the named columns
+    /// are in it (other columns ignored), and whether its numbers have a decimal comma (a
+    /// semicolon-separated file). A missing file or column, or a record too short to hold them,
+    /// is an error naming the file.
+    static func columns(_ path: String, _ names: String...) throws -> (rows: [(line: Int, fields: [String])], at: [Int], decimalComma: Bool) {
         guard let data = FileManager.default.contents(atPath: path) else { throw SlideError.notFound(path: path) }
         let records: [(line: Int, fields: [String])]
-        do { records = try CSVText.numberedRecords(data) } catch { throw SlideError.invalid(path: path, detail: error.message) }
+        let separator = CSVText.separator(of: data)
+        do { records = try CSVText.numberedRecords(data, separator: separator) } catch { throw SlideError.invalid(path: path, detail: error.message) }
         let header = records.first?.fields ?? []
         let at = names.compactMap { header.firstIndex(of: $0) }
         guard at.count == names.count else {
@@ -95,6 +97,6 @@ public enum SlideInputs {
         for (n, f) in records.dropFirst() where f.count <= at.max()! {
             throw SlideError.invalid(path: path, detail: "line \(n) has too few fields")
         }
-        return (Array(records.dropFirst()), at)
+        return (Array(records.dropFirst()), at, separator == ";")
     }
 }

@@ -52,6 +52,36 @@ final class CohortRunTests: XCTestCase {
         XCTAssertTrue(notes.contains("CD8 Positive Cells/mm2: 2 patient(s) without a value excluded"), "\(notes)")
     }
 
+    /// Tables as spreadsheets in other locales save them: Excel's semicolon "CSV" with decimal
+    /// commas (here with a byte-order mark and CRLF), and tab-separated text (R, inForm). Each
+    /// gives the table the comma-separated file gives, to the byte.
+    func testSemicolonAndTabSeparatedTables() throws {
+        let d = file("d.csv", "patient_id,A,B\nP1,300.5,1\nP2,250,5\nP3,120.25,2\nP4,110,4\nP6,280,3\nP7,100,6\n")
+        let semicolons = file("d-excel.csv", "\u{FEFF}patient_id;A;B\r\nP1;300,5;1\r\nP2;250;5\r\nP3;120,25;2\r\nP4;110;4\r\nP6;280;3\r\nP7;100;6\r\n")
+        let tabs = file("d.tsv", "patient_id\tA\tB\nP1\t300.5\t1\nP2\t250\t5\nP3\t120.25\t2\nP4\t110\t4\nP6\t280\t3\nP7\t100\t6\n")
+        let clinicalExcel = file("clinical-excel.csv", try String(contentsOfFile: clinical, encoding: .utf8)
+            .replacingOccurrences(of: ",", with: ";").replacingOccurrences(of: "P2;PR;14", with: "P2;PR;14,0"))
+        func mannWhitney(_ values: String, _ clinical: String) throws -> String {
+            _ = try CohortRun.compare(values: values, clinical: clinical, groups: ("PR", "SD"), out: dir)
+            return try String(contentsOf: dir.appendingPathComponent("mann_whitney.csv"), encoding: .utf8)
+        }
+        let expected = try mannWhitney(d, clinical)
+        // By hand: A is 300.5, 250, 280 against 120.25, 110, 100, so its PR median is 280.
+        XCTAssertTrue(expected.contains("\nA,PR,SD,3,3,280,110,9,0.1,exact\n"), expected)
+        XCTAssertEqual(try mannWhitney(semicolons, clinicalExcel), expected)
+        XCTAssertEqual(try mannWhitney(tabs, clinical), expected)
+        XCTAssertEqual(try Table.read(semicolons).rows[0], ["P1", "300,5", "1"])
+        XCTAssertEqual(try Table.read(semicolons).number(0, 1), 300.5)
+        // A comma-separated file's "300,5" is no number (a comma there is a separator's slip),
+        // nor is a semicolon file's "1,000,5".
+        let twoCommas = file("two.csv", "patient_id;A\nP1;1,000,5\n")
+        XCTAssertThrowsError(try Table.read(twoCommas).number(0, 1)) {
+            XCTAssertEqual("\($0)", "\(twoCommas): line 2, column A: \"1,000,5\" is not a number")
+        }
+        XCTAssertEqual(Table(path: "t", columns: ["A"], rows: [["300,5"]]).decimalComma, false)
+        XCTAssertThrowsError(try Table(path: "t", columns: ["A"], rows: [["300,5"]]).number(0, 0))
+    }
+
     func testAdjustedPValues() throws {
         // PR (P1, P2, P6) against SD (P3, P4, P7). A: 300, 250, 280 vs 120, 110, 100 — separated,
         // exact p = 2 / C(6, 3) = 0.1. B: 1, 5, 3 vs 2, 4, 6 — W = 3, p = 2 × 7/20 = 0.7.

@@ -1408,6 +1408,9 @@ final class QuantificationTests: XCTestCase {
             _ = FileManager.default.createFile(atPath: gates.path, contents: Data(text.utf8))
             XCTAssertThrowsError(try GateOverrides.load(gates.path, panel: Self.panel)) { XCTAssertEqual("\($0)", "\(gates.path): \(message)") }
         }
+        // As Excel saves it where the decimal mark is a comma: semicolons, "20,5".
+        _ = FileManager.default.createFile(atPath: gates.path, contents: Data("slide_id;marker;threshold\r\ntiny;CD8;20,5\r\ntiny;CD4;7\r\n".utf8))
+        XCTAssertEqual(try GateOverrides.load(gates.path, panel: Self.panel), ["tiny": ["CD8": 20.5, "CD4": 7]])
     }
 
     /// thresholds.csv gives every threshold to the last digit: fed back as --gates, each marker
@@ -1469,6 +1472,8 @@ final class QuantificationTests: XCTestCase {
         // As a spreadsheet saves it: byte-order mark, CRLF, quotes, an extra column, a blank line.
         _ = FileManager.default.createFile(atPath: map.path, contents: Data(
             "\u{FEFF}\"slide_id\",\"site\",\"patient_id\"\r\n\"tiny.ome.tif\",\"a, b\",\"PX 7\"\r\n\r\nother.tif,c,PX8\r\n".utf8))
+        XCTAssertEqual(try SlideInputs.patientMap(map.path), ["tiny": "PX 7", "other": "PX8"])
+        _ = FileManager.default.createFile(atPath: map.path, contents: Data("slide_id\tpatient_id\ntiny.ome.tif\tPX 7\nother.tif\tPX8\n".utf8))
         XCTAssertEqual(try SlideInputs.patientMap(map.path), ["tiny": "PX 7", "other": "PX8"])
         for (text, message) in [("slide_id,patient_id\ntiny.tif,P1\ntiny.ome.tif,P2\n", "slide tiny is given to patients P1 and P2"),
                                 ("slide_id,patient_id\n\ntiny.tif,\n", "line 3: slide_id and patient_id must both be given"),
