@@ -18,13 +18,33 @@ public enum AtomicFile {
     }
 
     /// Creates the folder `url` with its parents; failing that, a one-line error naming
-    /// `named` (the output folder the user gave, default `url`).
+    /// `named` (the output folder the user gave, default `url`) and why: a file where a folder
+    /// must be, or the system's reason.
     public static func createFolder(_ url: URL, named: URL? = nil) throws {
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         } catch {
-            throw SlideError.writeFailed(path: (named ?? url).path, detail: "cannot create the output folder")
+            throw SlideError.writeFailed(path: (named ?? url).path, detail: "cannot create the output folder: \(folderFailure(url, error))")
         }
+    }
+
+    /// Why the folder `url` could not be made: the nearest part of its path that exists, where
+    /// that is a file; else the system's reason.
+    static func folderFailure(_ url: URL, _ error: Error) -> String {
+        var u = url.standardizedFileURL
+        while u.pathComponents.count > 1 {
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: u.path, isDirectory: &isFolder) {
+                if !isFolder.boolValue { return "\(u.path) is a file" }
+                break
+            }
+            u = u.deletingLastPathComponent()
+        }
+        if let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? Error {
+            let e = underlying as NSError
+            if e.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(e.code))) }
+        }
+        return error.localizedDescription
     }
 
     /// `fill` writes the temporary file beside `url`, which is then renamed over `url`.

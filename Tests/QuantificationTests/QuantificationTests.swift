@@ -1309,7 +1309,7 @@ final class QuantificationTests: XCTestCase {
     }
 
     /// quantify, simulate and merge given an output folder that cannot be made (it would lie
-    /// inside a file): one line naming it.
+    /// inside a file): one line naming it and the file in the way.
     func testUnwritableOutputFolder() throws {
         let dir = Self.tmp()
         let file = dir.appendingPathComponent("a-file")
@@ -1321,7 +1321,7 @@ final class QuantificationTests: XCTestCase {
                      ["merge", dir.appendingPathComponent("run").path, "--out", out]] {
             let (status, err) = try Self.run(args)
             XCTAssertEqual(status, 1, args[0])
-            XCTAssertEqual(err, "mifq: error: \(out): cannot write (cannot create the output folder)\n", args[0])
+            XCTAssertEqual(err, "mifq: error: \(out): cannot write (cannot create the output folder: \(file.path) is a file)\n", args[0])
         }
     }
 
