@@ -363,7 +363,10 @@ public struct Panel: Codable, Equatable, Sendable {
             guard let i = slideChannels.firstIndex(where: { keys($0).contains(k) }) else {
                 let have = slideChannels.map(\.name).joined(separator: ", ")
                 let what = components ? "unmixed component" : "channel"
-                throw PanelError.mismatch(path: path, "has no \(what) \"\(want)\" that panel \"\(name)\" needs (it has: \(have))")
+                // A file that names no channel (a plain multi-page TIFF): the reader numbered them.
+                let unnamed = slideChannels.enumerated().allSatisfy { $1.name == "Channel \($0 + 1)" && $1.biomarker == nil }
+                let hint = unnamed ? "; the file names no \(what)s: the panel's library may name them so, in the file's order" : ""
+                throw PanelError.mismatch(path: path, "has no \(what) \"\(want)\" that panel \"\(name)\" needs (it has: \(have)\(hint))")
             }
             out.append(i)
         }

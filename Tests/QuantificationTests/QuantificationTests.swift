@@ -1297,6 +1297,18 @@ final class QuantificationTests: XCTestCase {
                                      "--panel", Self.panelPath, "--out", out.path, "--quiet"])
         XCTAssertEqual(s1, 1)
         XCTAssertTrue(e1.contains("synth7_lzw_strips_planar.tif: has no channel \"DAPI\""), e1)
+        // The file names no channel: the message says the panel may name them as numbered.
+        XCTAssertTrue(e1.hasSuffix("(it has: Channel 1, Channel 2, Channel 3, Channel 4, Channel 5, Channel 6, Channel 7; "
+                                   + "the file names no channels: the panel's library may name them so, in the file's order)\n"), e1)
+        var numbered = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.panelPath))) as! [String: Any]
+        var library = numbered["library"] as! [String: Any]
+        library["channels"] = (1...7).map { "Channel \($0)" }
+        numbered["library"] = library
+        let numberedPanel = out.appendingPathComponent("numbered.json")
+        try JSONSerialization.data(withJSONObject: numbered).write(to: numberedPanel)
+        let (s0, e0) = try Self.run(["quantify", Self.root.appendingPathComponent("testdata/third-party/synth7_lzw_strips_planar.tif").path,
+                                     "--panel", numberedPanel.path, "--out", out.appendingPathComponent("numbered").path, "--quiet"])
+        XCTAssertEqual(s0, 0, e0)
         let (s2, e2) = try Self.run(["quantify", Self.root.appendingPathComponent("testdata/real-nuclei/dsb2018_left_image.tif").path,
                                      "--panel", Self.panelPath, "--out", out.path, "--quiet"])
         XCTAssertEqual(s2, 1)
