@@ -17,6 +17,19 @@ public enum AtomicFile {
         try replace(url) { try FileManager.default.copyItem(at: source, to: $0) }
     }
 
+    /// Refuses an output path that is one of `inputs` (the same file, by device and inode, so
+    /// another spelling or a link to it counts): writing it would replace the image being read.
+    public static func refuseInput(_ output: String, inputs: [String]) throws {
+        var o = stat()
+        guard stat(output, &o) == 0 else { return }
+        for input in inputs {
+            var i = stat()
+            if stat(input, &i) == 0, i.st_dev == o.st_dev, i.st_ino == o.st_ino {
+                throw SlideError.writeFailed(path: output, detail: "it is the input \(input) itself; give another output path")
+            }
+        }
+    }
+
     /// Creates the folder `url` with its parents; failing that, a one-line error naming
     /// `named` (the output folder the user gave, default `url`) and why: a file where a folder
     /// must be, or the system's reason.

@@ -36,6 +36,7 @@ struct Segment: ParsableCommand {
 
     func run() throws {
         do {
+            try AtomicFile.refuseInput(out, inputs: [image] + (panel.map { [$0] } ?? []))
             let p = try panel.map(Panel.load)
             let parameters = p?.nucleus.parameters ?? NucleusParameters()
             let slide = try parameters.analysisSlide(Slide(path: image, pixelSizeUm: pixelSize))

@@ -25,6 +25,7 @@ struct Unmix: ParsableCommand {
 
     func run() throws {
         do {
+            try AtomicFile.refuseInput(out, inputs: [slide, panel])
             let p = try Panel.load(panel)
             let s = try Slide(path: slide)
             let map = try p.channelMap(for: s)
@@ -57,6 +58,7 @@ struct Library: ParsableCommand {
 
     func run() throws {
         do {
+            try AtomicFile.refuseInput(out, inputs: [panel])
             let p = try Panel.load(panel)
             let slides = try SlideInputs.find([singleStain], patientMap: nil).map(\.path)
             var est = LibraryEstimator()

@@ -1507,6 +1507,30 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(err, "mifq: note: \(map.path) has no row for 1 slide(s), whose patient is taken from the file name: tiny\n")
     }
 
+    /// An output that is an input (by another spelling or a link) is refused before anything
+    /// is read or written: `segment --out` its image, `unmix --out` its slide, `library --out`
+    /// its panel would have been replaced.
+    func testOutputThatIsAnInputIsRefused() throws {
+        let dir = Self.tmp()
+        let slide = dir.appendingPathComponent("in.ome.tif").path, panel = dir.appendingPathComponent("panel.json").path
+        try FileManager.default.copyItem(atPath: Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif").path, toPath: slide)
+        try FileManager.default.copyItem(atPath: Self.panelPath, toPath: panel)
+        let link = dir.appendingPathComponent("link.tif").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: slide)
+        let before = try Data(contentsOf: URL(fileURLWithPath: slide)), panelBefore = try Data(contentsOf: URL(fileURLWithPath: panel))
+        for (args, out, input) in [(["segment", slide, "--out", link], link, slide),
+                                   (["segment", slide, "--panel", panel, "--out", panel], panel, panel),
+                                   (["unmix", slide, "--panel", panel, "--out", dir.appendingPathComponent("./in.ome.tif").path],
+                                    dir.appendingPathComponent("./in.ome.tif").path, slide),
+                                   (["library", "--single-stain", dir.path, "--panel", panel, "--out", panel], panel, panel)] {
+            let (status, err) = try Self.run(args + ["--quiet"].filter { _ in args[0] != "library" })
+            XCTAssertEqual(status, 1, args.joined(separator: " "))
+            XCTAssertEqual(err, "mifq: error: \(out): cannot write (it is the input \(input) itself; give another output path)\n")
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: slide)), before)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: panel)), panelBefore)
+    }
+
     /// `mifq unmix` writes a float32 component image whose pixels are the unmixer's.
     func testUnmixCommand() throws {
         let out = Self.tmp().appendingPathComponent("components.ome.tif").path
