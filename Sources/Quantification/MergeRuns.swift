@@ -22,7 +22,13 @@ public enum MergeRuns {
         var all: [SlideResult] = []
         var from: [String: URL] = [:]
         for d in dirs {
-            for r in try CohortTables.loadResults(in: d) {
+            let results = try CohortTables.loadResults(in: d)
+            // A run that failed on every slide still has its run.json (the failures); a folder
+            // with neither is something else (a simulated cohort's, whose slides/ holds images).
+            if results.isEmpty && !fm.fileExists(atPath: d.appendingPathComponent("run.json").path) {
+                throw SlideError.invalid(path: d.path, detail: "is not a quantify output folder (no slides/<slide>.json and no run.json)")
+            }
+            for r in results {
                 if let other = from[r.slideId], other.standardizedFileURL != d.standardizedFileURL {
                     throw SlideError.invalid(path: d.path, detail: "slide \(r.slideId) is also in \(other.path)")
                 }

@@ -1685,6 +1685,13 @@ final class QuantificationTests: XCTestCase {
         XCTAssertThrowsError(try MergeRuns.merge([dir], into: merged)) {
             XCTAssertEqual("\($0)", "\(dir.path): is not a quantify output folder (it has no slides/ folder)")
         }
+        // A simulated cohort's folder has a slides/ folder too, of images: not a run.
+        let simulated = dir.appendingPathComponent("simulated/slides")
+        try FileManager.default.createDirectory(at: simulated, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: tiny, to: simulated.appendingPathComponent("tiny.ome.tif"))
+        XCTAssertThrowsError(try MergeRuns.merge([b, simulated.deletingLastPathComponent()], into: merged)) {
+            XCTAssertEqual("\($0)", "\(simulated.deletingLastPathComponent().path): is not a quantify output folder (no slides/<slide>.json and no run.json)")
+        }
         slides = try String(contentsOf: merged.appendingPathComponent("slides.csv"), encoding: .utf8)
         XCTAssertEqual(slides.split(separator: "\n").count, 3)
     }
