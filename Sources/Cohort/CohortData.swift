@@ -64,9 +64,9 @@ public struct CohortData: Sendable {
             guard let cr = clinicalByID[id] else { onlyValues.append(id); continue }
             var times: [String: (Double, Bool)] = [:]
             for (e, (tc, ec)) in endpointCols {
-                guard let t = try clinical.number(cr, tc), let ev = try clinical.number(cr, ec) else { continue }
+                guard let t = try clinical.number(cr, tc), let ev = try clinical.event(cr, ec) else { continue }
                 guard ev == 0 || ev == 1 else {
-                    throw CohortError.input(clinical.path, "line \(clinical.lines[cr]), column \(clinical.columns[ec]): events must be 0 or 1")
+                    throw CohortError.input(clinical.path, "line \(clinical.lines[cr]), column \(clinical.columns[ec]): events must be 0 or 1 (or TRUE or FALSE)")
                 }
                 guard t >= 0 else { throw CohortError.input(clinical.path, "line \(clinical.lines[cr]): negative time") }
                 times[e] = (t, ev == 1)

@@ -42,6 +42,15 @@ public struct Table: Sendable {
         return i
     }
 
+    /// An event cell: a number, or R's logical as `write.csv` writes it (TRUE 1, FALSE 0, any case).
+    public func event(_ row: Int, _ col: Int) throws -> Double? {
+        switch rows[row][col].uppercased() {
+        case "TRUE": return 1
+        case "FALSE": return 0
+        default: return try number(row, col)
+        }
+    }
+
     /// A numeric cell: nil for NA or empty; an error naming row and column for anything else.
     public func number(_ row: Int, _ col: Int) throws -> Double? {
         let s = rows[row][col]

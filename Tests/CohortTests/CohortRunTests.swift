@@ -197,6 +197,22 @@ final class CohortRunTests: XCTestCase {
         let html = try String(contentsOf: try CohortRun.report(dir), encoding: .utf8)
         XCTAssertTrue(html.contains("<svg") && html.contains("Kaplan–Meier curves") && !html.contains("<script"))
         XCTAssertTrue(html.contains("Hazard ratios, high against low"))
+        // Events as R's write.csv writes a logical column (TRUE/FALSE): the same tables.
+        let logrank = try String(contentsOf: dir.appendingPathComponent("logrank.csv"), encoding: .utf8)
+        let logical = file("clinical-logical.csv", try String(contentsOfFile: clinical, encoding: .utf8)
+            .replacingOccurrences(of: #",1(,|\n|$)"#, with: ",TRUE$1", options: .regularExpression)
+            .replacingOccurrences(of: #",1(,|\n|$)"#, with: ",TRUE$1", options: .regularExpression)
+            .replacingOccurrences(of: #",0(,|\n|$)"#, with: ",false$1", options: .regularExpression)
+            .replacingOccurrences(of: #",0(,|\n|$)"#, with: ",false$1", options: .regularExpression))
+        XCTAssertTrue(try String(contentsOfFile: logical, encoding: .utf8).contains("P2,PR,14,false,30,false\nP3,SD,3,TRUE,9,TRUE"))
+        _ = try CohortRun.survival(values: d, clinical: logical, endpoints: ["pfs"], percentile: 30, rule: .gt,
+                                   landmark: 12, confidence: .log, out: dir)
+        XCTAssertEqual(try String(contentsOf: dir.appendingPathComponent("logrank.csv"), encoding: .utf8), logrank)
+        let two = file("clinical-2.csv", "patient_id,pfs_months,pfs_event\nP1,3,2\n")
+        XCTAssertThrowsError(try CohortRun.survival(values: d, clinical: two, endpoints: ["pfs"], percentile: 30, rule: .gt,
+                                                    landmark: 12, confidence: .log, out: dir)) {
+            XCTAssertEqual("\($0)", "\(two): line 2, column pfs_event: events must be 0 or 1 (or TRUE or FALSE)")
+        }
     }
 
     /// A split whose high group has no events: NA hazard ratio, a note, "not estimable" on the

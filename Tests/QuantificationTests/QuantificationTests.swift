@@ -1328,6 +1328,7 @@ final class QuantificationTests: XCTestCase {
         _ = FileManager.default.createFile(atPath: file.path, contents: Data("x".utf8))
         let out = file.appendingPathComponent("out").path
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("run/slides"), withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: dir.appendingPathComponent("run/run.json").path, contents: Data("{}".utf8))
         for args in [["quantify", Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif").path, "--panel", Self.panelPath, "--out", out, "--quiet"],
                      ["simulate", "--out", out, "--patients", "1", "--size", "64x64", "--quiet"],
                      ["merge", dir.appendingPathComponent("run").path, "--out", out]] {
