@@ -262,8 +262,51 @@ public struct Panel: Codable, Equatable, Sendable {
         } catch {
             throw PanelError.invalid(path: path, "\(error)")
         }
+        if let unknown = panel.unknownKey(in: data) { throw PanelError.invalid(path: path, unknown) }
         if let p = panel.problems().first { throw PanelError.invalid(path: path, p) }
         return panel
+    }
+
+    /// The first key of the file `data` (decoded as this panel) that the panel does not have: a
+    /// misspelt setting would otherwise be ignored and its default used unseen. The keys the
+    /// panel has are those it encodes (so they are written down once, in the types' coding
+    /// keys); a key starting with "_" is a note and a key set to null an unset optional.
+    func unknownKey(in data: Data) -> String? {
+        guard let raw = try? JSONSerialization.jsonObject(with: data),
+              let known = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(self)) else { return nil }
+        func walk(_ raw: Any, _ known: Any, _ at: String) -> String? {
+            if let r = raw as? [String: Any], let k = known as? [String: Any] {
+                for key in r.keys.sorted() where !key.hasPrefix("_") && !(r[key] is NSNull) {
+                    let place = at.isEmpty ? key : at + "." + key
+                    guard let inner = k[key] else {
+                        let near = k.keys.map { ($0, Self.editDistance(key.lowercased(), $0.lowercased())) }
+                            .filter { $0.1 <= 3 }.min { ($0.1, $0.0) < ($1.1, $1.0) }
+                        return "unknown key \"\(place)\"" + (near.map { " (did you mean \"\($0.0)\"?)" } ?? "")
+                    }
+                    if let m = walk(r[key]!, inner, place) { return m }
+                }
+            } else if let r = raw as? [Any], let k = known as? [Any], r.count == k.count {
+                for (i, (a, b)) in zip(r, k).enumerated() { if let m = walk(a, b, "\(at)[\(i)]") { return m } }
+            }
+            return nil
+        }
+        return walk(raw, known, "")
+    }
+
+    /// Levenshtein distance, for naming the key a misspelt one was meant to be.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var row = Array(0...b.count)
+        for i in 1...max(1, a.count) where !a.isEmpty {
+            var diagonal = row[0]
+            row[0] = i
+            for j in stride(from: 1, through: b.count, by: 1) {
+                let up = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1))
+                diagonal = up
+            }
+        }
+        return a.isEmpty ? b.count : row[b.count]
     }
 
     /// A place in the panel as its JSON path (`markers[2].gate.method`).

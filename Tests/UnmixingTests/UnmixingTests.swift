@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import Phenotyping
+@testable import Phenotyping
 import Simulation
 import SlideIO
 @testable import Unmixing
@@ -188,6 +188,21 @@ final class UnmixingTests: XCTestCase {
         check({ "\u{FEFF}" + $0.replacingOccurrences(of: "\"unmixing\": \"ols\",", with: "\"unmixing\": \"ols\"") },
               "not valid JSON (line 20, column 3: invalid value)")
         check({ $0 + "," }, "not valid JSON")
+        // A key the panel does not have (a misspelt setting would keep its default unseen),
+        // named by its JSON path with the nearest key there; notes ("_…") and nulls pass.
+        check({ $0.replacingOccurrences(of: "\"backgroundRadiusMicrons\"", with: "\"backgroundRadiusMicron\"") },
+              "invalid panel: unknown key \"nucleus.parameters.backgroundRadiusMicron\" (did you mean \"backgroundRadiusMicrons\"?)")
+        check({ $0.replacingOccurrences(of: "\"compartment\": \"cytoplasm\"", with: "\"compartment\": \"cytoplasm\", \"Gate\": 3") },
+              "unknown key \"markers[0].Gate\" (did you mean \"gate\"?)")
+        check({ $0.replacingOccurrences(of: "\"unmixing\": \"ols\",", with: "\"unmixing\": \"ols\", \"scanner\": \"Polaris\",") },
+              "unknown key \"scanner\"")
+        let notes = dir.appendingPathComponent("notes.json").path
+        _ = FileManager.default.createFile(atPath: notes, contents: Data(good.replacingOccurrences(
+            of: "\"unmixing\": \"ols\",", with: "\"unmixing\": \"ols\", \"_note\": \"from the 2024 run\", \"description\": null,").utf8))
+        XCTAssertEqual(try Panel.load(notes), try Panel.load(Self.panelPath))
+        XCTAssertEqual(Panel.editDistance("backgroundRadiusMicron", "backgroundRadiusMicrons"), 1)
+        XCTAssertEqual(Panel.editDistance("kitten", "sitting"), 3)
+        XCTAssertEqual(Panel.editDistance("", "abc"), 3)
         // Fields named by their JSON path, with what was expected.
         check({ $0.replacingOccurrences(of: "\"compartment\": \"cytoplasm\"", with: "\"compartment\": \"cyto\"") },
               "bad value at markers[0].compartment (one of nucleus, cytoplasm, membrane, cell, ring)")
