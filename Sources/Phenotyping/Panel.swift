@@ -296,17 +296,17 @@ public struct Panel: Codable, Equatable, Sendable {
     /// Levenshtein distance, for naming the key a misspelt one was meant to be.
     static func editDistance(_ a: String, _ b: String) -> Int {
         let a = Array(a), b = Array(b)
-        var row = Array(0...b.count)
-        for i in 1...max(1, a.count) where !a.isEmpty {
+        var row = Array(0...b.count)   // distances from a's first i characters to b's first j
+        for (i, x) in a.enumerated() {
             var diagonal = row[0]
-            row[0] = i
-            for j in stride(from: 1, through: b.count, by: 1) {
-                let up = row[j]
-                row[j] = min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1))
+            row[0] = i + 1
+            for (j, y) in b.enumerated() {
+                let up = row[j + 1]
+                row[j + 1] = min(up + 1, row[j] + 1, diagonal + (x == y ? 0 : 1))
                 diagonal = up
             }
         }
-        return a.isEmpty ? b.count : row[b.count]
+        return row[b.count]
     }
 
     /// A place in the panel as its JSON path (`markers[2].gate.method`).
