@@ -6,7 +6,8 @@
 #   bash workflow/check.sh [WORKDIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-W=${1:-/tmp/mifq-workflow-check}
+# The default folder has a space in its name: the rules quote every path.
+W=${1:-/tmp/mifq workflow-check}
 SNAKEMAKE_VERSION=9.27.1
 SNAKEMAKE=$(command -v snakemake || true)
 if [ -z "$SNAKEMAKE" ]; then

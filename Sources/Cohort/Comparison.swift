@@ -1,6 +1,7 @@
 import Foundation
 
-/// PR vs SD (or any two response groups): one Mann–Whitney test per variable.
+/// PR vs SD (or any two response groups, each one response or several joined by "+": CR+PR
+/// against SD+PD compares responders with non-responders): one Mann–Whitney test per variable.
 public struct Comparison: Sendable {
     public struct Row: Sendable {
         public var variable: String
@@ -16,24 +17,32 @@ public struct Comparison: Sendable {
     /// Patients whose response is outside the two groups (CR, PD, not evaluable…), by response.
     public let otherResponses: [String: Int]
 
+    /// The responses a group names: "CR+PR" is CR and PR (compared as the clinical table's
+    /// responses are, without regard to case).
+    public static func responses(of group: String) -> Set<String> {
+        Set(group.split(separator: "+", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces).uppercased() })
+    }
+
     public init(_ data: CohortData, groups: (String, String)) throws {
         self.groups = groups
-        let a = groups.0.uppercased(), b = groups.1.uppercased()
+        let a = Self.responses(of: groups.0), b = Self.responses(of: groups.1)
         guard data.hasResponse else {
             throw CohortError.input(data.clinicalPath, "has no column \"response\" (comparing \(groups.0) with \(groups.1) needs one)")
         }
+        func within(_ g: Set<String>) -> (CohortData.Patient) -> Bool { { $0.response.map(g.contains) ?? false } }
         var other: [String: Int] = [:]
-        for p in data.patients where p.response != a && p.response != b { other[p.response ?? "missing", default: 0] += 1 }
+        for p in data.patients where !within(a)(p) && !within(b)(p) { other[p.response ?? "missing", default: 0] += 1 }
         otherResponses = other
-        for g in [a, b] where !data.patients.contains(where: { $0.response == g }) {
+        for g in [a, b] where !data.patients.contains(where: within(g)) {
             let present = Set(data.patients.compactMap(\.response)).sorted().joined(separator: ", ")
-            throw CohortError.input(data.clinicalPath, "no patient with values has response \(g) (--groups \(groups.0),\(groups.1); "
+            throw CohortError.input(data.clinicalPath, "no patient with values has response \(g.sorted().joined(separator: " or ")) "
+                                    + "(--groups \(groups.0),\(groups.1); "
                                     + (present.isEmpty ? "none has a response)" : "responses present: \(present))"))
         }
         rows = data.variables.map { v in
-            let xa = data.patients.filter { $0.response == a }.compactMap { $0.values[v] }
-            let xb = data.patients.filter { $0.response == b }.compactMap { $0.values[v] }
-            let inGroups = data.patients.filter { $0.response == a || $0.response == b }.count
+            let xa = data.patients.filter(within(a)).compactMap { $0.values[v] }
+            let xb = data.patients.filter(within(b)).compactMap { $0.values[v] }
+            let inGroups = data.patients.filter { within(a)($0) || within(b)($0) }.count
             return Row(variable: v, nA: xa.count, nB: xb.count,
                        medianA: xa.isEmpty ? nil : Quantile.median(xa), medianB: xb.isEmpty ? nil : Quantile.median(xb),
                        test: MannWhitney(xa, xb), missing: inGroups - xa.count - xb.count, valuesA: xa, valuesB: xb)

@@ -16,19 +16,30 @@ struct Compare: ParsableCommand {
     @Option(help: "Output folder.")
     var out: String
 
-    @Option(help: "The two response groups, first,second.")
+    @Option(help: "The two response groups, first,second; a group may join responses with + (CR+PR,SD+PD: responders against non-responders).")
     var groups = "PR,SD"
 
     @Option(help: "Multiple-testing adjustment as R's p.adjust, added as a last column p_adjusted: none, bh, by, holm, hochberg, bonferroni.")
     var adjust: PAdjust = .none
 
-    func run() throws {
-        let g = groups.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-        guard g.count == 2, !g[0].isEmpty, !g[1].isEmpty, g[0].uppercased() != g[1].uppercased() else {
-            throw ValidationError("--groups takes two different names, e.g. PR,SD")
+    /// The two groups as given, each checked: named, no response empty, none in both.
+    var groupNames: (String, String) {
+        get throws {
+            let g = groups.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) }
+            guard g.count == 2, g.allSatisfy({ !$0.isEmpty && !Comparison.responses(of: $0).contains("") }),
+                  Comparison.responses(of: g[0]).isDisjoint(with: Comparison.responses(of: g[1])) else {
+                throw ValidationError("--groups takes two groups with no response in both, e.g. PR,SD or CR+PR,SD+PD (got \(groups))")
+            }
+            return (g[0], g[1])
         }
+    }
+
+    func validate() throws { _ = try groupNames }
+
+    func run() throws {
+        let g = try groupNames
         do {
-            let notes = try CohortRun.compare(values: densities, clinical: clinical, groups: (g[0], g[1]), adjust: adjust,
+            let notes = try CohortRun.compare(values: densities, clinical: clinical, groups: g, adjust: adjust,
                                                out: URL(fileURLWithPath: out))
             for n in notes { note(n) }
             print("\(out)/mann_whitney.csv, \(out)/figures/boxplots.svg")

@@ -82,6 +82,21 @@ final class CohortRunTests: XCTestCase {
         XCTAssertThrowsError(try Table(path: "t", columns: ["A"], rows: [["300,5"]]).number(0, 0))
     }
 
+    /// Groups of several responses: responders (CR+PR) against non-responders (SD+PD).
+    func testGroupsOfSeveralResponses() throws {
+        // CR+PR: P1, P2, P6 (no CR here) = 300, 250, 280; SD+PD: P3, P4, P5, P7 = 120, 110, 50, 100.
+        // Separated: W = 3 × 4 = 12, exact p = 2 / C(7, 3) = 2/35; medians 280 and 105.
+        let d = file("d.csv", "patient_id,A\nP1,300\nP2,250\nP3,120\nP4,110\nP5,50\nP6,280\nP7,100\n")
+        let notes = try CohortRun.compare(values: d, clinical: clinical, groups: ("CR+PR", "SD + pd"), out: dir)
+        let mw = try String(contentsOf: dir.appendingPathComponent("mann_whitney.csv"), encoding: .utf8)
+        XCTAssertEqual(mw.split(separator: "\n")[1], "A,CR+PR,SD + pd,3,4,280,105,12,0.0571428571428571,exact")
+        XCTAssertFalse(notes.contains { $0.contains("left out") }, "\(notes)")
+        XCTAssertEqual(Comparison.responses(of: "cr+ PR"), ["CR", "PR"])
+        XCTAssertThrowsError(try CohortRun.compare(values: d, clinical: clinical, groups: ("CR+MR", "SD"), out: dir)) {
+            XCTAssertEqual("\($0)", "\(clinical): no patient with values has response CR or MR (--groups CR+MR,SD; responses present: PD, PR, SD)")
+        }
+    }
+
     func testAdjustedPValues() throws {
         // PR (P1, P2, P6) against SD (P3, P4, P7). A: 300, 250, 280 vs 120, 110, 100 — separated,
         // exact p = 2 / C(6, 3) = 0.1. B: 1, 5, 3 vs 2, 4, 6 — W = 3, p = 2 × 7/20 = 0.7.

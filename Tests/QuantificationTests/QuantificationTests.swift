@@ -729,7 +729,11 @@ final class QuantificationTests: XCTestCase {
                                 (["simulate", "--out", dir.path, "--size", "100000000x64"], "--size must be WxH with both from 64 to 131072"),
                                 (["simulate", "--out", dir.path, "--patients", "0"], "--patients must be between 1 and 100000 (got 0)"),
                                 (["survival", tiny, "--clinical", tiny, "--out", dir.path, "--landmark", "nan"], "--landmark must be a time above 0 months"),
-                                (["compare", tiny, "--clinical", tiny, "--out", dir.path, "--groups", "PR,pr"], "--groups takes two different names")] {
+                                (["compare", tiny, "--clinical", tiny, "--out", dir.path, "--groups", "PR,pr"],
+                                 "--groups takes two groups with no response in both, e.g. PR,SD or CR+PR,SD+PD (got PR,pr)"),
+                                (["compare", tiny, "--clinical", tiny, "--out", dir.path, "--groups", "CR+PR,SD+pr"], "(got CR+PR,SD+pr)"),
+                                (["compare", tiny, "--clinical", tiny, "--out", dir.path, "--groups", "CR+,SD"], "(got CR+,SD)"),
+                                (["compare", tiny, "--clinical", tiny, "--out", dir.path, "--groups", "PR,SD,PD"], "(got PR,SD,PD)")] {
             let (status, err) = try Self.run(args)
             XCTAssertNotEqual(status, 0, args.joined(separator: " "))
             XCTAssertTrue(err.contains(message), err)
