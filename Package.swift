@@ -54,7 +54,7 @@ let package = Package(
         .testTarget(name: "UnmixingTests", dependencies: ["Unmixing", "Phenotyping", "SlideIO", "Simulation"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Phenotyping", "SlideIO"]),
         .testTarget(name: "QuantificationTests", dependencies: ["Quantification", "Simulation", "Phenotyping", "SlideIO", "Unmixing", "Segmentation", "Imaging", "Tissue", "CZlib"]),
-        .testTarget(name: "CohortTests", dependencies: ["Cohort"]),
+        .testTarget(name: "CohortTests", dependencies: ["Cohort", "SlideIO"]),
         .testTarget(name: "TissueTests", dependencies: ["Tissue", "Imaging"]),
         .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "Imaging", "SlideIO"]),
     ]

@@ -1,4 +1,5 @@
 import Foundation
+import SlideIO
 
 /// PR vs SD (or any two response groups, each one response or several joined by "+": CR+PR
 /// against SD+PD compares responders with non-responders): one Mann–Whitney test per variable.
@@ -56,7 +57,7 @@ public struct Comparison: Sendable {
         out += adjust == .none ? "\n" : ",p_adjusted\n"
         let adjusted = adjust.adjust(rows.map { $0.test?.p })
         for (r, q) in zip(rows, adjusted) {
-            var fields = [r.variable, groups.0, groups.1, "\(r.nA)", "\(r.nB)", num(r.medianA), num(r.medianB),
+            var fields = [CSVText.field(r.variable), CSVText.field(groups.0), CSVText.field(groups.1), "\(r.nA)", "\(r.nB)", num(r.medianA), num(r.medianB),
                           num(r.test?.w), num(r.test?.p), r.test?.method.rawValue ?? "NA"]
             if adjust != .none { fields.append(num(q)) }
             out += fields.joined(separator: ",") + "\n"

@@ -122,7 +122,7 @@ public struct SurvivalAnalysis: Sendable {
     /// The columns logrank.csv and hazard_ratios.csv both begin with: variable, endpoint, rule,
     /// cut-off, and each group's patients and events.
     func split(_ r: Row) -> [String] {
-        [r.variable, r.endpoint, rule == .gt ? "high>cutoff" : "high>=cutoff", num(r.cutoff),
+        [CSVText.field(r.variable), r.endpoint, rule == .gt ? "high>cutoff" : "high>=cutoff", num(r.cutoff),
          "\(r.low?.n ?? 0)", "\(r.high?.n ?? 0)", "\(r.low?.events ?? 0)", "\(r.high?.events ?? 0)"]
     }
 

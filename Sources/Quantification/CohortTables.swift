@@ -22,7 +22,7 @@ public enum CohortTables {
         }
         var out = h.joined(separator: ",") + "\n"
         for r in results.sorted(by: { $0.slideId < $1.slideId }) {
-            var row = [r.slideId, r.patientId, num(r.pixelSizeUm), num(r.tissueAreaMm2), num(r.tumorAreaMm2), num(r.stromaAreaMm2), "\(r.cells)"]
+            var row = [CSVText.field(r.slideId), CSVText.field(r.patientId), num(r.pixelSizeUm), num(r.tissueAreaMm2), num(r.tumorAreaMm2), num(r.stromaAreaMm2), "\(r.cells)"]
             for p in phenotypes {
                 row += regions.map { "\(r.count(p, $0))" }
                 row += regions.map { density(r.count(p, $0), r.area($0)) }
@@ -41,7 +41,7 @@ public enum CohortTables {
             let rs = byPatient[pid]!
             let area = ["total": rs.map(\.tissueAreaMm2).reduce(0, +), "tumor": rs.map(\.tumorAreaMm2).reduce(0, +),
                         "stroma": rs.map(\.stromaAreaMm2).reduce(0, +)]
-            var row = [pid, num(area["total"]!), num(area["tumor"]!), num(area["stroma"]!)]
+            var row = [CSVText.field(pid), num(area["total"]!), num(area["tumor"]!), num(area["stroma"]!)]
             for p in phenotypes {
                 row += regions.map { reg in density(rs.map { $0.count(p, reg) }.reduce(0, +), area[reg]!) }
             }
@@ -64,7 +64,7 @@ public enum CohortTables {
                 let t = r.thresholds[m] ?? nil
                 // The threshold to the last digit (it round-trips): copied into --gates, it gates the same.
                 let exact = t.flatMap { $0.isFinite ? ($0 == $0.rounded() && abs($0) < 1e15 ? String(Int($0)) : "\($0)") : nil }
-                out += [r.slideId, r.patientId, m, exact ?? "NA", h?.rule ?? "NA", h.map { "\($0.above)" } ?? "NA",
+                out += [CSVText.field(r.slideId), CSVText.field(r.patientId), m, exact ?? "NA", h?.rule ?? "NA", h.map { "\($0.above)" } ?? "NA",
                         h.map { "\($0.counts.reduce(0, +))" } ?? "NA"].joined(separator: ",") + "\n"
             }
         }

@@ -75,6 +75,14 @@ public enum CSVText {
         return out
     }
 
+    /// `s` as a field of a CSV mifq writes: in double quotes (a quote inside doubled) where it
+    /// holds a comma, a quote or a line break (a slide named `P1_a,b.tif`, a HALO column
+    /// `CD8+, PD-L1+ Cells`), as it is otherwise; `records` reads it back as `s` (but for spaces
+    /// at its ends, which it trims from every field).
+    public static func field(_ s: String) -> String {
+        s.contains { $0 == "," || $0 == "\"" || $0.isNewline } ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+
     /// A number as a spreadsheet writes it: with `decimalComma` (a semicolon-separated file),
     /// "2,5" is 2.5; nil where it is not a finite number.
     public static func number(_ s: String, decimalComma: Bool = false) -> Double? {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Cohort
+import SlideIO
 
 /// The commands' behaviour on users' tables: joins, exclusions, and one-line errors.
 final class CohortRunTests: XCTestCase {
@@ -95,6 +96,26 @@ final class CohortRunTests: XCTestCase {
         XCTAssertThrowsError(try CohortRun.compare(values: d, clinical: clinical, groups: ("CR+MR", "SD"), out: dir)) {
             XCTAssertEqual("\($0)", "\(clinical): no patient with values has response CR or MR (--groups CR+MR,SD; responses present: PD, PR, SD)")
         }
+    }
+
+    /// A column named with a comma (HALO's "CD8+, PD-L1+ Cells/mm2") is written quoted, and the
+    /// tables read back give it whole (the log-rank table also serves as --cutoffs).
+    func testNamesWithCommasAreQuoted() throws {
+        let d = file("halo.csv", "patient_id,\"CD8+, PD-L1+ Cells/mm2\"\nP1,300\nP2,250\nP3,120\nP4,110\nP6,280\nP7,100\n")
+        _ = try CohortRun.compare(values: d, clinical: clinical, groups: ("PR", "SD"), out: dir)
+        let mw = try String(contentsOf: dir.appendingPathComponent("mann_whitney.csv"), encoding: .utf8)
+        XCTAssertEqual(mw.split(separator: "\n")[1], "\"CD8+, PD-L1+ Cells/mm2\",PR,SD,3,3,280,110,9,0.1,exact")
+        XCTAssertEqual(try Table.read(dir.appendingPathComponent("mann_whitney.csv").path).rows[0][0], "CD8+, PD-L1+ Cells/mm2")
+        _ = try CohortRun.survival(values: d, clinical: clinical, endpoints: ["pfs"], percentile: 30, rule: .gt,
+                                   landmark: 12, confidence: .log, out: dir)
+        for table in ["logrank.csv", "hazard_ratios.csv"] {
+            let t = try Table.read(dir.appendingPathComponent(table).path)
+            XCTAssertEqual(t.rows.map { $0[0] }, ["CD8+, PD-L1+ Cells/mm2"], table)
+        }
+        XCTAssertEqual(CSVText.field("plain"), "plain")
+        XCTAssertEqual(CSVText.field("a \"b\", c"), "\"a \"\"b\"\", c\"")
+        XCTAssertEqual(CSVText.field(" x "), " x ")
+        XCTAssertEqual(try CSVText.records(Data(("h\n" + CSVText.field("two\nlines, \"q\"") + "\n").utf8)), [["h"], ["two\nlines, \"q\""]])
     }
 
     func testAdjustedPValues() throws {

@@ -1481,6 +1481,25 @@ final class QuantificationTests: XCTestCase {
         XCTAssertTrue(Gating.setting(Gate(method: .otsu, minimum: 5), values: []) == (.infinity, "otsu"), "no cells: no gate")
     }
 
+    /// A slide named with a comma and a quote: its id is written quoted in slides.csv and
+    /// thresholds.csv, and every row keeps its columns.
+    func testSlideNamesWithCommasAreQuoted() throws {
+        let dir = Self.tmp(), slides = dir.appendingPathComponent("slides")
+        try FileManager.default.createDirectory(at: slides, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif"),
+                                         to: slides.appendingPathComponent("P1_a,b\"c.ome.tif"))
+        let out = dir.appendingPathComponent("out")
+        let (status, err) = try Self.run(["quantify", slides.path, "--panel", Self.panelPath, "--out", out.path, "--quiet", "--no-qc"])
+        XCTAssertEqual(status, 0, err)
+        let table = try String(contentsOf: out.appendingPathComponent("slides.csv"), encoding: .utf8)
+        XCTAssertTrue(table.split(separator: "\n")[1].hasPrefix("\"P1_a,b\"\"c\",P1,0.5,"), table)
+        for name in ["slides.csv", "thresholds.csv"] {
+            let rows = try CSVText.records(Data(contentsOf: out.appendingPathComponent(name)))
+            XCTAssertEqual(Set(rows.map(\.count)).count, 1, name)
+            XCTAssertEqual(rows[1][0], "P1_a,b\"c", name)
+        }
+    }
+
     func testPatientMapAndFileNamePrefix() throws {
         let map = Self.tmp().appendingPathComponent("map.csv")
         _ = FileManager.default.createFile(atPath: map.path, contents: Data("slide_id,patient_id\ntiny.ome.tif,PX9\n".utf8))
