@@ -99,6 +99,9 @@ public final class Slide: @unchecked Sendable {
                 guard d.sampleType != nil else {
                     throw SlideError.unsupported(path: path, detail: "\(page): \(d.bitsPerSample)-bit samples of format \(d.sampleFormat); mifq reads 8/16/32-bit integers and 32/64-bit floats")
                 }
+                guard Int32(d.photometric) != PHOTOMETRIC_YCBCR || d.isYCbCrJPEG else {
+                    throw SlideError.unsupported(path: path, detail: "\(page): YCbCr colour with \(d.compressionName) compression; mifq reads YCbCr only JPEG-compressed")
+                }
                 guard d.width > 0, d.height > 0, d.blockWidth > 0, d.blockHeight > 0 else {
                     throw SlideError.corrupt(path: path, detail: "\(page): zero image or tile size")
                 }
@@ -141,7 +144,7 @@ public final class Slide: @unchecked Sendable {
         } }
         self.pools = pools
         // Hand the handle we already have to the pool of the last plane it visited.
-        if let last = checked.isEmpty ? nil : TIFFCurrentDirOffset(h.tif), let pool = pools[last] { pool.give(h) }
+        if let last = checked.isEmpty ? nil : TIFFCurrentDirOffset(h.tif), let pool = pools[last] { pool.give(HandlePool.ready(h)) }
     }
 
     /// This slide binned by `f` (`binned(_:)`, Slide+Binning.swift): the file's planes, a level 0
@@ -388,6 +391,13 @@ final class HandlePool: @unchecked Sendable {
         guard h.setDirectory(offset) else {
             throw SlideError.corrupt(path: path, detail: "directory at byte \(offset): \(h.failure("cannot be read"))")
         }
+        return Self.ready(h)
+    }
+
+    /// `h`, positioned at its directory, made ready to decode it: YCbCr JPEG blocks come out
+    /// as RGB, three samples a pixel, as the directory describes them.
+    static func ready(_ h: TIFFHandle) -> TIFFHandle {
+        if Directory(reading: h).isYCbCrJPEG { h.set(TIFFTAG_JPEGCOLORMODE, Int32(JPEGCOLORMODE_RGB)) }
         return h
     }
 

@@ -32,6 +32,18 @@ final class FormatTests: XCTestCase {
         return s
     }
 
+    /// JPEG tiles stored as YCbCr with subsampled chroma (an RGB brightfield scan): decoded to
+    /// RGB, every sample as tifffile decodes it (before, libtiff's subsampled blocks were read as
+    /// RGB: channel means 110 / 127 / 68 for 127 each on a noise image).
+    func testYCbCrJPEGIsReadAsRGB() throws {
+        let s = try check("jpeg_ycbcr_rgb.tif", format: .multiSample)
+        XCTAssertEqual(s.channels.count, 3)
+        let region = PixelRegion(x: 0, y: 0, width: s.width, height: s.height)
+        // Through the tile reader too, from a second handle of the pool.
+        XCTAssertEqual(try s.read(channel: 2, region: region).reduce(0, { $0 + Double($1) }),
+                       (expected["jpeg_ycbcr_rgb.tif"]!["sums"] as! [NSNumber])[2].doubleValue)
+    }
+
     func testBigTIFFWithSubIFDLevel() throws {
         let s = try check("bigtiff_deflate.ome.tif", format: .omeTIFF)
         XCTAssertTrue(s.isBigTIFF)
