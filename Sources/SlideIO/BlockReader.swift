@@ -38,6 +38,12 @@ struct BlockReader {
             : TIFFReadEncodedStrip(handle.tif, index, buffer, tmsize_t(size))
         if n < 0 {
             let kind = directory.tiled ? "tile" : "strip"
+            // No damage: this libtiff has no decoder for the compression (JPEG 2000, JPEG XL).
+            guard TIFFIsCODECConfigured(directory.compression) != 0 else {
+                _ = handle.messages.take()
+                throw SlideError.unsupported(path: path, detail: "\(directory.compressionName) compression, which this system's libtiff cannot decode; "
+                                             + "convert the file to one it can (deflate, LZW, zstd), e.g. with bfconvert")
+            }
             throw SlideError.corrupt(path: path, detail: "\(kind) \(index) cannot be decoded: \(handle.failure("decoder error"))")
         }
         // A decoder may report success yet queue an error (e.g. short LZW data).

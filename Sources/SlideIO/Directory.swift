@@ -87,6 +87,7 @@ struct Directory {
         case COMPRESSION_ZSTD: return "zstd"
         case COMPRESSION_WEBP: return "WebP"
         case 33003, 33005, 34712: return "JPEG 2000"
+        case 50002, 52546: return "JPEG XL"
         default: return "code \(compression)"
         }
     }

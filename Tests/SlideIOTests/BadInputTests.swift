@@ -35,6 +35,12 @@ final class BadInputTests: XCTestCase {
     func testUnreadablePageOfAWholeFile() {
         assertOpenOrDecodeFails("bad/bad_page_tag.tif", contains: ["corrupt TIFF", "page 2 cannot be read"])
     }
+    /// A compression this libtiff cannot decode is not damage: the file opens (inspect describes
+    /// it) and the first decode says what to do.
+    func testCompressionWithoutADecoder() {
+        assertOpenOrDecodeFails("formats/jpeg2000_uint16.tif", contains: ["unsupported", "JPEG 2000 compression, which this system's libtiff cannot decode"])
+        XCTAssertNoThrow(try Slide(path: TestData.path("formats/jpeg2000_uint16.tif")))
+    }
     func testHugeTileSize() { assertOpenOrDecodeFails("bad/bad_huge_tile.tif", contains: ["64 × 754975232 px", "92160 MB"]) }
     func testOneBitSamples() { assertOpenOrDecodeFails("bad/bad_one_bit.tif", contains: ["1-bit"]) }
 
