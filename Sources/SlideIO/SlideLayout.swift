@@ -83,14 +83,7 @@ struct SlideLayout {
         if first.samplesPerPixel >= sizeC && sizeC > 1 {
             level0 = (0..<sizeC).map { Plane(directory: first, sample: $0) }
         } else {
-            // Channel c lives in IFD c unless TiffData says otherwise (Z = T = 0 only).
-            var ifdOfChannel = Array(0..<sizeC)
-            for td in pixels.children where td.localName == "TiffData" {
-                guard let ifd = Int(td.attributes["IFD"] ?? ""), let c = Int(td.attributes["FirstC"] ?? "0"),
-                      Int(td.attributes["FirstZ"] ?? "0") == 0, Int(td.attributes["FirstT"] ?? "0") == 0,
-                      (td.attributes["PlaneCount"].flatMap { Int($0) } ?? 1) == 1, c < sizeC else { continue }
-                ifdOfChannel[c] = ifd
-            }
+            let ifdOfChannel = (0..<sizeC).map { omeIFD(pixels, c: $0, sizeC: sizeC) }
             guard ifdOfChannel.allSatisfy({ $0 < main.count }) else {
                 throw SlideError.truncated(path: path, detail: "OME-XML lists \(sizeC) channels but the file has \(main.count) pages")
             }
@@ -120,6 +113,31 @@ struct SlideLayout {
         if size == nil, let r = first.resolutionPixelSizeUm { size = r; source = "TIFF resolution tags" }
         return SlideLayout(format: .omeTIFF, channels: channels, planes: planes,
                            associated: associatedPages(main, used: planes), pixelSizeUm: size, pixelSizeSource: source)
+    }
+
+    /// The IFD holding channel `c` at the first focal plane and time point (Z = T = 0): planes are
+    /// numbered in `DimensionOrder` (XYCZT: channels fastest; XYZCT: focal planes fastest, so
+    /// channel c is plane c × SizeZ), and lie in IFDs in that order unless `TiffData` blocks say
+    /// where (a block: `PlaneCount` planes from `FirstC`/`FirstZ`/`FirstT` on, in `IFD`, `IFD` + 1, …).
+    static func omeIFD(_ pixels: XMLElement, c: Int, sizeC: Int) -> Int {
+        func size(_ key: String) -> Int { max(1, min(Int(pixels.attributes[key] ?? "1") ?? 1, 1 << 20)) }
+        let sizes: [Character: Int] = ["C": sizeC, "Z": size("SizeZ"), "T": size("SizeT")]
+        var order = Array((pixels.attributes["DimensionOrder"] ?? "XYCZT").uppercased())
+        if order.count != 5 || order.prefix(2) != ["X", "Y"] || Set(order.dropFirst(2)) != ["C", "Z", "T"] { order = Array("XYCZT") }
+        var stride: [Character: Int] = [:]
+        var step = 1
+        for d in order.dropFirst(2) { stride[d] = step; step *= sizes[d]! }
+        func plane(_ c: Int, _ z: Int, _ t: Int) -> Int { c * stride["C"]! + z * stride["Z"]! + t * stride["T"]! }
+        let wanted = plane(c, 0, 0)
+        let blocks = pixels.children.filter { $0.localName == "TiffData" }
+        for td in blocks {
+            func int(_ key: String) -> Int? { td.attributes[key].flatMap { Int($0) } }
+            let first = plane(int("FirstC") ?? 0, int("FirstZ") ?? 0, int("FirstT") ?? 0)
+            // Without PlaneCount a block is one plane when it names its IFD, else all of them.
+            let count = int("PlaneCount") ?? (int("IFD") == nil ? step : 1)
+            if wanted >= first && wanted - first < count { return (int("IFD") ?? 0) + (wanted - first) }
+        }
+        return wanted
     }
 
     /// True / False as the XML writes them (any case); nil for anything else.

@@ -44,6 +44,16 @@ final class FormatTests: XCTestCase {
                        (expected["jpeg_ycbcr_rgb.tif"]!["sums"] as! [NSNumber])[2].doubleValue)
     }
 
+    /// OME planes in DimensionOrder: with focal planes fastest (XYZCT), channel c is page 2c of a
+    /// two-plane stack, not page c (which is channel 0's second focal plane: channels were read
+    /// mixed up). The first focal plane and time point are read.
+    func testOMEPlanesFollowDimensionOrder() throws {
+        let z = try check("ome_zstack_xyzct.ome.tif", format: .omeTIFF)
+        XCTAssertEqual(z.channels.map(\.name), ["DAPI", "CD8", "panCK"])
+        let t = try check("ome_time_xyctz.ome.tif", format: .omeTIFF)
+        XCTAssertEqual(t.channels.map(\.name), ["DAPI", "CD8"])
+    }
+
     func testBigTIFFWithSubIFDLevel() throws {
         let s = try check("bigtiff_deflate.ome.tif", format: .omeTIFF)
         XCTAssertTrue(s.isBigTIFF)
