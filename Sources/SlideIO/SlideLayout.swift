@@ -79,13 +79,17 @@ struct SlideLayout {
         let sizeC = Int(pixels.attributes["SizeC"] ?? "1") ?? 1
         let names = pixels.children.filter { $0.localName == "Channel" }.map { $0.attributes["Name"] ?? "" }
         let first = main[0]
+        // No file holds more channels than its pages' samples (a damaged SizeC would be allocated).
+        guard sizeC >= 1, sizeC <= max(main.count, first.samplesPerPixel) else {
+            throw SlideError.truncated(path: path, detail: "OME-XML lists \(pixels.attributes["SizeC"] ?? "") channels but the file has \(main.count) pages")
+        }
         var level0: [Plane]
         if first.samplesPerPixel >= sizeC && sizeC > 1 {
             level0 = (0..<sizeC).map { Plane(directory: first, sample: $0) }
         } else {
             let ifdOfChannel = (0..<sizeC).map { omeIFD(pixels, c: $0, sizeC: sizeC) }
-            guard ifdOfChannel.allSatisfy({ $0 < main.count }) else {
-                throw SlideError.truncated(path: path, detail: "OME-XML lists \(sizeC) channels but the file has \(main.count) pages")
+            if let c = ifdOfChannel.firstIndex(where: { $0 >= main.count }) {
+                throw SlideError.truncated(path: path, detail: "OME-XML puts channel \(c + 1) of \(sizeC) on page \(ifdOfChannel[c] + 1) but the file has \(main.count) pages")
             }
             level0 = ifdOfChannel.map { Plane(directory: main[$0], sample: 0) }
         }

@@ -41,6 +41,11 @@ final class BadInputTests: XCTestCase {
         assertOpenOrDecodeFails("formats/jpeg2000_uint16.tif", contains: ["unsupported", "JPEG 2000 compression, which this system's libtiff cannot decode"])
         XCTAssertNoThrow(try Slide(path: TestData.path("formats/jpeg2000_uint16.tif")))
     }
+    /// OME-XML that asks for more channels than the file can hold, or puts one beyond its pages.
+    func testOMEChannelsBeyondThePages() {
+        assertOpenOrDecodeFails("bad/bad_ome_size_c.ome.tif", contains: ["truncated", "OME-XML lists 100000000000 channels but the file has 3 pages"])
+        assertOpenOrDecodeFails("bad/bad_ome_order.ome.tif", contains: ["OME-XML puts channel 2 of 3 on page 1099511627777 but the file has 3 pages"])
+    }
     func testHugeTileSize() { assertOpenOrDecodeFails("bad/bad_huge_tile.tif", contains: ["64 × 754975232 px", "92160 MB"]) }
     func testOneBitSamples() { assertOpenOrDecodeFails("bad/bad_one_bit.tif", contains: ["1-bit"]) }
 
