@@ -136,10 +136,13 @@ struct SlideLayout {
         let blocks = pixels.children.filter { $0.localName == "TiffData" }
         for td in blocks {
             func int(_ key: String) -> Int? { td.attributes[key].flatMap { Int($0) } }
-            let first = plane(int("FirstC") ?? 0, int("FirstZ") ?? 0, int("FirstT") ?? 0)
+            // A block outside the image (a damaged number) places nothing.
+            let c0 = int("FirstC") ?? 0, z0 = int("FirstZ") ?? 0, t0 = int("FirstT") ?? 0, ifd = int("IFD") ?? 0
+            guard (0..<sizeC).contains(c0), (0..<sizes["Z"]!).contains(z0), (0..<sizes["T"]!).contains(t0), (0..<(1 << 40)).contains(ifd) else { continue }
+            let first = plane(c0, z0, t0)
             // Without PlaneCount a block is one plane when it names its IFD, else all of them.
             let count = int("PlaneCount") ?? (int("IFD") == nil ? step : 1)
-            if wanted >= first && wanted - first < count { return (int("IFD") ?? 0) + (wanted - first) }
+            if wanted >= first && wanted - first < count { return ifd + (wanted - first) }
         }
         return wanted
     }

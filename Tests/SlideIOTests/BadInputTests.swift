@@ -46,6 +46,13 @@ final class BadInputTests: XCTestCase {
         assertOpenOrDecodeFails("bad/bad_ome_size_c.ome.tif", contains: ["truncated", "OME-XML lists 100000000000 channels but the file has 3 pages"])
         assertOpenOrDecodeFails("bad/bad_ome_order.ome.tif", contains: ["OME-XML puts channel 2 of 3 on page 1099511627777 but the file has 3 pages"])
     }
+    /// Damaged TiffData blocks (an IFD before the first page, a FirstZ of 4·10^18: found by
+    /// fuzzing, an index out of range and an overflow) place nothing: the channels are the pages
+    /// in order (sums printed by scripts/fixtures/make_bad_tiffs.py from the planes it wrote).
+    func testDamagedTiffDataPlacesNothing() throws {
+        let s = try Slide(path: TestData.path("bad/bad_ome_tiffdata.ome.tif"))
+        XCTAssertEqual(try ChannelStatistics.compute(s).map(\.sum), [2071660, 2118298, 2083180])
+    }
     func testHugeTileSize() { assertOpenOrDecodeFails("bad/bad_huge_tile.tif", contains: ["64 × 754975232 px", "92160 MB"]) }
     func testOneBitSamples() { assertOpenOrDecodeFails("bad/bad_one_bit.tif", contains: ["1-bit"]) }
 

@@ -12,6 +12,9 @@ Modes (a case picks one at random):
           an extreme SHORT or LONG value
   xml     the ImageDescription (OME-XML, QPI XML) edited: numbers made nan/inf/-1/huge,
           markup characters sprinkled
+  xmlgrow one quoted number of the ImageDescription replaced by a longer one (10^11, 4·10^18,
+          2^20, -7, 10^23: SizeC, SizeZ, PlaneCount, IFD…), the text moved to the file's end (the
+          xml mode keeps the text's length, so its numbers cannot grow)
   any     1-20 random bytes anywhere (mostly compressed pixel data)
   trunc   the file cut at a random length
 Needs numpy and tifffile (to find the IFDs); mifq from .build/release (swift build -c release).
@@ -44,7 +47,7 @@ def entries(path):
             for tag in page.tags.values():
                 spots.append((tag.offset, tag.code))
                 if tag.code == 270 and tag.count > 20:
-                    descs.append((tag.valueoffset, tag.count))
+                    descs.append((tag.valueoffset, tag.count, tag.offset))
                 elif tag.valueoffset > tag.offset + 12:
                     spots.append((tag.valueoffset, -1))
         return spots, descs, t.is_bigtiff
@@ -81,7 +84,7 @@ def mutate(data, src, mode, rnd):
         else:
             data[o + 2:o + 12] = struct.pack("<HII", 3 if short else 4, 1, v)
     elif mode == "xml" and descs:
-        o, c = rnd.choice(descs)
+        o, c, _ = rnd.choice(descs)
         text = data[o:o + c]
         numbers = [m.span() for m in re.finditer(rb"[0-9]+(\.[0-9]+)?", bytes(text))]
         for _ in range(rnd.randint(1, 3)):
@@ -94,6 +97,21 @@ def mutate(data, src, mode, rnd):
                 for i in range(a, min(a + rnd.randint(1, 8), len(text))):
                     text[i] = rnd.choice(b'<>"=/ &;abcXYZ\x00\xff')
         data[o:o + c] = text
+    elif mode == "xmlgrow" and descs:
+        o, c, entry = rnd.choice(descs)
+        text = bytes(data[o:o + c]).rstrip(b"\0")
+        numbers = list(re.finditer(rb'"-?[0-9]+(\.[0-9]+)?"', text))
+        if numbers:
+            m = rnd.choice(numbers)
+            rep = rnd.choice([b'"100000000000"', b'"4000000000000000000"', b'"1048576"', b'"-7"', b'"99999999999999999999999"'])
+            text = text[:m.start()] + rep + text[m.end():]
+        data += b"\0" * (-len(data) % 8)
+        at = len(data)
+        data += text + b"\0"
+        if big:
+            data[entry + 4:entry + 20] = struct.pack("<QQ", len(text) + 1, at)
+        else:
+            data[entry + 4:entry + 12] = struct.pack("<II", len(text) + 1, at)
     return data
 
 
@@ -102,7 +120,7 @@ def main():
     ap.add_argument("files", nargs="+")
     ap.add_argument("--cases", type=int, default=300)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--modes", default="ifd,ifd,ifdword,dims,dims,xml,any,trunc")
+    ap.add_argument("--modes", default="ifd,ifd,ifdword,dims,dims,xml,xmlgrow,any,trunc")
     ap.add_argument("--faildir", default="fuzz-failures")
     a = ap.parse_args()
     rnd = random.Random(a.seed)
