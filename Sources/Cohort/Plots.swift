@@ -22,7 +22,10 @@ public enum Plots {
     private static func panel(_ svg: inout SVG, _ r: Comparison.Row, groups: (String, String), ox: Double, oy: Double, w: Double, h: Double) {
         let left = ox + 48, right = ox + w - 12, top = oy + 38, bottom = oy + h - 40
         let all = r.valuesA + r.valuesB
-        let hi = (all.max() ?? 1) * 1.08, lo = min(0, all.min() ?? 0)
+        // From 0 (or the lowest value, below it) to 8% of the span above the highest value (or 0):
+        // a variable of negative values (z-scores, log ratios) had its top below its bottom.
+        let lo = min(0, all.min() ?? 0), peak = max(0, all.max() ?? 1)
+        let hi = (peak - lo).isFinite ? peak + (peak - lo) * 0.08 : peak
         func y(_ v: Double) -> Double { bottom - (v - lo) / max(hi - lo, 1e-12) * (bottom - top) }
         svg.text(ox + w / 2, oy + 14, shorten(r.variable, 34), size: 11, anchor: "middle", bold: true)
         svg.text(ox + w / 2, oy + 28, formatP(r.test?.p), size: 10, anchor: "middle", color: "#444")

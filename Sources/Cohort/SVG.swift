@@ -35,13 +35,18 @@ struct SVG {
             + "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>" + body + "</svg>\n"
     }
 
-    /// About five round tick values covering [lo, hi].
+    /// About five round tick values covering [lo, hi]. The span is at least a billionth of the
+    /// values' size, so a step always moves a tick (values all at 1e308 looped for ever: adding
+    /// 1e-13 left the tick where it was); [lo, hi] itself where no round step fits.
     static func ticks(_ lo: Double, _ hi: Double, count: Int = 5) -> [Double] {
-        let span = max(hi - lo, 1e-12)
+        guard lo.isFinite, hi.isFinite, lo <= hi else { return [] }
+        let span = max(hi - lo, max(abs(lo), abs(hi)) * 1e-9, 1e-12)
         let raw = span / Double(count)
         let mag = pow(10, floor(log10(raw)))
         let step = [1.0, 2, 2.5, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? raw
-        var t = (lo / step).rounded(.down) * step
+        let first = (lo / step).rounded(.down), last = (hi / step).rounded(.up)
+        guard step.isFinite, step > 0, first.isFinite, last.isFinite, last - first <= 1000 else { return lo == hi ? [lo] : [lo, hi] }
+        var t = first * step
         var out: [Double] = []
         while t <= hi + step * 1e-9 { if t >= lo - step * 1e-9 { out.append(t) }; t += step }
         return out

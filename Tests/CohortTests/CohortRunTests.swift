@@ -118,6 +118,36 @@ final class CohortRunTests: XCTestCase {
         XCTAssertEqual(try CSVText.records(Data(("h\n" + CSVText.field("two\nlines, \"q\"") + "\n").utf8)), [["h"], ["two\nlines, \"q\""]])
     }
 
+    /// Axis ticks: round steps over the range; a range too narrow for its values' size (all at
+    /// 1e308: adding the old minimum step left the tick where it was, and compare hung; found by
+    /// fuzzing the tables), an infinite or empty one, ends in a few ticks.
+    func testAxisTicksEnd() {
+        XCTAssertEqual(SVG.ticks(0, 10), [0, 2, 4, 6, 8, 10])
+        XCTAssertEqual(SVG.ticks(-3, 7), [-2, 0, 2, 4, 6])
+        XCTAssertEqual(SVG.ticks(1e308, 1e308).count, 1)
+        XCTAssertLessThanOrEqual(SVG.ticks(1e300, 1e300 * (1 + 1e-15)).count, 2)
+        XCTAssertEqual(SVG.ticks(-.infinity, 1), [])
+        XCTAssertEqual(SVG.ticks(.nan, 1), [])
+        XCTAssertEqual(SVG.ticks(2, 1), [])
+        XCTAssertLessThanOrEqual(SVG.ticks(-1e308, 1e308).count, 2)
+        XCTAssertEqual(SVG.ticks(.leastNonzeroMagnitude, .leastNonzeroMagnitude).count, 1)
+        // Equal values above ~2000: the old minimum step (2e-13) was below their spacing.
+        XCTAssertEqual(SVG.ticks(5000, 5000), [5000])
+    }
+
+    /// A variable of negative values (z-scores): the box plot's axis runs from the lowest value to
+    /// above 0 (its top was below its bottom, and a value of -1e308 hung compare).
+    func testBoxPlotOfNegativeValues() throws {
+        let d = file("z.csv", "patient_id,z\nP1,-3\nP2,-5\nP3,-7\nP4,-2\nP6,-1\nP7,-4\n")
+        _ = try CohortRun.compare(values: d, clinical: clinical, groups: ("PR", "SD"), out: dir)
+        let svg = try String(contentsOf: dir.appendingPathComponent("figures/boxplots.svg"), encoding: .utf8)
+        // Axis -7 … 0 + 8% of 7: ticks every 2 from -6 to 0.
+        for label in ["-6", "-4", "-2", "0"] { XCTAssertTrue(svg.contains(">\(label)</text>"), label) }
+        XCTAssertFalse(svg.contains(">-8</text>") || svg.contains(">2</text>"))
+        let huge = file("huge.csv", "patient_id,z\nP1,-1e308\nP3,-1e308\n")
+        _ = try CohortRun.compare(values: huge, clinical: clinical, groups: ("PR", "SD"), out: dir)
+    }
+
     func testAdjustedPValues() throws {
         // PR (P1, P2, P6) against SD (P3, P4, P7). A: 300, 250, 280 vs 120, 110, 100 — separated,
         // exact p = 2 / C(6, 3) = 0.1. B: 1, 5, 3 vs 2, 4, 6 — W = 3, p = 2 × 7/20 = 0.7.
