@@ -36,8 +36,9 @@ struct SVG {
     }
 
     /// About five round tick values covering [lo, hi]. The span is at least a billionth of the
-    /// values' size, so a step always moves a tick (values all at 1e308 looped for ever: adding
-    /// 1e-13 left the tick where it was); [lo, hi] itself where no round step fits.
+    /// values' size, so a step always moves a tick (equal values above ~2000 looped for ever:
+    /// adding the old minimum step, 2e-13, left the tick where it was, as did a step from -inf);
+    /// [lo, hi] itself where no round step fits, none for an empty or infinite range.
     static func ticks(_ lo: Double, _ hi: Double, count: Int = 5) -> [Double] {
         guard lo.isFinite, hi.isFinite, lo <= hi else { return [] }
         let span = max(hi - lo, max(abs(lo), abs(hi)) * 1e-9, 1e-12)
