@@ -51,7 +51,7 @@ public enum MergeRuns {
             }
             // The QC picture too, so that the merged folder's report shows every slide, and the
             // cells and regions as QuPath objects where they were written.
-            for extra in ["qc/\(r.slideId).png", "cells/\(r.slideId).geojson", "regions/\(r.slideId).geojson"] where fm.fileExists(atPath: src.appendingPathComponent(extra).path) {
+            for extra in QuantifyRun.slideExtras(r.slideId) where fm.fileExists(atPath: src.appendingPathComponent(extra).path) {
                 try AtomicFile.copy(src.appendingPathComponent(extra), to: out.appendingPathComponent(extra))
             }
             let json = String(decoding: try CohortTables.encoder().encode(r), as: UTF8.self)

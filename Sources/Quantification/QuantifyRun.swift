@@ -155,7 +155,9 @@ public struct QuantifyRun {
                 timings[input.slideId] = r.seconds
             } catch {
                 let message = (error as? LocalizedError)?.errorDescription ?? "\(error)"
-                try? fm.removeItem(at: url)
+                // A failed slide leaves none of its files: those it wrote before the failure (a
+                // cell table before its QC picture) and an earlier run's, which no longer match.
+                for file in QuantifyRun.slideFiles(input.slideId) { try? fm.removeItem(at: outDir.appendingPathComponent(file)) }
                 lock.lock(); defer { lock.unlock() }
                 failed.append((order, Failure(slide: input.path, error: message)))
                 report(message)
@@ -258,6 +260,16 @@ public struct QuantifyRun {
         }
         return out
     }
+
+    /// The files a slide's quantification writes in the output folder, its result (`slides/`)
+    /// first; after it the QC picture and the QuPath objects (which `merge` copies with the
+    /// cell table).
+    public static func slideFiles(_ id: String) -> [String] {
+        ["slides/\(id).json", "cells/\(id).csv"] + slideExtras(id)
+    }
+
+    /// The QC picture and the QuPath objects of a slide, where written.
+    public static func slideExtras(_ id: String) -> [String] { ["qc/\(id).png", "cells/\(id).geojson", "regions/\(id).geojson"] }
 
     /// Whether a slide's result is there, made with this panel, these hand-set thresholds and
     /// this annotation file, with its cell table when cell tables are asked for.

@@ -9,13 +9,19 @@ final class RecordSpool {
     private var buffer = [Float]()
     private(set) var count = 0
 
+    /// The spool lies in `directory` (the slide's output folder), which its errors name.
+    let directory: URL
+
     init(directory: URL) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        self.directory = directory
         url = TemporaryFiles.spool(in: directory)
-        guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
-            throw SlideError.writeFailed(path: directory.path, detail: "cannot create a spool file")
+        try AtomicFile.writing(directory.path) {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+                throw SlideError.writeFailed(path: directory.path, detail: "cannot create a spool file")
+            }
+            handle = try FileHandle(forWritingTo: url)
         }
-        handle = try FileHandle(forWritingTo: url)
     }
 
     /// `mapX`, `mapY`: the tissue-map pixel under the centroid (exact in Float below 2^24).
@@ -29,13 +35,13 @@ final class RecordSpool {
     private func flush() throws {
         guard !buffer.isEmpty else { return }
         let data = buffer.withUnsafeBufferPointer { Data(buffer: $0) }
-        try handle?.write(contentsOf: data)
+        try AtomicFile.writing(directory.path) { try handle?.write(contentsOf: data) }
         buffer.removeAll(keepingCapacity: true)
     }
 
     func finishWriting() throws {
         try flush()
-        try handle?.close()
+        try AtomicFile.writing(directory.path) { try handle?.close() }
         handle = nil
     }
 
@@ -107,22 +113,25 @@ public final class TableWriter {
 
     public init(url: URL, header: String) throws {
         self.url = url
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        tmp = TemporaryFiles.beside(url)
-        guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
-            throw SlideError.writeFailed(path: url.path, detail: "cannot create the file")
+        let tmp = TemporaryFiles.beside(url)
+        self.tmp = tmp
+        handle = try AtomicFile.writing(url.path) {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
+                throw SlideError.writeFailed(path: url.path, detail: "cannot create the file")
+            }
+            return try FileHandle(forWritingTo: tmp)
         }
-        handle = try FileHandle(forWritingTo: tmp)
         try append(bytes: Array((header + "\n").utf8))
     }
 
     /// Appends lines already encoded as UTF-8 (each ending in a newline).
     public func append(bytes: [UInt8]) throws {
-        try handle.write(contentsOf: Data(bytes))
+        try AtomicFile.writing(url.path) { try handle.write(contentsOf: Data(bytes)) }
     }
 
     public func finish() throws {
-        try handle.close()
+        try AtomicFile.writing(url.path) { try handle.close() }
         guard rename(tmp.path, url.path) == 0 else {
             throw SlideError.writeFailed(path: url.path, detail: String(cString: strerror(errno)))
         }

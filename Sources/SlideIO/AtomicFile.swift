@@ -53,11 +53,27 @@ public enum AtomicFile {
             }
             u = u.deletingLastPathComponent()
         }
-        if let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? Error {
+        return reason(error)
+    }
+
+    /// What the system said, in its own words ("No space left on device"), of a Foundation file
+    /// error; Foundation's own wording, or the error, where there is none.
+    public static func reason(_ error: Error) -> String {
+        if let e = error as? SlideError { return e.description }
+        let ns = error as NSError
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? Error {
             let e = underlying as NSError
             if e.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(e.code))) }
         }
         return error.localizedDescription
+    }
+
+    /// Runs `body`, turning a file error into a one-line `writeFailed` naming `path`.
+    public static func writing<T>(_ path: String, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as SlideError { throw e } catch {
+            throw SlideError.writeFailed(path: path, detail: reason(error))
+        }
     }
 
     /// `fill` writes the temporary file beside `url`, which is then renamed over `url`.
@@ -70,7 +86,7 @@ public enum AtomicFile {
             try fill(tmp)
         } catch {
             unlink(tmp.path)
-            throw SlideError.writeFailed(path: url.path, detail: "\(error.localizedDescription)")
+            throw SlideError.writeFailed(path: url.path, detail: reason(error))
         }
         if rename(tmp.path, url.path) != 0 {
             let why = String(cString: strerror(errno))

@@ -1355,6 +1355,27 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).skipped, [])
     }
 
+    /// A slide that fails leaves none of its files, an earlier run's included (its cell table,
+    /// QC picture and QuPath objects stayed beside the tables that no longer list it).
+    func testAFailedSlideLeavesNoFiles() throws {
+        let dir = Self.tmp(), slide = dir.appendingPathComponent("tiny.ome.tif"), out = dir.appendingPathComponent("out")
+        try FileManager.default.copyItem(at: Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif"), to: slide)
+        var o = QuantifyOptions(); o.writeGeoJSON = true; o.writeRegions = true
+        let run = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: out)
+        let inputs = try SlideInputs.find([slide.path], patientMap: nil)
+        XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).results.count, 1)
+        let files = QuantifyRun.slideFiles("tiny")
+        XCTAssertEqual(files.filter { FileManager.default.fileExists(atPath: out.appendingPathComponent($0).path) }, files)
+        // The slide damaged (cut short), then quantified again: it fails, and its files go.
+        let bytes = try Data(contentsOf: slide)
+        try bytes.prefix(bytes.count / 2).write(to: slide)
+        var errors: [String] = []
+        XCTAssertEqual(try run.run(inputs, report: { errors.append($0) }).failures.count, 1)
+        XCTAssertEqual(errors.count, 1)
+        XCTAssertEqual(files.filter { FileManager.default.fileExists(atPath: out.appendingPathComponent($0).path) }, [])
+        XCTAssertEqual(try String(contentsOf: out.appendingPathComponent("slides.csv"), encoding: .utf8).split(separator: "\n").count, 1)
+    }
+
     /// Thresholds set by hand replace the panel's gates for the markers and slides named, are
     /// recorded, and make `--resume` re-run a slide whose thresholds changed. tiny.ome.tif's CD8
     /// cytoplasm means above 20 (counted by hand in its cell table): 10 between 21.2 and 50.9,

@@ -446,4 +446,15 @@ final class WriterTests: XCTestCase {
             XCTAssertEqual(banded, c2, "\(floats) floats of scratch")
         }
     }
+
+    /// A write that fails names the file and says what the system said (a full disk: "No space
+    /// left on device"), not Foundation's error dump over several fields.
+    func testWriteErrorsSayTheSystemsReason() {
+        let full = NSError(domain: NSCocoaErrorDomain, code: 640,
+                           userInfo: [NSUnderlyingErrorKey: NSError(domain: NSPOSIXErrorDomain, code: Int(ENOSPC))])
+        XCTAssertEqual(AtomicFile.reason(full), String(cString: strerror(ENOSPC)))
+        XCTAssertThrowsError(try AtomicFile.writing("/out/cells/P1.csv") { throw full }) {
+            XCTAssertEqual("\($0)", "/out/cells/P1.csv: cannot write (\(String(cString: strerror(ENOSPC))))")
+        }
+    }
 }
