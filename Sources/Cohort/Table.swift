@@ -26,6 +26,15 @@ public struct Table: Sendable {
         let separator = CSVText.separator(of: data)
         do { records = try CSVText.numberedRecords(data, separator: separator) } catch { throw CohortError.input(path, error.message) }
         guard let cols = records.first?.fields, !cols.isEmpty else { throw CohortError.input(path, "is empty") }
+        // Two columns of one name: every use would read the first (a second density column of
+        // that name was reported with the first one's numbers).
+        var seen: [String: Int] = [:]
+        for (i, c) in cols.enumerated() {
+            if let first = seen[c] {
+                throw CohortError.input(path, "column \"\(CSVText.shown(c))\" appears twice (columns \(first + 1) and \(i + 1))")
+            }
+            seen[c] = i
+        }
         for r in records.dropFirst() where r.fields.count != cols.count {
             throw CohortError.input(path, "line \(r.line) has \(r.fields.count) fields, the header has \(cols.count)")
         }

@@ -345,6 +345,10 @@ public struct Panel: Codable, Equatable, Sendable {
         let comps = Set(library.components)
         if !comps.contains(nucleus.component) { out.append("nucleus component \"\(nucleus.component)\" is not in the library") }
         let markerNames = Set(markers.map(\.name))
+        // A marker's name heads its cell-table columns and keys its threshold: two would be one.
+        for (i, m) in markers.enumerated() where markers[..<i].contains(where: { $0.name == m.name }) {
+            out.append("two markers share the name \(m.name)")
+        }
         for m in markers where !comps.contains(m.component) {
             out.append("marker \(m.name) names component \"\(m.component)\", which the library does not have")
         }

@@ -390,6 +390,8 @@ final class CohortRunTests: XCTestCase {
         let noPFS = file("c2.csv", "patient_id,response\nP1,PR\n")
         expect({ _ = try CohortRun.survival(values: ok, clinical: noPFS, endpoints: ["pfs"], percentile: 30, rule: .gt,
                                             landmark: 12, confidence: .log, out: self.dir) }, "c2.csv: has no column \"pfs_months\"")
+        let twice = file("twice.csv", "patient_id,A,A\nP1,1,2\nP3,3,4\n")
+        expect({ _ = try Table.read(twice) }, "twice.csv: column \"A\" appears twice (columns 2 and 3)")
         let ragged = file("ragged.csv", "patient_id,CD8\nP1,3,4\n")
         expect({ _ = try Table.read(ragged) }, "line 2 has 3 fields")
         // Line numbers are the file's: blank lines and a quoted field over two lines count.

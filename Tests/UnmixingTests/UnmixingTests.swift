@@ -203,6 +203,8 @@ final class UnmixingTests: XCTestCase {
         XCTAssertEqual(Panel.editDistance("backgroundRadiusMicron", "backgroundRadiusMicrons"), 1)
         XCTAssertEqual(Panel.editDistance("kitten", "sitting"), 3)
         XCTAssertEqual(Panel.editDistance("", "abc"), 3)
+        check({ $0.replacingOccurrences(of: "{\"name\": \"CD11c\", \"component\": \"Opal 520\"", with: "{\"name\": \"CD68\", \"component\": \"Opal 520\"") },
+              "two markers share the name CD68")
         // Fields named by their JSON path, with what was expected.
         check({ $0.replacingOccurrences(of: "\"compartment\": \"cytoplasm\"", with: "\"compartment\": \"cyto\"") },
               "bad value at markers[0].compartment (one of nucleus, cytoplasm, membrane, cell, ring)")
