@@ -23,7 +23,7 @@ public enum Plots {
         let left = ox + 48, right = ox + w - 12, top = oy + 38, bottom = oy + h - 40
         let all = r.valuesA + r.valuesB
         // From 0 (or the lowest value, below it) to 8% of the span above the highest value (or 0):
-        // a variable of negative values (z-scores, log ratios) had its top below its bottom.
+        // 1.08 × the highest value lies below it when it is negative (z-scores, log ratios).
         let lo = min(0, all.min() ?? 0), peak = max(0, all.max() ?? 1)
         let hi = (peak - lo).isFinite ? peak + (peak - lo) * 0.08 : peak
         func y(_ v: Double) -> Double { bottom - (v - lo) / max(hi - lo, 1e-12) * (bottom - top) }
