@@ -136,7 +136,7 @@ final class CohortRunTests: XCTestCase {
     }
 
     /// A variable of negative values (z-scores): the box plot's axis runs from the lowest value to
-    /// above 0 (its top was below its bottom, and a value of -1e308 hung compare).
+    /// above 0 (its top was 1.08 × the highest value, below it when negative; -1e308 hung compare).
     func testBoxPlotOfNegativeValues() throws {
         let d = file("z.csv", "patient_id,z\nP1,-3\nP2,-5\nP3,-7\nP4,-2\nP6,-1\nP7,-4\n")
         _ = try CohortRun.compare(values: d, clinical: clinical, groups: ("PR", "SD"), out: dir)
