@@ -15,9 +15,21 @@ public enum TemporaryFiles {
     /// "<host>-<pid>".
     static var owner: String { "\(host)-\(getpid())" }
 
-    /// The temporary name for `url`, beside it and hidden.
+    /// The temporary name for `url`, beside it and hidden. A name too long to take the suffix
+    /// within a file name's 255 bytes (a slide id of 240 characters) keeps as much of itself as
+    /// fits, then a hash of the whole, so two long names sharing a beginning stay apart.
     public static func beside(_ url: URL) -> URL {
-        url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(owner)")
+        let name = url.lastPathComponent, suffix = ".tmp-\(owner)"
+        let room = 255 - 1 - suffix.utf8.count
+        guard name.utf8.count > room else { return url.deletingLastPathComponent().appendingPathComponent(".\(name)\(suffix)") }
+        var hash: UInt64 = 0xcbf29ce484222325   // FNV-1a
+        for b in name.utf8 { hash = (hash ^ UInt64(b)) &* 0x100000001b3 }
+        var kept = ""
+        for c in name {
+            guard kept.utf8.count + c.utf8.count <= room - 17 else { break }
+            kept.append(c)
+        }
+        return url.deletingLastPathComponent().appendingPathComponent(".\(kept)~\(String(format: "%016llx", hash))\(suffix)")
     }
 
     /// A new hidden spool file name in `folder`.

@@ -1521,6 +1521,20 @@ final class QuantificationTests: XCTestCase {
         }
     }
 
+    /// A slide id of 243 characters: its files (up to 251 bytes, `cells/<id>.geojson`) are
+    /// written, though their temporary names would have been longer than a file name can be.
+    func testLongSlideNames() throws {
+        let dir = Self.tmp(), slides = dir.appendingPathComponent("slides"), id = "P1_" + String(repeating: "a", count: 240)
+        try FileManager.default.createDirectory(at: slides, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif"),
+                                         to: slides.appendingPathComponent(id + ".ome.tif"))
+        let out = dir.appendingPathComponent("out")
+        let (status, err) = try Self.run(["quantify", slides.path, "--panel", Self.panelPath, "--out", out.path, "--quiet",
+                                          "--cells-geojson", "--regions-geojson"])
+        XCTAssertEqual(status, 0, err)
+        for file in QuantifyRun.slideFiles(id) { XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(file).path), file) }
+    }
+
     func testPatientMapAndFileNamePrefix() throws {
         let map = Self.tmp().appendingPathComponent("map.csv")
         _ = FileManager.default.createFile(atPath: map.path, contents: Data("slide_id,patient_id\ntiny.ome.tif,PX9\n".utf8))

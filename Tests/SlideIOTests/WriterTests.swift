@@ -457,4 +457,19 @@ final class WriterTests: XCTestCase {
             XCTAssertEqual("\($0)", "/out/cells/P1.csv: cannot write (\(String(cString: strerror(ENOSPC))))")
         }
     }
+
+    /// A temporary name fits in a file name's 255 bytes however long the output's name (a slide
+    /// id of 243 characters made its cell table's temporary name too long to create), keeps the
+    /// name's beginning, tells two long names apart and is still recognised as this process's.
+    func testTemporaryNamesOfLongNamesFit() throws {
+        let dir = URL(fileURLWithPath: "/out/cells")
+        let long = String(repeating: "ä", count: 120) + "b.csv", other = String(repeating: "ä", count: 120) + "c.csv"
+        let t = TemporaryFiles.beside(dir.appendingPathComponent(long)).lastPathComponent
+        XCTAssertLessThanOrEqual(t.utf8.count, 255)
+        XCTAssertTrue(t.hasPrefix("." + String(repeating: "ä", count: 50)))
+        XCTAssertTrue(t.hasSuffix(".tmp-\(TemporaryFiles.owner)"))
+        XCTAssertNotEqual(t, TemporaryFiles.beside(dir.appendingPathComponent(other)).lastPathComponent)
+        XCTAssertEqual(TemporaryFiles.writer(of: t), getpid())
+        XCTAssertEqual(TemporaryFiles.beside(dir.appendingPathComponent("P1.csv")).lastPathComponent, ".P1.csv.tmp-\(TemporaryFiles.owner)")
+    }
 }
