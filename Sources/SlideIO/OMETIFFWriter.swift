@@ -109,7 +109,7 @@ public final class OMETIFFWriter: @unchecked Sendable {
         direct = !spec.deflate
         base = direct ? 4096 : 0
         accumulator = PyramidAccumulator(spec: spec)
-        spoolPath = path + (direct ? ".tmp-" : ".spool-") + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        spoolPath = TemporaryFiles.beside(path: path, suffix: (direct ? ".tmp-" : ".spool-") + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         spoolFD = open(spoolPath, O_RDWR | O_CREAT | O_TRUNC, direct ? 0o666 : 0o600)
         guard spoolFD >= 0 else {
             throw SlideError.writeFailed(path: path, detail: String(cString: strerror(errno)))

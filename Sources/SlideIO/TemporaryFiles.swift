@@ -19,17 +19,29 @@ public enum TemporaryFiles {
     /// within a file name's 255 bytes (a slide id of 240 characters) keeps as much of itself as
     /// fits, then a hash of the whole, so two long names sharing a beginning stay apart.
     public static func beside(_ url: URL) -> URL {
-        let name = url.lastPathComponent, suffix = ".tmp-\(owner)"
-        let room = 255 - 1 - suffix.utf8.count
-        guard name.utf8.count > room else { return url.deletingLastPathComponent().appendingPathComponent(".\(name)\(suffix)") }
-        var hash: UInt64 = 0xcbf29ce484222325   // FNV-1a
+        let suffix = ".tmp-\(owner)"
+        return url.deletingLastPathComponent().appendingPathComponent("." + fitting(url.lastPathComponent, room: 255 - 1 - suffix.utf8.count) + suffix)
+    }
+
+    /// `name` if it has at most `room` bytes, else as much of its beginning as fits with a
+    /// hash of the whole (FNV-1a) after a "~".
+    static func fitting(_ name: String, room: Int) -> String {
+        guard name.utf8.count > room else { return name }
+        var hash: UInt64 = 0xcbf29ce484222325
         for b in name.utf8 { hash = (hash ^ UInt64(b)) &* 0x100000001b3 }
         var kept = ""
         for c in name {
             guard kept.utf8.count + c.utf8.count <= room - 17 else { break }
             kept.append(c)
         }
-        return url.deletingLastPathComponent().appendingPathComponent(".\(kept)~\(String(format: "%016llx", hash))\(suffix)")
+        return kept + "~" + String(format: "%016llx", hash)
+    }
+
+    /// The path of a temporary file beside `path` named `path`'s name then `suffix`, that name
+    /// shortened (`fitting`) to stay within a file name's 255 bytes.
+    public static func beside(path: String, suffix: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        return url.deletingLastPathComponent().appendingPathComponent(fitting(url.lastPathComponent, room: 255 - suffix.utf8.count) + suffix).path
     }
 
     /// A new hidden spool file name in `folder`.

@@ -471,5 +471,10 @@ final class WriterTests: XCTestCase {
         XCTAssertNotEqual(t, TemporaryFiles.beside(dir.appendingPathComponent(other)).lastPathComponent)
         XCTAssertEqual(TemporaryFiles.writer(of: t), getpid())
         XCTAssertEqual(TemporaryFiles.beside(dir.appendingPathComponent("P1.csv")).lastPathComponent, ".P1.csv.tmp-\(TemporaryFiles.owner)")
+        // The OME-TIFF writer's spool beside a 250-character output name (`mifq segment --out`).
+        let spool = TemporaryFiles.beside(path: "/out/" + String(repeating: "l", count: 246) + ".tif", suffix: ".spool-123-4567890123")
+        XCTAssertEqual(URL(fileURLWithPath: spool).lastPathComponent.utf8.count, 255)
+        XCTAssertTrue(spool.hasPrefix("/out/lll") && spool.hasSuffix(".spool-123-4567890123"))
+        XCTAssertEqual(TemporaryFiles.beside(path: "/out/a.tif", suffix: ".spool-1"), "/out/a.tif.spool-1")
     }
 }
