@@ -151,6 +151,10 @@ public struct QuantifyRun {
                 let json = String(decoding: try CohortTables.encoder().encode(r), as: UTF8.self)
                 try AtomicFile.write(json, to: url)
                 lock.lock(); defer { lock.unlock() }
+                // Points, lines, rulers: drawn in the viewer, but no region to count in or leave out.
+                if let a = annotations, a.annotations.otherFeatures > 0 {
+                    notes.append("\(input.slideId): \(a.annotations.otherFeatures) annotation(s) in \(a.path) that are not regions (points, lines) left out")
+                }
                 notes += QuantifyRun.notes(for: r, tumorMarker: panel.tissue.tumorMarker)
                 timings[input.slideId] = r.seconds
             } catch {

@@ -826,7 +826,8 @@ final class QuantificationTests: XCTestCase {
         let geojson = """
         {"type": "FeatureCollection", "features": [
           {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0,0],[512,0],[512,2000],[0,2000],[0,0]]]}, "properties": {"classification": {"name": "Tumor"}}},
-          {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[100,100],[300,100],[300,300],[100,300],[100,100]]]}, "properties": {"classification": {"name": "Ignore*"}}}]}
+          {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[100,100],[300,100],[300,300],[100,300],[100,100]]]}, "properties": {"classification": {"name": "Ignore*"}}},
+          {"type": "Feature", "geometry": {"type": "Point", "coordinates": [700, 700]}, "properties": {}}]}
         """
         for id in ["P01_A", "P02_A"] { try geojson.write(to: notes.appendingPathComponent("\(id).geojson"), atomically: true, encoding: .utf8) }
         var o = QuantifyOptions(); o.writeQC = false; o.threads = 2; o.tileSize = 256
@@ -838,6 +839,8 @@ final class QuantificationTests: XCTestCase {
         let summary = try run.run(inputs, report: { XCTFail($0) })
         XCTAssertEqual(summary.results.count, 2)
         for r in summary.results {
+            // The point changes nothing, and is said to be left out.
+            XCTAssertTrue(summary.notes.contains("\(r.slideId): 1 annotation(s) in \(notes.appendingPathComponent("\(r.slideId).geojson").path) that are not regions (points, lines) left out"), "\(summary.notes)")
             let slide = try Slide(path: slides.appendingPathComponent("\(r.slideId).ome.tif").path)
             var map = try TissuePass.run(slide: slide, panel: Self.panel, channelMap: try Self.panel.channelMap(for: slide), pixelSizeUm: 0.5).map
             XCTAssertEqual(map.scale, 4)
