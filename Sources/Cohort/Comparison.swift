@@ -31,22 +31,22 @@ public struct Comparison: Sendable {
             throw CohortError.input(data.clinicalPath, "has no column \"response\" (comparing \(groups.0) with \(groups.1) needs one)")
         }
         func within(_ g: Set<String>) -> (CohortData.Patient) -> Bool { { $0.response.map(g.contains) ?? false } }
+        // Each group's patients, once (the variables are read from them below).
+        let inA = data.patients.filter(within(a)), inB = data.patients.filter(within(b))
         var other: [String: Int] = [:]
         for p in data.patients where !within(a)(p) && !within(b)(p) { other[p.response ?? "missing", default: 0] += 1 }
         otherResponses = other
-        for g in [a, b] where !data.patients.contains(where: within(g)) {
+        for (g, members) in [(a, inA), (b, inB)] where members.isEmpty {
             let present = Set(data.patients.compactMap(\.response)).sorted().joined(separator: ", ")
             throw CohortError.input(data.clinicalPath, "no patient with values has response \(g.sorted().joined(separator: " or ")) "
                                     + "(--groups \(groups.0),\(groups.1); "
                                     + (present.isEmpty ? "none has a response)" : "responses present: \(present))"))
         }
         rows = data.variables.map { v in
-            let xa = data.patients.filter(within(a)).compactMap { $0.values[v] }
-            let xb = data.patients.filter(within(b)).compactMap { $0.values[v] }
-            let inGroups = data.patients.filter { within(a)($0) || within(b)($0) }.count
+            let xa = inA.compactMap { $0.values[v] }, xb = inB.compactMap { $0.values[v] }
             return Row(variable: v, nA: xa.count, nB: xb.count,
                        medianA: xa.isEmpty ? nil : Quantile.median(xa), medianB: xb.isEmpty ? nil : Quantile.median(xb),
-                       test: MannWhitney(xa, xb), missing: inGroups - xa.count - xb.count, valuesA: xa, valuesB: xb)
+                       test: MannWhitney(xa, xb), missing: inA.count + inB.count - xa.count - xb.count, valuesA: xa, valuesB: xb)
         }
     }
 

@@ -73,7 +73,7 @@ struct Directory {
     var isReducedResolution: Bool { newSubfileType & 1 != 0 }
 
     /// JPEG blocks stored as YCbCr (brightfield RGB scans): libtiff hands them over subsampled,
-    /// as stored, unless it is asked for RGB (`HandlePool.take`).
+    /// as stored, unless it is asked for RGB (`HandlePool.ready`).
     var isYCbCrJPEG: Bool { Int32(photometric) == PHOTOMETRIC_YCBCR && Int32(compression) == COMPRESSION_JPEG }
 
     var compressionName: String {

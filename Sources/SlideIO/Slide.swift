@@ -140,11 +140,11 @@ public final class Slide: @unchecked Sendable {
         filePixelSizeUm = pixelSizeUm
         var pools: [UInt64: HandlePool] = [:]
         for lv in planes { for p in lv where pools[p.directory.offset] == nil {
-            pools[p.directory.offset] = HandlePool(path: path, offset: p.directory.offset)
+            pools[p.directory.offset] = HandlePool(path: path, directory: p.directory)
         } }
         self.pools = pools
         // Hand the handle we already have to the pool of the last plane it visited.
-        if let last = checked.isEmpty ? nil : TIFFCurrentDirOffset(h.tif), let pool = pools[last] { pool.give(HandlePool.ready(h)) }
+        if let last = checked.isEmpty ? nil : TIFFCurrentDirOffset(h.tif), let pool = pools[last] { pool.give(pool.ready(h)) }
     }
 
     /// This slide binned by `f` (`binned(_:)`, Slide+Binning.swift): the file's planes, a level 0
@@ -378,10 +378,14 @@ public final class Slide: @unchecked Sendable {
 final class HandlePool: @unchecked Sendable {
     let path: String
     let offset: UInt64
+    /// The directory's blocks are JPEG stored as YCbCr, which libtiff must be asked for as RGB.
+    let rgbFromYCbCr: Bool
     private var free: [TIFFHandle] = []
     private let lock = NSLock()
 
-    init(path: String, offset: UInt64) { self.path = path; self.offset = offset }
+    init(path: String, directory: Directory) {
+        self.path = path; offset = directory.offset; rgbFromYCbCr = directory.isYCbCrJPEG
+    }
 
     func take() throws -> TIFFHandle {
         lock.lock()
@@ -391,13 +395,13 @@ final class HandlePool: @unchecked Sendable {
         guard h.setDirectory(offset) else {
             throw SlideError.corrupt(path: path, detail: "directory at byte \(offset): \(h.failure("cannot be read"))")
         }
-        return Self.ready(h)
+        return ready(h)
     }
 
-    /// `h`, positioned at its directory, made ready to decode it: YCbCr JPEG blocks come out
-    /// as RGB, three samples a pixel, as the directory describes them.
-    static func ready(_ h: TIFFHandle) -> TIFFHandle {
-        if Directory(reading: h).isYCbCrJPEG { h.set(TIFFTAG_JPEGCOLORMODE, Int32(JPEGCOLORMODE_RGB)) }
+    /// `h`, positioned at this pool's directory, made ready to decode it: YCbCr JPEG blocks come
+    /// out as RGB, three samples a pixel, as the directory describes them.
+    func ready(_ h: TIFFHandle) -> TIFFHandle {
+        if rgbFromYCbCr { h.set(TIFFTAG_JPEGCOLORMODE, Int32(JPEGCOLORMODE_RGB)) }
         return h
     }
 
