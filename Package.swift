@@ -51,7 +51,7 @@ let package = Package(
                           path: "Benchmarks/mifq-bench", swiftSettings: vector),
         .testTarget(name: "SlideIOTests", dependencies: ["SlideIO"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
-        .testTarget(name: "UnmixingTests", dependencies: ["Unmixing", "Phenotyping", "SlideIO", "Simulation"]),
+        .testTarget(name: "UnmixingTests", dependencies: ["Unmixing", "CBLAS", "Phenotyping", "SlideIO", "Simulation"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Phenotyping", "SlideIO"]),
         .testTarget(name: "QuantificationTests", dependencies: ["Quantification", "Simulation", "Phenotyping", "SlideIO", "Unmixing", "Segmentation", "Imaging", "Tissue", "CZlib"]),
         .testTarget(name: "CohortTests", dependencies: ["Cohort", "SlideIO"]),

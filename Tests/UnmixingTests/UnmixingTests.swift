@@ -1,3 +1,4 @@
+import CBLAS
 import Foundation
 import XCTest
 @testable import Phenotyping
@@ -23,6 +24,22 @@ final class UnmixingTests: XCTestCase {
             XCTAssertEqual(s, i == j ? 1 : 0, accuracy: 1e-12)
         } }
         XCTAssertLessThan(lib.conditionNumber, 3)
+    }
+
+    /// Debian 12's OpenBLAS (0.3.21) does not know Intel's Sapphire and Emerald Rapids Xeons
+    /// and runs its SSE3 ("Prescott") kernels there, at half the unmixing's speed. Once an
+    /// unmixer exists, a CPU with AVX2 and FMA runs kernels made for them (on a Xeon of model
+    /// 207 this failed before `mifq_openblas_prefer_cpu_kernels`: "Prescott").
+    func testBLASRunsKernelsForThisCPU() throws {
+        _ = Unmixer(library: try Panel.load(Self.panelPath).library)
+        #if os(Linux) && arch(x86_64)
+        let flags = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8).split(separator: "\n")
+            .first { $0.hasPrefix("flags") }.map { Set($0.split(separator: " ").map(String.init)) } ?? []
+        guard flags.contains("avx2") && flags.contains("fma") else { throw XCTSkip("this CPU has no AVX2 and FMA") }
+        XCTAssertNotEqual(String(cString: openblas_get_corename()).lowercased(), "prescott")
+        #else
+        throw XCTSkip("OpenBLAS's kernels are chosen this way on x86-64 Linux")
+        #endif
     }
 
     /// Renders the same noiseless slide with the panel's library and with the identity (pure
