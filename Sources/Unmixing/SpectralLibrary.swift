@@ -57,6 +57,7 @@ public struct SpectralLibrary: Codable, Equatable, Sendable {
 
     /// Singular values (descending), from LAPACK's dgesvd through OpenBLAS.
     public func singularValues() -> [Double] {
+        _ = configuredBLAS
         let m = channelCount, n = componentCount
         var a = [Double](repeating: 0, count: m * n)  // column-major
         for c in 0..<m { for k in 0..<n { a[k * m + c] = matrix[c][k] } }
@@ -84,6 +85,7 @@ public struct SpectralLibrary: Codable, Equatable, Sendable {
     /// Moore–Penrose pseudo-inverse (components × channels, row-major) by SVD:
     /// pinv = V Σ⁻¹ Uᵀ, singular values below max(m,n)·ε·σ₁ treated as zero (numpy's rcond).
     public func pseudoInverse() -> [[Double]] {
+        _ = configuredBLAS
         let m = channelCount, n = componentCount
         var a = [Double](repeating: 0, count: m * n)
         for c in 0..<m { for k in 0..<n { a[k * m + c] = matrix[c][k] } }

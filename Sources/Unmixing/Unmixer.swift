@@ -1,12 +1,13 @@
 import CBLAS
 import Foundation
 
-/// mifq parallelises over tiles itself; OpenBLAS's own threads would only oversubscribe the cores.
-/// Where OpenBLAS fell back to its SSE3 kernels on a CPU with AVX2 or AVX-512 (Debian 12's
-/// OpenBLAS on Intel's newest Xeons), it is first given the kernels the CPU runs
-/// (`mifq_openblas_prefer_cpu_kernels`): the peer's slide unmixed in 0.58–0.61 s of CPU
-/// there, 0.23–0.35 s with them.
-let singleThreadedBLAS: Void = {
+/// OpenBLAS set up before its first use (every BLAS and LAPACK call here touches this first, so
+/// all of them run the same kernels): one thread, as mifq parallelises over tiles itself and
+/// OpenBLAS's own threads would only oversubscribe the cores; and where OpenBLAS fell back to
+/// its SSE3 kernels on a CPU with AVX2 or AVX-512 (Debian 12's OpenBLAS on Intel's newest
+/// Xeons), the kernels the CPU runs (`mifq_openblas_prefer_cpu_kernels`): the peer's slide
+/// unmixed in 0.58–0.61 CPU s there, 0.22–0.23 s with them.
+let configuredBLAS: Void = {
     _ = mifq_openblas_prefer_cpu_kernels()
     openblas_set_num_threads(1)
 }()
@@ -34,7 +35,7 @@ public struct Unmixer: Sendable {
     let darkBias: [Float]?
 
     public init(library: SpectralLibrary, method: UnmixingMethod = .ols) {
-        _ = singleThreadedBLAS
+        _ = configuredBLAS
         self.library = library
         self.method = method
         pinv = library.pseudoInverse().flatMap { $0.map(Float.init) }
