@@ -12,6 +12,13 @@ let configuredBLAS: Void = {
     openblas_set_num_threads(1)
 }()
 
+extension Unmixer {
+    /// Sets OpenBLAS up now (`configuredBLAS`), as the program starts: choosing its kernels
+    /// sets and clears an environment variable, which is only safe while no other thread may
+    /// read the environment. Every BLAS use also does it, for library users.
+    public static func prepareBLAS() { _ = configuredBLAS }
+}
+
 public enum UnmixingMethod: String, Codable, Sendable, CaseIterable {
     /// Ordinary least squares: abundances = pinv(library) · (observed − dark); one sgemm per tile.
     case ols

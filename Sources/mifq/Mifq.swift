@@ -2,6 +2,7 @@ import ArgumentParser
 import CPUCheck
 import Foundation
 import SlideIO
+import Unmixing
 #if canImport(Glibc)
 import CMalloc
 #endif
@@ -30,6 +31,7 @@ struct Mifq: ParsableCommand {
         mallopt(M_TRIM_THRESHOLD, 1 << 30)
         mallopt(M_TOP_PAD, 64 << 20)
         #endif
+        Unmixer.prepareBLAS()
         do {
             var command = try parseAsRoot()
             try command.run()
