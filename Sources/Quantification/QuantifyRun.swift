@@ -130,24 +130,35 @@ public struct QuantifyRun {
         notInputs(annotationFiles.keys, "--annotations has", "file(s) for slides")
         func resultURL(_ input: SlideInput) -> URL { outDir.appendingPathComponent("slides").appendingPathComponent("\(input.slideId).json") }
         var pending: [(order: Int, input: SlideInput)] = []
+        // Under --resume, the slides whose saved result cannot stand, by what changed.
+        var again: [(reason: String, slides: [String])] = []
         for (k, input) in inputs.enumerated() {
-            if resume, isComplete(input, resultURL: resultURL(input), hash: hash, gates: gates[input.slideId] ?? [:],
-                                  annotations: annotationFiles[input.slideId]) {
-                skipped.append(input.slideId)
-            } else {
+            let saved = resume ? resumable(input, resultURL: resultURL(input), hash: hash, gates: gates[input.slideId] ?? [:],
+                                           annotations: annotationFiles[input.slideId]) : .none
+            switch saved {
+            case .complete: skipped.append(input.slideId)
+            case .none: pending.append((k, input))
+            case .stale(let reason):
                 pending.append((k, input))
+                if let i = again.firstIndex(where: { $0.reason == reason }) { again[i].slides.append(input.slideId) } else { again.append((reason, [input.slideId])) }
             }
+        }
+        for (reason, slides) in again {
+            notes.append("--resume: \(slides.count) slide(s) quantified again, \(reason): " + SlideInputs.shortList(slides))
         }
         // What the slides' runs report, kept in the inputs' order whichever finishes first.
         let lock = NSLock()
         var failed: [(order: Int, failure: Failure)] = []
         func quantifyOne(_ order: Int, _ input: SlideInput, with quantifier: SlideQuantifier, progress: ((Int, Int) -> Void)?) {
             let url = resultURL(input)
+            // Taken before the slide is read: a file replaced during the run is run again.
+            let stamp = SlideResult.FileStamp(path: input.path)
             do {
                 let annotations = try annotationFiles[input.slideId].map { try AnnotationFile(path: $0) }
                 var r = try quantifier.quantify(path: input.path, slideId: input.slideId, patientId: input.patientId, outDir: outDir,
                                                 gates: gates[input.slideId] ?? [:], annotations: annotations) { progress?($0, $1) }
                 r.path = input.path
+                r.file = stamp
                 let json = String(decoding: try CohortTables.encoder().encode(r), as: UTF8.self)
                 try AtomicFile.write(json, to: url)
                 lock.lock(); defer { lock.unlock() }
@@ -275,18 +286,26 @@ public struct QuantifyRun {
     /// The QC picture and the QuPath objects of a slide, where written.
     public static func slideExtras(_ id: String) -> [String] { ["qc/\(id).png", "cells/\(id).geojson", "regions/\(id).geojson"] }
 
-    /// Whether a slide's result is there, made with this panel, these hand-set thresholds and
-    /// this annotation file, with its cell table when cell tables are asked for.
-    func isComplete(_ input: SlideInput, resultURL: URL, hash: String, gates: [String: Double], annotations: String?) -> Bool {
-        guard let data = FileManager.default.contents(atPath: resultURL.path),
-              let r = try? JSONDecoder().decode(SlideResult.self, from: data), r.panelHash == hash,
-              (r.gateOverrides ?? [:]) == gates,
-              r.annotations?.hash == annotations.map({ QuantifyRun.hash(FileManager.default.contents(atPath: $0) ?? Data()) })
-        else { return false }
-        if options.writeCells, let t = r.cellsTable, !FileManager.default.fileExists(atPath: outDir.appendingPathComponent(t).path) { return false }
-        if options.writeGeoJSON, !FileManager.default.fileExists(atPath: outDir.appendingPathComponent("cells/\(r.slideId).geojson").path) { return false }
-        if options.writeRegions, !FileManager.default.fileExists(atPath: outDir.appendingPathComponent("regions/\(r.slideId).geojson").path) { return false }
-        return true
+    /// What `--resume` finds for a slide: a result that stands (made with this panel, these
+    /// hand-set thresholds, this annotation file and this slide file, with every file the run
+    /// asks for), none, or one made under something that has changed since (what, for a note).
+    enum Saved: Equatable { case complete, none, stale(String) }
+
+    func resumable(_ input: SlideInput, resultURL: URL, hash: String, gates: [String: Double], annotations: String?) -> Saved {
+        guard let data = FileManager.default.contents(atPath: resultURL.path) else { return .none }
+        guard let r = try? JSONDecoder().decode(SlideResult.self, from: data) else { return .stale("their saved results could not be read") }
+        guard r.panelHash == hash else { return .stale("their results were made with another panel") }
+        guard (r.gateOverrides ?? [:]) == gates else { return .stale("their hand-set thresholds changed") }
+        guard r.annotations?.hash == annotations.map({ QuantifyRun.hash(FileManager.default.contents(atPath: $0) ?? Data()) }) else {
+            return .stale("their annotation files changed")
+        }
+        guard let file = r.file else { return .stale("their results do not record the slide file (written before mifq kept it)") }
+        guard file == SlideResult.FileStamp(path: input.path) else { return .stale("their slide files changed (size or modification time)") }
+        let exists = { (path: String) in FileManager.default.fileExists(atPath: self.outDir.appendingPathComponent(path).path) }
+        if options.writeCells, let t = r.cellsTable, !exists(t) { return .stale("their cell tables are missing") }
+        if options.writeGeoJSON, !exists("cells/\(r.slideId).geojson") { return .stale("their QuPath cell objects are missing") }
+        if options.writeRegions, !exists("regions/\(r.slideId).geojson") { return .stale("their region objects are missing") }
+        return .complete
     }
 
     struct RunInfo: Codable {

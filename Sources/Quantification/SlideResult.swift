@@ -8,6 +8,10 @@ public struct SlideResult: Codable, Sendable {
     public var slideId: String
     public var patientId: String
     public var path: String
+    /// The slide file as it was quantified (size and modification time), so that `--resume`
+    /// runs a slide again whose file was replaced under the same name (a re-scan, a new
+    /// export); nil in results written before it was kept.
+    public var file: FileStamp? = nil
     /// The file's pixel size (µm).
     public var pixelSizeUm: Double
     /// The pixel size cells were found and measured at: the file's, or coarser when the panel
@@ -92,6 +96,22 @@ public struct SlideResult: Codable, Sendable {
         (saturation ?? []).filter { ($0.fractionOfTissue ?? 0) >= SlideResult.saturationNoteFraction }
     }
 
+    /// A file's size in bytes and last modification (seconds since 1970, to the file system's
+    /// resolution), what `make` and `rsync` compare too: reading a whole slide again to hash it
+    /// would cost what quantifying it costs.
+    public struct FileStamp: Codable, Sendable, Equatable {
+        public var bytes: Int
+        public var modified: Double
+        /// The stamp of the file at `path` (a link's target); nil when it cannot be read.
+        public init?(path: String) {
+            // attributesOfItem describes a link itself; the slide is what it points to.
+            let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+            guard let a = try? FileManager.default.attributesOfItem(atPath: target),
+                  let size = (a[.size] as? NSNumber)?.intValue, let date = a[.modificationDate] as? Date else { return nil }
+            bytes = size; modified = date.timeIntervalSince1970
+        }
+    }
+
     /// What a slide's annotation file did: its name and hash (a changed file re-runs the slide
     /// under `--resume`), its polygons, and the tissue it took out.
     public struct AnnotationRecord: Codable, Sendable, Equatable {
@@ -108,7 +128,7 @@ public struct SlideResult: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case slideId = "slide_id", patientId = "patient_id", path, pixelSizeUm = "pixel_size_um"
+        case slideId = "slide_id", patientId = "patient_id", path, file, pixelSizeUm = "pixel_size_um"
         case analysisPixelSizeUm = "analysis_pixel_size_um"
         case tissueAreaMm2 = "tissue_area_mm2", tumorAreaMm2 = "tumor_area_mm2", stromaAreaMm2 = "stroma_area_mm2"
         case cells, phenotypes, counts, thresholds, gateOverrides = "gate_overrides",
@@ -124,6 +144,7 @@ public struct SlideResult: Codable, Sendable {
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(slideId, forKey: .slideId); try c.encode(patientId, forKey: .patientId); try c.encode(path, forKey: .path)
+        try c.encodeIfPresent(file, forKey: .file)
         try c.encode(pixelSizeUm, forKey: .pixelSizeUm); try c.encode(analysisPixelSizeUm, forKey: .analysisPixelSizeUm)
         try c.encode(tissueAreaMm2, forKey: .tissueAreaMm2); try c.encode(tumorAreaMm2, forKey: .tumorAreaMm2)
         try c.encode(stromaAreaMm2, forKey: .stromaAreaMm2)

@@ -1345,17 +1345,50 @@ final class QuantificationTests: XCTestCase {
         }
     }
 
+    /// `--resume` skips a slide whose result stands, and runs one again, saying why, whose
+    /// result is missing a file, was made with another panel, or whose slide file was replaced
+    /// under the same name (a re-scan: it had been skipped, its old numbers kept in the tables).
     func testResumeSkipsCompleteSlides() throws {
-        let out = Self.tmp()
+        let dir = Self.tmp(), out = dir.appendingPathComponent("out"), slide = dir.appendingPathComponent("tiny.ome.tif")
+        try FileManager.default.copyItem(at: Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif"), to: slide)
         var o = QuantifyOptions(); o.writeQC = false
         var run = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: out)
-        let inputs = try SlideInputs.find([Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif").path], patientMap: nil)
-        XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).skipped, [])
+        let inputs = try SlideInputs.find([slide.path], patientMap: nil)
+        let first = try run.run(inputs, report: { XCTFail($0) })
+        XCTAssertEqual(first.skipped, [])
+        let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: slide.path)[.size] as? NSNumber).intValue
+        XCTAssertEqual(first.results[0].file?.bytes, size)
         run.resume = true
         XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).skipped, ["tiny"])
+        func again(_ reason: String) throws {
+            let summary = try run.run(inputs, report: { XCTFail($0) })
+            XCTAssertEqual(summary.skipped, [], reason)
+            XCTAssertTrue(summary.notes.contains("--resume: 1 slide(s) quantified again, \(reason): tiny"), "\(summary.notes)")
+            XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).skipped, ["tiny"], reason)
+        }
         // A missing cell table makes the slide incomplete again.
         try FileManager.default.removeItem(at: out.appendingPathComponent("cells/tiny.csv"))
-        XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).skipped, [])
+        try again("their cell tables are missing")
+        // The file's time changed (a re-scan or re-export under the same name).
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: slide.path)
+        try again("their slide files changed (size or modification time)")
+        // Through a link, the stamp is the file's, not the link's.
+        let link = dir.appendingPathComponent("link.ome.tif")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: slide)
+        XCTAssertEqual(SlideResult.FileStamp(path: link.path), SlideResult.FileStamp(path: slide.path))
+        // Another panel (a panel is known by its file's bytes: here, a note added).
+        let edited = dir.appendingPathComponent("panel.json")
+        let text = try String(contentsOfFile: Self.panelPath, encoding: .utf8)
+        try text.replacingOccurrences(of: "{", with: "{\"_edited\": 1, ", options: [], range: text.range(of: "{")).write(to: edited, atomically: true, encoding: .utf8)
+        run = QuantifyRun(panel: try Panel.load(edited.path), panelPath: edited.path, options: o, outDir: out)
+        run.resume = true
+        try again("their results were made with another panel")
+        // A result written before the file was recorded is run again.
+        let saved = out.appendingPathComponent("slides/tiny.json")
+        var json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: saved)) as? [String: Any])
+        json["file"] = nil
+        try JSONSerialization.data(withJSONObject: json).write(to: saved)
+        try again("their results do not record the slide file (written before mifq kept it)")
     }
 
     /// A slide that fails leaves none of its files, an earlier run's included (its cell table,
@@ -1400,7 +1433,8 @@ final class QuantificationTests: XCTestCase {
         run.resume = true
         let s = try run.run(inputs, report: { XCTFail($0) })
         XCTAssertEqual(s.skipped, [], "other thresholds: the slide runs again")
-        XCTAssertEqual(s.notes, ["--gates names 1 slide(s) not among the inputs: P9_x"])
+        XCTAssertEqual(s.notes, ["--gates names 1 slide(s) not among the inputs: P9_x",
+                                 "--resume: 1 slide(s) quantified again, their hand-set thresholds changed: tiny"])
         let r = s.results[0]
         XCTAssertEqual(r.count("CD8", "total"), 14)
         XCTAssertEqual(r.thresholds["CD8"], 20)
