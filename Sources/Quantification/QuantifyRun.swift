@@ -62,6 +62,10 @@ public struct QuantifyRun {
         public var results: [SlideResult]
         public var failures: [Failure]
         public var skipped: [String]
+        /// Slides in the tables from earlier runs into the folder, not among this run's inputs.
+        public var earlier: [String] = []
+        /// Slides this run quantified (not skipped, not failed).
+        public var quantified: Int { results.count - skipped.count - earlier.count }
         /// What the user should know about the output folder: temporary files an interrupted
         /// run left (removed), results left out of the tables (unreadable, or another panel's).
         public var notes: [String] = []
@@ -130,13 +134,21 @@ public struct QuantifyRun {
         notInputs(annotationFiles.keys, "--annotations has", "file(s) for slides")
         func resultURL(_ input: SlideInput) -> URL { outDir.appendingPathComponent("slides").appendingPathComponent("\(input.slideId).json") }
         var pending: [(order: Int, input: SlideInput)] = []
-        // Under --resume, the slides whose saved result cannot stand, by what changed.
+        // Under --resume, the slides whose saved result cannot stand, by what changed, and those
+        // the patient map now gives to another patient (nothing quantified depends on it).
         var again: [(reason: String, slides: [String])] = []
+        var moved: [String] = []
         for (k, input) in inputs.enumerated() {
             let saved = resume ? resumable(input, resultURL: resultURL(input), hash: hash, gates: gates[input.slideId] ?? [:],
                                            annotations: annotationFiles[input.slideId]) : .none
             switch saved {
-            case .complete: skipped.append(input.slideId)
+            case .complete(var r):
+                if r.patientId != input.patientId {
+                    moved.append("\(input.slideId) (\(r.patientId) → \(input.patientId))")
+                    r.patientId = input.patientId
+                    try QuantifyRun.save(r, to: resultURL(input))
+                }
+                skipped.append(input.slideId)
             case .none: pending.append((k, input))
             case .stale(let reason):
                 pending.append((k, input))
@@ -145,6 +157,10 @@ public struct QuantifyRun {
         }
         for (reason, slides) in again {
             notes.append("--resume: \(slides.count) slide(s) quantified again, \(reason): " + SlideInputs.shortList(slides))
+        }
+        if !moved.isEmpty {
+            notes.append("--resume: \(moved.count) slide(s) kept, given to the patient the map now names: "
+                         + moved.prefix(5).joined(separator: ", ") + (moved.count > 5 ? ", …" : ""))
         }
         // What the slides' runs report, kept in the inputs' order whichever finishes first.
         let lock = NSLock()
@@ -159,8 +175,7 @@ public struct QuantifyRun {
                                                 gates: gates[input.slideId] ?? [:], annotations: annotations) { progress?($0, $1) }
                 r.path = input.path
                 r.file = stamp
-                let json = String(decoding: try CohortTables.encoder().encode(r), as: UTF8.self)
-                try AtomicFile.write(json, to: url)
+                try QuantifyRun.save(r, to: url)
                 lock.lock(); defer { lock.unlock() }
                 // Points, lines, rulers: drawn in the viewer, but no region to count in or leave out.
                 if let a = annotations, a.annotations.otherFeatures > 0 {
@@ -228,6 +243,14 @@ public struct QuantifyRun {
             notes.append("\(others.count) slide result(s) in \(outDir.path)/slides were made with another panel and are left out "
                          + "of the tables (re-run them, or use another output folder): \(others.joined(separator: " "))")
         }
+        // Earlier runs' slides stay in the tables (a cohort may be quantified a batch at a time),
+        // but a slide taken out of the inputs would otherwise stay in them unseen.
+        let inputIds = Set(inputs.map(\.slideId))
+        let earlier = results.map(\.slideId).filter { !inputIds.contains($0) }
+        if !earlier.isEmpty {
+            notes.append("\(earlier.count) slide result(s) of earlier runs in \(outDir.path)/slides, not among this run's inputs, are in the "
+                         + "tables (delete a slide's slides/<slide>.json to leave it out, or use another output folder): " + SlideInputs.shortList(earlier))
+        }
         // A slide skipped under --resume is in the tables: what its saved result says is said again.
         let skippedSet = Set(skipped)
         for r in results where skippedSet.contains(r.slideId) { notes += QuantifyRun.notes(for: r, tumorMarker: panel.tissue.tumorMarker) }
@@ -239,7 +262,7 @@ public struct QuantifyRun {
                               threads: options.threads, tile: options.tileSize, errors: failures, resumedSkipped: skipped)
         try AtomicFile.write(String(decoding: try CohortTables.encoder().encode(runInfo), as: UTF8.self),
                              to: outDir.appendingPathComponent("run.json"))
-        return Summary(results: results, failures: failures, skipped: skipped, notes: notes)
+        return Summary(results: results, failures: failures, skipped: skipped, earlier: earlier, notes: notes)
     }
 
     /// Whether a slide is small enough to run beside others: fewer level-0 tiles than 4 per
@@ -289,7 +312,12 @@ public struct QuantifyRun {
     /// What `--resume` finds for a slide: a result that stands (made with this panel, these
     /// hand-set thresholds, this annotation file and this slide file, with every file the run
     /// asks for), none, or one made under something that has changed since (what, for a note).
-    enum Saved: Equatable { case complete, none, stale(String) }
+    enum Saved { case complete(SlideResult), none, stale(String) }
+
+    /// Writes a slide's result (`slides/<slide>.json`).
+    static func save(_ r: SlideResult, to url: URL) throws {
+        try AtomicFile.write(String(decoding: try CohortTables.encoder().encode(r), as: UTF8.self), to: url)
+    }
 
     func resumable(_ input: SlideInput, resultURL: URL, hash: String, gates: [String: Double], annotations: String?) -> Saved {
         guard let data = FileManager.default.contents(atPath: resultURL.path) else { return .none }
@@ -305,7 +333,7 @@ public struct QuantifyRun {
         if options.writeCells, let t = r.cellsTable, !exists(t) { return .stale("their cell tables are missing") }
         if options.writeGeoJSON, !exists("cells/\(r.slideId).geojson") { return .stale("their QuPath cell objects are missing") }
         if options.writeRegions, !exists("regions/\(r.slideId).geojson") { return .stale("their region objects are missing") }
-        return .complete
+        return .complete(r)
     }
 
     struct RunInfo: Codable {

@@ -91,9 +91,9 @@ struct Quantify: ParsableCommand {
         } catch {
             fail(error)
         }
-        let ok = summary.results.count
         for n in summary.notes { note(n) }
-        print("\(ok) slide(s) quantified, \(summary.failures.count) failed, \(summary.skipped.count) skipped → \(out)/densities.csv")
+        let earlier = summary.earlier.isEmpty ? "" : ", \(summary.earlier.count) from earlier runs"
+        print("\(summary.quantified) slide(s) quantified, \(summary.failures.count) failed, \(summary.skipped.count) skipped\(earlier) → \(out)/densities.csv")
         if !summary.failures.isEmpty { throw ExitCode(1) }
     }
 }

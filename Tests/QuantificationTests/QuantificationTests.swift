@@ -1391,6 +1391,49 @@ final class QuantificationTests: XCTestCase {
         try again("their results do not record the slide file (written before mifq kept it)")
     }
 
+    /// A slide the patient map gives to another patient is kept under `--resume` (nothing it
+    /// measured depends on the patient) and moved: its result, the tables and a note say the new
+    /// patient. It had kept the old one, so a corrected map left the densities pooled wrongly.
+    func testResumeFollowsThePatientMap() throws {
+        let out = Self.tmp()
+        var o = QuantifyOptions(); o.writeQC = false
+        var run = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: out)
+        let slide = Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif").path
+        XCTAssertEqual(try run.run(try SlideInputs.find([slide], patientMap: ["tiny": "B"]), report: { XCTFail($0) }).results[0].patientId, "B")
+        run.resume = true
+        let moved = try run.run(try SlideInputs.find([slide], patientMap: ["tiny": "A"]), report: { XCTFail($0) })
+        XCTAssertEqual(moved.skipped, ["tiny"])
+        XCTAssertEqual(moved.results.map(\.patientId), ["A"])
+        XCTAssertEqual(moved.notes, ["--resume: 1 slide(s) kept, given to the patient the map now names: tiny (B → A)"])
+        XCTAssertEqual(try Self.csv(out.appendingPathComponent("densities.csv")).map { $0["patient_id"]! }, ["A"])
+        let saved = try JSONDecoder().decode(SlideResult.self, from: Data(contentsOf: out.appendingPathComponent("slides/tiny.json")))
+        XCTAssertEqual(saved.patientId, "A")
+        // Said once: the next run finds the slide already with that patient.
+        XCTAssertEqual(try run.run(try SlideInputs.find([slide], patientMap: ["tiny": "A"]), report: { XCTFail($0) }).notes, [])
+    }
+
+    /// Results of earlier runs into the folder stay in the tables (a cohort quantified a batch
+    /// at a time), and those whose slides are not among this run's inputs are named in a note:
+    /// a slide taken out of the inputs had stayed in the tables without a word.
+    func testEarlierRunsResultsAreNamed() throws {
+        let dir = Self.tmp(), out = dir.appendingPathComponent("out")
+        for name in ["P1_A", "P2_A"] {
+            try FileManager.default.copyItem(at: Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif"),
+                                             to: dir.appendingPathComponent("\(name).ome.tif"))
+        }
+        var o = QuantifyOptions(); o.writeQC = false
+        let run = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: out)
+        let both = try run.run(try SlideInputs.find([dir.appendingPathComponent("P1_A.ome.tif").path, dir.appendingPathComponent("P2_A.ome.tif").path],
+                                                    patientMap: nil), report: { XCTFail($0) })
+        XCTAssertEqual(both.quantified, 2); XCTAssertEqual(both.earlier, [])
+        let one = try run.run(try SlideInputs.find([dir.appendingPathComponent("P2_A.ome.tif").path], patientMap: nil), report: { XCTFail($0) })
+        XCTAssertEqual(one.results.map(\.slideId), ["P1_A", "P2_A"])
+        XCTAssertEqual(one.quantified, 1); XCTAssertEqual(one.earlier, ["P1_A"])
+        XCTAssertEqual(one.notes, ["1 slide result(s) of earlier runs in \(out.path)/slides, not among this run's inputs, are in the tables "
+                                   + "(delete a slide's slides/<slide>.json to leave it out, or use another output folder): P1_A"])
+        XCTAssertEqual(try Self.csv(out.appendingPathComponent("slides.csv")).map { $0["slide_id"]! }, ["P1_A", "P2_A"])
+    }
+
     /// A slide that fails leaves none of its files, an earlier run's included (its cell table,
     /// QC picture and QuPath objects stayed beside the tables that no longer list it).
     func testAFailedSlideLeavesNoFiles() throws {
