@@ -1412,6 +1412,22 @@ final class QuantificationTests: XCTestCase {
         XCTAssertEqual(try run.run(try SlideInputs.find([slide], patientMap: ["tiny": "A"]), report: { XCTFail($0) }).notes, [])
     }
 
+    /// Pixels too coarse for nuclei (coarser than 2 µm: a lymphocyte's 6 µm nucleus spans under 3)
+    /// are noted: a pyramid level, a thumbnail or a pixel size in the wrong unit had given
+    /// densities without a word. tiny.ome.tif at its own 0.5 µm has no such note; told it is
+    /// at 2.5 µm, it has.
+    func testPixelsTooCoarseForNucleiAreNoted() throws {
+        let slide = Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif").path
+        let note = "tiny: cells are found at 2.5 µm per pixel, where a lymphocyte's nucleus (about 6 µm across) spans under 3 pixels: "
+            + "too coarse to find nuclei (a low-resolution level or a thumbnail, or a wrong pixel size?)"
+        for px in [nil, 2.5] as [Double?] {
+            var o = QuantifyOptions(); o.writeQC = false; o.pixelSizeUm = px
+            let run = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: Self.tmp())
+            let notes = try run.run(try SlideInputs.find([slide], patientMap: nil), report: { XCTFail($0) }).notes
+            XCTAssertEqual(notes.contains(note), px != nil, "\(notes)")
+        }
+    }
+
     /// Results of earlier runs into the folder stay in the tables (a cohort quantified a batch
     /// at a time), and those whose slides are not among this run's inputs are named in a note:
     /// a slide taken out of the inputs had stayed in the tables without a word.
