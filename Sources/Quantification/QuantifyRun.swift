@@ -77,10 +77,8 @@ public struct QuantifyRun {
     /// pixels too coarse for nuclei.
     static func notes(for r: SlideResult, tumorMarker: String) -> [String] {
         var out: [String] = []
-        let px = r.analysisPixelSizeUm ?? r.pixelSizeUm
-        if px > coarsestForNuclei {
-            out.append("\(r.slideId): cells are found at \(String(format: "%g", px)) µm per pixel, where a lymphocyte's nucleus (about 6 µm "
-                       + "across) spans under 3 pixels: too coarse to find nuclei (a low-resolution level or a thumbnail, or a wrong pixel size?)")
+        if let coarse = NucleusParameters.tooCoarse(pixelSizeUm: r.analysisPixelSizeUm ?? r.pixelSizeUm) {
+            out.append("\(r.slideId): \(coarse)")
         }
         if let a = r.annotations, r.tissueAreaMm2 == 0, a.removedTissueMm2 > 0 {
             out.append("\(a.file): the annotations leave no tissue on \(r.slideId) (coordinates are in the slide's level-0 pixels)")
@@ -102,11 +100,6 @@ public struct QuantifyRun {
         }
         return out
     }
-
-    /// The coarsest pixel (µm) nuclei can be found at: a lymphocyte's nucleus, about 6 µm across,
-    /// then spans 3 pixels. Cells found on coarser pixels (a 5× scan, a pyramid level, a thumbnail,
-    /// a pixel size in the wrong unit) are noted: their densities are not to be trusted.
-    static let coarsestForNuclei = 2.0
 
     /// FNV-1a 64 of the panel file's bytes, for provenance in run.json and slide results.
     public static func hash(_ data: Data) -> String {

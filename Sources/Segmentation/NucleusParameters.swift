@@ -97,6 +97,18 @@ public struct NucleusParameters: Codable, Equatable, Sendable {
         file.binned(binning(pixelSizeUm: try file.requirePixelSize()))
     }
 
+    /// The coarsest pixel (µm) nuclei can be found at: a lymphocyte's nucleus, about 6 µm across,
+    /// then spans 3 pixels. Coarser pixels (a 5× scan, a pyramid level or a thumbnail given as
+    /// the slide, a pixel size in the wrong unit) give counts not to be trusted.
+    public static let coarsestPixelMicrons = 2.0
+
+    /// Why pixels of `pixelSizeUm` are too coarse to find nuclei on; nil when they are not.
+    public static func tooCoarse(pixelSizeUm px: Double) -> String? {
+        guard px > coarsestPixelMicrons else { return nil }
+        return "pixels of \(String(format: "%g", px)) µm are too coarse to find nuclei: a lymphocyte's nucleus (about 6 µm across) "
+            + "spans under 3 of them (a low-resolution level or a thumbnail, or a wrong pixel size?)"
+    }
+
     /// The halo a tile needs so that every object whose centroid lies in its core is seen
     /// whole, with its neighbourhood (µm): background window, largest nucleus, expansion.
     public var haloMicrons: Double {

@@ -48,6 +48,7 @@ struct Segment: ParsableCommand {
             let s = try LabelExport.write(tiled, to: out, cells: cells, binned: slide) { progress.update($0, of: $1) }
             progress.finish()
             let found = slide.binning > 1 ? ", found at \(px) µm" : ""
+            if let coarse = NucleusParameters.tooCoarse(pixelSizeUm: px) { note("\(image): \(coarse)") }
             print("\(s.objects) \(cells ? "cells" : "nuclei") in \(image) → \(out) (threshold \(s.threshold), \(s.tiles) tiles\(found))")
         } catch {
             fail(error)

@@ -1418,8 +1418,8 @@ final class QuantificationTests: XCTestCase {
     /// at 2.5 µm, it has.
     func testPixelsTooCoarseForNucleiAreNoted() throws {
         let slide = Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif").path
-        let note = "tiny: cells are found at 2.5 µm per pixel, where a lymphocyte's nucleus (about 6 µm across) spans under 3 pixels: "
-            + "too coarse to find nuclei (a low-resolution level or a thumbnail, or a wrong pixel size?)"
+        let note = "tiny: pixels of 2.5 µm are too coarse to find nuclei: a lymphocyte's nucleus (about 6 µm across) "
+            + "spans under 3 of them (a low-resolution level or a thumbnail, or a wrong pixel size?)"
         for px in [nil, 2.5] as [Double?] {
             var o = QuantifyOptions(); o.writeQC = false; o.pixelSizeUm = px
             let run = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: Self.tmp())
