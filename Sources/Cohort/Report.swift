@@ -140,7 +140,9 @@ public enum Report {
 
     /// What made the results, from a quantify folder's `run.json`: mifq's version, the panel
     /// (name, file, hash), threads and tile, the slides, those with thresholds set by hand, and
-    /// every slide that failed with its error; nil without run.json.
+    /// every slide that failed with its error, and the notes the run gave about its slides and
+    /// tables (what stderr said, which a reader of the report would not otherwise see); nil
+    /// without run.json.
     static func runSection(_ dir: URL) -> String? {
         guard let data = FileManager.default.contents(atPath: dir.appendingPathComponent("run.json").path),
               let run = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
@@ -160,7 +162,9 @@ public enum Report {
                 SVG.esc("\($0["slide"] ?? "?"): \($0["error"] ?? "?")")
             }.joined(separator: "; "))
         }
-        return section("Run", "<ul>" + items.map { "<li>\($0)</li>" }.joined() + "</ul>")
+        let said = (run["notes"] as? [String]) ?? []
+        let noted = said.isEmpty ? "" : "<p class=\"notes\">The run's notes (\(said.count)):</p>" + notes(said.joined(separator: "\n"))
+        return section("Run", "<ul>" + items.map { "<li>\($0)</li>" }.joined() + "</ul>" + noted)
     }
 
     /// The slides' results (`slides/<slide>.json`) as JSON, each read once however many

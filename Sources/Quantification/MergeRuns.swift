@@ -77,24 +77,28 @@ public enum MergeRuns {
         var mifqVersion: String?, panel: String?, panelName: String?, panelHash: String?
         var totalSeconds: Double?, threads: Int?, tile: Int?
         var errors: [QuantifyRun.Failure]?
+        var notes: [String]?
         enum CodingKeys: String, CodingKey {
             case mifqVersion = "mifq_version", panel, panelName = "panel_name", panelHash = "panel_hash"
-            case totalSeconds = "total_seconds", threads, tile, errors
+            case totalSeconds = "total_seconds", threads, tile, errors, notes
         }
     }
 
     /// The merged folder's run record, from the folders' `run.json` (those that have one) and
     /// the merged results. Values the runs disagree on are listed, comma-separated (threads and
     /// tile: the largest, as they do not change results; none recorded: absent); a failure is
-    /// kept once, and not at all when the slide has a result.
+    /// kept once, and not at all when the slide has a result; the runs' notes, each once.
     static func runInfo(_ dirs: [URL], results: [SlideResult]) -> QuantifyRun.RunInfo {
         let runs = dirs.compactMap { d in
             FileManager.default.contents(atPath: d.appendingPathComponent("run.json").path)
                 .flatMap { try? JSONDecoder().decode(RunRecord.self, from: $0) }
         }
-        func listed(_ values: [String?], otherwise: String = "not recorded") -> String {
+        func listedOnce(_ values: [String]) -> [String] {
             var seen = Set<String>()
-            let joined = values.compactMap { $0 }.filter { seen.insert($0).inserted }.joined(separator: ", ")
+            return values.filter { seen.insert($0).inserted }
+        }
+        func listed(_ values: [String?], otherwise: String = "not recorded") -> String {
+            let joined = listedOnce(values.compactMap { $0 }).joined(separator: ", ")
             return joined.isEmpty ? otherwise : joined
         }
         let have = Set(results.map(\.slideId))
@@ -109,6 +113,6 @@ public enum MergeRuns {
                                    secondsPerSlide: Dictionary(uniqueKeysWithValues: results.map { ($0.slideId, $0.seconds) }),
                                    totalSeconds: runs.compactMap(\.totalSeconds).reduce(0, +),
                                    threads: runs.compactMap(\.threads).max(), tile: runs.compactMap(\.tile).max(),
-                                   errors: errors, resumedSkipped: [])
+                                   errors: errors, resumedSkipped: [], notes: listedOnce(runs.flatMap { $0.notes ?? [] }))
     }
 }

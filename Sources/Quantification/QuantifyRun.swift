@@ -136,6 +136,10 @@ public struct QuantifyRun {
         notInputs(gates.keys, "--gates names", "slide(s)")
         let annotationFiles = try annotationsDir.map { try QuantifyRun.annotationFiles(in: $0) } ?? [:]
         notInputs(annotationFiles.keys, "--annotations has", "file(s) for slides")
+        // run.json keeps the notes from here on, about the slides and the tables, not those about
+        // this command's options (one job per slide, given the whole gates file, would list the
+        // cohort's other slides) or the folder's leftovers.
+        let recordedNotes = notes.count
         func resultURL(_ input: SlideInput) -> URL { outDir.appendingPathComponent("slides").appendingPathComponent("\(input.slideId).json") }
         var pending: [(order: Int, input: SlideInput)] = []
         // Under --resume, the slides whose saved result cannot stand, by what changed, and those
@@ -263,7 +267,8 @@ public struct QuantifyRun {
         if options.writeQC { try QCImage.writeKey(phenotypes: panel.phenotypes.map(\.name), in: outDir) }
         let runInfo = RunInfo(results: results, mifqVersion: mifqVersion, panel: panelPath, panelName: panel.name, panelHash: hash,
                               secondsPerSlide: timings, totalSeconds: Date().timeIntervalSince(started),
-                              threads: options.threads, tile: options.tileSize, errors: failures, resumedSkipped: skipped)
+                              threads: options.threads, tile: options.tileSize, errors: failures, resumedSkipped: skipped,
+                              notes: Array(notes[recordedNotes...]))
         try AtomicFile.write(String(decoding: try CohortTables.encoder().encode(runInfo), as: UTF8.self),
                              to: outDir.appendingPathComponent("run.json"))
         return Summary(results: results, failures: failures, skipped: skipped, earlier: earlier, notes: notes)
@@ -358,12 +363,16 @@ public struct QuantifyRun {
         var tile: Int?
         var errors: [Failure]
         var resumedSkipped: [String]
+        /// What the run said in notes (stderr) about its slides and tables: slides without tissue,
+        /// saturated light, slides quantified again and why, earlier runs' slides in the tables…;
+        /// the report lists them.
+        var notes: [String]
 
         enum CodingKeys: String, CodingKey {
             case mifqVersion = "mifq_version", panel, panelName = "panel_name", panelHash = "panel_hash", slides, thresholds
             case gateOverrides = "gate_overrides", annotations
             case secondsPerSlide = "seconds_per_slide", totalSeconds = "total_seconds", threads, tile, errors
-            case resumedSkipped = "resumed_skipped"
+            case resumedSkipped = "resumed_skipped", notes
         }
     }
 }
@@ -372,14 +381,15 @@ extension QuantifyRun.RunInfo {
     /// A run's record of `results`: their slides, thresholds, hand-set thresholds and
     /// annotation files, with the rest as given.
     init(results: [SlideResult], mifqVersion: String, panel: String, panelName: String, panelHash: String,
-         secondsPerSlide: [String: Double], totalSeconds: Double, threads: Int?, tile: Int?, errors: [QuantifyRun.Failure], resumedSkipped: [String]) {
+         secondsPerSlide: [String: Double], totalSeconds: Double, threads: Int?, tile: Int?, errors: [QuantifyRun.Failure], resumedSkipped: [String],
+         notes: [String]) {
         self.init(mifqVersion: mifqVersion, panel: panel, panelName: panelName, panelHash: panelHash,
                   slides: results.map(\.slideId), thresholds: Dictionary(uniqueKeysWithValues: results.map { ($0.slideId, $0.thresholds) }),
                   gateOverrides: Dictionary(uniqueKeysWithValues: results.compactMap { r in
                       r.gateOverrides.flatMap { $0.isEmpty ? nil : (r.slideId, $0) } }),
                   annotations: Dictionary(uniqueKeysWithValues: results.compactMap { r in r.annotations.map { (r.slideId, $0.file) } }),
                   secondsPerSlide: secondsPerSlide, totalSeconds: totalSeconds, threads: threads, tile: tile,
-                  errors: errors, resumedSkipped: resumedSkipped)
+                  errors: errors, resumedSkipped: resumedSkipped, notes: notes)
     }
 }
 

@@ -1428,6 +1428,41 @@ final class QuantificationTests: XCTestCase {
         }
     }
 
+    /// The notes a run gives about its slides and tables go to run.json and the report (a reader
+    /// of the report had not seen them: they were on stderr only), not those about its options;
+    /// a merge keeps its runs' notes, each once.
+    func testRunNotesReachTheReport() throws {
+        let dir = Self.tmp()
+        let gates = dir.appendingPathComponent("gates.csv")
+        try "slide_id,marker,threshold\nP9_x,CD8,5\n".write(to: gates, atomically: true, encoding: .utf8)
+        var folders: [URL] = []
+        for name in ["P1_A", "P2_A"] {
+            let slide = dir.appendingPathComponent("\(name).ome.tif"), out = dir.appendingPathComponent("out-\(name)")
+            try FileManager.default.copyItem(at: Self.root.appendingPathComponent("testdata/simulated/tiny.ome.tif"), to: slide)
+            let (status, err) = try Self.run(["quantify", slide.path, "--panel", Self.panelPath, "--out", out.path, "--quiet", "--no-qc",
+                                              "--pixel-size", "2.5", "--gates", gates.path])
+            XCTAssertEqual(status, 0, err)
+            XCTAssertTrue(err.contains("mifq: note: --gates names 1 slide(s) not among the inputs: P9_x"), err)
+            folders.append(out)
+        }
+        func coarse(_ id: String) -> String {
+            "\(id): pixels of 2.5 µm are too coarse to find nuclei: a lymphocyte's nucleus (about 6 µm across) spans under 3 of them "
+                + "(a low-resolution level or a thumbnail, or a wrong pixel size?)"
+        }
+        func notes(_ folder: URL) throws -> [String]? {
+            (try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("run.json"))) as? [String: Any])?["notes"] as? [String]
+        }
+        XCTAssertEqual(try notes(folders[0]), [coarse("P1_A")])
+        XCTAssertEqual(try Self.run(["report", folders[0].path]).0, 0)
+        let html = try String(contentsOf: folders[0].appendingPathComponent("report.html"), encoding: .utf8)
+        XCTAssertTrue(html.contains("The run's notes (1):</p><ul class=\"notes\"><li>\(XML.escape(coarse("P1_A")))</li></ul>"), "report")
+        let merged = dir.appendingPathComponent("merged"), twice = dir.appendingPathComponent("twice")
+        try MergeRuns.merge(folders, into: merged)
+        XCTAssertEqual(try notes(merged), [coarse("P1_A"), coarse("P2_A")])
+        try MergeRuns.merge([folders[0], folders[0]], into: twice)
+        XCTAssertEqual(try notes(twice), [coarse("P1_A")])
+    }
+
     /// Results of earlier runs into the folder stay in the tables (a cohort quantified a batch
     /// at a time), and those whose slides are not among this run's inputs are named in a note:
     /// a slide taken out of the inputs had stayed in the tables without a word.
