@@ -21,7 +21,7 @@ public struct Table: Sendable {
     }
 
     public static func read(_ path: String) throws -> Table {
-        guard let data = FileManager.default.contents(atPath: path) else { throw CohortError.input(path, "cannot be read") }
+        let data = try InputFile.contents(of: path) { CohortError.input(path, $0) }
         let records: [(line: Int, fields: [String])]
         let separator = CSVText.separator(of: data)
         do { records = try CSVText.numberedRecords(data, separator: separator) } catch { throw CohortError.input(path, error.message) }

@@ -243,7 +243,7 @@ public struct Panel: Codable, Equatable, Sendable {
 
     /// Loads and validates; errors are one line naming the file.
     public static func load(_ path: String) throws -> Panel {
-        guard let data = FileManager.default.contents(atPath: path) else { throw PanelError.invalid(path: path, "cannot be read") }
+        let data = try InputFile.contents(of: path) { PanelError.invalid(path: path, $0) }
         let panel: Panel
         do {
             panel = try JSONDecoder().decode(Panel.self, from: data)

@@ -402,9 +402,7 @@ public struct AnnotationFile: Sendable {
     /// HALO's `.annotations` XML, or GeoJSON (QuPath) for any other name; the file is read once
     /// for both its polygons and its hash.
     public init(path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw Annotations.ReadError(path: path, detail: "cannot be read")
-        }
+        let data = try InputFile.contents(of: path) { Annotations.ReadError(path: path, detail: $0) }
         annotations = try path.lowercased().hasSuffix(".annotations") ? HaloAnnotations.parse(data, path: path)
                                                                        : Annotations.parse(data, path: path)
         self.path = path

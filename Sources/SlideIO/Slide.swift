@@ -173,9 +173,7 @@ public final class Slide: @unchecked Sendable {
     /// file, or the system's reason (permission, a link that loops).
     static func openFailure(path: String, errno code: Int32) -> SlideError {
         guard code == ENOENT else { return .invalid(path: path, detail: "cannot be opened (\(String(cString: strerror(code))))") }
-        var st = stat()
-        let danglingLink = lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
-        return danglingLink ? .invalid(path: path, detail: "a symbolic link to a file that does not exist") : .notFound(path: path)
+        return InputFile.isDanglingLink(path) ? .invalid(path: path, detail: "a symbolic link to a file that does not exist") : .notFound(path: path)
     }
 
     private static func checkMagic(path: String) throws {

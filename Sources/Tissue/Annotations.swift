@@ -48,7 +48,7 @@ public struct Annotations: Sendable {
 
     /// Reads a FeatureCollection, an array of features, one feature, or a bare geometry.
     public static func read(_ path: String) throws -> Annotations {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ReadError(path: path, detail: "cannot be read") }
+        let data = try InputFile.contents(of: path) { ReadError(path: path, detail: $0) }
         return try parse(data, path: path)
     }
 

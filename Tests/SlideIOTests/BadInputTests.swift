@@ -104,6 +104,40 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(r.err, "mifq: error: \(empty): file is empty (0 bytes)\n")
     }
 
+    /// Inputs that are not slides (panels, tables, annotation files) say why they cannot be read
+    /// as slides do: a folder given for a file had said "no such file", and "cannot be read" for
+    /// a table. A pipe (bash's `<(…)`) is read to its end (Foundation had refused it).
+    func testInputFilesSayWhyTheyCannotBeRead() throws {
+        let dir = TestData.temporaryDirectory()
+        struct Failed: Error, Equatable { let why: String }
+        func why(_ path: String) -> String? {
+            let read = Result { try InputFile.contents(of: path) { Failed(why: $0) } }
+            if case .failure(let error) = read { return (error as? Failed)?.why }
+            return nil
+        }
+        let file = dir.appendingPathComponent("t.csv").path
+        _ = FileManager.default.createFile(atPath: file, contents: Data("a,b\n1,2\n".utf8))
+        XCTAssertEqual(try InputFile.contents(of: file) { Failed(why: $0) }, Data("a,b\n1,2\n".utf8))
+        XCTAssertEqual(why(dir.path), "is a folder, not a file")
+        XCTAssertEqual(why(dir.appendingPathComponent("nope.csv").path), "no such file")
+        let dangling = dir.appendingPathComponent("dangling.csv").path
+        try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: dir.appendingPathComponent("gone.csv").path)
+        XCTAssertEqual(why(dangling), "a symbolic link to a file that does not exist")
+        // A named pipe, written by another thread while it is read.
+        let fifo = dir.appendingPathComponent("pipe").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let text = String(repeating: "patient_id,x\nP1,1\n", count: 10_000)
+        DispatchQueue.global().async {
+            let h = FileHandle(forWritingAtPath: fifo)!
+            h.write(Data(text.utf8)); try? h.close()
+        }
+        XCTAssertEqual(try InputFile.contents(of: fifo) { Failed(why: $0) }, Data(text.utf8))
+        // The CLI: a folder given as the clinical table.
+        let r = try TestData.runMifq(["compare", file, "--clinical", dir.path, "--out", dir.appendingPathComponent("out").path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.err, "mifq: error: \(dir.path): is a folder, not a file\n")
+    }
+
     /// A copy cut short before the directories (mifq's writer, like many, puts them after the
     /// pixels) is a truncated file, not "not a TIFF": the header's first offset lies past the end.
     func testCopyCutBeforeItsFirstDirectory() throws {
