@@ -320,7 +320,8 @@ public struct QuantifyRun {
 
     /// What `--resume` finds for a slide: a result that stands (made with this panel, these
     /// hand-set thresholds, this annotation file and this slide file, with every file the run
-    /// asks for), none, or one made under something that has changed since (what, for a note).
+    /// asks for: cell table, QC picture, QuPath objects), none, or one made under something that
+    /// has changed since, or without a file now asked for (what, for a note).
     enum Saved { case complete(SlideResult), none, stale(String) }
 
     /// Writes a slide's result (`slides/<slide>.json`).
@@ -339,7 +340,9 @@ public struct QuantifyRun {
         guard let file = r.file else { return .stale("their results do not record the slide file (written before mifq kept it)") }
         guard file == SlideResult.FileStamp(path: input.path) else { return .stale("their slide files changed (size or modification time)") }
         let exists = { (path: String) in FileManager.default.fileExists(atPath: self.outDir.appendingPathComponent(path).path) }
-        if options.writeCells, let t = r.cellsTable, !exists(t) { return .stale("their cell tables are missing") }
+        // A run without cell tables or pictures (--no-cells, --no-qc) resumed by one that wants them.
+        if options.writeCells, !(r.cellsTable.map(exists) ?? false) { return .stale("their cell tables are missing") }
+        if options.writeQC, !exists("qc/\(r.slideId).png") { return .stale("their QC pictures are missing") }
         if options.writeGeoJSON, !exists("cells/\(r.slideId).geojson") { return .stale("their QuPath cell objects are missing") }
         if options.writeRegions, !exists("regions/\(r.slideId).geojson") { return .stale("their region objects are missing") }
         return .complete(r)

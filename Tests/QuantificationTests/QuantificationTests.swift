@@ -1389,6 +1389,18 @@ final class QuantificationTests: XCTestCase {
         json["file"] = nil
         try JSONSerialization.data(withJSONObject: json).write(to: saved)
         try again("their results do not record the slide file (written before mifq kept it)")
+        // A run without cell tables, or without QC pictures, resumed by one that wants them (it
+        // had been skipped, and the tables or pictures never came).
+        var bare = o; bare.writeCells = false
+        run = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: bare, outDir: dir.appendingPathComponent("bare"))
+        XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).skipped, [])
+        run = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: o, outDir: dir.appendingPathComponent("bare"))
+        run.resume = true
+        try again("their cell tables are missing")
+        var withQC = o; withQC.writeQC = true
+        run = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: withQC, outDir: dir.appendingPathComponent("bare"))
+        run.resume = true
+        try again("their QC pictures are missing")
     }
 
     /// A slide the patient map gives to another patient is kept under `--resume` (nothing it
