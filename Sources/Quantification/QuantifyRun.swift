@@ -319,7 +319,7 @@ public struct QuantifyRun {
     public static func slideExtras(_ id: String) -> [String] { ["qc/\(id).png", "cells/\(id).geojson", "regions/\(id).geojson"] }
 
     /// What `--resume` finds for a slide: a result that stands (made with this panel, these
-    /// hand-set thresholds, this annotation file and this slide file, with every file the run
+    /// hand-set thresholds, this annotation file, this slide file at this pixel size, with every file the run
     /// asks for: cell table, QC picture, QuPath objects), none, or one made under something that
     /// has changed since, or without a file now asked for (what, for a note).
     enum Saved { case complete(SlideResult), none, stale(String) }
@@ -339,6 +339,11 @@ public struct QuantifyRun {
         }
         guard let file = r.file else { return .stale("their results do not record the slide file (written before mifq kept it)") }
         guard file == SlideResult.FileStamp(path: input.path) else { return .stale("their slide files changed (size or modification time)") }
+        // The pixel size they were quantified at: the file's, or --pixel-size's (a wrong one
+        // corrected, or dropped, changes every area and density).
+        guard (try? Slide(path: input.path, pixelSizeUm: options.pixelSizeUm))?.filePixelSizeUm == r.pixelSizeUm else {
+            return .stale("their pixel size changed (--pixel-size)")
+        }
         let exists = { (path: String) in FileManager.default.fileExists(atPath: self.outDir.appendingPathComponent(path).path) }
         // A run without cell tables or pictures (--no-cells, --no-qc) resumed by one that wants them.
         if options.writeCells, !(r.cellsTable.map(exists) ?? false) { return .stale("their cell tables are missing") }

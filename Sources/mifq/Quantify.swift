@@ -39,7 +39,7 @@ struct Quantify: ParsableCommand {
     @Option(help: "Pixel size in µm for slides that record none (overrides every slide's).")
     var pixelSize: Double?
 
-    @Flag(help: "Skip slides whose outputs are complete (same panel, --gates, annotation file and slide file); say why the others run again.")
+    @Flag(help: "Skip slides whose outputs are complete (same panel, --gates, annotation file, slide file and pixel size); say why the others run again.")
     var resume = false
 
     @Flag(help: "Do not write per-cell tables.")

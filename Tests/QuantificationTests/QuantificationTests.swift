@@ -1401,6 +1401,13 @@ final class QuantificationTests: XCTestCase {
         run = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: withQC, outDir: dir.appendingPathComponent("bare"))
         run.resume = true
         try again("their QC pictures are missing")
+        // A pixel size given by hand, then dropped (or corrected): every area changes.
+        var given = withQC; given.pixelSizeUm = 0.25
+        run = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: given, outDir: dir.appendingPathComponent("given"))
+        XCTAssertEqual(try run.run(inputs, report: { XCTFail($0) }).results[0].pixelSizeUm, 0.25)
+        run = QuantifyRun(panel: Self.panel, panelPath: Self.panelPath, options: withQC, outDir: dir.appendingPathComponent("given"))
+        run.resume = true
+        try again("their pixel size changed (--pixel-size)")
     }
 
     /// A slide the patient map gives to another patient is kept under `--resume` (nothing it
