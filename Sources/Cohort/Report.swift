@@ -163,7 +163,7 @@ public enum Report {
             }.joined(separator: "; "))
         }
         let said = (run["notes"] as? [String]) ?? []
-        let noted = said.isEmpty ? "" : "<p class=\"notes\">The run's notes (\(said.count)):</p>" + notes(said.joined(separator: "\n"))
+        let noted = said.isEmpty ? "" : "<p class=\"notes\">The run's notes (\(said.count)):</p>" + notes(lines: said)
         return section("Run", "<ul>" + items.map { "<li>\($0)</li>" }.joined() + "</ul>" + noted)
     }
 
@@ -192,7 +192,12 @@ public enum Report {
     /// A notes file's lines (patients left out, fixed cut-offs, adjustments, estimability) as a
     /// list; empty when there are none.
     static func notes(_ text: String?) -> String {
-        let lines = (text ?? "").split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
+        notes(lines: (text ?? "").split(whereSeparator: \.isNewline).map(String.init))
+    }
+
+    /// The same from the lines themselves.
+    static func notes(lines: [String]) -> String {
+        let lines = lines.filter { !$0.isEmpty }
         guard !lines.isEmpty else { return "" }
         return "<ul class=\"notes\">" + lines.map { "<li>\(SVG.esc($0))</li>" }.joined() + "</ul>"
     }

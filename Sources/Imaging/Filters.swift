@@ -27,11 +27,8 @@ public enum Filters {
     public static func separable(_ img: Image, kernel: [Float]) -> Image {
         let w = img.width, h = img.height, n = w * h
         guard n > 0 else { return img }
-        let pixels = [Float](unsafeUninitializedCapacity: n) { out, count in
-            img.pixels.withUnsafeBufferPointer { src in
-                separableInPlace(out.baseAddress!, width: w, height: h, kernel: kernel, rowsFrom: src.baseAddress!)
-            }
-            count = n
+        let pixels = plane(n) { out in
+            img.pixels.withUnsafeBufferPointer { separableInPlace(out, width: w, height: h, kernel: kernel, rowsFrom: $0.baseAddress!) }
         }
         return Image(width: w, height: h, pixels: pixels)
     }
@@ -250,7 +247,7 @@ public enum Filters {
     }
 
     /// A new plane of `n` floats, every one of them written by `fill` (so none is zeroed first:
-    /// on a tile's planes that zeroing had cost 2% of a slide's time).
+    /// zeroing was 2% of the profile of a slide's quantification).
     static func plane(_ n: Int, _ fill: (UnsafeMutablePointer<Float>) -> Void) -> [Float] {
         [Float](unsafeUninitializedCapacity: n) { b, count in
             if n > 0 { fill(b.baseAddress!) }

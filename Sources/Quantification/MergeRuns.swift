@@ -54,8 +54,7 @@ public enum MergeRuns {
             for extra in QuantifyRun.slideExtras(r.slideId) where fm.fileExists(atPath: src.appendingPathComponent(extra).path) {
                 try AtomicFile.copy(src.appendingPathComponent(extra), to: out.appendingPathComponent(extra))
             }
-            let json = String(decoding: try CohortTables.encoder().encode(r), as: UTF8.self)
-            try AtomicFile.write(json, to: out.appendingPathComponent("slides/\(r.slideId).json"))
+            try QuantifyRun.save(r, to: out.appendingPathComponent("slides/\(r.slideId).json"))
         }
         var unique: [String: SlideResult] = [:]
         for r in all { unique[r.slideId] = r }

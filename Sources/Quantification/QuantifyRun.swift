@@ -168,7 +168,7 @@ public struct QuantifyRun {
         }
         if !moved.isEmpty {
             notes.append("--resume: \(moved.count) slide(s) kept, given to the patient the map now names: "
-                         + moved.prefix(5).joined(separator: ", ") + (moved.count > 5 ? ", …" : ""))
+                         + SlideInputs.shortList(moved, separator: ", "))
         }
         // What the slides' runs report, kept in the inputs' order whichever finishes first.
         let lock = NSLock()
@@ -341,7 +341,7 @@ public struct QuantifyRun {
         guard file == SlideResult.FileStamp(path: input.path) else { return .stale("their slide files changed (size or modification time)") }
         // The pixel size they were quantified at: the file's, or --pixel-size's (a wrong one
         // corrected, or dropped, changes every area and density).
-        guard (try? Slide(path: input.path, pixelSizeUm: options.pixelSizeUm))?.filePixelSizeUm == r.pixelSizeUm else {
+        guard (options.pixelSizeUm ?? (try? Slide(path: input.path))?.filePixelSizeUm) == r.pixelSizeUm else {
             return .stale("their pixel size changed (--pixel-size)")
         }
         let exists = { (path: String) in FileManager.default.fileExists(atPath: self.outDir.appendingPathComponent(path).path) }

@@ -49,9 +49,9 @@ public enum SlideInputs {
         return out
     }
 
-    /// Slide ids for a one-line note: the first five, then "…".
-    public static func shortList(_ ids: [String]) -> String {
-        ids.prefix(5).joined(separator: " ") + (ids.count > 5 ? " …" : "")
+    /// Slide ids (or entries naming them) for a one-line note: the first five, then "…".
+    public static func shortList(_ ids: [String], separator: String = " ") -> String {
+        ids.prefix(5).joined(separator: separator) + (ids.count > 5 ? separator + "…" : "")
     }
 
     /// The slides `map` has no row for: their patient is the file name's prefix, which a map
