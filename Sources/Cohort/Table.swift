@@ -21,10 +21,7 @@ public struct Table: Sendable {
     }
 
     public static func read(_ path: String) throws -> Table {
-        let data = try InputFile.contents(of: path) { CohortError.input(path, $0) }
-        let records: [(line: Int, fields: [String])]
-        let separator = CSVText.separator(of: data)
-        do { records = try CSVText.numberedRecords(data, separator: separator) } catch { throw CohortError.input(path, error.message) }
+        let (records, separator) = try CSVText.file(path) { CohortError.input(path, $0) }
         guard let cols = records.first?.fields, !cols.isEmpty else { throw CohortError.input(path, "is empty") }
         // Two columns of one name: every use would read the first (a second density column of
         // that name was reported with the first one's numbers).

@@ -85,10 +85,7 @@ public enum SlideInputs {
     /// semicolon-separated file). A missing file or column, or a record too short to hold them,
     /// is an error naming the file.
     static func columns(_ path: String, _ names: String...) throws -> (rows: [(line: Int, fields: [String])], at: [Int], decimalComma: Bool) {
-        let data = try InputFile.contents(of: path) { SlideError.invalid(path: path, detail: $0) }
-        let records: [(line: Int, fields: [String])]
-        let separator = CSVText.separator(of: data)
-        do { records = try CSVText.numberedRecords(data, separator: separator) } catch { throw SlideError.invalid(path: path, detail: error.message) }
+        let (records, separator) = try CSVText.file(path) { SlideError.invalid(path: path, detail: $0) }
         let header = records.first?.fields ?? []
         let at = names.compactMap { header.firstIndex(of: $0) }
         guard at.count == names.count else {

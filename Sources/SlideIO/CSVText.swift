@@ -28,6 +28,15 @@ public enum CSVText {
         return header.contains("\t") ? "\t" : header.contains(";") ? ";" : ","
     }
 
+    /// The numbered records of the table file at `path` and its separator (a `;` file's numbers
+    /// may have a decimal comma); a file that cannot be read (`InputFile`) or holds an unclosed
+    /// quote throws `failure(reason)`.
+    public static func file(_ path: String, _ failure: (String) -> Error) throws -> (records: [(line: Int, fields: [String])], separator: Character) {
+        let data = try InputFile.contents(of: path, failure)
+        let separator = separator(of: data)
+        do { return (try numberedRecords(data, separator: separator), separator) } catch { throw failure(error.message) }
+    }
+
     /// The records of `data` with the line each starts on (for errors that name a line: blank
     /// lines skipped and quoted fields spanning lines still count), fields split at `separator`
     /// (by default the one the header shows).
